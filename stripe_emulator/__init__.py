@@ -1,0 +1,22 @@
+"""Offline, stateful Stripe API emulator (API version 2026-05-27.dahlia).
+
+from stripe_emulator import EmulatorServer
+srv = EmulatorServer(port=0, data=":memory:").start()
+...  # point stripe at srv.url
+srv.stop()
+"""
+
+from __future__ import annotations
+
+from .app import Emulator, Response
+from .config import ACCEPTED_API_VERSIONS, DEFAULT_API_VERSION, EmulatorConfig
+from .server import EmulatorServer
+
+__all__ = [
+    "ACCEPTED_API_VERSIONS",
+    "DEFAULT_API_VERSION",
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorServer",
+    "Response",
+]

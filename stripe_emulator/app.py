@@ -1,0 +1,290 @@
+"""The emulator core: request pipeline independent of the HTTP server.
+
+`Emulator.handle()` takes a method, path, query, headers and body and returns
+a `Response`. Pipeline for /v1 requests: fault injection -> auth -> API
+version -> route match -> param decoding and validation -> idempotency ->
+handler (inside one transaction) -> render (strip + expand) -> response hooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import routing
+from .config import (
+    ACCEPTED_API_VERSIONS,
+    DEFAULT_API_VERSION,
+    IDEMPOTENCY_TTL_SECONDS,
+    EmulatorConfig,
+)
+from .context import Ctx
+from .errors import StripeAPIError, api_error, authentication, invalid_request, not_found_route
+from .faults import Faults
+from .ids import new_request_id
+from .params import decode_form, schema_for, validate
+from .render import render
+from .store import Store
+from .webhooks import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+# fn(method, path, status, body) called with every JSON response body; tests
+# use it to run the conformance checker over everything the emulator returns.
+ResponseHook = Callable[[str, str, int, Any], None]
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    drop_connection: bool = False
+
+
+class Emulator:
+    def __init__(self, data: str = ":memory:", config: EmulatorConfig | None = None) -> None:
+        from . import resources  # noqa: F401 - registers every route
+
+        self.config = config or EmulatorConfig()
+        self.store = Store(data)
+        self.faults = Faults()
+        self.dispatcher = Dispatcher(self)
+        self.response_hooks: list[ResponseHook] = []
+
+    def start_background(self) -> None:
+        self.dispatcher.start()
+
+    def stop_background(self) -> None:
+        self.dispatcher.stop()
+
+    def reset(self) -> None:
+        with self.store.atomic():
+            self.store.reset()
+        self.faults.clear()
+
+    def context(self, **kwargs: Any) -> Ctx:
+        """A context for code running outside a request (clock workers, helpers)."""
+        return Ctx(app=self, **kwargs)
+
+    # -- pipeline ------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Response:
+        method = method.upper()
+        request_id = new_request_id()
+        if path.startswith("/_emulator/"):
+            return self._handle_helper(method, path, query, body)
+        version = headers.get("stripe-version") or DEFAULT_API_VERSION
+        base_headers = {"Request-Id": request_id, "Stripe-Version": version}
+        fault = self.faults.pick_api_fault(method, path)
+        if fault is not None:
+            if fault.mode == "drop":
+                return Response(0, b"", drop_connection=True)
+            status = int(fault.mode)
+            err = (
+                StripeAPIError(
+                    429,
+                    "Too many requests hit the API too quickly.",
+                    code="rate_limit",
+                    type="invalid_request_error",
+                )
+                if status == 429
+                else api_error("Injected fault: internal server error.", status)
+            )
+            return self._error(err, request_id, base_headers, method, path)
+        try:
+            self._authenticate(headers.get("authorization", ""))
+            if version not in ACCEPTED_API_VERSIONS:
+                raise invalid_request(
+                    f"Invalid Stripe API version: {version}. The emulator renders only "
+                    f"{', '.join(sorted(ACCEPTED_API_VERSIONS))}; pin stripe.api_version "
+                    "(or pass stripe_version=) to that value.",
+                    param=None,
+                )
+            found = routing.match(method, path)
+            if found is None:
+                raise not_found_route(method, path)
+            route, path_params = found
+            raw = decode_form(query)
+            if body:
+                raw.update(decode_form(body.decode("utf-8")))
+            if route.params:
+                params = validate(schema_for(route.params), raw)
+            else:
+                params = validate(schema_for("CustomerRetrieveParams"), raw)
+        except StripeAPIError as exc:
+            return self._error(exc, request_id, base_headers, method, path)
+
+        idem_key = headers.get("idempotency-key") if method == "POST" else None
+        api_key = self._api_key(headers.get("authorization", "")) or ""
+        fingerprint = ""
+        with self.store.atomic():
+            if idem_key:
+                if len(idem_key) > 255:
+                    return self._error(
+                        invalid_request(
+                            "Idempotency-Key must be at most 255 characters long.",
+                            param="Idempotency-Key",
+                        ),
+                        request_id,
+                        base_headers,
+                        method,
+                        path,
+                    )
+                fingerprint = hashlib.sha256(
+                    json.dumps([method, path, raw], sort_keys=True).encode()
+                ).hexdigest()
+                try:
+                    saved = self._idempotent_lookup(api_key, idem_key, fingerprint)
+                except StripeAPIError as exc:
+                    return self._error(exc, request_id, base_headers, method, path)
+                if saved is not None:
+                    status, saved_body = saved
+                    hdrs = {
+                        **base_headers,
+                        "Idempotency-Key": idem_key,
+                        "Idempotent-Replayed": "true",
+                    }
+                    self._run_hooks(method, path, status, saved_body)
+                    return Response(status, saved_body, hdrs)
+            ctx = Ctx(
+                app=self,
+                request_id=request_id,
+                idempotency_key=idem_key,
+                api_version=version,
+                method=method,
+                path=path,
+            )
+            try:
+                with self.store.atomic():
+                    result = route.handler(ctx, params, **path_params)
+                    payload = render(ctx, result, params.get("expand"))
+                status, out = 200, json.dumps(payload).encode()
+            except StripeAPIError as exc:
+                status, out = exc.status, json.dumps(exc.body(request_id)).encode()
+                ctx.emitted.clear()
+            except Exception:
+                logger.exception("handler crashed: %s %s (request %s)", method, path, request_id)
+                exc2 = api_error()
+                status, out = exc2.status, json.dumps(exc2.body(request_id)).encode()
+                ctx.emitted.clear()
+            if idem_key:
+                self.store.execute(
+                    "INSERT OR REPLACE INTO idempotency (api_key, key, fingerprint, status, body, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (api_key, idem_key, fingerprint, status, out.decode(), time.time()),
+                )
+        if ctx.emitted:
+            self.dispatcher.notify()
+        hdrs = dict(base_headers)
+        if idem_key:
+            hdrs["Idempotency-Key"] = idem_key
+        self._run_hooks(method, path, status, out)
+        return Response(status, out, hdrs)
+
+    def _idempotent_lookup(
+        self, api_key: str, key: str, fingerprint: str
+    ) -> tuple[int, bytes] | None:
+        self.store.execute(
+            "DELETE FROM idempotency WHERE created < ?", (time.time() - IDEMPOTENCY_TTL_SECONDS,)
+        )
+        rows = self.store.execute(
+            "SELECT fingerprint, status, body FROM idempotency WHERE api_key = ? AND key = ?",
+            (api_key, key),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        if row["fingerprint"] != fingerprint:
+            raise StripeAPIError(
+                400,
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key}' if you meant to "
+                "execute a different request.",
+                type="idempotency_error",
+            )
+        return int(row["status"]), str(row["body"]).encode()
+
+    # -- pieces --------------------------------------------------------------
+
+    @staticmethod
+    def _api_key(authorization: str) -> str | None:
+        scheme, _, value = authorization.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer":
+            return value or None
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return decoded.partition(":")[0] or None
+        return None
+
+    def _authenticate(self, authorization: str) -> None:
+        if not authorization.strip():
+            raise authentication(
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                "YOUR_SECRET_KEY')."
+            )
+        key = self._api_key(authorization)
+        if key is None:
+            raise authentication(
+                "Invalid API Key provided. Use Bearer auth or HTTP basic auth with the key "
+                "as the username."
+            )
+        if not key.startswith(("sk_test_", "rk_test_")) or len(key) <= len("sk_test_"):
+            shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "****"
+            raise authentication(
+                f"Invalid API Key provided: {shown}. The emulator accepts any test-mode "
+                "secret key (sk_test_...)."
+            )
+
+    def _error(
+        self, exc: StripeAPIError, request_id: str, headers: dict[str, str], method: str, path: str
+    ) -> Response:
+        body = json.dumps(exc.body(request_id)).encode()
+        self._run_hooks(method, path, exc.status, body)
+        return Response(exc.status, body, {**headers, **exc.headers})
+
+    def _run_hooks(self, method: str, path: str, status: int, body: bytes) -> None:
+        if not self.response_hooks:
+            return
+        parsed = json.loads(body)
+        for hook in self.response_hooks:
+            hook(method, path, status, parsed)
+
+    def _handle_helper(self, method: str, path: str, query: str, body: bytes) -> Response:
+        found = routing.match(method, path)
+        if found is None or not found[0].helper:
+            err = invalid_request(f"Unknown test helper: {method} {path}", status=404)
+            return Response(404, json.dumps(err.body()).encode())
+        route, path_params = found
+        try:
+            payload: JSONDict = json.loads(body) if body.strip() else {}
+            if query:
+                payload.update({k: v for k, v in decode_form(query).items() if k not in payload})
+        except ValueError:
+            return Response(400, json.dumps({"error": {"message": "Invalid JSON body"}}).encode())
+        ctx = Ctx(app=self, method=method, path=path)
+        try:
+            result = route.handler(ctx, payload, **path_params)
+            status = 200
+        except StripeAPIError as exc:
+            result, status = exc.body(), exc.status
+        if ctx.emitted:
+            self.dispatcher.notify()
+        if isinstance(result, Response):
+            return result
+        return Response(status, json.dumps(result).encode())

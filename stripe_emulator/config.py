@@ -1,0 +1,43 @@
+"""Settings shared by every part of the emulator."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# The single API version the emulator renders. The app pins it; the SDK's own
+# pin differs, so anything else is refused rather than silently mis-rendered.
+DEFAULT_API_VERSION = "2026-05-27.dahlia"
+ACCEPTED_API_VERSIONS: frozenset[str] = frozenset({DEFAULT_API_VERSION})
+
+DEFAULT_PORT = 12111
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Stripe test mode retries "3 times over a few hours"; compressed so that a
+# failing endpoint is visible within a minute or two of local work.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5.0, 30.0, 120.0)
+
+
+def _env_schedule() -> tuple[float, ...]:
+    raw = os.environ.get("STRIPE_EMULATOR_WEBHOOK_RETRY_SCHEDULE", "")
+    return parse_schedule(raw) if raw.strip() else DEFAULT_RETRY_SCHEDULE
+
+
+def parse_schedule(raw: str) -> tuple[float, ...]:
+    """Parse "1,5,30" into delays in seconds between delivery attempts."""
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    values = tuple(float(p) for p in parts)
+    if any(v < 0 for v in values):
+        raise ValueError("retry delays must be >= 0")
+    return values
+
+
+@dataclass
+class EmulatorConfig:
+    """Runtime knobs; every field has a CLI flag or environment variable."""
+
+    webhook_retry_schedule: tuple[float, ...] = field(default_factory=_env_schedule)
+    webhook_timeout: float = float(os.environ.get("STRIPE_EMULATOR_WEBHOOK_TIMEOUT", "10"))
+    webhook_workers: int = 4
+    # Objects in list and search responses; Stripe caps `limit` at 100.
+    max_list_limit: int = 100
+    public_url: str = ""

@@ -1,0 +1,327 @@
+"""Response conformance against the stripe SDK's generated resource classes.
+
+`check(obj)` validates one Stripe object dict: every non-Optional field the
+SDK declares is present, no undeclared field appears, and values match the
+declared types (str/int/bool, Literal enums, nested objects, lists,
+expandable ids, list envelopes). `coverage(obj)` lists the fields Stripe's
+own sample (fixtures3.json) has that the object lacks.
+
+    python -m stripe_emulator.conformance FILE.json   # check a saved object
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import importlib
+import json
+import os
+import sys
+import threading
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+FIXTURES_PATH = Path(os.environ.get("STRIPE_FIXTURES", "/work/shared/stripe/fixtures3.json"))
+
+# Fields the emulator returns that the SDK classes do not declare, on purpose.
+ALLOWED_EXTRA: dict[str, set[str]] = {}
+
+
+@functools.cache
+def _object_classes() -> dict[str, type]:
+    from stripe._object_classes import OBJECT_CLASSES
+
+    out: dict[str, type] = {}
+    for name, (module, cls_name) in OBJECT_CLASSES.items():
+        try:
+            out[name] = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            continue
+    return out
+
+
+@functools.cache
+def _classes_by_name() -> dict[str, list[type]]:
+    by_name: dict[str, list[type]] = {}
+    for cls in _object_classes().values():
+        by_name.setdefault(cls.__name__, []).append(cls)
+    return by_name
+
+
+def resource_class(object_name: str) -> type | None:
+    return _object_classes().get(object_name)
+
+
+class _Namespace(dict[str, Any]):
+    """Locals for evaluating forward refs: the module, then any SDK resource class."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__()
+        self.module = module
+
+    def __missing__(self, key: str) -> Any:
+        candidates = _classes_by_name().get(key, [])
+        package = self.module.rsplit(".", 1)[0]
+        for cls in candidates:
+            if cls.__module__.rsplit(".", 1)[0] == package:
+                return cls
+        if candidates:
+            return candidates[0]
+        raise KeyError(key)
+
+
+def _resolve(tp: Any, module: str) -> Any:
+    if isinstance(tp, typing.ForwardRef):
+        tp = tp.__forward_arg__
+    if isinstance(tp, str):
+        mod = sys.modules.get(module)
+        return eval(tp, dict(vars(mod)) if mod else {}, _Namespace(module))  # noqa: S307
+    return tp
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def _fields(cls: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, ann in getattr(cls, "__annotations__", {}).items():
+        if name.startswith("_") or name == "OBJECT_NAME":
+            continue
+        if typing.get_origin(ann) is typing.ClassVar:
+            continue
+        out[name] = ann
+    return out
+
+
+def _is_optional(tp: Any, module: str) -> bool:
+    tp = _resolve(tp, module)
+    return _is_union(tp) and type(None) in typing.get_args(tp)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def check(obj: Any, path: str = "$") -> list[str]:
+    """Violations for one object (recursively), as human-readable strings."""
+    if not isinstance(obj, dict):
+        return [f"{path}: expected an object, got {type(obj).__name__}"]
+    name = obj.get("object")
+    if name in ("list", "search_result"):
+        problems = []
+        for i, item in enumerate(obj.get("data") or []):
+            problems += check(item, f"{path}.data[{i}]")
+        return problems
+    if obj.get("deleted") is True:
+        missing = [k for k in ("id", "object") if k not in obj]
+        return [f"{path}: deleted object lacks {k}" for k in missing]
+    cls = resource_class(str(name))
+    if cls is None:
+        return [f"{path}: unknown object type {name!r}"]
+    problems = _check_class(cls, obj, path)
+    if name == "event":
+        inner = (obj.get("data") or {}).get("object")
+        problems += check(inner, f"{path}.data.object")
+    return problems
+
+
+def _check_class(cls: type, value: JSONDict, path: str) -> list[str]:
+    problems: list[str] = []
+    fields = _fields(cls)
+    extra_ok = ALLOWED_EXTRA.get(str(value.get("object")), set())
+    for key in value:
+        if key not in fields and key not in extra_ok:
+            problems.append(f"{path}.{key}: not a field of {cls.__qualname__}")
+    for key, ann in fields.items():
+        if key not in value:
+            if not _is_optional(ann, cls.__module__):
+                problems.append(f"{path}.{key}: required field missing ({cls.__qualname__})")
+            continue
+        problems += _check_type(ann, value[key], f"{path}.{key}", cls.__module__)
+    return problems
+
+
+def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
+    tp = _resolve(tp, module)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return []
+    if _is_union(tp):
+        if value is None and type(None) in args:
+            return []
+        attempts = [_check_type(a, value, path, module) for a in args if a is not type(None)]
+        if any(not a for a in attempts):
+            return []
+        return min(attempts, key=len) if attempts else [f"{path}: null not allowed"]
+    if value is None:
+        return [f"{path}: null but the SDK type is not Optional ({_name(tp)})"]
+    if origin is typing.Literal:
+        return [] if value in args else [f"{path}: {value!r} not in {list(args)}"]
+    if tp is str:
+        return [] if isinstance(value, str) else [f"{path}: expected string, got {value!r}"]
+    if tp is bool:
+        return [] if isinstance(value, bool) else [f"{path}: expected boolean, got {value!r}"]
+    if tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: expected integer, got {value!r}"]
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: expected number, got {value!r}"]
+    if tp is decimal.Decimal:
+        # Decimal fields travel as strings on the wire ("2000" / "12.5").
+        try:
+            decimal.Decimal(str(value))
+        except decimal.InvalidOperation:
+            return [f"{path}: expected decimal string, got {value!r}"]
+        return [] if isinstance(value, str) else [f"{path}: decimal must be a string"]
+    if origin in (list, typing.List):  # noqa: UP006
+        if not isinstance(value, list):
+            return [f"{path}: expected array, got {type(value).__name__}"]
+        out: list[str] = []
+        for i, item in enumerate(value):
+            out += _check_type(args[0], item, f"{path}[{i}]", module)
+        return out
+    if origin in (dict, typing.Dict, Mapping):  # noqa: UP006
+        if not isinstance(value, dict):
+            return [f"{path}: expected hash"]
+        out = []
+        for k, v in value.items():
+            out += _check_type(args[1], v, f"{path}.{k}", module)
+        return out
+    if origin is not None:
+        origin_name = getattr(origin, "__name__", "")
+        if origin_name == "UntypedStripeObject":
+            if not isinstance(value, dict):
+                return [f"{path}: expected hash"]
+            out = []
+            for k, v in value.items():
+                out += _check_type(args[0], v, f"{path}.{k}", module) if args else []
+            return out
+        if origin_name in ("ListObject", "SearchResultObject"):
+            if not isinstance(value, dict) or value.get("object") not in ("list", "search_result"):
+                return [f"{path}: expected a list object"]
+            out = []
+            for i, item in enumerate(value.get("data") or []):
+                out += _check_type(args[0], item, f"{path}.data[{i}]", module)
+            return out
+    if isinstance(tp, type):
+        if not isinstance(value, dict):
+            return [f"{path}: expected {tp.__qualname__} object, got {value!r:.60}"]
+        if isinstance(value.get("object"), str) and getattr(tp, "OBJECT_NAME", None):
+            return check(value, path)
+        return _check_class(tp, value, path)
+    return []
+
+
+def _name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+# --------------------------------------------------------------------------
+# coverage against Stripe's sample objects
+
+
+@functools.cache
+def fixtures() -> dict[str, JSONDict]:
+    if not FIXTURES_PATH.exists():
+        return {}
+    data: dict[str, dict[str, JSONDict]] = json.loads(FIXTURES_PATH.read_text())
+    return data.get("resources", {})
+
+
+def coverage(obj: JSONDict, prefix: str = "") -> list[str]:
+    """Fields (dotted paths) in Stripe's sample for this type that `obj` lacks."""
+    sample = fixtures().get(str(obj.get("object")))
+    if sample is None:
+        return []
+    return _missing(sample, obj, prefix)
+
+
+def _missing(sample: Any, obj: Any, prefix: str) -> list[str]:
+    if not isinstance(sample, dict) or not isinstance(obj, dict):
+        return []
+    out: list[str] = []
+    for key, sub in sample.items():
+        here = f"{prefix}{key}"
+        if key not in obj:
+            out.append(here)
+        elif isinstance(sub, dict) and isinstance(obj[key], dict) and "object" not in sub:
+            out += _missing(sub, obj[key], here + ".")
+    return out
+
+
+class ConformanceCollector:
+    """A response hook that checks every returned object and keeps a coverage tally."""
+
+    def __init__(self) -> None:
+        self._problems: list[str] = []
+        self.seen: dict[str, int] = {}
+        self.missing: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def hook(self, method: str, path: str, status: int, body: Any) -> None:
+        where = f"{method} {path} ({status})"
+        if status >= 400 or not isinstance(body, dict) or "object" not in body:
+            problems = _check_error(body) if status >= 400 else []
+        else:
+            problems = check(body)
+        with self._lock:
+            self._problems += [f"{where}: {p}" for p in problems]
+            if status < 400 and isinstance(body, dict):
+                listed = body.get("object") in ("list", "search_result")
+                for obj in body.get("data", []) if listed else [body]:
+                    if isinstance(obj, dict) and "object" in obj and not obj.get("deleted"):
+                        name = str(obj["object"])
+                        self.seen[name] = self.seen.get(name, 0) + 1
+                        self.missing.setdefault(name, set()).update(coverage(obj))
+
+    def violations(self) -> list[str]:
+        with self._lock:
+            return list(self._problems)
+
+    def report(self) -> str:
+        lines = []
+        for name in sorted(self.seen):
+            missing = sorted(self.missing.get(name, ()))
+            lines.append(f"{name}: {self.seen[name]} seen; missing vs fixtures: {missing or '-'}")
+        return "\n".join(lines)
+
+
+def _check_error(body: Any) -> list[str]:
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return ["error response without an `error` hash"]
+    err = body["error"]
+    problems = []
+    if err.get("type") not in (
+        "api_error",
+        "card_error",
+        "idempotency_error",
+        "invalid_request_error",
+    ):
+        problems.append(f"error.type {err.get('type')!r} is not a Stripe error type")
+    if not isinstance(err.get("message"), str):
+        problems.append("error.message missing")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    failed = 0
+    for name in argv:
+        obj = json.loads(Path(name).read_text())
+        for problem in check(obj):
+            print(f"{name}: {problem}")
+            failed = 1
+        for field in coverage(obj):
+            print(f"{name}: missing vs fixtures: {field}")
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,15 @@
+"""Resource modules; importing this package registers every route.
+
+Add a module here and to the import list below (see DEVELOPING.md).
+"""
+
+from __future__ import annotations
+
+from . import (  # noqa: F401 - imported for their @route registrations
+    account,
+    customers,
+    events_api,
+    helpers,
+    test_clocks,
+    webhook_endpoints,
+)

@@ -1,0 +1,139 @@
+"""Fixtures for emulator tests: an in-process emulator and a webhook receiver.
+
+The emulator runs in threads on a free port with in-memory state; the real
+stripe SDK talks to it over HTTP. No Django database is involved.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import stripe
+
+from stripe_emulator import DEFAULT_API_VERSION, EmulatorConfig, EmulatorServer
+from stripe_emulator.conformance import ConformanceCollector
+
+API_KEY = "sk_test_emulator_tests"
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(webhook_retry_schedule=(0.2, 0.4, 0.8), webhook_timeout=5)
+    server = EmulatorServer(port=0, data=":memory:", config=config).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def conformance(emulator_server: EmulatorServer) -> Iterator[ConformanceCollector]:
+    """Checks every object the emulator returns in the test against the SDK's types."""
+    collector = ConformanceCollector()
+    emulator_server.emulator.response_hooks.append(collector.hook)
+    yield collector
+    emulator_server.emulator.response_hooks.remove(collector.hook)
+    problems = collector.violations()
+    assert not problems, "conformance violations:\n" + "\n".join(problems[:50])
+
+
+@pytest.fixture
+def emulator(
+    emulator_server: EmulatorServer, conformance: ConformanceCollector
+) -> Iterator[EmulatorServer]:
+    """A clean emulator (state, faults, retry schedule) with module-level stripe aimed at it."""
+    emu = emulator_server.emulator
+    emu.dispatcher.wait_idle(5)
+    emu.reset()
+    emu.config.webhook_retry_schedule = (0.2, 0.4, 0.8)
+    saved = (stripe.api_key, stripe.api_base, stripe.api_version, stripe.max_network_retries)
+    stripe.api_key = API_KEY
+    stripe.api_base = emulator_server.url
+    stripe.api_version = DEFAULT_API_VERSION
+    stripe.max_network_retries = 2
+    yield emulator_server
+    stripe.api_key, stripe.api_base, stripe.api_version, stripe.max_network_retries = saved
+    emu.faults.clear()
+
+
+@pytest.fixture
+def client(emulator: EmulatorServer) -> stripe.StripeClient:
+    """A StripeClient aimed at the emulator (the style new code should use)."""
+    return stripe.StripeClient(
+        API_KEY,
+        base_addresses={"api": emulator.url},
+        stripe_version=DEFAULT_API_VERSION,
+        max_network_retries=2,
+    )
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def event(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+@dataclass
+class WebhookReceiver:
+    """A tiny HTTP server that records deliveries and answers scripted statuses."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    # statuses to answer, consumed in order; then `default_status`
+    script: list[int] = field(default_factory=list)
+    default_status: int = 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.01)
+        with self.lock:
+            return list(self.received)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with receiver.lock:
+                receiver.received.append(
+                    Received(self.path, dict(self.headers.items()), body, time.time())
+                )
+                status = receiver.script.pop(0) if receiver.script else receiver.default_status
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
+            payload = b'{"received": true}'
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    httpd.shutdown()
+    httpd.server_close()
