@@ -156,7 +156,12 @@ def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
     if _is_union(tp):
         if value is None and type(None) in args:
             return []
-        attempts = [_check_type(a, value, path, module) for a in args if a is not type(None)]
+        options = [a for a in args if a is not type(None)]
+        if str in options and any(typing.get_origin(a) is typing.Literal for a in options):
+            # The SDK widens enums with `str` for forward compatibility; the
+            # emulator must still only produce values of the closed set.
+            options.remove(str)
+        attempts = [_check_type(a, value, path, module) for a in options]
         if any(not a for a in attempts):
             return []
         return min(attempts, key=len) if attempts else [f"{path}: null not allowed"]

@@ -140,7 +140,8 @@ class Store:
 
     def put(self, obj: JSONDict, *, deleted: bool = False) -> JSONDict:
         """Insert or replace `obj` (must carry `id` and `object`); keeps list order."""
-        created = int(obj.get("created") or time.time())
+        # `_created` orders objects whose Stripe shape has no `created` field.
+        created = int(obj.get("created") or obj.get("_created") or time.time())
         with self.lock:
             self._conn.execute(
                 "INSERT INTO objects (id, type, created, deleted, data) VALUES (?, ?, ?, ?, ?) "

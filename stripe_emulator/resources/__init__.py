@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from . import (  # noqa: F401 - imported for their @route registrations
     account,
+    catalog,
     customers,
+    discounts,
+    entitlements,
     events_api,
     helpers,
+    meters,
+    payment_methods,
     test_clocks,
     webhook_endpoints,
 )

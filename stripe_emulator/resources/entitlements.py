@@ -1,0 +1,322 @@
+"""Entitlement features, product features and (computed) active entitlements.
+
+`recompute_active_entitlements(ctx, customer_id)` is the hook for the billing
+engine: call it whenever a customer's subscriptions change status or items
+(and it is called here when a product's features change). It diffs the
+customer's entitled feature set, updates the ActiveEntitlement objects and
+emits `entitlements.active_entitlement_summary.updated` when anything changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..context import Ctx
+from ..errors import invalid_request, resource_missing
+from ..ids import new_id
+from ..listing import paginate
+from ..routing import route
+from ..updates import apply_metadata
+
+JSONDict = dict[str, Any]
+
+# Subscription statuses that grant entitlements. Whether Stripe keeps them
+# for past_due is unconfirmed; set `entitlements.past_due` in the kv store
+# (POST /_emulator/config is the place to expose it) to change it.
+ENTITLED_STATUSES = frozenset({"active", "trialing"})
+
+
+def _entitled_statuses(ctx: Ctx) -> frozenset[str]:
+    if ctx.store.kv_get("entitlements.past_due", False):
+        return ENTITLED_STATUSES | {"past_due"}
+    return ENTITLED_STATUSES
+
+
+# --------------------------------------------------------------------------
+# features
+
+
+@route("POST", "/v1/entitlements/features", params="entitlements.FeatureCreateParams")
+def create_feature(ctx: Ctx, params: JSONDict) -> JSONDict:
+    key = params["lookup_key"]
+    if len(key) > 80:
+        raise invalid_request("lookup_key must be at most 80 characters.", param="lookup_key")
+    if ctx.store.all("entitlements.feature", lambda f: f["lookup_key"] == key):
+        raise invalid_request(
+            f"A feature with lookup_key `{key}` already exists.", param="lookup_key"
+        )
+    feature: JSONDict = {
+        "id": new_id("entitlements.feature"),
+        "object": "entitlements.feature",
+        "active": True,
+        "livemode": False,
+        "lookup_key": key,
+        "metadata": apply_metadata({}, params.get("metadata")),
+        "name": params["name"],
+        "_created": ctx.now(),
+    }
+    ctx.save(feature)
+    return feature
+
+
+@route("GET", "/v1/entitlements/features/{id}", params="entitlements.FeatureRetrieveParams")
+def retrieve_feature(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return ctx.get("entitlements.feature", id)
+
+
+@route("POST", "/v1/entitlements/features/{id}", params="entitlements.FeatureUpdateParams")
+def update_feature(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    feature = ctx.get("entitlements.feature", id)
+    was_active = feature["active"]
+    if "name" in params:
+        feature["name"] = params["name"]
+    if "metadata" in params:
+        feature["metadata"] = apply_metadata(feature.get("metadata"), params["metadata"])
+    if "active" in params:
+        if params["active"] and not was_active:
+            raise invalid_request("An archived feature cannot be reactivated.", param="active")
+        feature["active"] = params["active"]
+    ctx.save(feature)
+    if was_active and not feature["active"]:
+        for customer in _customers_with_feature(ctx, id):
+            recompute_active_entitlements(ctx, customer)
+    return feature
+
+
+@route("GET", "/v1/entitlements/features", params="entitlements.FeatureListParams")
+def list_features(ctx: Ctx, params: JSONDict) -> JSONDict:
+    archived = params.get("archived", False)
+
+    def keep(f: JSONDict) -> bool:
+        if f["active"] == archived:
+            return False
+        return not ("lookup_key" in params and f["lookup_key"] != params["lookup_key"])
+
+    items = ctx.store.all("entitlements.feature", keep)
+    return paginate(items, params, "/v1/entitlements/features", object_label="feature")
+
+
+# --------------------------------------------------------------------------
+# product features
+
+
+def _product_feature_view(ctx: Ctx, pf: JSONDict) -> JSONDict:
+    feature = ctx.find("entitlements.feature", pf["_feature"])
+    return {
+        "id": pf["id"],
+        "object": "product_feature",
+        "entitlement_feature": feature,
+        "livemode": False,
+    }
+
+
+@route("POST", "/v1/products/{product}/features", params="ProductFeatureCreateParams")
+def attach_feature(ctx: Ctx, params: JSONDict, product: str) -> JSONDict:
+    ctx.get("product", product)
+    feature = ctx.get(
+        "entitlements.feature", params["entitlement_feature"], param="entitlement_feature"
+    )
+    if not feature["active"]:
+        raise invalid_request(
+            "Archived features cannot be attached to products.", param="entitlement_feature"
+        )
+    existing = ctx.store.all(
+        "product_feature", lambda p: p["_product"] == product and p["_feature"] == feature["id"]
+    )
+    if existing:
+        raise invalid_request(
+            "This feature is already attached to the product.", param="entitlement_feature"
+        )
+    pf: JSONDict = {
+        "id": new_id("product_feature", 14),
+        "object": "product_feature",
+        "livemode": False,
+        "_created": ctx.now(),
+        "_product": product,
+        "_feature": feature["id"],
+    }
+    ctx.save(pf)
+    for customer in _customers_on_product(ctx, product):
+        recompute_active_entitlements(ctx, customer)
+    return _product_feature_view(ctx, pf)
+
+
+@route("GET", "/v1/products/{product}/features", params="ProductFeatureListParams")
+def list_product_features(ctx: Ctx, params: JSONDict, product: str) -> JSONDict:
+    ctx.get("product", product)
+    items = [
+        _product_feature_view(ctx, pf)
+        for pf in ctx.store.all("product_feature", lambda p: p["_product"] == product)
+    ]
+    return paginate(
+        items, params, f"/v1/products/{product}/features", object_label="product_feature"
+    )
+
+
+def _product_feature(ctx: Ctx, product: str, pf_id: str) -> JSONDict:
+    ctx.get("product", product)
+    pf = ctx.find("product_feature", pf_id)
+    if pf is None or pf["_product"] != product:
+        raise resource_missing("product_feature", pf_id)
+    return pf
+
+
+@route("GET", "/v1/products/{product}/features/{id}", params="ProductFeatureRetrieveParams")
+def retrieve_product_feature(
+    ctx: Ctx,
+    params: JSONDict,
+    product: str,
+    id: str,
+) -> JSONDict:
+    return _product_feature_view(ctx, _product_feature(ctx, product, id))
+
+
+@route("DELETE", "/v1/products/{product}/features/{id}", params="ProductFeatureDeleteParams")
+def detach_feature(
+    ctx: Ctx,
+    params: JSONDict,
+    product: str,
+    id: str,
+) -> JSONDict:
+    _product_feature(ctx, product, id)
+    ctx.store.remove(id)
+    for customer in _customers_on_product(ctx, product):
+        recompute_active_entitlements(ctx, customer)
+    return {"id": id, "object": "product_feature", "deleted": True}
+
+
+# --------------------------------------------------------------------------
+# active entitlements
+
+
+def _item_products(ctx: Ctx, sub: JSONDict) -> set[str]:
+    products: set[str] = set()
+    for item in (sub.get("items") or {}).get("data") or []:
+        price = item.get("price")
+        if isinstance(price, str):
+            price = ctx.find("price", price)
+        if isinstance(price, dict):
+            product = price.get("product")
+            products.add(product["id"] if isinstance(product, dict) else str(product))
+    return products
+
+
+def _customers_on_product(ctx: Ctx, product: str) -> set[str]:
+    return {
+        str(sub["customer"])
+        for sub in ctx.store.all("subscription")
+        if product in _item_products(ctx, sub)
+    }
+
+
+def _customers_with_feature(ctx: Ctx, feature_id: str) -> set[str]:
+    return {
+        ent["_customer"]
+        for ent in ctx.store.all("entitlements.active_entitlement")
+        if ent["feature"] == feature_id
+    }
+
+
+def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
+    """feature id -> Feature for every feature the customer's subscriptions grant."""
+    statuses = _entitled_statuses(ctx)
+    products: set[str] = set()
+    for sub in ctx.store.all("subscription", lambda s: s.get("customer") == customer_id):
+        if sub.get("status") in statuses:
+            products |= _item_products(ctx, sub)
+    features: dict[str, JSONDict] = {}
+    for pf in ctx.store.all("product_feature", lambda p: p["_product"] in products):
+        feature = ctx.find("entitlements.feature", pf["_feature"])
+        if feature is not None and feature["active"]:
+            features[feature["id"]] = feature
+    return features
+
+
+def _public_entitlement(ent: JSONDict) -> JSONDict:
+    return {k: ent[k] for k in ("id", "object", "feature", "livemode", "lookup_key")}
+
+
+def _summary(ctx: Ctx, customer_id: str, ents: list[JSONDict]) -> JSONDict:
+    return {
+        "object": "entitlements.active_entitlement_summary",
+        "customer": customer_id,
+        "entitlements": {
+            "object": "list",
+            "data": [_public_entitlement(e) for e in ents],
+            "has_more": False,
+            "url": "/v1/customer/entitlements",
+        },
+        "livemode": False,
+    }
+
+
+def recompute_active_entitlements(
+    ctx: Ctx, customer_id: str, *, automatic: bool = False, created: int | None = None
+) -> bool:
+    """Bring the customer's ActiveEntitlements in line with their subscriptions.
+
+    Returns True (and emits the summary event) when the set changed.
+    """
+    current = ctx.store.all(
+        "entitlements.active_entitlement", lambda e: e["_customer"] == customer_id
+    )
+    wanted = entitled_features(ctx, customer_id)
+    have = {e["feature"]: e for e in current}
+    if set(have) == set(wanted):
+        return False
+    before = _summary(ctx, customer_id, current)
+    for feature_id, ent in have.items():
+        if feature_id not in wanted:
+            ctx.store.remove(ent["id"])
+    for feature_id, feature in wanted.items():
+        if feature_id not in have:
+            ctx.save(
+                {
+                    "id": new_id("entitlements.active_entitlement"),
+                    "object": "entitlements.active_entitlement",
+                    "feature": feature_id,
+                    "livemode": False,
+                    "lookup_key": feature["lookup_key"],
+                    "_created": ctx.now(),
+                    "_customer": customer_id,
+                }
+            )
+    after_list = ctx.store.all(
+        "entitlements.active_entitlement", lambda e: e["_customer"] == customer_id
+    )
+    after = _summary(ctx, customer_id, after_list)
+    ctx.emit(
+        "entitlements.active_entitlement_summary.updated",
+        after,
+        previous=copy.deepcopy(before),
+        automatic=automatic,
+        created=created if created is not None else ctx.now_for_customer(customer_id),
+    )
+    return True
+
+
+@route(
+    "GET", "/v1/entitlements/active_entitlements", params="entitlements.ActiveEntitlementListParams"
+)
+def list_active_entitlements(ctx: Ctx, params: JSONDict) -> JSONDict:
+    customer = params["customer"]
+    ctx.get("customer", customer, param="customer")
+    items = [
+        _public_entitlement(e)
+        for e in ctx.store.all(
+            "entitlements.active_entitlement", lambda e: e["_customer"] == customer
+        )
+    ]
+    return paginate(
+        items, params, "/v1/entitlements/active_entitlements", object_label="active entitlement"
+    )
+
+
+@route(
+    "GET",
+    "/v1/entitlements/active_entitlements/{id}",
+    params="entitlements.ActiveEntitlementRetrieveParams",
+)
+def retrieve_active_entitlement(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return _public_entitlement(ctx.get("entitlements.active_entitlement", id))
