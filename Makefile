@@ -1,0 +1,54 @@
+# The two commands: `make run` (the whole product on embedded defaults) and
+# `make test` (lint, types, the whole suite). Both install what they need.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean
+
+help:
+	@echo "make run    start redis, web (http://127.0.0.1:8000), worker, beat and flower"
+	@echo "make test   ruff, mypy and the whole pytest suite with coverage"
+	@echo "make bench  benchmarks (results in bench/RESULTS.md)"
+	@echo "make flower Flower only, against the configured broker"
+
+# uv is installed with pip when missing; the venv is created from uv.lock.
+install:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+migrate: install
+	$(RUN) python manage.py migrate --noinput
+
+run: migrate
+	@mkdir -p var
+	$(RUN) python manage.py ensure_dev_admin
+	$(RUN) honcho -f Procfile.dev start
+
+flower: install
+	$(RUN) python -m saas.devtools.flower
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+fmt: install
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: install
+	$(RUN) mypy .
+
+pytest: install
+	$(RUN) pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: install
+	$(RUN) python bench/run.py
+
+clean:
+	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,45 @@
+"""Settings for pytest.
+
+Uses DATABASE_URL / REDIS_URL when they are set (CI points them at the local
+PostgreSQL and Redis). Without REDIS_URL a private Redis server is started for
+the test run, so the suite talks to a real Redis either way.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, DATABASES, env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789-abcdefghij"  # noqa: S105
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+if not env.str("REDIS_URL", default=""):
+    from saas.devtools.redis_server import start_ephemeral_redis
+
+    # Exported so Celery workers started by the tests share this server.
+    os.environ["REDIS_URL"] = start_ephemeral_redis()
+REDIS_URL = os.environ["REDIS_URL"]
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # One prefix per run: tests never see a previous run's rate limits or cache.
+        "KEY_PREFIX": f"test-{os.getpid()}",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file (not :memory:) so that Celery worker processes see the test data.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}

@@ -1,0 +1,44 @@
+"""System checks that stop a misconfigured deployment from taking money."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+_LIVE_PREFIXES = ("sk_live_", "rk_live_")
+_TEST_PREFIXES = ("sk_test_", "rk_test_")
+
+
+@checks.register(checks.Tags.security)
+def stripe_key_matches_mode(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A live key needs STRIPE_LIVE_MODE=true, and live mode needs a live key."""
+    key: str = getattr(settings, "STRIPE_SECRET_KEY", "") or ""
+    live_mode: bool = bool(getattr(settings, "STRIPE_LIVE_MODE", False))
+    errors: list[checks.CheckMessage] = []
+    if key.startswith(_LIVE_PREFIXES) and not live_mode:
+        errors.append(
+            checks.Error(
+                "STRIPE_SECRET_KEY is a live key but STRIPE_LIVE_MODE is not true.",
+                hint="Use a sk_test_ key, or set STRIPE_LIVE_MODE=true to charge real cards.",
+                id="subscriptions.E001",
+            )
+        )
+    if live_mode and not key.startswith(_LIVE_PREFIXES):
+        errors.append(
+            checks.Error(
+                "STRIPE_LIVE_MODE is true but STRIPE_SECRET_KEY is not a live key.",
+                hint="Set STRIPE_SECRET_KEY to your sk_live_ (or rk_live_) key.",
+                id="subscriptions.E002",
+            )
+        )
+    if key and not key.startswith(_LIVE_PREFIXES + _TEST_PREFIXES):
+        errors.append(
+            checks.Error(
+                "STRIPE_SECRET_KEY does not look like a Stripe secret key.",
+                hint="It starts with sk_test_, sk_live_, rk_test_ or rk_live_.",
+                id="subscriptions.E003",
+            )
+        )
+    return errors

@@ -1,0 +1,126 @@
+"""Fixtures that start real parts: Redis servers and Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from saas.devtools.redis_server import free_port, spawn_redis, wait_for_redis
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server that a test may stop and start again on the same port."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = spawn_redis(port=self.port, data_dir=self.data_dir, persist=False)
+        wait_for_redis(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(data_dir=tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _database_url_for_subprocess() -> str:
+    """DATABASE_URL of the test database, for processes that pytest did not configure."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or ""
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = f":{settings['PORT']}" if settings.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{settings['NAME']}"
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_worker(log_path: Path, *extra_args: str) -> WorkerProcess:
+    """A real `celery worker` process on the test database and Redis."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "saas.settings.test",
+        "DATABASE_URL": _database_url_for_subprocess(),
+    }
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "saas", "worker",
+            "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
+            "--without-gossip", "--without-mingle", *extra_args,
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return WorkerProcess(proc=proc, log_path=log_path)
+
+
+def stop_worker(worker: WorkerProcess) -> None:
+    worker.proc.terminate()
+    try:
+        worker.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.proc.kill()
+        worker.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """One worker process for the whole session, ready when it answers a ping task."""
+    from saas.tasks import ping
+
+    worker = start_worker(tmp_path_factory.mktemp("celery") / "worker.log")
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if worker.proc.poll() is not None:
+                pytest.fail(f"celery worker exited early:\n{worker.log()}")
+            try:
+                if ping.apply_async().get(timeout=5) == "pong":
+                    break
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"celery worker did not answer within 60s:\n{worker.log()}")
+        yield worker
+    finally:
+        stop_worker(worker)

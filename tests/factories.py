@@ -1,0 +1,33 @@
+"""factory_boy factories shared by the suite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def verified(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Verified unless built with ``verified=False``."""
+        if create:
+            EmailAddress.objects.create(
+                user=self, email=self.email, primary=True, verified=extracted is not False
+            )
+
+
+def make_user(*, verified: bool = True, **fields: Any) -> User:
+    """A saved user with a primary EmailAddress (typed wrapper around the factory)."""
+    user: User = UserFactory(verified=verified, **fields)  # type: ignore[assignment]
+    return user
