@@ -164,7 +164,17 @@ def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
         attempts = [_check_type(a, value, path, module) for a in options]
         if any(not a for a in attempts):
             return []
-        return min(attempts, key=len) if attempts else [f"{path}: null not allowed"]
+        if not attempts:
+            return [f"{path}: null not allowed"]
+        if isinstance(value, dict):
+            # An expanded object: report why it fails as that object, not as an id.
+            structured = [
+                errs
+                for opt, errs in zip(options, attempts, strict=True)
+                if opt not in (str, int, float, bool)
+            ]
+            attempts = structured or attempts
+        return min(attempts, key=len)
     if value is None:
         return [f"{path}: null but the SDK type is not Optional ({_name(tp)})"]
     if origin is typing.Literal:
