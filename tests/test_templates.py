@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from accounts.models import User
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,9 +88,16 @@ def parse(html: str) -> PageParser:
     return parser
 
 
+def make_user(**kwargs: object) -> User:
+    """A saved user with a verified primary email (typed for mypy)."""
+    user = UserFactory(**kwargs)
+    assert isinstance(user, User)
+    return user
+
+
 @pytest.fixture
 def user_client(client: Client) -> Client:
-    client.force_login(UserFactory())
+    client.force_login(make_user())
     return client
 
 
@@ -157,14 +165,14 @@ def test_logout_is_a_post_form_with_csrf(user_client: Client) -> None:
 
 def test_admin_link_only_for_staff(client: Client) -> None:
     admin_href = f'href="{reverse("admin:index")}"'
-    client.force_login(UserFactory())
+    client.force_login(make_user())
     assert admin_href not in client.get(reverse("home")).content.decode()
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(make_user(is_staff=True))
     assert admin_href in client.get(reverse("home")).content.decode()
 
 
 def test_app_home_shows_the_account_email(client: Client) -> None:
-    user = UserFactory(email="dana@example.com")
+    user = make_user(email="dana@example.com")
     client.force_login(user)
     html = client.get(reverse("app_home")).content.decode()
     assert "dana@example.com" in html
