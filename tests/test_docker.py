@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +369,60 @@ def test_healthcheck_host_header_is_an_allowed_host(monkeypatch: pytest.MonkeyPa
     assert module.allowed_host().endswith(".example.com")
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "*")
     assert module.allowed_host() == "localhost"
+
+
+# --- docker/.env made from .env.example -------------------------------------------------
+
+
+def env_example_values() -> dict[str, str]:
+    """The active `NAME=value` lines of .env.example, as docker compose's env_file reads them."""
+    values: dict[str, str] = {}
+    for raw in ENV_EXAMPLE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def test_env_example_copied_to_docker_env_starts_production_securely(tmp_path: Path) -> None:
+    """README: `cp .env.example docker/.env`, fill in the required values, `compose up`.
+
+    An empty `NAME=` line reaches the container as an empty string, which django-environ
+    does not treat as unset: an empty int fails to parse and an empty bool is False (e.g.
+    SSL redirect off). Optional variables must be commented out or have real values.
+    """
+    if not ENV_EXAMPLE.is_file():
+        pytest.fail(".env.example is missing")
+    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
+    env.update(env_example_values())
+    # What an operator must fill in, then what compose's `environment:` sets on top.
+    env.update(
+        DJANGO_SECRET_KEY="x" * 60,
+        DJANGO_ALLOWED_HOSTS="app.example.com",
+        POSTGRES_PASSWORD="pw",
+        FLOWER_BASIC_AUTH="ops:pw",
+    )
+    env.update(
+        {
+            key: value.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in docker/.env}", "pw")
+            for key, value in services()["web"]["environment"].items()
+        }
+    )
+    env["DATABASE_URL"] = "postgres://saas:pw@postgres:5432/saas"
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(BASE_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "True", "True", "True"], result.stdout
