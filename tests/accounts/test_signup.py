@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from allauth.account.models import EmailAddress
-
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
