@@ -22,13 +22,14 @@ from ..updates import apply_metadata
 JSONDict = dict[str, Any]
 
 # Subscription statuses that grant entitlements. Whether Stripe keeps them
-# for past_due is unconfirmed; set `entitlements.past_due` in the kv store
-# (POST /_emulator/config is the place to expose it) to change it.
+# for past_due is unconfirmed; past_due keeps them by default (a grace period
+# during payment retries). POST /_emulator/billing/config
+# {"past_due_keeps_entitlements": false} sets the kv key `entitlements.past_due`.
 ENTITLED_STATUSES = frozenset({"active", "trialing"})
 
 
 def _entitled_statuses(ctx: Ctx) -> frozenset[str]:
-    if ctx.store.kv_get("entitlements.past_due", False):
+    if ctx.store.kv_get("entitlements.past_due", True):
         return ENTITLED_STATUSES | {"past_due"}
     return ENTITLED_STATUSES
 

@@ -1,0 +1,153 @@
+"""Charges (created by payment attempts in billing.py) and refunds."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..context import Ctx
+from ..errors import invalid_request
+from ..ids import new_id
+from ..listing import list_object, match_range, paginate
+from ..render import register_includable
+from ..routing import route
+from ..updates import apply_metadata
+
+JSONDict = dict[str, Any]
+
+
+def _refund_list(ctx: Ctx, charge: JSONDict) -> JSONDict:
+    refunds = ctx.store.all("refund", lambda r: r.get("charge") == charge["id"])
+    return list_object(refunds, f"/v1/charges/{charge['id']}/refunds", False)
+
+
+# Only returned when expanded, as on Stripe.
+register_includable("charge", "refunds", _refund_list)
+
+
+@route("GET", "/v1/charges/{id}", params="ChargeRetrieveParams")
+def retrieve_charge(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return ctx.get("charge", id)
+
+
+@route("POST", "/v1/charges/{id}", params="ChargeUpdateParams")
+def update_charge(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    charge = ctx.get("charge", id)
+    before = copy.deepcopy(charge)
+    if "metadata" in params:
+        charge["metadata"] = apply_metadata(charge.get("metadata"), params["metadata"])
+    if "description" in params:
+        charge["description"] = params["description"] or None
+    if charge != before:
+        ctx.save(charge)
+        ctx.emit("charge.updated", charge, previous=before)
+    return charge
+
+
+@route("GET", "/v1/charges", params="ChargeListParams")
+def list_charges(ctx: Ctx, params: JSONDict) -> JSONDict:
+    def keep(ch: JSONDict) -> bool:
+        if "customer" in params and ch.get("customer") != params["customer"]:
+            return False
+        if "payment_intent" in params and ch.get("payment_intent") != params["payment_intent"]:
+            return False
+        return match_range(ch.get("created"), params.get("created"))
+
+    return paginate(ctx.store.all("charge", keep), params, "/v1/charges", object_label="charge")
+
+
+# --------------------------------------------------------------------------
+# refunds
+
+
+@route("POST", "/v1/refunds", params="RefundCreateParams")
+def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
+    if params.get("charge"):
+        charge = ctx.get("charge", params["charge"], param="charge")
+    elif params.get("payment_intent"):
+        pi = ctx.get("payment_intent", params["payment_intent"], param="payment_intent")
+        if not pi.get("latest_charge") or pi["status"] != "succeeded":
+            raise invalid_request(
+                f"This PaymentIntent ({pi['id']}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        charge = ctx.get("charge", pi["latest_charge"])
+    else:
+        raise invalid_request(
+            "One of the following params should be provided for this request: "
+            "payment_intent or charge.",
+            code="parameter_missing",
+        )
+    if charge["status"] != "succeeded":
+        raise invalid_request(
+            f"Charge {charge['id']} has not succeeded and cannot be refunded.", param="charge"
+        )
+    available = int(charge["amount_captured"]) - int(charge["amount_refunded"])
+    amount = int(params.get("amount", available))
+    if amount <= 0 or amount > available:
+        raise invalid_request(
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({available})"
+            if amount > available
+            else f"Charge {charge['id']} has already been refunded.",
+            param="amount",
+            code="charge_already_refunded" if available == 0 else None,
+        )
+    now = ctx.now_for_customer(charge.get("customer"))
+    refund: JSONDict = {
+        "id": new_id("refund"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": now,
+        "currency": charge["currency"],
+        "customer": charge.get("customer"),
+        "customer_account": None,
+        "description": None,
+        "destination_details": {"card": {"type": "refund"}, "type": "card"},
+        "metadata": apply_metadata({}, params.get("metadata")),
+        "payment_intent": charge.get("payment_intent"),
+        "payment_method": charge.get("payment_method"),
+        "reason": params.get("reason"),
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    ctx.save(refund)
+    before = copy.deepcopy(charge)
+    charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+    ctx.save(charge)
+    ctx.emit("refund.created", refund, created=now)
+    ctx.emit("charge.refunded", charge, previous=before, created=now)
+    return refund
+
+
+@route("GET", "/v1/refunds/{id}", params="RefundRetrieveParams")
+def retrieve_refund(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return ctx.get("refund", id)
+
+
+@route("POST", "/v1/refunds/{id}", params="RefundUpdateParams")
+def update_refund(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    refund = ctx.get("refund", id)
+    before = copy.deepcopy(refund)
+    if "metadata" in params:
+        refund["metadata"] = apply_metadata(refund.get("metadata"), params["metadata"])
+    if refund != before:
+        ctx.save(refund)
+        ctx.emit("refund.updated", refund, previous=before)
+    return refund
+
+
+@route("GET", "/v1/refunds", params="RefundListParams")
+def list_refunds(ctx: Ctx, params: JSONDict) -> JSONDict:
+    def keep(r: JSONDict) -> bool:
+        if "charge" in params and r.get("charge") != params["charge"]:
+            return False
+        if "payment_intent" in params and r.get("payment_intent") != params["payment_intent"]:
+            return False
+        return match_range(r.get("created"), params.get("created"))
+
+    return paginate(ctx.store.all("refund", keep), params, "/v1/refunds", object_label="refund")
