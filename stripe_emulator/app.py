@@ -28,6 +28,8 @@ from .context import Ctx
 from .errors import StripeAPIError, api_error, authentication, invalid_request, not_found_route
 from .faults import Faults
 from .ids import new_request_id
+from .pages import PAGE_PREFIXES
+from .pages import dispatch as dispatch_page
 from .params import decode_form, schema_for, validate
 from .render import render
 from .store import Store
@@ -84,6 +86,9 @@ class Emulator:
         request_id = new_request_id()
         if path.startswith("/_emulator/"):
             return self._handle_helper(method, path, query, body)
+        if path == "/" or path.startswith(PAGE_PREFIXES):
+            # Hosted HTML pages (checkout, portal, invoices, 3DS, dashboard): no API key.
+            return dispatch_page(self, method, path, query, headers, body)
         version = headers.get("stripe-version") or DEFAULT_API_VERSION
         base_headers = {"Request-Id": request_id, "Stripe-Version": version}
         fault = self.faults.pick_api_fault(method, path)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from . import (  # noqa: F401 - imported for their @route registrations
     account,
+    billing_portal,
     catalog,
     charges,
+    checkout,
     customers,
     discounts,
     entitlements,

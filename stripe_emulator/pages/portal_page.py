@@ -1,0 +1,736 @@
+"""The customer portal at `billing_portal.session.url` (/portal/{secret}/...).
+
+What it shows is driven by the session's configuration. Every action goes
+through the billing engine, so it emits the same events as the API would.
+
+Pages (relative to /portal/{secret}):
+  ""                                  home: subscriptions, payment method, invoices
+  /subscriptions/{sub}/update         "Update plan": choose among allowed prices
+  /subscriptions/{sub}/update/confirm proration preview and "Confirm"
+  /subscriptions/{sub}/cancel         "Cancel plan" (reason radios when enabled)
+  /subscriptions/{sub}/renew (POST)   "Renew plan" when cancellation is scheduled
+  /payment-method                     "Update payment method" card form
+  /done                               hosted confirmation after a flow
+"""
+
+# ruff: noqa: E501 - HTML templates read better unwrapped
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from ..app import Response
+from ..context import Ctx
+from ..errors import StripeAPIError
+from ..resources.billing_portal import REASON_LABELS, session_for_secret
+from ..resources.customers import update_customer
+from ..resources.payment_methods import attach_payment_method, build_card_payment_method
+from . import PageNotFound, PageRequest, page
+from .checkout_page import business_name, parse_expiry
+from .html import (
+    date,
+    document,
+    esc,
+    forbidden,
+    hidden_token,
+    html_response,
+    interval_text,
+    money,
+    notice,
+    redirect,
+    status_pill,
+    token_ok,
+)
+
+JSONDict = dict[str, Any]
+
+LIVE = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+
+
+class _Portal:
+    """Everything a portal page needs about its session."""
+
+    def __init__(self, ctx: Ctx, secret: str) -> None:
+        session = session_for_secret(ctx, secret)
+        if session is None:
+            raise PageNotFound(
+                "This portal session has expired or does not exist. Return to the app and open "
+                "the billing portal again."
+            )
+        self.ctx = ctx
+        self.secret = secret
+        self.session = session
+        self.config: JSONDict = ctx.get("billing_portal.configuration", session["configuration"])
+        self.features: JSONDict = self.config["features"]
+        self.customer: JSONDict = ctx.get("customer", session["customer"])
+        self.brand = business_name(ctx)
+        self.base = f"/portal/{secret}"
+
+    def flag(self, feature: str) -> bool:
+        return bool(self.features.get(feature, {}).get("enabled"))
+
+    def subscriptions(self) -> list[JSONDict]:
+        return self.ctx.store.all(
+            "subscription",
+            lambda s: s.get("customer") == self.customer["id"] and s.get("status") in LIVE,
+        )
+
+    def subscription(self, sub_id: str) -> JSONDict:
+        sub = self.ctx.find("subscription", sub_id)
+        if sub is None or sub.get("customer") != self.customer["id"]:
+            raise PageNotFound("This subscription does not exist.")
+        return sub
+
+    def token(self) -> str:
+        return hidden_token(self.ctx, self.session["id"])
+
+    def check(self, req: PageRequest) -> bool:
+        return token_ok(self.ctx, self.session["id"], req.form.get("token", ""))
+
+    def flash(self, message: str, kind: str = "ok") -> None:
+        self.session["_flash"] = [kind, message]
+        self.ctx.save(self.session)
+
+    def take_flash(self) -> str:
+        raw = self.session.pop("_flash", None)
+        if not raw:
+            return ""
+        self.ctx.save(self.session)
+        return notice(raw[1], raw[0])
+
+    def render(self, title: str, body: str, status: int = 200) -> Response:
+        back = ""
+        if self.session.get("return_url"):
+            back = (
+                f'<a class="back" href="{esc(self.session["return_url"])}">'
+                f"&larr; Return to {esc(self.brand)}</a>"
+            )
+        headline = (self.config.get("business_profile") or {}).get("headline")
+        head = f'<p class="muted">{esc(headline)}</p>' if headline else ""
+        links = []
+        profile = self.config.get("business_profile") or {}
+        if profile.get("terms_of_service_url"):
+            links.append(f'<a href="{esc(profile["terms_of_service_url"])}">Terms</a>')
+        if profile.get("privacy_policy_url"):
+            links.append(f'<a href="{esc(profile["privacy_policy_url"])}">Privacy</a>')
+        foot = f'<p class="small muted">{" · ".join(links)}</p>' if links else ""
+        return html_response(
+            document(title, f"{back}{head}{body}{foot}", brand=self.brand, narrow=True), status
+        )
+
+    def finish_flow(self, message: str) -> Response:
+        """After an action: honour the deep-link flow's after_completion, else go home."""
+        flow = self.session.get("flow")
+        if flow and not self.session.get("_flow_done"):
+            self.session["_flow_done"] = True
+            self.ctx.save(self.session)
+            after = flow.get("after_completion") or {}
+            if after.get("type") == "redirect" and after.get("redirect"):
+                return redirect(str(after["redirect"]["return_url"]))
+            if after.get("type") == "hosted_confirmation":
+                custom = (after.get("hosted_confirmation") or {}).get("custom_message")
+                self.flash(custom or message)
+                return redirect(f"{self.base}/done")
+        self.flash(message)
+        return redirect(self.base)
+
+
+def _price_line(ctx: Ctx, price: JSONDict | str | None) -> tuple[str, str]:
+    if isinstance(price, str):
+        price = ctx.find("price", price)
+    price = price or {}
+    product = ctx.find("product", str(price.get("product"))) or {}
+    name = str(product.get("name") or price.get("nickname") or price.get("id") or "Plan")
+    amount = price.get("unit_amount")
+    text = (
+        money(int(amount or 0), price.get("currency")) + " " + interval_text(price.get("recurring"))
+    )
+    return name, text
+
+
+def _items(sub: JSONDict) -> list[JSONDict]:
+    items = (sub.get("items") or {}).get("data") or []
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _period_end(sub: JSONDict) -> int | None:
+    ends = [int(i["current_period_end"]) for i in _items(sub) if i.get("current_period_end")]
+    return min(ends) if ends else None
+
+
+def _scheduled_end(sub: JSONDict) -> int | None:
+    if sub.get("cancel_at"):
+        return int(sub["cancel_at"])
+    if sub.get("cancel_at_period_end"):
+        return _period_end(sub)
+    return None
+
+
+def _sub_card(p: _Portal, sub: JSONDict) -> str:
+    ctx = p.ctx
+    lines = []
+    for item in _items(sub):
+        name, text = _price_line(ctx, item.get("price"))
+        qty = int(item.get("quantity") or 1)
+        qty_text = f" x {qty}" if qty > 1 else ""
+        lines.append(
+            f'<div class="plan"><div><h3>{esc(name)}{esc(qty_text)}</h3>'
+            f'<div class="amount" style="font-size:1.4rem">{esc(text)}</div></div>'
+            f"<div>{status_pill(sub.get('status'))}</div></div>"
+        )
+    end = _scheduled_end(sub)
+    facts = []
+    if sub.get("status") == "trialing" and sub.get("trial_end"):
+        facts.append(f"Your trial ends on {date(sub['trial_end'])}.")
+    if end:
+        facts.append(f"Your plan will be canceled on {date(end)}.")
+    elif sub.get("status") in ("active", "trialing") and _period_end(sub):
+        facts.append(f"Your plan renews on {date(_period_end(sub))}.")
+    if sub.get("status") in ("past_due", "unpaid", "incomplete"):
+        facts.append("Your latest payment failed. Update your payment method to pay it.")
+    if sub.get("pause_collection"):
+        facts.append("Payment collection is paused.")
+    buttons = []
+    base = f"{p.base}/subscriptions/{quote(sub['id'])}"
+    if end:
+        buttons.append(
+            f'<form method="post" action="{esc(base)}/renew" class="inline">{p.token()}'
+            '<button type="submit">Renew plan</button></form>'
+        )
+    else:
+        if p.flag("subscription_update") and sub.get("status") in ("active", "trialing"):
+            buttons.append(f'<a class="button" href="{esc(base)}/update">Update plan</a>')
+        if p.flag("subscription_cancel"):
+            buttons.append(f'<a class="button secondary" href="{esc(base)}/cancel">Cancel plan</a>')
+    facts_html = "".join(f'<p class="muted">{esc(f)}</p>' for f in facts)
+    return (
+        f'<div class="card" aria-label="Subscription {esc(sub["id"])}">'
+        f'{"".join(lines)}{facts_html}<div class="actions">{"".join(buttons)}</div></div>'
+    )
+
+
+def _default_pm(p: _Portal) -> JSONDict | None:
+    pm_id = (p.customer.get("invoice_settings") or {}).get("default_payment_method")
+    if not pm_id:
+        for sub in p.subscriptions():
+            if sub.get("default_payment_method"):
+                pm_id = sub["default_payment_method"]
+                break
+    return p.ctx.find("payment_method", str(pm_id)) if pm_id else None
+
+
+def _invoices(p: _Portal) -> list[JSONDict]:
+    return p.ctx.store.all(
+        "invoice",
+        lambda i: i.get("customer") == p.customer["id"] and i.get("status") != "draft",
+    )
+
+
+@page("GET", "/portal/{secret}")
+def portal_home(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    p = _Portal(ctx, secret)
+    flow = p.session.get("flow")
+    if flow and not p.session.get("_flow_done"):
+        target = _flow_target(p, flow)
+        if target:
+            return redirect(target)
+    parts = [f"<h1>{esc(p.brand)}</h1>", p.take_flash()]
+    subs = p.subscriptions()
+    parts.append('<h2 style="margin-top:1.2rem">Current subscription</h2>')
+    if subs:
+        parts += [_sub_card(p, s) for s in subs]
+    else:
+        parts.append(
+            '<div class="card"><p class="muted">You have no active subscription.</p></div>'
+        )
+    pm = _default_pm(p)
+    if p.flag("payment_method_update") or pm:
+        card = (
+            f"{esc(str(pm['card']['brand']).title())} ending in {esc(pm['card']['last4'])}, "
+            f"expires {int(pm['card']['exp_month']):02d}/{esc(pm['card']['exp_year'])}"
+            if pm and pm.get("card")
+            else "No payment method on file."
+        )
+        button = (
+            f'<div class="actions"><a class="button secondary" href="{esc(p.base)}/payment-method">'
+            "Update payment method</a></div>"
+            if p.flag("payment_method_update")
+            else ""
+        )
+        parts.append(f'<h2>Payment method</h2><div class="card"><p>{card}</p>{button}</div>')
+    cust = p.customer
+    parts.append(
+        '<h2>Billing information</h2><div class="card">'
+        f"<p><strong>{esc(cust.get('name') or '')}</strong><br>{esc(cust.get('email') or '')}</p>"
+        "</div>"
+    )
+    if p.flag("invoice_history"):
+        rows = []
+        for inv in _invoices(p):
+            links = []
+            if inv.get("hosted_invoice_url"):
+                links.append(f'<a href="{esc(inv["hosted_invoice_url"])}">View invoice</a>')
+            if inv.get("invoice_pdf"):
+                links.append(f'<a href="{esc(inv["invoice_pdf"])}">Download PDF</a>')
+            rows.append(
+                f"<tr><td>{esc(date(inv.get('created')))}</td>"
+                f'<td class="num">{esc(money(inv.get("total"), inv.get("currency")))}</td>'
+                f"<td>{status_pill(inv.get('status'))}</td><td>{' · '.join(links)}</td></tr>"
+            )
+        table = (
+            '<div class="table-wrap"><table aria-label="Invoice history"><thead><tr>'
+            '<th scope="col">Date</th><th scope="col" class="num">Amount</th>'
+            '<th scope="col">Status</th><th scope="col">Links</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            if rows
+            else '<p class="muted">No invoices yet.</p>'
+        )
+        parts.append(f'<h2>Invoice history</h2><div class="card">{table}</div>')
+    return p.render(f"{p.brand} billing", "".join(parts))
+
+
+def _flow_target(p: _Portal, flow: JSONDict) -> str:
+    ftype = flow.get("type")
+    if ftype == "payment_method_update":
+        return f"{p.base}/payment-method"
+    spec = flow.get(str(ftype)) or {}
+    sub = quote(str(spec.get("subscription") or ""))
+    if ftype == "subscription_cancel":
+        return f"{p.base}/subscriptions/{sub}/cancel"
+    if ftype == "subscription_update":
+        return f"{p.base}/subscriptions/{sub}/update"
+    if ftype == "subscription_update_confirm":
+        item = (spec.get("items") or [{}])[0]
+        price = quote(str(item.get("price") or ""))
+        qty = f"&quantity={int(item['quantity'])}" if item.get("quantity") else ""
+        return f"{p.base}/subscriptions/{sub}/update/confirm?price={price}{qty}"
+    return ""
+
+
+@page("GET", "/portal/{secret}/done")
+def portal_done(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    p = _Portal(ctx, secret)
+    message = p.take_flash() or notice("All done.", "ok")
+    link = (
+        f'<p><a class="button" href="{esc(p.session["return_url"])}">Return to {esc(p.brand)}</a></p>'
+        if p.session.get("return_url")
+        else ""
+    )
+    body = (
+        f'<div class="card"><h1>Done</h1>{message}{link}'
+        f'<p><a href="{esc(p.base)}">Manage billing</a></p></div>'
+    )
+    return p.render("Done", body)
+
+
+# --------------------------------------------------------------------------
+# update plan
+
+
+def _allowed_prices(p: _Portal) -> list[JSONDict]:
+    out = []
+    for entry in p.features["subscription_update"].get("products") or []:
+        for price_id in entry.get("prices") or []:
+            price = p.ctx.find("price", price_id)
+            if price and price.get("active"):
+                out.append(price)
+    return out
+
+
+def _current_price(sub: JSONDict) -> str | None:
+    items = _items(sub)
+    if not items:
+        return None
+    price = items[0].get("price")
+    return str(price["id"] if isinstance(price, dict) else price)
+
+
+@page("GET", "/portal/{secret}/subscriptions/{sub_id}/update")
+def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    p = _Portal(ctx, secret)
+    sub = p.subscription(sub_id)
+    if not p.flag("subscription_update"):
+        raise PageNotFound("Plan changes are not available.")
+    current = _current_price(sub)
+    options = []
+    for price in _allowed_prices(p):
+        name, text = _price_line(ctx, price)
+        is_current = price["id"] == current
+        tag = ' <span class="pill">Current plan</span>' if is_current else ""
+        disabled = " disabled" if is_current else ""
+        options.append(
+            f'<label class="radio card" for="price_{esc(price["id"])}">'
+            f'<input type="radio" name="price" id="price_{esc(price["id"])}" '
+            f'value="{esc(price["id"])}"{disabled} required> '
+            f"<span><strong>{esc(name)}</strong>{tag}<br>"
+            f'<span class="muted">{esc(text)}</span></span></label>'
+        )
+    body = (
+        f"<h1>Update plan</h1>{p.take_flash()}"
+        f'<form method="get" action="{esc(p.base)}/subscriptions/{esc(quote(sub["id"]))}/update/confirm">'
+        f"<fieldset><legend>Choose a plan</legend>{''.join(options)}</fieldset>"
+        '<div class="actions"><button type="submit">Continue</button>'
+        f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
+    )
+    return p.render("Update plan", body)
+
+
+def _preview(p: _Portal, sub: JSONDict, price_id: str, quantity: int | None, when: int) -> JSONDict:
+    from .. import billing
+
+    item = _items(sub)[0]
+    change: JSONDict = {"id": item["id"], "price": price_id}
+    if quantity:
+        change["quantity"] = quantity
+    return billing.invoice_preview(
+        p.ctx,
+        {
+            "customer": p.customer["id"],
+            "subscription": sub["id"],
+            "subscription_details": {
+                "items": [change],
+                "proration_behavior": _update_proration(p),
+                "proration_date": when,
+            },
+        },
+    )
+
+
+def _update_proration(p: _Portal) -> str:
+    return str(p.features["subscription_update"].get("proration_behavior") or "none")
+
+
+def _proration_total(preview: JSONDict) -> int:
+    total = 0
+    for line in (preview.get("lines") or {}).get("data") or []:
+        parent = line.get("parent") or {}
+        details = (
+            parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        )
+        if details.get("proration"):
+            total += int(line.get("amount") or 0)
+    return total
+
+
+@page("GET", "/portal/{secret}/subscriptions/{sub_id}/update/confirm")
+def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    p = _Portal(ctx, secret)
+    sub = p.subscription(sub_id)
+    if not p.flag("subscription_update"):
+        raise PageNotFound("Plan changes are not available.")
+    price_id = req.value("price")
+    allowed = {pr["id"] for pr in _allowed_prices(p)}
+    if price_id not in allowed:
+        p.flash("Choose one of the plans listed.", "error")
+        return redirect(f"{p.base}/subscriptions/{quote(sub_id)}/update")
+    quantity = int(req.value("quantity") or 0) or None
+    when = ctx.now_for_customer(p.customer)
+    old_name, old_text = _price_line(ctx, _current_price(sub))
+    new_name, new_text = _price_line(ctx, price_id)
+    preview = _preview(p, sub, price_id, quantity, when)
+    prorated = _proration_total(preview)
+    behaviour = _update_proration(p)
+    cur = preview.get("currency")
+    if behaviour == "none":
+        due = "No charge today. The new price applies from your next renewal."
+    elif behaviour == "always_invoice":
+        due = f"Amount due today: {money(max(prorated, 0), cur)}"
+        if prorated < 0:
+            due = f"Credit for unused time: {money(-prorated, cur)}"
+    else:
+        due = (
+            f"Prorated adjustment on your next invoice: {money(prorated, cur)}. "
+            f"Next invoice total: {money(preview.get('total'), cur)}"
+        )
+    next_date = date(
+        preview.get("period_end") or preview.get("next_payment_attempt") or _period_end(sub)
+    )
+    qty_field = f'<input type="hidden" name="quantity" value="{quantity}">' if quantity else ""
+    body = (
+        "<h1>Confirm your new plan</h1>"
+        '<div class="card"><div class="table-wrap"><table aria-label="Plan change"><tbody>'
+        f'<tr><th scope="row">Current plan</th><td>{esc(old_name)}</td><td class="num">{esc(old_text)}</td></tr>'
+        f'<tr><th scope="row">New plan</th><td>{esc(new_name)}</td><td class="num">{esc(new_text)}</td></tr>'
+        "</tbody></table></div>"
+        f'<p class="proration">{esc(due)}</p>'
+        f'<p class="muted small">Next renewal: {esc(next_date)}</p></div>'
+        f'<form method="post" action="{esc(p.base)}/subscriptions/{esc(quote(sub_id))}/update/confirm">'
+        f'{p.token()}<input type="hidden" name="price" value="{esc(price_id)}">{qty_field}'
+        f'<input type="hidden" name="proration_date" value="{when}">'
+        '<div class="actions"><button type="submit">Confirm</button>'
+        f'<a class="button secondary" href="{esc(p.base)}/subscriptions/{esc(quote(sub_id))}/update">'
+        "Go back</a></div></form>"
+    )
+    return p.render("Confirm plan change", body)
+
+
+@page("POST", "/portal/{secret}/subscriptions/{sub_id}/update/confirm")
+def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    from .. import billing
+
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    sub = p.subscription(sub_id)
+    price_id = req.value("price")
+    if not p.flag("subscription_update") or price_id not in {pr["id"] for pr in _allowed_prices(p)}:
+        p.flash("That plan is not available.", "error")
+        return redirect(p.base)
+    change: JSONDict = {"id": _items(sub)[0]["id"], "price": price_id}
+    if req.value("quantity"):
+        change["quantity"] = int(req.value("quantity"))
+    params: JSONDict = {"items": [change], "proration_behavior": _update_proration(p)}
+    if req.value("proration_date").isdigit():
+        params["proration_date"] = int(req.value("proration_date"))
+    if sub.get("status") == "trialing" and (
+        p.features["subscription_update"].get("trial_update_behavior") == "end_trial"
+    ):
+        params["trial_end"] = "now"
+    try:
+        billing.subscription_update(ctx, sub_id, params)
+    except StripeAPIError as exc:
+        p.flash(f"Your plan could not be changed: {exc.message}", "error")
+        return redirect(p.base)
+    name, _ = _price_line(ctx, price_id)
+    return p.finish_flow(f"Your plan was updated to {name}.")
+
+
+# --------------------------------------------------------------------------
+# cancel / renew
+
+
+@page("GET", "/portal/{secret}/subscriptions/{sub_id}/cancel")
+def cancel_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    p = _Portal(ctx, secret)
+    sub = p.subscription(sub_id)
+    feature = p.features["subscription_cancel"]
+    if not feature.get("enabled"):
+        raise PageNotFound("Cancellation is not available in this portal.")
+    name, text = _price_line(ctx, _current_price(sub))
+    end = _period_end(sub)
+    if feature.get("mode") == "immediately":
+        what = "Your subscription will be canceled immediately."
+    else:
+        what = (
+            f"Your subscription will be canceled, but it stays available until the end of your "
+            f"billing period on {date(end)}."
+        )
+    reasons = ""
+    reason_cfg = feature.get("cancellation_reason") or {}
+    if reason_cfg.get("enabled"):
+        opts = "".join(
+            f'<label class="radio" for="reason_{esc(o)}"><input type="radio" name="reason" '
+            f'id="reason_{esc(o)}" value="{esc(o)}"> {esc(REASON_LABELS.get(o, o))}</label>'
+            for o in reason_cfg.get("options") or []
+        )
+        reasons = (
+            f"<fieldset><legend>Tell us why you're canceling (optional)</legend>{opts}"
+            '<label for="comment">Anything else?</label>'
+            '<textarea id="comment" name="comment" rows="2"></textarea></fieldset>'
+        )
+    retention = ""
+    flow = p.session.get("flow") or {}
+    offer = ((flow.get("subscription_cancel") or {}).get("retention") or {}).get("coupon_offer")
+    if offer and not p.session.get("_flow_done"):
+        coupon = ctx.find("coupon", offer["coupon"]) or {}
+        off = (
+            f"{coupon['percent_off']:g}% off"
+            if coupon.get("percent_off")
+            else money(coupon.get("amount_off"), coupon.get("currency")) + " off"
+        )
+        retention = (
+            f'<div class="card"><h2>Before you go</h2><p>Stay and get {esc(off)}.</p>'
+            f'<form method="post" action="{esc(p.base)}/subscriptions/{esc(quote(sub_id))}/retain">'
+            f'{p.token()}<button type="submit" class="secondary">Accept offer</button></form></div>'
+        )
+    body = (
+        f"<h1>Cancel your plan</h1>{p.take_flash()}"
+        f'<div class="card"><h3>{esc(name)}</h3><p class="muted">{esc(text)}</p>'
+        f"<p>{esc(what)}</p></div>{retention}"
+        f'<form method="post" action="{esc(p.base)}/subscriptions/{esc(quote(sub_id))}/cancel">'
+        f"{p.token()}{reasons}"
+        '<div class="actions"><button type="submit" class="danger">Cancel plan</button>'
+        f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
+    )
+    return p.render("Cancel plan", body)
+
+
+@page("POST", "/portal/{secret}/subscriptions/{sub_id}/cancel")
+def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    from .. import billing
+
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    sub = p.subscription(sub_id)
+    feature = p.features["subscription_cancel"]
+    if not feature.get("enabled"):
+        raise PageNotFound("Cancellation is not available in this portal.")
+    reason = req.value("reason")
+    allowed = (feature.get("cancellation_reason") or {}).get("options") or []
+    details: JSONDict = {}
+    if reason and reason in allowed:
+        details["feedback"] = reason
+    if req.value("comment"):
+        details["comment"] = req.value("comment")[:500]
+    try:
+        if feature.get("mode") == "immediately":
+            billing.subscription_cancel(
+                ctx,
+                sub_id,
+                prorate=feature.get("proration_behavior") == "create_prorations",
+                cancellation_details=details or None,
+            )
+            message = "Your plan has been canceled."
+        else:
+            params: JSONDict = {"cancel_at_period_end": True}
+            if details:
+                params["cancellation_details"] = details
+            billing.subscription_update(ctx, sub_id, params)
+            message = f"Your plan will be canceled on {date(_period_end(sub))}."
+    except StripeAPIError as exc:
+        p.flash(f"Your plan could not be canceled: {exc.message}", "error")
+        return redirect(p.base)
+    return p.finish_flow(message)
+
+
+@page("POST", "/portal/{secret}/subscriptions/{sub_id}/retain")
+def do_retain(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    from .. import billing
+
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    p.subscription(sub_id)
+    flow = p.session.get("flow") or {}
+    offer = ((flow.get("subscription_cancel") or {}).get("retention") or {}).get("coupon_offer")
+    if not offer:
+        raise PageNotFound("There is no offer on this page.")
+    billing.subscription_update(ctx, sub_id, {"discounts": [{"coupon": offer["coupon"]}]})
+    return p.finish_flow("The discount was applied to your plan.")
+
+
+@page("POST", "/portal/{secret}/subscriptions/{sub_id}/renew")
+def do_renew(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
+    from .. import billing
+
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    sub = p.subscription(sub_id)
+    params: JSONDict = {}
+    if sub.get("cancel_at_period_end"):
+        params["cancel_at_period_end"] = False
+    if sub.get("cancel_at"):
+        params["cancel_at"] = ""
+    if params:
+        billing.subscription_update(ctx, sub_id, params)
+    p.flash("Your plan will renew as usual.")
+    return redirect(p.base)
+
+
+# --------------------------------------------------------------------------
+# payment method
+
+
+def _pm_form(p: _Portal, error: str = "") -> Response:
+    body = (
+        "<h1>Update payment method</h1>"
+        f'<form method="post" class="card" novalidate>{p.token()}{notice(error)}'
+        '<label for="card_number">Card number</label>'
+        '<input type="text" id="card_number" name="card_number" inputmode="numeric" '
+        'autocomplete="cc-number" placeholder="1234 1234 1234 1234" required>'
+        '<div class="row"><div><label for="card_expiry">Expiration (MM / YY)</label>'
+        '<input type="text" id="card_expiry" name="card_expiry" autocomplete="cc-exp" '
+        'placeholder="MM / YY"></div>'
+        '<div><label for="card_cvc">CVC</label>'
+        '<input type="text" id="card_cvc" name="card_cvc" inputmode="numeric" '
+        'autocomplete="cc-csc" placeholder="CVC"></div></div>'
+        '<label for="cardholder_name">Cardholder name</label>'
+        '<input type="text" id="cardholder_name" name="cardholder_name" autocomplete="cc-name">'
+        '<div class="actions"><button type="submit">Save payment method</button>'
+        f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
+    )
+    return p.render("Update payment method", body, 200)
+
+
+@page("GET", "/portal/{secret}/payment-method")
+def payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    p = _Portal(ctx, secret)
+    if not p.flag("payment_method_update"):
+        raise PageNotFound("Payment method updates are not available in this portal.")
+    return _pm_form(p)
+
+
+@page("POST", "/portal/{secret}/payment-method")
+def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    from .. import billing
+
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    if not p.flag("payment_method_update"):
+        raise PageNotFound("Payment method updates are not available in this portal.")
+    number = req.value("card_number").replace(" ", "").replace("-", "")
+    if not number:
+        return _pm_form(p, "Your card number is incomplete.")
+    month, year = parse_expiry(req.value("card_expiry"))
+    try:
+        with ctx.store.atomic():
+            pm = build_card_payment_method(
+                ctx,
+                number,
+                exp_month=month or 12,
+                exp_year=year,
+                cvc=req.value("card_cvc") or None,
+                billing_details={"name": req.value("cardholder_name") or None},
+            )
+            attach_payment_method(ctx, pm["id"], p.customer["id"])
+            pm = ctx.get("payment_method", pm["id"])
+            pm["_setup_off_session"] = True  # set up on-session, as a SetupIntent would
+            ctx.save(pm)
+            update_customer(
+                ctx,
+                {"invoice_settings": {"default_payment_method": pm["id"]}},
+                p.customer["id"],
+            )
+            for sub in p.subscriptions():
+                if sub.get("default_payment_method") != pm["id"]:
+                    billing.subscription_update(
+                        ctx, sub["id"], {"default_payment_method": pm["id"]}
+                    )
+    except StripeAPIError as exc:
+        if exc.type == "card_error":
+            return _pm_form(p, exc.message)
+        raise
+    # Pay what is overdue with the new card (past_due / unpaid / incomplete).
+    for sub in p.subscriptions():
+        if sub.get("status") not in ("past_due", "unpaid", "incomplete"):
+            continue
+        latest = sub.get("latest_invoice")
+        inv_id = latest["id"] if isinstance(latest, dict) else latest
+        inv = ctx.find("invoice", str(inv_id)) if inv_id else None
+        if not inv or inv.get("status") != "open":
+            continue
+        try:
+            billing.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
+        except StripeAPIError as exc:
+            pi_id = _requires_action_intent(ctx, inv["id"], exc)
+            if pi_id:
+                return redirect(f"/3ds/{quote(pi_id)}?return_to={quote(p.base)}")
+            p.flash(f"Your card was saved, but the payment failed: {exc.message}", "error")
+            return redirect(p.base)
+    return p.finish_flow("Your payment method was updated.")
+
+
+def _requires_action_intent(ctx: Ctx, invoice_id: str, exc: StripeAPIError) -> str | None:
+    if exc.code not in ("invoice_payment_intent_requires_action", "authentication_required"):
+        return None
+    pi = exc.extra.get("payment_intent") if exc.extra else None
+    if isinstance(pi, dict) and pi.get("id"):
+        return str(pi["id"])
+    for intent in ctx.store.all("payment_intent", lambda i: i.get("status") == "requires_action"):
+        if invoice_id in (str(intent.get("_invoice")), str(intent.get("invoice"))):
+            return str(intent["id"])
+    return None

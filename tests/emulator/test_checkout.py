@@ -1,0 +1,504 @@
+"""Checkout Sessions: the API through the stripe SDK, the hosted page through plain
+HTTP form posts (as a browser sends them), and the test helpers."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import stripe
+
+from stripe_emulator import EmulatorServer
+
+from ._browser import Browser, Page
+
+SUCCESS = "https://app.example/billing/success?session_id={CHECKOUT_SESSION_ID}"
+CANCEL = "https://app.example/pricing"
+
+
+def stored(emulator: EmulatorServer, object_id: str) -> dict[str, Any]:
+    obj = emulator.emulator.store.get(object_id)
+    assert obj is not None, object_id
+    return obj
+
+
+def stored_all(emulator: EmulatorServer, kind: str) -> list[dict[str, Any]]:
+    return emulator.emulator.store.all(kind)
+
+
+def event_types() -> list[str]:
+    return [str(e.type) for e in stripe.Event.list(limit=100).auto_paging_iter()][::-1]
+
+
+def helper(emulator: EmulatorServer, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        emulator.url + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def plan() -> stripe.Price:
+    product = stripe.Product.create(name="Pro <b>plan</b>")
+    return stripe.Price.create(
+        product=product.id, unit_amount=2000, currency="usd", recurring={"interval": "month"}
+    )
+
+
+def make_session(price: stripe.Price, **kwargs: Any) -> stripe.checkout.Session:
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "line_items": [{"price": price.id, "quantity": 1}],
+        "success_url": SUCCESS,
+        "cancel_url": CANCEL,
+    }
+    params.update(kwargs)
+    return stripe.checkout.Session.create(**params)
+
+
+def pay(browser: Browser, session: stripe.checkout.Session, card: str, **extra: str) -> Page:
+    page = browser.get(session.url)
+    assert page.status == 200
+    button = "Start trial" if "Start trial" in page.buttons() else "Subscribe"
+    fields = {
+        "email": "buyer@example.com",
+        "card_number": card,
+        "card_expiry": "12 / 34",
+        "card_cvc": "123",
+        "cardholder_name": "Ada Lovelace",
+    }
+    fields.update(extra)
+    return browser.submit(page, button, fields)
+
+
+# --------------------------------------------------------------------------
+# API
+
+
+def test_create_session_shape_and_retrieve(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(
+        plan,
+        client_reference_id="user_42",
+        metadata={"plan": "pro"},
+        subscription_data={"metadata": {"account": "a1"}},
+    )
+    assert session.object == "checkout.session"
+    assert session.id.startswith("cs_test_")
+    assert session.status == "open"
+    assert session.payment_status == "unpaid"
+    assert session.mode == "subscription"
+    assert session.ui_mode == "hosted_page"
+    assert session.url == f"{emulator.url}/checkout/{session.id}"
+    assert session.expires_at - session.created == 24 * 3600
+    assert session.amount_subtotal == 2000
+    assert session.amount_total == 2000
+    assert session.currency == "usd"
+    assert session.client_reference_id == "user_42"
+    assert session.to_dict()["metadata"] == {"plan": "pro"}
+    assert session.customer is None
+    assert session.subscription is None
+    assert session.payment_method_collection == "always"
+    assert "line_items" not in session.to_dict()  # includable: only when expanded
+
+    again = stripe.checkout.Session.retrieve(session.id, expand=["line_items"])
+    line = again.to_dict()["line_items"]["data"][0]
+    assert line["price"]["id"] == plan.id
+    assert line["amount_total"] == 2000
+    assert line["description"] == "Pro <b>plan</b>"
+    items = stripe.checkout.Session.list_line_items(session.id)
+    assert [i.quantity for i in items.data] == [1]
+
+
+def test_list_filters(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    customer = stripe.Customer.create(email="known@example.com")
+    a = make_session(plan, customer=customer.id)
+    b = make_session(plan)
+    stripe.checkout.Session.expire(b.id)
+    assert [s.id for s in stripe.checkout.Session.list(customer=customer.id).data] == [a.id]
+    assert [s.id for s in stripe.checkout.Session.list(status="expired").data] == [b.id]
+    assert {s.id for s in stripe.checkout.Session.list().data} == {a.id, b.id}
+
+
+def test_validation_errors(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    customer = stripe.Customer.create(email="x@example.com")
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        make_session(plan, customer=customer.id, customer_email="y@example.com")
+    assert exc.value.param == "customer_email"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        stripe.checkout.Session.create(mode="subscription", success_url=SUCCESS)
+    assert exc.value.param == "line_items"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        make_session(plan, ui_mode="embedded_page")
+    assert exc.value.param == "success_url"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        make_session(plan, ui_mode="hosted")  # pre-dahlia name
+    assert exc.value.param == "ui_mode"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        make_session(plan, allow_promotion_codes=True, discounts=[{"coupon": "nope"}])
+    assert exc.value.param == "discounts"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        stripe.checkout.Session.retrieve("cs_test_missing")
+    assert exc.value.http_status == 404
+
+
+def test_embedded_session_has_client_secret_not_url(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": plan.id, "quantity": 1}],
+        ui_mode="embedded_page",
+        return_url="https://app.example/return?session_id={CHECKOUT_SESSION_ID}",
+    )
+    assert session.url is None
+    assert session.client_secret
+    assert session.client_secret.startswith(session.id + "_secret_")
+
+
+def test_expire_endpoint_emits_event_and_page_says_expired(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = make_session(plan)
+    url = session.url
+    expired = stripe.checkout.Session.expire(session.id)
+    assert expired.status == "expired"
+    assert expired.url is None
+    assert stripe.Event.list(type="checkout.session.expired").data[0].data.object.id == session.id
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.checkout.Session.expire(session.id)
+    page = Browser(emulator.url).get(url)
+    assert page.status == 200
+    assert "has expired" in page.text
+
+
+def test_expires_when_test_clock_passes_expires_at(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_900_000_000)
+    customer = stripe.Customer.create(email="c@example.com", test_clock=clock.id)
+    session = make_session(plan, customer=customer.id)
+    assert session.created == 1_900_000_000
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1_900_000_000 + 25 * 3600)
+    assert stripe.checkout.Session.retrieve(session.id).status == "expired"
+    evt = stripe.Event.list(type="checkout.session.expired").data[0]
+    assert evt.data.object.id == session.id
+    assert evt.created == session.expires_at
+
+
+# --------------------------------------------------------------------------
+# hosted page
+
+
+def test_page_shows_items_fields_and_subscribe(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = make_session(plan)
+    page = Browser(emulator.url).get(session.url)
+    assert page.status == 200
+    assert page.content_type.startswith("text/html")
+    for label in ("Email", "Card number", "Expiration (MM / YY)", "CVC", "Cardholder name"):
+        assert page.has_input(page.label_for(label)), label
+    assert page.buttons() == ["Subscribe"]
+    text = page.visible_text()
+    assert "Pro <b>plan</b>" in text  # escaped, shown literally
+    assert "<b>plan</b>" not in page.text.replace("&lt;b&gt;plan&lt;/b&gt;", "")
+    assert "$20.00 per month" in text
+    assert page.links()["\u2190 Back to Stripe Emulator"] == CANCEL
+    assert "Promotion code" not in text
+
+
+def test_trial_page_says_start_trial(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan, subscription_data={"trial_period_days": 14})
+    assert session.amount_total == 0
+    page = Browser(emulator.url).get(session.url)
+    assert page.buttons() == ["Start trial"]
+    assert "14 days free, then $20.00 per month" in page.visible_text()
+
+
+def test_known_customer_email_is_readonly(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    customer = stripe.Customer.create(email="known@example.com")
+    session = make_session(plan, customer=customer.id)
+    page = Browser(emulator.url).get(session.url)
+    assert 'value="known@example.com" readonly' in page.text
+
+
+def test_unknown_session_and_csrf(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    browser = Browser(emulator.url)
+    assert browser.get("/checkout/cs_test_nope").status == 404
+    assert "not exist" in browser.get("/checkout/cs_test_nope").text
+    session = make_session(plan)
+    resp = browser.post(session.url, {"email": "a@example.com", "card_number": "4242424242424242"})
+    assert resp.status == 403
+    assert stripe.checkout.Session.retrieve(session.id).status == "open"
+
+
+def test_pay_with_4242_redirects_and_completes(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = make_session(plan, client_reference_id="user_1")
+    resp = pay(Browser(emulator.url), session, "4242 4242 4242 4242")
+    assert resp.status == 303
+    assert resp.location == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
+    assert parse_qs(urlsplit(resp.location).query)["session_id"] == [session.id]
+
+    done = stripe.checkout.Session.retrieve(session.id)
+    assert done.status == "complete"
+    assert done.payment_status == "paid"
+    assert done.customer
+    assert done.subscription
+    assert done.invoice
+    assert done.to_dict()["customer_details"]["email"] == "buyer@example.com"
+    assert done.url is None
+    sub = stored(emulator, done.subscription)
+    assert sub["status"] == "active"
+    assert sub["customer"] == done.customer
+    pm = stored(emulator, sub["default_payment_method"])
+    assert pm["card"]["last4"] == "4242"
+    assert pm["customer"] == done.customer
+    customer = stripe.Customer.retrieve(done.customer)
+    assert customer.email == "buyer@example.com"
+    assert customer.name == "Ada Lovelace"
+    assert stored(emulator, done.invoice)["status"] == "paid"
+
+    types = event_types()
+    assert types.count("checkout.session.completed") == 1
+    assert types.index("customer.created") < types.index("customer.subscription.created")
+    assert types.index("invoice.paid") < types.index("checkout.session.completed")
+    evt = stripe.Event.list(type="checkout.session.completed").data[0]
+    assert evt.data.object.subscription == done.subscription
+    assert evt.data.object.client_reference_id == "user_1"
+    assert evt.to_dict()["request"]["id"] is None  # caused by the customer on the page
+
+    # The page now says so, and posting again does nothing.
+    page = Browser(emulator.url).get(session.url)
+    assert "complete" in page.visible_text()
+
+
+def test_trial_checkout(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan, subscription_data={"trial_period_days": 7})
+    resp = pay(Browser(emulator.url), session, "4242424242424242")
+    assert resp.status == 303
+    done = stripe.checkout.Session.retrieve(session.id)
+    assert done.payment_status == "no_payment_required"
+    sub = stored(emulator, done.subscription)
+    assert sub["status"] == "trialing"
+    assert sub["trial_end"] - sub["trial_start"] == 7 * 86400
+    assert sub["default_payment_method"]
+
+
+def test_trial_without_card_when_if_required(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(
+        plan,
+        payment_method_collection="if_required",
+        subscription_data={
+            "trial_period_days": 30,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}},
+        },
+    )
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    assert "No payment method is needed today." in page.visible_text()
+    assert 'name="card_number"' in page.text
+    assert "required>" not in page.text.split('name="card_number"')[1].split(">")[0] + ">"
+    resp = browser.submit(page, "Start trial", {"email": "trial@example.com"})
+    assert resp.status == 303, resp.text
+    done = stripe.checkout.Session.retrieve(session.id)
+    sub = stored(emulator, done.subscription)
+    assert sub["status"] == "trialing"
+    assert sub["default_payment_method"] is None
+    assert stored_all(emulator, "payment_method") == []
+
+
+@pytest.mark.parametrize(
+    ("card", "message"),
+    [
+        ("4000000000000002", "Your card was declined."),
+        ("4000000000009995", "Your card has insufficient funds."),
+        ("4000000000000341", "Your card was declined."),
+        ("4242424242424241", "Your card number is incorrect."),
+    ],
+)
+def test_declines_are_shown_inline_and_session_stays_open(
+    emulator: EmulatorServer, plan: stripe.Price, card: str, message: str
+) -> None:
+    session = make_session(plan)
+    resp = pay(Browser(emulator.url), session, card)
+    assert resp.status == 200
+    assert message in resp.visible_text()
+    assert 'value="buyer@example.com"' in resp.text  # what was typed is kept
+    assert stripe.checkout.Session.retrieve(session.id).status == "open"
+    assert stored_all(emulator, "subscription") == []
+    assert stored_all(emulator, "customer") == []
+    assert "checkout.session.completed" not in event_types()
+    # The customer fixes the card and succeeds on the same session.
+    ok = pay(Browser(emulator.url), session, "4242424242424242")
+    assert ok.status == 303
+    assert stripe.checkout.Session.retrieve(session.id).status == "complete"
+
+
+@pytest.mark.parametrize("card", ["4000002500003155", "4000002760003184"])
+def test_3ds_complete_authentication(
+    emulator: EmulatorServer, plan: stripe.Price, card: str
+) -> None:
+    browser = Browser(emulator.url)
+    session = make_session(plan)
+    resp = pay(browser, session, card)
+    assert resp.status == 303
+    assert resp.location == f"/3ds/{session.id}"
+    challenge = browser.follow(resp)
+    assert challenge.buttons() == ["Complete authentication", "Fail authentication"]
+    assert "$20.00" in challenge.visible_text()
+    assert stored_all(emulator, "subscription") == []  # nothing before authentication
+    done = browser.submit(challenge, "Complete authentication")
+    assert done.status == 303
+    assert done.location == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.status == "complete"
+    assert stored(emulator, final.subscription)["status"] == "active"
+
+
+def test_3ds_fail_authentication_keeps_session_open(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    browser = Browser(emulator.url)
+    session = make_session(plan)
+    challenge = browser.follow(pay(browser, session, "4000002500003155"))
+    back = browser.submit(challenge, "Fail authentication")
+    assert back.status == 303
+    assert back.location == f"/checkout/{session.id}"
+    page = browser.follow(back)
+    assert "unable to authenticate your payment method" in page.visible_text()
+    assert stripe.checkout.Session.retrieve(session.id).status == "open"
+    assert stored_all(emulator, "subscription") == []
+    # The message is shown once.
+    assert "unable to authenticate" not in browser.get(session.url).visible_text()
+
+
+def test_promotion_code_on_page(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    coupon = stripe.Coupon.create(percent_off=25, duration="forever")
+    stripe.PromotionCode.create(promotion={"type": "coupon", "coupon": coupon.id}, code="SAVE25")
+    session = make_session(plan, allow_promotion_codes=True)
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    code_input = page.label_for("Promotion code")
+    assert page.has_input(code_input)
+    assert "Apply" in page.buttons()
+
+    bad = browser.submit(page, "Apply", {"promotion_code": "NOPE"})
+    assert "This code is invalid." in bad.visible_text()
+    applied = browser.submit(page, "Apply", {"promotion_code": "save25"})
+    assert "Code SAVE25 applied." in applied.visible_text()
+    assert "-$5.00" in applied.visible_text()
+    assert "$15.00" in applied.visible_text()
+    s = stripe.checkout.Session.retrieve(session.id)
+    assert s.amount_total == 1500
+    assert s.to_dict()["total_details"]["amount_discount"] == 500
+    assert s.to_dict()["discounts"][0]["promotion_code"]
+
+    resp = pay(browser, session, "4242424242424242")
+    assert resp.status == 303
+    done = stripe.checkout.Session.retrieve(session.id)
+    assert done.amount_total == 1500
+    inv = stored(emulator, done.invoice)
+    assert inv["amount_paid"] == 1500
+
+
+def test_discounts_param(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    coupon = stripe.Coupon.create(amount_off=500, currency="usd", duration="once")
+    session = make_session(plan, discounts=[{"coupon": coupon.id}])
+    assert session.amount_total == 1500
+    assert session.to_dict()["total_details"]["amount_discount"] == 500
+    page = Browser(emulator.url).get(session.url)
+    assert "Promotion code" not in page.visible_text()
+    assert "-$5.00" in page.visible_text()
+
+
+# --------------------------------------------------------------------------
+# test helpers
+
+
+def test_helper_complete_and_fail(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan)
+    status, body = helper(
+        emulator, f"/_emulator/checkout/sessions/{session.id}/fail", {"card": "4000000000000002"}
+    )
+    assert status == 200
+    assert body["status"] == "error"
+    assert body["error"]["decline_code"] == "generic_decline"
+    assert stripe.checkout.Session.retrieve(session.id).status == "open"
+
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"card": "4242424242424242", "email": "helper@example.com"},
+    )
+    assert status == 200
+    assert body["status"] == "complete"
+    assert body["redirect_url"] == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
+    done = stripe.checkout.Session.retrieve(session.id)
+    assert done.status == "complete"
+    assert stripe.Customer.retrieve(done.customer).email == "helper@example.com"
+
+    status, body = helper(emulator, f"/_emulator/checkout/sessions/{session.id}/complete", {})
+    assert status == 400
+    assert "no longer active" in body["error"]["message"]
+
+
+def test_helper_decline_returns_402(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan)
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"payment_method": "pm_card_chargeDeclinedInsufficientFunds"},
+    )
+    assert status == 402
+    assert body["error"]["decline_code"] == "insufficient_funds"
+    assert body["error"]["session"]["status"] == "open"
+
+
+def test_helper_3ds(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan)
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"card": "4000002760003184"},
+    )
+    assert status == 200
+    assert body["status"] == "requires_action"
+    assert body["authentication_url"] == f"{emulator.url}/3ds/{session.id}"
+    status, body = helper(
+        emulator, f"/_emulator/checkout/sessions/{session.id}/authenticate", {"succeed": True}
+    )
+    assert body["status"] == "complete"
+    # One call with "authenticate": true does both steps.
+    other = make_session(plan)
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{other.id}/complete",
+        {"card": "4000002500003155", "authenticate": False},
+    )
+    assert status == 402
+    assert body["error"]["code"] == "payment_intent_authentication_failure"
+
+
+def test_helper_card_defaults(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(plan, subscription_data={"trial_period_days": 3})
+    status, body = helper(emulator, f"/_emulator/checkout/sessions/{session.id}/complete", {})
+    assert status == 200
+    assert body["session"]["status"] == "complete"
+    assert body["session"]["subscription"]
+    started = time.time()
+    assert stored(emulator, body["session"]["subscription"])["status"] == "trialing"
+    assert time.time() - started < 5
