@@ -85,9 +85,21 @@ def expand(ctx: Ctx, value: Any, tree: dict[str, Any], trail: str = "") -> Any:
             if loaded is None:
                 raise invalid_request(f"This property cannot be expanded ({here}).", param="expand")
             value[key] = expand(ctx, strip(loaded), sub, here)
-        elif isinstance(current, dict | list):
+        elif isinstance(current, list):
+            # A list of ids (subscription.discounts, invoice.discounts) expands item by item.
+            value[key] = [_expand_member(ctx, v, sub, here) for v in current]
+        elif isinstance(current, dict):
             value[key] = expand(ctx, current, sub, here)
     return value
+
+
+def _expand_member(ctx: Ctx, member: Any, tree: dict[str, Any], trail: str) -> Any:
+    if isinstance(member, str):
+        loaded = ctx.store.get(member)
+        if loaded is None:
+            raise invalid_request(f"This property cannot be expanded ({trail}).", param="expand")
+        return expand(ctx, strip(loaded), tree, trail)
+    return expand(ctx, member, tree, trail)
 
 
 def render(ctx: Ctx, obj: Any, expand_paths: list[str] | None = None) -> Any:

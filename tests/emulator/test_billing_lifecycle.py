@@ -1,0 +1,523 @@
+"""Subscription lifecycles on test clocks, with hand-computed amounts.
+
+Clock starts 2026-01-01T00:00Z; January has 31 days (2,678,400 s), so a
+monthly period Jan 1 -> Feb 1 is 31 days long.
+"""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from stripe_emulator import EmulatorServer
+
+from .billing_helpers import (
+    DAY,
+    HOUR,
+    T0,
+    advance,
+    clock_customer,
+    event_types,
+    helper,
+    invoices_of,
+    price,
+    ts,
+)
+
+
+def _period(sub: stripe.Subscription) -> tuple[int, int]:
+    item = sub["items"].data[0]
+    return item.current_period_start, item.current_period_end
+
+
+def test_trial_then_paid_then_renewal(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    plan = price(1000)
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": plan.id}], trial_period_days=14
+    )
+    trial_end = T0 + 14 * DAY
+    assert sub.status == "trialing"
+    assert (sub.trial_start, sub.trial_end) == (T0, trial_end)
+    assert _period(sub) == (T0, trial_end)
+    assert not hasattr(sub, "current_period_end")  # dahlia: periods live on items
+    first = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (first.status, first.amount_due, first.billing_reason) == (
+        "paid",
+        0,
+        "subscription_create",
+    )
+    assert first.parent is not None
+    assert first.parent.subscription_details is not None
+    assert first.parent.subscription_details.subscription == sub.id
+
+    # trial_will_end fires three days before the trial ends.
+    advance(clock, trial_end - 3 * DAY - 1)
+    assert "customer.subscription.trial_will_end" not in event_types()
+    advance(clock, trial_end - 3 * DAY)
+    twe = stripe.Event.list(type="customer.subscription.trial_will_end").data
+    assert len(twe) == 1
+    assert twe[0].created == trial_end - 3 * DAY
+
+    # Trial over: active, a draft invoice waits behind the invoice.created gate.
+    advance(clock, trial_end + 30 * 60)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert _period(sub) == (trial_end, ts(2026, 2, 15))
+    cycle = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (cycle.status, cycle.billing_reason, cycle.amount_due) == (
+        "draft",
+        "subscription_cycle",
+        1000,
+    )
+    assert cycle.automatically_finalizes_at == trial_end + HOUR
+    assert cycle.attempted is False
+
+    advance(clock, trial_end + 2 * HOUR)
+    cycle = stripe.Invoice.retrieve(cycle.id)
+    assert cycle.status == "paid"
+    assert cycle.amount_paid == 1000
+    assert cycle.status_transitions.finalized_at == trial_end + HOUR
+    assert cycle.status_transitions.paid_at == trial_end + HOUR
+    assert cycle.hosted_invoice_url is not None
+    assert cycle.hosted_invoice_url.endswith(f"/invoices/{cycle.id}")
+    assert cycle.number is not None
+
+    # Renewal a month later.
+    advance(clock, ts(2026, 2, 15, 2))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert _period(sub) == (ts(2026, 2, 15), ts(2026, 3, 15))
+    invoices = invoices_of(sub.id)
+    assert [(i.billing_reason, i.amount_paid, i.status) for i in invoices] == [
+        ("subscription_create", 0, "paid"),
+        ("subscription_cycle", 1000, "paid"),
+        ("subscription_cycle", 1000, "paid"),
+    ]
+    numbers = [i.number for i in invoices]
+    assert len(set(numbers)) == 3
+    line = invoices[-1].lines.data[0]
+    assert (line.period.start, line.period.end) == (ts(2026, 2, 15), ts(2026, 3, 15))
+    assert line.parent is not None
+    assert line.parent.subscription_item_details is not None
+    assert line.parent.subscription_item_details.subscription_item == sub["items"].data[0].id
+    assert line.pricing is not None
+    assert line.pricing.price_details is not None
+    assert line.pricing.price_details.price == plan.id
+
+
+def test_create_with_4242_event_sequence(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    plan = price(1500)
+    before = {e.id for e in stripe.Event.list(limit=100).data}
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": plan.id}])
+    assert sub.status == "active"
+    events = [e for e in reversed(stripe.Event.list(limit=100).data) if e.id not in before]
+    assert [e.type for e in events] == [
+        "customer.subscription.created",
+        "invoice.created",
+        "payment_intent.created",
+        "invoice.finalized",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice_payment.paid",
+        "customer.subscription.updated",
+    ]
+    assert events[0].data.object["status"] == "incomplete"
+    updated = events[-1]
+    assert updated.data.object["status"] == "active"
+    assert updated.data.previous_attributes is not None
+    assert updated.data.previous_attributes["status"] == "incomplete"
+    assert all(e["request"]["id"] for e in events)  # caused by the API request
+
+
+def test_upgrade_mid_period_create_prorations(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    basic, pro = price(1000, name="Basic"), price(3000, name="Pro")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": basic.id}])
+    assert _period(sub) == (T0, ts(2026, 2, 1))
+    # 10 days used, 21 of 31 left.
+    advance(clock, ts(2026, 1, 11))
+    item = sub["items"].data[0]
+    preview = stripe.Invoice.create_preview(
+        subscription=sub.id,
+        subscription_details={"items": [{"id": item.id, "price": pro.id}]},
+    )
+    sub = stripe.Subscription.modify(
+        sub.id,
+        items=[{"id": item.id, "price": pro.id}],
+        proration_behavior="create_prorations",
+    )
+    assert sub["items"].data[0].price.id == pro.id
+    assert _period(sub) == (T0, ts(2026, 2, 1))
+    pending = list(stripe.InvoiceItem.list(customer=cus.id, pending=True).data)
+    amounts = sorted(ii.amount for ii in pending)
+    # credit: 1000 * 21/31 = 677.42 -> 677; charge: 3000 * 21/31 = 2032.26 -> 2032
+    assert amounts == [-677, 2032]
+    assert all(ii.proration for ii in pending)
+    assert all(ii.period.start == ts(2026, 1, 11) for ii in pending)
+    # The preview showed the same prorations plus the next period.
+    assert sorted(line.amount for line in preview.lines.data) == [-677, 2032, 3000]
+    assert preview.total == 4355
+    updated = stripe.Event.list(type="customer.subscription.updated", limit=1).data[0]
+    assert updated.data.previous_attributes is not None
+    assert "items" in updated.data.previous_attributes
+
+    advance(clock, ts(2026, 2, 1, 2))
+    renewal = invoices_of(sub.id)[-1]
+    assert renewal.billing_reason == "subscription_cycle"
+    assert sorted(line.amount for line in renewal.lines.data) == [-677, 2032, 3000]
+    assert (renewal.subtotal, renewal.total, renewal.amount_paid) == (4355, 4355, 4355)
+    prorations = [
+        line
+        for line in renewal.lines.data
+        if line.parent is not None
+        and line.parent.invoice_item_details is not None
+        and line.parent.invoice_item_details.proration
+    ]
+    assert len(prorations) == 2
+    assert stripe.InvoiceItem.list(customer=cus.id, pending=True).data == []
+
+
+def test_upgrade_always_invoice_charges_now(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    basic, pro = price(1000, name="Basic"), price(3000, name="Pro")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": basic.id}])
+    advance(clock, ts(2026, 1, 11))
+    sub = stripe.Subscription.modify(
+        sub.id,
+        items=[{"id": sub["items"].data[0].id, "price": pro.id}],
+        proration_behavior="always_invoice",
+    )
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert inv.billing_reason == "subscription_update"
+    assert inv.status == "paid"
+    assert sorted(line.amount for line in inv.lines.data) == [-677, 2032]
+    assert inv.amount_paid == 1355
+    # Next renewal bills only the new price.
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 3000
+
+
+def test_quantity_downgrade_credit_lands_on_next_invoice(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    seat = price(500, name="Seat")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": seat.id, "quantity": 4}])
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).amount_paid == 2000
+    # Jan 16 12:00: 15.5 days used, 15.5 of 31 left = exactly half.
+    advance(clock, ts(2026, 1, 16, 12))
+    stripe.Subscription.modify(sub.id, items=[{"id": sub["items"].data[0].id, "quantity": 1}])
+    amounts = sorted(ii.amount for ii in stripe.InvoiceItem.list(customer=cus.id).data)
+    assert amounts == [-1000, 250]  # -2000/2, +500/2
+    advance(clock, ts(2026, 2, 1, 2))
+    renewal = invoices_of(sub.id)[-1]
+    assert renewal.total == -1000 + 250 + 500
+    assert renewal.amount_paid == 0
+    assert renewal.status == "paid"
+    assert stripe.Customer.retrieve(cus.id).balance == -250  # credit carried forward
+    advance(clock, ts(2026, 3, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 250
+
+
+def test_failed_renewal_dunning_then_canceled(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    plan = price(2000)
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": plan.id}])
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=failing.id)
+
+    renewal_at = ts(2026, 2, 1)
+    advance(clock, renewal_at + 2 * HOUR)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "past_due"
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.status, inv.attempt_count, inv.attempted) == ("open", 1, True)
+    first_attempt = renewal_at + HOUR
+    assert inv.next_payment_attempt == first_attempt + 3 * DAY
+
+    # Retries 3, 5 and 7 days apart, each failing again.
+    advance(clock, first_attempt + 3 * DAY + 1)
+    inv = stripe.Invoice.retrieve(inv.id)
+    assert inv.attempt_count == 2
+    assert inv.next_payment_attempt == first_attempt + 8 * DAY
+    advance(clock, first_attempt + 8 * DAY + 1)
+    assert stripe.Invoice.retrieve(inv.id).attempt_count == 3
+    assert stripe.Subscription.retrieve(sub.id).status == "past_due"
+    advance(clock, first_attempt + 15 * DAY + 1)
+    inv = stripe.Invoice.retrieve(inv.id)
+    assert inv.attempt_count == 4
+    assert inv.next_payment_attempt is None
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "canceled"
+    assert sub.ended_at == first_attempt + 15 * DAY
+    assert sub.cancellation_details is not None
+    assert sub.cancellation_details.reason == "payment_failed"
+    failed = stripe.Event.list(type="invoice.payment_failed", limit=20).data
+    assert len(failed) == 4
+    charges = stripe.Charge.list(customer=cus.id, limit=20).data
+    assert [c.status for c in charges].count("failed") == 4
+    assert charges[0].failure_code == "card_declined"
+    deleted = stripe.Event.list(type="customer.subscription.deleted").data
+    assert len(deleted) == 1
+    assert deleted[0]["request"]["id"] is None  # automatic
+
+
+def test_failed_renewal_marks_unpaid_when_configured(emulator: EmulatorServer) -> None:
+    helper(
+        emulator,
+        "POST",
+        "/_emulator/billing/config",
+        {"final_action": "unpaid", "retry_schedule_days": [1]},
+    )
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(2000).id}])
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=cus.id)
+    stripe.Customer.modify(cus.id, invoice_settings={"default_payment_method": failing.id})
+    advance(clock, ts(2026, 2, 3))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "unpaid"
+    # Paying the open invoice with a working card recovers the subscription.
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    paid = stripe.Invoice.pay(inv.id, payment_method="pm_card_visa")
+    assert paid.status == "paid"
+    assert stripe.Subscription.retrieve(sub.id).status == "active"
+
+
+def test_3ds_first_payment_incomplete_then_authenticated(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer(card="pm_card_authenticationRequired")
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1200).id}],
+        expand=["latest_invoice.payments", "latest_invoice.confirmation_secret"],
+    )
+    assert sub.status == "incomplete"
+    inv = sub.latest_invoice
+    assert isinstance(inv, stripe.Invoice)
+    assert inv.status == "open"
+    assert inv.confirmation_secret is not None
+    assert inv.confirmation_secret.type == "payment_intent"
+    assert inv.payments is not None
+    pi_id = inv.payments.data[0].payment.payment_intent
+    pi = stripe.PaymentIntent.retrieve(str(pi_id))
+    assert pi.status == "requires_action"
+    assert inv.confirmation_secret.client_secret == pi.client_secret
+    assert "invoice.payment_action_required" in event_types()
+    assert "payment_intent.requires_action" in event_types()
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Subscription.retrieve(sub.id, expand=["latest_invoice.payment_intent"])
+
+    helper(
+        emulator,
+        "POST",
+        f"/_emulator/billing/payment_intents/{pi.id}/authenticate",
+        {"succeed": True},
+    )
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert stripe.Invoice.retrieve(inv.id).status == "paid"
+
+
+def test_3184_renewal_requires_action_goes_past_due(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1200).id}])
+    card = stripe.PaymentMethod.attach("pm_card_authenticationRequired", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=card.id)
+    advance(clock, ts(2026, 2, 1, 2))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "past_due"
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert inv.status == "open"
+    assert inv.next_payment_attempt is None
+    assert stripe.Event.list(type="invoice.payment_action_required").data
+
+
+def test_decline_first_payment_incomplete_expired_after_23h(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer(card="pm_card_chargeCustomerFail")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(900).id}])
+    assert sub.status == "incomplete"
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.status, inv.attempt_count, inv.amount_remaining) == ("open", 1, 900)
+    assert inv.next_payment_attempt is None  # no retries for a first invoice
+    advance(clock, T0 + 23 * HOUR - 1)
+    assert stripe.Subscription.retrieve(sub.id).status == "incomplete"
+    advance(clock, T0 + 23 * HOUR)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "incomplete_expired"
+    assert sub.ended_at == T0 + 23 * HOUR
+    assert stripe.Invoice.retrieve(inv.id).status == "void"
+    # Terminal: a later clock advance bills nothing.
+    advance(clock, ts(2026, 2, 2))
+    assert len(invoices_of(sub.id)) == 1
+
+
+def test_decline_then_pay_with_new_card(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer(card="pm_card_chargeCustomerFail")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(900).id}])
+    with pytest.raises(stripe.CardError) as err:
+        stripe.Invoice.pay(str(sub.latest_invoice))
+    assert err.value.code == "card_declined"
+    good = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
+    inv = stripe.Invoice.pay(str(sub.latest_invoice), payment_method=good.id)
+    assert inv.status == "paid"
+    assert stripe.Subscription.retrieve(sub.id).status == "active"
+
+
+def test_error_if_incomplete_creates_nothing(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer(card="pm_card_chargeCustomerFail")
+    with pytest.raises(stripe.CardError):
+        stripe.Subscription.create(
+            customer=cus.id,
+            items=[{"price": price(900).id}],
+            payment_behavior="error_if_incomplete",
+        )
+    assert stripe.Subscription.list(customer=cus.id, status="all").data == []
+
+
+def test_promotion_code_repeating_discount(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    coupon = stripe.Coupon.create(percent_off=20, duration="repeating", duration_in_months=2)
+    promo = stripe.PromotionCode.create(
+        promotion={"type": "coupon", "coupon": coupon.id}, code="LAUNCH20"
+    )
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1999).id}],
+        discounts=[{"promotion_code": promo.id}],
+        expand=["discounts"],
+    )
+    discount = sub.discounts[0]
+    assert isinstance(discount, stripe.Discount)
+    assert discount.promotion_code == promo.id
+    assert discount.end == ts(2026, 3, 1)
+    first = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    # 20% of 1999 = 399.8 -> 400
+    assert (first.subtotal, first.total, first.amount_paid) == (1999, 1599, 1599)
+    assert first.total_discount_amounts is not None
+    assert first.total_discount_amounts[0].amount == 400
+    assert first.lines.data[0].discount_amounts is not None
+    assert first.lines.data[0].discount_amounts[0].amount == 400
+    assert stripe.PromotionCode.retrieve(promo.id).times_redeemed == 1
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1599
+    advance(clock, ts(2026, 3, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1999  # the 2 months are over
+
+
+def test_once_amount_off_coupon(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    coupon = stripe.Coupon.create(amount_off=500, currency="usd", duration="once")
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1200).id}], discounts=[{"coupon": coupon.id}]
+    )
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).amount_paid == 700
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1200
+
+
+def test_cancel_at_period_end_then_ended(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    advance(clock, ts(2026, 1, 20))
+    sub = stripe.Subscription.modify(
+        sub.id,
+        cancel_at_period_end=True,
+        cancellation_details={"comment": "too pricey", "feedback": "too_expensive"},
+    )
+    assert sub.status == "active"
+    assert sub.cancel_at_period_end is True
+    assert sub.cancel_at == ts(2026, 2, 1)
+    assert sub.canceled_at == ts(2026, 1, 20)
+    assert sub.cancellation_details is not None
+    assert sub.cancellation_details.feedback == "too_expensive"
+    updated = stripe.Event.list(type="customer.subscription.updated", limit=1).data[0]
+    assert updated.data.previous_attributes is not None
+    assert updated.data.previous_attributes["cancel_at_period_end"] is False
+
+    advance(clock, ts(2026, 2, 1, 3))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "canceled"
+    assert sub.ended_at == ts(2026, 2, 1)
+    assert len(invoices_of(sub.id)) == 1  # no renewal invoice
+    deleted = stripe.Event.list(type="customer.subscription.deleted").data
+    assert [e.data.object["id"] for e in deleted] == [sub.id]
+    assert stripe.Subscription.list(customer=cus.id).data == []
+    assert [s.id for s in stripe.Subscription.list(customer=cus.id, status="canceled").data] == [
+        sub.id
+    ]
+
+
+def test_unschedule_cancellation_keeps_renewing(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    sub = stripe.Subscription.modify(sub.id, cancel_at_period_end=False)
+    assert (sub.cancel_at, sub.canceled_at, sub.cancel_at_period_end) == (None, None, False)
+    advance(clock, ts(2026, 2, 1, 2))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert invoices_of(sub.id)[-1].amount_paid == 1000
+
+
+def test_cancel_immediately_with_proration(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(3100).id}])
+    advance(clock, ts(2026, 1, 22))  # 21 days used, 10 of 31 left
+    canceled = stripe.Subscription.cancel(sub.id, prorate=True)
+    assert canceled.status == "canceled"
+    assert canceled.canceled_at == canceled.ended_at == ts(2026, 1, 22)
+    credit = stripe.InvoiceItem.list(customer=cus.id).data
+    assert [ii.amount for ii in credit] == [-1000]  # 3100 * 10/31
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Subscription.modify(sub.id, items=[{"price": price(10).id}])
+
+
+def test_trial_without_card_pauses_then_resume(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer(card=None)
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(800).id}],
+        trial_period_days=7,
+        trial_settings={"end_behavior": {"missing_payment_method": "pause"}},
+    )
+    assert sub.status == "trialing"
+    advance(clock, T0 + 7 * DAY + 2 * HOUR)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "paused"
+    assert "customer.subscription.paused" in event_types()
+    assert len(invoices_of(sub.id)) == 1
+    card = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=card.id)
+    sub = stripe.Subscription.resume(sub.id)
+    assert sub.status == "active"
+    resumed_at = T0 + 7 * DAY + 2 * HOUR
+    assert sub.billing_cycle_anchor == resumed_at
+    assert "customer.subscription.resumed" in event_types()
+    assert invoices_of(sub.id)[-1].amount_paid == 800
+
+
+def test_trial_without_card_cancel_behaviour(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer(card=None)
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(800).id}],
+        trial_period_days=3,
+        trial_settings={"end_behavior": {"missing_payment_method": "cancel"}},
+    )
+    # A trial of 3 days or less gets trial_will_end at once.
+    assert "customer.subscription.trial_will_end" in event_types()
+    advance(clock, T0 + 3 * DAY + 1)
+    assert stripe.Subscription.retrieve(sub.id).status == "canceled"
+
+
+def test_pause_collection_void_keeps_active(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    stripe.Subscription.modify(sub.id, pause_collection={"behavior": "void"})
+    advance(clock, ts(2026, 2, 1, 2))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert invoices_of(sub.id)[-1].status == "void"
+    stripe.Subscription.modify(sub.id, pause_collection="")
+    advance(clock, ts(2026, 3, 1, 2))
+    assert invoices_of(sub.id)[-1].status == "paid"
