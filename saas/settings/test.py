@@ -43,6 +43,8 @@ CELERY_RESULT_BACKEND = REDIS_URL
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so that Celery worker processes see the test data;
     # one per pytest process so that concurrent runs do not share it.
+    # TEST_DB_NAME pins it, e.g. for `pytest --reuse-db` while developing.
     DATABASES["default"]["TEST"] = {
-        "NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
+        "NAME": os.environ.get("TEST_DB_NAME")
+        or str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
     }

@@ -1,0 +1,24 @@
+"""Billing data of our own. Stripe objects themselves are mirrored by dj-stripe."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class CustomerEntitlements(models.Model):
+    """The feature lookup keys a Stripe customer is entitled to, as Stripe last said.
+
+    dj-stripe 2.11 cannot answer this (its ActiveEntitlement rows carry no
+    customer), so the services list the customer's active entitlements and
+    store the result here.
+    """
+
+    customer_id = models.CharField(max_length=255, unique=True)  # Stripe customer id (cus_...)
+    lookup_keys = models.JSONField(default=list)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "customer entitlements"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {', '.join(self.lookup_keys) or '-'}"
