@@ -1553,6 +1553,7 @@ def invoice_pay(
                 "authentication.",
                 type="card_error",
                 code="invoice_payment_intent_requires_action",
+                extra={"payment_intent": copy.deepcopy(pi)} if pi else None,
             )
         raise card_error(
             outcome.message or "Your card was declined.",

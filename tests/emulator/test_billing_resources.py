@@ -1,0 +1,198 @@
+"""Subscription, subscription item, invoice and invoice item endpoints; entitlements."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from stripe_emulator import EmulatorServer
+
+from .billing_helpers import T0, advance, clock_customer, helper, invoices_of, price, ts
+
+
+def test_list_filters_and_search(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    basic, pro = price(1000, name="Basic"), price(3000, name="Pro")
+    a = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": basic.id}], metadata={"team": "red"}
+    )
+    b = stripe.Subscription.create(customer=cus.id, items=[{"price": pro.id}])
+    stripe.Subscription.cancel(b.id)
+    assert [s.id for s in stripe.Subscription.list(customer=cus.id).data] == [a.id]
+    assert [s.id for s in stripe.Subscription.list(customer=cus.id, status="all").data] == [
+        b.id,
+        a.id,
+    ]
+    assert [s.id for s in stripe.Subscription.list(price=pro.id, status="all").data] == [b.id]
+    assert [s.id for s in stripe.Subscription.list(status="canceled").data] == [b.id]
+    found = stripe.Subscription.search(query="status:'active' AND metadata['team']:'red'")
+    assert [s.id for s in found.data] == [a.id]
+    invs = stripe.Invoice.list(customer=cus.id, status="paid")
+    assert {i.id for i in invs.data} == {str(a.latest_invoice), str(b.latest_invoice)}
+    assert [i.id for i in stripe.Invoice.list(subscription=a.id).data] == [str(a.latest_invoice)]
+
+
+def test_subscription_items_endpoints(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    seat, addon = price(500, name="Seat"), price(200, name="Addon")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": seat.id}])
+    item_id = sub["items"].data[0].id
+    item = stripe.SubscriptionItem.retrieve(item_id)
+    assert item.subscription == sub.id
+    assert (item.current_period_start, item.current_period_end) == (T0, ts(2026, 2, 1))
+    added = stripe.SubscriptionItem.create(
+        subscription=sub.id, price=addon.id, proration_behavior="none"
+    )
+    assert added.price.id == addon.id
+    listed = stripe.SubscriptionItem.list(subscription=sub.id)
+    assert {i.id for i in listed.data} == {item_id, added.id}
+    stripe.SubscriptionItem.modify(item_id, quantity=3, proration_behavior="none")
+    stripe.SubscriptionItem.delete(added.id, proration_behavior="none")
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert [(i.id, i.quantity) for i in sub["items"].data] == [(item_id, 3)]
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.SubscriptionItem.retrieve(added.id)
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1500
+
+
+def test_validation_errors(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    one_time = stripe.Price.create(
+        product=stripe.Product.create(name="Once").id, unit_amount=100, currency="usd"
+    )
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Subscription.create(customer=cus.id, items=[{"price": one_time.id}])
+    assert err.value.param == "items[0][price]"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Subscription.create(customer="cus_missing", items=[{"price": one_time.id}])
+    assert err.value.code == "resource_missing"
+    monthly, yearly = price(100), price(1000, interval="year")
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Subscription.create(
+            customer=cus.id, items=[{"price": monthly.id}, {"price": yearly.id}]
+        )
+
+
+def test_manual_invoice_lifecycle(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    stripe.InvoiceItem.create(customer=cus.id, amount=2500, currency="usd", description="Setup")
+    inv = stripe.Invoice.create(customer=cus.id, pending_invoice_items_behavior="include")
+    assert (inv.status, inv.amount_due, inv.billing_reason, inv.parent) == (
+        "draft",
+        2500,
+        "manual",
+        None,
+    )
+    line = inv.lines.data[0]
+    assert line.parent is not None
+    assert line.parent.type == "invoice_item_details"
+    extra = stripe.InvoiceItem.create(customer=cus.id, amount=500, currency="usd", invoice=inv.id)
+    assert extra.invoice == inv.id
+    assert stripe.Invoice.retrieve(inv.id).amount_due == 3000
+    lines = stripe.Invoice.list_lines(inv.id)
+    assert sorted(ln.amount for ln in lines.data) == [500, 2500]
+    inv = stripe.Invoice.finalize_invoice(inv.id)
+    assert inv.status == "open"
+    assert inv.number is not None
+    assert inv.invoice_pdf is not None
+    assert inv.invoice_pdf.endswith(f"/invoices/{inv.id}/pdf")
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Invoice.delete(inv.id)
+    inv = stripe.Invoice.pay(inv.id)
+    assert (inv.status, inv.amount_paid, inv.amount_remaining) == ("paid", 3000, 0)
+    payments = stripe.Invoice.retrieve(inv.id, expand=["payments"]).payments
+    assert payments is not None
+    assert payments.data[0].status == "paid"
+    assert payments.data[0].amount_paid == 3000
+
+
+def test_void_uncollectible_and_delete_draft(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    stripe.InvoiceItem.create(customer=cus.id, amount=900, currency="usd")
+    draft = stripe.Invoice.create(customer=cus.id, pending_invoice_items_behavior="include")
+    stripe.Invoice.delete(draft.id)
+    pending = stripe.InvoiceItem.list(customer=cus.id, pending=True).data
+    assert len(pending) == 1  # back to pending
+    inv = stripe.Invoice.create(customer=cus.id, pending_invoice_items_behavior="include")
+    inv = stripe.Invoice.finalize_invoice(inv.id)
+    inv = stripe.Invoice.mark_uncollectible(inv.id)
+    assert inv.status == "uncollectible"
+    inv = stripe.Invoice.void_invoice(inv.id)
+    assert inv.status == "void"
+    assert inv.status_transitions.voided_at is not None
+    types = [e.type for e in stripe.Event.list(limit=30).data]
+    assert {"invoice.deleted", "invoice.marked_uncollectible", "invoice.voided"} <= set(types)
+
+
+def test_expand_latest_invoice_and_bad_paths(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1000).id}],
+        expand=["latest_invoice", "customer"],
+    )
+    assert isinstance(sub.latest_invoice, stripe.Invoice)
+    assert sub.latest_invoice.status == "paid"
+    assert isinstance(sub.customer, stripe.Customer)
+    for bad in ("latest_invoice.payment_intent", "latest_invoice.charge"):
+        with pytest.raises(stripe.InvalidRequestError) as err:
+            stripe.Subscription.retrieve(sub.id, expand=[bad])
+        assert err.value.param == "expand"
+    listed = stripe.Subscription.list(customer=cus.id, expand=["data.latest_invoice"])
+    assert isinstance(listed.data[0].latest_invoice, stripe.Invoice)
+
+
+def test_entitlements_follow_subscription(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    feature = stripe.entitlements.Feature.create(name="Exports", lookup_key="exports")
+    plan = price(1000, name="Pro")
+    stripe.Product.create_feature(str(plan.product), entitlement_feature=feature.id)
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": plan.id}])
+    ents = stripe.entitlements.ActiveEntitlement.list(customer=cus.id)
+    assert [e.lookup_key for e in ents.data] == ["exports"]
+    summaries = stripe.Event.list(type="entitlements.active_entitlement_summary.updated").data
+    assert len(summaries) == 1
+    obj = summaries[0].data.object
+    assert obj["customer"] == cus.id
+    assert [e["lookup_key"] for e in obj["entitlements"]["data"]] == ["exports"]
+    stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    advance(clock, ts(2026, 2, 1, 1))
+    assert stripe.entitlements.ActiveEntitlement.list(customer=cus.id).data == []
+    summaries = stripe.Event.list(type="entitlements.active_entitlement_summary.updated").data
+    assert len(summaries) == 2
+    assert summaries[0].data.object["entitlements"]["data"] == []
+
+
+def test_past_due_entitlements_are_configurable(emulator: EmulatorServer) -> None:
+    config = helper(emulator, "GET", "/_emulator/billing/config")
+    assert config["past_due_keeps_entitlements"] is True
+    helper(emulator, "POST", "/_emulator/billing/config", {"past_due_keeps_entitlements": False})
+    clock, cus, _pm = clock_customer()
+    feature = stripe.entitlements.Feature.create(name="Reports", lookup_key="reports")
+    plan = price(1000)
+    stripe.Product.create_feature(str(plan.product), entitlement_feature=feature.id)
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": plan.id}])
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=failing.id)
+    advance(clock, ts(2026, 2, 1, 2))
+    assert stripe.Subscription.retrieve(sub.id).status == "past_due"
+    assert stripe.entitlements.ActiveEntitlement.list(customer=cus.id).data == []
+
+
+def test_real_clock_subscription_and_tick(emulator: EmulatorServer) -> None:
+    cus = stripe.Customer.create(payment_method="pm_card_visa")
+    pm = stripe.PaymentMethod.list(customer=cus.id).data[0]
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1000).id}], default_payment_method=pm.id
+    )
+    assert sub.status == "active"
+    assert sub.test_clock is None
+    assert helper(emulator, "POST", "/_emulator/billing/tick", {})["steps"] == 0
+
+
+def test_customer_deletion_cancels_subscriptions(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    stripe.Customer.delete(cus.id)
+    assert stripe.Subscription.retrieve(sub.id).status == "canceled"
