@@ -40,4 +40,8 @@ class EmulatorConfig:
     webhook_workers: int = 4
     # Objects in list and search responses; Stripe caps `limit` at 100.
     max_list_limit: int = 100
-    public_url: str = ""
+    # Base of the URLs the emulator hands out (checkout/portal/invoice pages);
+    # default: the address it listens on (127.0.0.1 when bound to 0.0.0.0).
+    public_url: str = field(
+        default_factory=lambda: os.environ.get("STRIPE_EMULATOR_PUBLIC_URL", "").rstrip("/")
+    )

@@ -88,7 +88,8 @@ class EmulatorServer:
         self.host = str(host_)
         self.port = int(port_)
         if not self.emulator.config.public_url:
-            self.emulator.config.public_url = self.url
+            shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            self.emulator.config.public_url = f"http://{shown}:{self.port}"
 
     @property
     def url(self) -> str:

@@ -71,7 +71,7 @@ def _layout(title: str, body: str, flash: str = "") -> Response:
         '<a href="/">Overview</a><a href="/#clocks">Test clocks</a>'
         '<a href="/#customers">Customers</a><a href="/#subscriptions">Subscriptions</a>'
         '<a href="/#invoices">Invoices</a><a href="/#checkout">Checkout</a>'
-        '<a href="/#events">Events</a></nav>'
+        '<a href="/#webhooks">Webhooks</a><a href="/#events">Events</a></nav>'
     )
     return html_response(
         document(title, f'{nav}<h1 style="margin-top:1rem">{esc(title)}</h1>{flash}{body}')
@@ -168,6 +168,12 @@ def overview(ctx: Ctx, req: PageRequest) -> Response:
             f"<td>{esc(e.get('type'))}</td><td>{_obj_link((e.get('data') or {}).get('object', {}).get('id'))}</td>"
             f"<td>{esc(datetime(e.get('created')))}</td><td>{esc(summary)}</td></tr>"
         )
+    endpoints = [
+        f"<tr><td>{_obj_link(ep['id'])}</td><td><code>{esc(ep.get('url'))}</code></td>"
+        f"<td>{status_pill(ep.get('status'))}</td>"
+        f"<td>{esc(', '.join(ep.get('enabled_events') or []))}</td></tr>"
+        for ep in ctx.store.all("webhook_endpoint")[:LIMIT]
+    ]
     body = (
         _section(
             "Test clocks",
@@ -217,6 +223,16 @@ def overview(ctx: Ctx, req: PageRequest) -> Response:
                 ["Session", "Mode", "Status", "Customer", "Subscription", ""],
                 sessions,
                 "No checkout sessions yet.",
+            ),
+        )
+        + _section(
+            "Webhook endpoints",
+            "webhooks",
+            _table(
+                "Webhook endpoints",
+                ["Endpoint", "URL", "Status", "Events"],
+                endpoints,
+                "No webhook endpoints.",
             ),
         )
         + _section(

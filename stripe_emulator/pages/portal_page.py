@@ -260,10 +260,17 @@ def portal_home(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         )
         parts.append(f'<h2>Payment method</h2><div class="card"><p>{card}</p>{button}</div>')
     cust = p.customer
+    edit = (
+        f'<div class="actions"><a class="button secondary" href="{esc(p.base)}/customer">'
+        "Update information</a></div>"
+        if _editable_fields(p)
+        else ""
+    )
+    phone = f"<br>{esc(cust['phone'])}" if cust.get("phone") else ""
     parts.append(
         '<h2>Billing information</h2><div class="card">'
-        f"<p><strong>{esc(cust.get('name') or '')}</strong><br>{esc(cust.get('email') or '')}</p>"
-        "</div>"
+        f"<p><strong>{esc(cust.get('name') or '')}</strong><br>{esc(cust.get('email') or '')}"
+        f"{phone}</p>{edit}</div>"
     )
     if p.flag("invoice_history"):
         rows = []
@@ -734,3 +741,65 @@ def _requires_action_intent(ctx: Ctx, invoice_id: str, exc: StripeAPIError) -> s
         if invoice_id in (str(intent.get("_invoice")), str(intent.get("invoice"))):
             return str(intent["id"])
     return None
+
+
+# --------------------------------------------------------------------------
+# billing information (features.customer_update)
+
+_CUSTOMER_FIELDS = (
+    ("name", "Name", "text", "name"),
+    ("email", "Email", "email", "email"),
+    ("phone", "Phone", "text", "tel"),
+)
+
+
+def _editable_fields(p: _Portal) -> list[tuple[str, str, str, str]]:
+    feature = p.features.get("customer_update") or {}
+    if not feature.get("enabled"):
+        return []
+    allowed = set(feature.get("allowed_updates") or [])
+    return [f for f in _CUSTOMER_FIELDS if f[0] in allowed]
+
+
+def _customer_form(p: _Portal, error: str = "", values: dict[str, str] | None = None) -> Response:
+    values = values or {}
+    rows = "".join(
+        f'<label for="{key}">{label}</label>'
+        f'<input type="{kind}" id="{key}" name="{key}" autocomplete="{auto}" '
+        f'value="{esc(values.get(key, p.customer.get(key) or ""))}">'
+        for key, label, kind, auto in _editable_fields(p)
+    )
+    body = (
+        "<h1>Update information</h1>"
+        f'<form method="post" class="card" novalidate>{p.token()}{notice(error)}{rows}'
+        '<div class="actions"><button type="submit">Save information</button>'
+        f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
+    )
+    return p.render("Update information", body)
+
+
+@page("GET", "/portal/{secret}/customer")
+def customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    p = _Portal(ctx, secret)
+    if not _editable_fields(p):
+        raise PageNotFound("Billing information cannot be changed in this portal.")
+    return _customer_form(p)
+
+
+@page("POST", "/portal/{secret}/customer")
+def do_customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    p = _Portal(ctx, secret)
+    if not p.check(req):
+        return forbidden()
+    fields = _editable_fields(p)
+    if not fields:
+        raise PageNotFound("Billing information cannot be changed in this portal.")
+    values = {key: req.value(key) for key, _, _, _ in fields}
+    email = values.get("email")
+    if email is not None and ("@" not in email or len(email) > 512):
+        return _customer_form(p, "Enter a valid email address.", values)
+    params = {key: value for key, value in values.items() if value != (p.customer.get(key) or "")}
+    if params:
+        update_customer(ctx, params, p.customer["id"])
+    p.flash("Your billing information was updated.")
+    return redirect(p.base)

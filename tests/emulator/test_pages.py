@@ -166,6 +166,7 @@ def test_dashboard(emulator: EmulatorServer, webhook_receiver: Any) -> None:
         assert heading in text
     assert "dash@example.com" in text
     assert "customer.created" in text
+    assert webhook_receiver.url in text  # webhook endpoints section
     assert {"+1 day", "+1 month", "Advance to date"} <= set(home.buttons())
 
     # +1 day
@@ -201,3 +202,27 @@ def test_dashboard_forms_need_token(emulator: EmulatorServer) -> None:
     resp = Browser(emulator.url).post(f"/dashboard/clocks/{clock.id}/advance", {"by": "day"})
     assert resp.status == 403
     assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == 1_900_000_000
+
+
+def test_pay_open_invoice_with_3ds_card(emulator: EmulatorServer) -> None:
+    _customer, sub = subscribe("pm_card_chargeCustomerFail", payment_behavior="allow_incomplete")
+    invoice = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    browser = Browser(emulator.url)
+    page = browser.get(str(invoice.hosted_invoice_url))
+    resp = browser.submit(page, "Pay €49.00", {"card_number": "4000002760003184"})
+    assert resp.status == 303
+    assert resp.location.startswith("/3ds/pi_")
+    assert resp.location.endswith(f"?return_to=/invoices/{invoice.id}")
+    challenge = browser.follow(resp)
+    failed = browser.submit(challenge, "Fail authentication")
+    assert failed.location == f"/invoices/{invoice.id}"
+    assert stripe.Invoice.retrieve(invoice.id).status == "open"
+    resp = browser.submit(
+        browser.get(str(invoice.hosted_invoice_url)),
+        "Pay €49.00",
+        {"card_number": "4000002760003184"},
+    )
+    done = browser.submit(browser.follow(resp), "Complete authentication")
+    assert done.location == f"/invoices/{invoice.id}"
+    assert stripe.Invoice.retrieve(invoice.id).status == "paid"
+    assert stripe.Subscription.retrieve(sub.id).status == "active"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import stripe
@@ -456,3 +457,51 @@ def test_deep_link_subscription_update(emulator: EmulatorServer) -> None:
     page = browser.follow(browser.get(url))
     assert "Update plan" in page.visible_text()
     assert "Continue" in page.buttons()
+
+
+def test_update_billing_information(emulator: EmulatorServer) -> None:
+    w = build()
+    stripe.billing_portal.Configuration.modify(
+        w.config.id,
+        features={"customer_update": {"enabled": True, "allowed_updates": ["email", "name"]}},
+    )
+    browser = Browser(emulator.url)
+    home = browser.get(open_portal(w))
+    form = browser.get(home.links()["Update information"])
+    assert form.has_input(form.label_for("Email"))
+    assert form.has_input(form.label_for("Name"))
+    assert not form.label_for("Phone")
+    bad = browser.submit(form, "Save information", {"email": "nope", "name": "Pat"})
+    assert "Enter a valid email address." in bad.visible_text()
+    done = browser.submit(
+        form, "Save information", {"email": "pat.new@example.com", "name": "Pat <New>"}
+    )
+    assert done.status == 303
+    home = browser.follow(done)
+    assert "Pat <New>" in home.visible_text()
+    assert "Pat <New>" not in home.text  # escaped
+    customer = stripe.Customer.retrieve(w.customer.id)
+    assert customer.email == "pat.new@example.com"
+    evt = last_event("customer.updated")
+    assert evt.data.to_dict()["previous_attributes"]["email"] == "pat@example.com"
+
+
+def test_past_due_recovery_with_3ds_card(emulator: EmulatorServer) -> None:
+    w = build()
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=w.customer.id)
+    stripe.Customer.modify(w.customer.id, invoice_settings={"default_payment_method": failing.id})
+    stripe.test_helpers.TestClock.advance(w.clock.id, frozen_time=JAN_1_2027 + 32 * 86400)
+    assert sub_dict(w.sub.id)["status"] == "past_due"
+    browser = Browser(emulator.url)
+    portal = open_portal(w)
+    form = browser.get(portal + "/payment-method")
+    resp = browser.submit(form, "Save payment method", {"card_number": "4000002760003184"})
+    assert resp.status == 303
+    assert resp.location.startswith("/3ds/pi_")
+    challenge = browser.follow(resp)
+    back = browser.submit(challenge, "Complete authentication")
+    assert back.status == 303
+    assert back.location == urlsplit(portal).path
+    sub = sub_dict(w.sub.id)
+    assert sub["status"] == "active"
+    assert stripe.Invoice.retrieve(sub["latest_invoice"]).status == "paid"
