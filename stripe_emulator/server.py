@@ -20,6 +20,9 @@ MAX_BODY = 10 * 1024 * 1024
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
+    # Headers and body go out in two writes; without TCP_NODELAY the body waits
+    # for the client's delayed ACK (~40 ms per request on Linux).
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
