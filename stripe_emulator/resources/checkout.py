@@ -409,6 +409,7 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "url": checkout_url(ctx, session_id) if hosted else None,
         "_line_items": items,
         "_subscription_data": sub_data,
+        "_payment_intent_data": dict(params.get("payment_intent_data") or {}),
         "_test_clock": customer.get("test_clock") if customer else None,
     }
     if mode == "payment":
@@ -805,16 +806,18 @@ def _finish(
 ) -> Outcome:
     from .. import billing
 
+    mode = session["mode"]
     customer_id = session.get("customer")
+    customer: JSONDict = {}
     if customer_id:
         customer = ctx.get("customer", customer_id)
-    else:
-        created = create_customer(ctx, {"email": email, **({"name": name} if name else {})})
-        customer_id = created["id"]
-        customer = created
-    if pm is not None:
+    elif mode == "subscription" or session.get("customer_creation") == "always":
+        # Subscription mode always ends with a Customer; payment/setup mode only
+        # with customer_creation=always (otherwise a "guest" purchase).
+        customer = create_customer(ctx, {"email": email, **({"name": name} if name else {})})
+        customer_id = customer["id"]
+    if pm is not None and customer_id:
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
-    mode = session["mode"]
     if mode == "subscription":
         sub_data = session.get("_subscription_data") or {}
         params: JSONDict = {
@@ -871,9 +874,7 @@ def _finish(
             ctx.save(pm)
         session["payment_status"] = "no_payment_required"
     else:
-        raise invalid_request(
-            "The emulator completes only `subscription` and `setup` mode Checkout Sessions."
-        )
+        _pay_once(ctx, session, pm, customer_id, email, authenticated=authenticated)
     session["status"] = "complete"
     session["url"] = None
     session["customer"] = customer_id
@@ -884,6 +885,56 @@ def _finish(
     ctx.save(session)
     ctx.emit("checkout.session.completed", session, automatic=True)
     return Outcome("complete", session)
+
+
+def _pay_once(
+    ctx: Ctx,
+    session: JSONDict,
+    pm: JSONDict | None,
+    customer_id: str | None,
+    email: str,
+    *,
+    authenticated: bool,
+) -> None:
+    """Payment mode: one PaymentIntent for the session total, confirmed now."""
+    from .. import billing
+
+    amount = int(session.get("amount_total") or 0)
+    if amount <= 0 or pm is None:
+        session["payment_status"] = "no_payment_required"
+        return
+    data = session.get("_payment_intent_data") or {}
+    env = billing.Env(session_now(ctx, session), automatic=True)
+    pi = billing.new_payment_intent(
+        ctx,
+        env,
+        amount=amount,
+        currency=str(session["currency"]),
+        customer=customer_id,
+        payment_method=pm["id"],
+        description=data.get("description"),
+        metadata=data.get("metadata"),
+        setup_future_usage=data.get("setup_future_usage"),
+    )
+    pi, outcome = billing.attempt_payment_intent(
+        ctx, env, pi, pm, off_session=False, authenticated=authenticated
+    )
+    if outcome.result != "succeeded":
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message=outcome.message or "Your card was declined.",
+                param="card_number",
+                code=outcome.code or "card_declined",
+                decline_code=outcome.decline_code or "",
+            )
+        )
+    session["payment_intent"] = pi["id"]
+    session["payment_status"] = "paid"
+    if pi.get("receipt_email") is None and email:
+        pi["receipt_email"] = email
+        ctx.save(pi)
 
 
 # --------------------------------------------------------------------------

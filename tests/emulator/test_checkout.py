@@ -413,6 +413,8 @@ def test_promotion_code_on_page(emulator: EmulatorServer, plan: stripe.Price) ->
     assert done.amount_total == 1500
     inv = stored(emulator, done.invoice)
     assert inv["amount_paid"] == 1500
+    promo = stripe.PromotionCode.list(code="SAVE25").data[0]
+    assert promo.times_redeemed == 1
 
 
 def test_discounts_param(emulator: EmulatorServer, plan: stripe.Price) -> None:
@@ -502,3 +504,57 @@ def test_helper_card_defaults(emulator: EmulatorServer, plan: stripe.Price) -> N
     started = time.time()
     assert stored(emulator, body["session"]["subscription"])["status"] == "trialing"
     assert time.time() - started < 5
+
+
+def test_payment_mode(emulator: EmulatorServer) -> None:
+    product = stripe.Product.create(name="Lifetime licence")
+    price = stripe.Price.create(product=product.id, unit_amount=9900, currency="usd")
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        line_items=[{"price": price.id, "quantity": 2}],
+        success_url=SUCCESS,
+        payment_intent_data={"metadata": {"order": "o1"}},
+    )
+    assert session.amount_total == 19800
+    assert session.customer_creation == "if_required"
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    assert page.buttons() == ["Pay"]
+    assert "$198.00" in page.visible_text()
+    fields = {"email": "guest@example.com", "card_number": "4000000000000002"}
+    declined = browser.submit(page, "Pay", fields)
+    assert "Your card was declined." in declined.visible_text()
+    assert stripe.PaymentIntent.list().data == []
+    done = browser.submit(page, "Pay", {**fields, "card_number": "4242424242424242"})
+    assert done.status == 303
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.status == "complete"
+    assert final.payment_status == "paid"
+    assert final.customer is None  # guest checkout
+    pi = stripe.PaymentIntent.retrieve(str(final.payment_intent))
+    assert pi.status == "succeeded"
+    assert pi.amount == 19800
+    assert pi.to_dict()["metadata"] == {"order": "o1"}
+    listed = stripe.checkout.Session.list(payment_intent=pi.id).data
+    assert [s.id for s in listed] == [session.id]
+
+
+def test_payment_mode_customer_creation_always_with_3ds(emulator: EmulatorServer) -> None:
+    product = stripe.Product.create(name="Credits")
+    price = stripe.Price.create(product=product.id, unit_amount=500, currency="usd")
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        line_items=[{"price": price.id, "quantity": 1}],
+        customer_creation="always",
+        success_url=SUCCESS,
+    )
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"card": "4000002760003184", "authenticate": True, "email": "c@example.com"},
+    )
+    assert status == 200
+    assert body["status"] == "complete"
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.customer
+    assert stripe.PaymentIntent.retrieve(str(final.payment_intent)).status == "succeeded"
