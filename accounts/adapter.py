@@ -19,6 +19,19 @@ class AccountAdapter(DefaultAccountAdapter):
         url: str = super().get_reset_password_from_key_url(key)
         return self._public(url)
 
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        # A visitor who picked a plan before signing up goes on to checkout for it.
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from subscriptions.views import PENDING_PRICE_SESSION_KEY
+
+        pending = request.session.get(PENDING_PRICE_SESSION_KEY)
+        if pending:
+            return f"{reverse('billing_checkout')}?{urlencode({'price': pending})}"
+        url: str = super().get_login_redirect_url(request)
+        return url
+
     def _public(self, url: str) -> str:
         from urllib.parse import urlsplit
 

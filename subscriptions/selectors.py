@@ -156,3 +156,171 @@ def plan_key_for_state(state: SubscriptionState) -> str | None:
         return None
     plan = get_catalog().plan_for_lookup_key(lookup_key)
     return plan.key if plan else None
+
+
+# --- Pages --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanCard:
+    key: str
+    name: str
+    description: str
+    feature_names: tuple[str, ...]
+    quota_projects: int | None
+    trial_days: int
+    highlight: bool
+    is_free: bool
+    lookup_key: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    interval: str | None = None
+
+
+def pricing_cards(*, interval: str) -> list[PlanCard]:
+    """Plan cards for ``interval`` ("month" or "year"): catalog text, mirror prices.
+
+    One query whatever the number of plans.
+    """
+    catalog = get_catalog()
+    wanted = {p.lookup_key: p for plan in catalog.paid_plans for p in plan.prices}
+    prices = {
+        price.lookup_key: price
+        for price in Price.objects.filter(
+            lookup_key__in=list(wanted), active=True, livemode=settings.STRIPE_LIVE_MODE
+        ).only("id", "lookup_key", "currency", "stripe_data")
+    }
+    cards: list[PlanCard] = []
+    for plan in catalog.plans:
+        base: dict[str, Any] = {
+            "key": plan.key,
+            "name": plan.name,
+            "description": plan.description,
+            "feature_names": tuple(catalog.features[f].name for f in plan.features),
+            "quota_projects": plan.quota("projects"),
+            "trial_days": plan.trial_days,
+            "highlight": plan.highlight,
+            "is_free": plan.is_free,
+        }
+        if plan.is_free:
+            cards.append(PlanCard(**base))
+            continue
+        spec = next((p for p in plan.prices if p.interval == interval), None)
+        price = prices.get(spec.lookup_key) if spec else None
+        if spec is None or price is None:
+            continue  # not sold at this interval, or not bootstrapped yet
+        recurring = price.stripe_data.get("recurring") or {}
+        cards.append(
+            PlanCard(
+                **base,
+                lookup_key=spec.lookup_key,
+                amount=price.stripe_data.get("unit_amount"),
+                currency=price.currency,
+                interval=recurring.get("interval", interval),
+            )
+        )
+    return cards
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    id: str
+    number: str
+    created: datetime | None
+    amount: int
+    currency: str
+    status: str
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+
+
+@dataclass(frozen=True)
+class PaymentMethodSummary:
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+@dataclass(frozen=True)
+class BillingOverview:
+    customer_id: str | None
+    subscription: SubscriptionState | None
+    plan_name: str | None
+    amount: int | None
+    currency: str | None
+    interval: str | None
+    payment_method: PaymentMethodSummary | None
+    invoices: list[InvoiceRow]
+
+
+def _payment_method_summary(pm_id: str | None) -> PaymentMethodSummary | None:
+    from djstripe.models import PaymentMethod
+
+    if not pm_id:
+        return None
+    pm = PaymentMethod.objects.filter(id=pm_id).only("stripe_data").first()
+    card = (pm.stripe_data.get("card") or {}) if pm else {}
+    if not card:
+        return None
+    return PaymentMethodSummary(
+        brand=str(card.get("brand", "card")),
+        last4=str(card.get("last4", "")),
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+    )
+
+
+def invoices_for_customer(*, customer_id: str, limit: int = 24) -> list[InvoiceRow]:
+    rows = Invoice.objects.filter(customer_id=customer_id).order_by("-created")[:limit]
+    result = []
+    for invoice in rows:
+        data = invoice.stripe_data or {}
+        if data.get("status") == "draft":
+            continue
+        result.append(
+            InvoiceRow(
+                id=invoice.id,
+                number=str(data.get("number") or invoice.id),
+                created=_ts(data.get("created")),
+                amount=int(data.get("total") or data.get("amount_due") or 0),
+                currency=str(data.get("currency") or "usd"),
+                status=str(data.get("status") or ""),
+                hosted_invoice_url=data.get("hosted_invoice_url"),
+                invoice_pdf=data.get("invoice_pdf"),
+            )
+        )
+    return result
+
+
+def billing_overview(*, user: Any) -> BillingOverview:
+    customer = customer_for_user(user=user)
+    if customer is None:
+        return BillingOverview(None, None, None, None, None, None, None, [])
+    subscription = subscription_current(user=user)
+    state = subscription_state(subscription) if subscription else None
+    plan_name = amount = currency = interval = None
+    if state is not None:
+        plan_key = plan_key_for_state(state)
+        plan_name = get_catalog().plan(plan_key).name if plan_key else None
+        items = ((subscription.stripe_data if subscription else {}).get("items") or {}).get("data")
+        price = (items or [{}])[0].get("price") or {}
+        if isinstance(price, dict):
+            amount = price.get("unit_amount")
+            currency = price.get("currency")
+            interval = (price.get("recurring") or {}).get("interval")
+    invoice_settings = (customer.stripe_data or {}).get("invoice_settings") or {}
+    customer_pm = invoice_settings.get("default_payment_method")
+    if isinstance(customer_pm, dict):
+        customer_pm = customer_pm.get("id")
+    pm_id = (state.default_payment_method_id if state else None) or customer_pm
+    return BillingOverview(
+        customer_id=customer.id,
+        subscription=state,
+        plan_name=plan_name,
+        amount=amount,
+        currency=currency,
+        interval=interval,
+        payment_method=_payment_method_summary(pm_id),
+        invoices=invoices_for_customer(customer_id=customer.id),
+    )

@@ -18,6 +18,15 @@ from saas.devtools.redis_server import free_port, spawn_redis, wait_for_redis
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Database rows roll back between tests but Redis does not: start each test clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    return
+
+
 @dataclass
 class RedisServer:
     """A private redis-server that a test may stop and start again on the same port."""

@@ -8,6 +8,7 @@ the test run, so the suite talks to a real Redis either way.
 from __future__ import annotations
 
 import os
+import re
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, DATABASES, env
@@ -28,10 +29,13 @@ if not env.str("REDIS_URL", default=""):
     # Exported so Celery workers started by the tests share this server.
     os.environ["REDIS_URL"] = start_ephemeral_redis()
 REDIS_URL = os.environ["REDIS_URL"]
+# The cache gets a Redis database of its own so tests can clear it without
+# touching Celery's queues.
+CACHE_REDIS_URL = re.sub(r"/\d*$", "", REDIS_URL.rstrip("/")) + "/3"
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         # One prefix per run: tests never see a previous run's rate limits or cache.
         "KEY_PREFIX": f"test-{os.getpid()}",
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -1,0 +1,443 @@
+"""Billing writes. Every Stripe API call of the app lives in this module.
+
+Stripe calls happen outside database transactions; their results are then
+mirrored locally with dj-stripe's ``sync_from_stripe_data``. Every create
+carries an idempotency key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from djstripe.models import Customer, Price, Subscription
+
+from . import selectors
+from .access import access_invalidate
+from .catalog import get_catalog
+from .models import CustomerEntitlements
+
+logger = logging.getLogger(__name__)
+
+# A double click inside this window re-uses the first Checkout Session.
+CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS = 600
+
+
+class BillingError(Exception):
+    """A billing action could not be done; ``user_message`` is safe to show."""
+
+    user_message = "Billing is unavailable right now. Please try again in a minute."
+
+
+class UnknownPrice(BillingError):
+    user_message = "That plan does not exist or is no longer sold."
+
+
+class SessionNotFound(BillingError):
+    user_message = "Checkout session not found."
+
+
+class NoCustomer(BillingError):
+    user_message = "You have no billing account yet. Choose a plan first."
+
+
+class StripeUnavailable(BillingError):
+    """Network failure, rate limit or a Stripe-side error: worth a retry."""
+
+
+def stripe_client() -> stripe.StripeClient:
+    """A client on the configured key, pinned API version and base (emulator or Stripe)."""
+    base = settings.STRIPE_API_BASE
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        stripe_version=settings.STRIPE_API_VERSION,
+        base_addresses={"api": base} if base else {},
+        max_network_retries=2,
+    )
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    """A StripeObject as the JSON Stripe sent (stripe-python 15 objects are not dicts).
+
+    The SDK turns decimal strings into ``Decimal``; they go back to strings so
+    the dict can be stored in dj-stripe's JSON columns.
+    """
+    if isinstance(obj, dict):
+        return obj
+    result: dict[str, Any] = json.loads(str(obj))  # StripeObject's str() is its JSON
+    return result
+
+
+def _key(*parts: object) -> str:
+    """An idempotency key (Stripe allows 255 characters) from stable parts."""
+    raw = ":".join(str(p) for p in parts)
+    return f"saas-{hashlib.sha256(raw.encode()).hexdigest()[:48]}"
+
+
+def _translate(exc: stripe.StripeError) -> BillingError:
+    if isinstance(exc, stripe.InvalidRequestError):
+        error = BillingError(str(exc.user_message or exc))
+        error.user_message = "Stripe rejected the request. Please try again or contact support."
+        return error
+    return StripeUnavailable(str(exc))
+
+
+# --- Customers -----------------------------------------------------------------
+
+
+def customer_get_or_create(*, user: Any) -> Customer:
+    """The user's Stripe customer, created once (email and user id in metadata).
+
+    With the emulator the customer is attached to a test clock of its own, so
+    the developer page can move that customer's time forward.
+    """
+    existing = selectors.customer_for_user(user=user)
+    if existing is not None:
+        return existing
+    client = stripe_client()
+    params: dict[str, Any] = {
+        "email": user.email,
+        "metadata": {"user_id": str(user.pk), "djstripe_subscriber": str(user.pk)},
+    }
+    try:
+        if settings.STRIPE_EMULATOR:
+            clock = client.v1.test_helpers.test_clocks.create(
+                {"frozen_time": int(time.time()), "name": f"user {user.pk}"},
+                {"idempotency_key": _key("clock", user.pk, settings.STRIPE_SECRET_KEY)},
+            )
+            params["test_clock"] = clock.id
+        stripe_customer = client.v1.customers.create(
+            params,  # type: ignore[arg-type]
+            {"idempotency_key": _key("customer", user.pk, settings.STRIPE_LIVE_MODE)},
+        )
+    except stripe.StripeError as exc:
+        logger.warning("customer create failed for user %s: %s", user.pk, exc)
+        raise _translate(exc) from exc
+    try:
+        with transaction.atomic():
+            customer = Customer.sync_from_stripe_data(stripe_customer)
+            customer.subscriber = user
+            customer.save(update_fields=["subscriber"])
+    except IntegrityError:
+        # A concurrent request synced the same customer first.
+        customer = Customer.objects.get(id=stripe_customer.id)
+    logger.info("stripe customer %s ready for user %s", customer.id, user.pk)
+    return customer
+
+
+# --- Checkout -----------------------------------------------------------------------
+
+
+def price_for_checkout(*, lookup_key: str) -> Price:
+    """The active, recurring catalog price with ``lookup_key`` from the mirror."""
+    if not lookup_key or get_catalog().price(lookup_key) is None:
+        raise UnknownPrice(lookup_key)
+    price = (
+        Price.objects.filter(stripe_data__lookup_key=lookup_key, livemode=settings.STRIPE_LIVE_MODE)
+        .order_by("-created")
+        .first()
+    )
+    if (
+        price is None
+        or not price.stripe_data.get("active")
+        or not price.stripe_data.get("recurring")
+    ):
+        raise UnknownPrice(lookup_key)
+    return price
+
+
+def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
+    """Create a subscription Checkout Session for ``user``; returns its URL."""
+    price = price_for_checkout(lookup_key=price_lookup_key)
+    plan = get_catalog().plan_for_lookup_key(price_lookup_key)
+    assert plan is not None  # price_for_checkout checked the catalog
+    customer = customer_get_or_create(user=user)
+    metadata = {"user_id": str(user.pk), "price_lookup_key": price_lookup_key}
+    subscription_data: dict[str, Any] = {"metadata": metadata}
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "customer": customer.id,
+        "client_reference_id": str(user.pk),
+        "line_items": [{"price": price.id, "quantity": 1}],
+        "success_url": f"{settings.SITE_URL}/billing/success/?session_id={{CHECKOUT_SESSION_ID}}",
+        "cancel_url": f"{settings.SITE_URL}/pricing/",
+        "metadata": metadata,
+        "allow_promotion_codes": True,
+        "subscription_data": subscription_data,
+    }
+    if plan.trial_days and not _had_subscription(customer):
+        subscription_data["trial_period_days"] = plan.trial_days
+        if not plan.trial_requires_payment_method:
+            params["payment_method_collection"] = "if_required"
+            subscription_data["trial_settings"] = {
+                "end_behavior": {"missing_payment_method": "cancel"}
+            }
+    window = int(time.time()) // CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS
+    idempotency_key = _key("checkout", user.pk, customer.id, price.id, window)
+    try:
+        session = stripe_client().v1.checkout.sessions.create(
+            params,  # type: ignore[arg-type]
+            {"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as exc:
+        logger.warning(
+            "checkout session create failed: user=%s customer=%s price=%s error=%s",
+            user.pk,
+            customer.id,
+            price.id,
+            exc.__class__.__name__,
+        )
+        raise _translate(exc) from exc
+    logger.info(
+        "checkout session %s created: user=%s customer=%s price=%s (%s)",
+        session.id,
+        user.pk,
+        customer.id,
+        price.id,
+        price_lookup_key,
+    )
+    if not session.url:
+        raise BillingError("Stripe returned a Checkout Session without a URL")
+    return session.url
+
+
+def _had_subscription(customer: Customer) -> bool:
+    """One trial per customer: anyone who subscribed before pays from day one."""
+    return Subscription.objects.filter(customer=customer).exists()
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    state: Literal["ready", "action_required", "processing", "unpaid"]
+    subscription_status: str | None = None
+    # Where the customer finishes a payment that needs action (3-D Secure).
+    action_url: str | None = None
+
+
+def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
+    """Sync the session's subscription now, so access is immediate.
+
+    Raises ``SessionNotFound`` when the session does not exist or belongs to
+    someone else (the caller answers 404 without saying which).
+    """
+    if not session_id.startswith("cs_") or len(session_id) > 255:
+        raise SessionNotFound(session_id)
+    customer = selectors.customer_for_user(user=user)
+    if customer is None:
+        raise SessionNotFound(session_id)
+    client = stripe_client()
+    try:
+        session = client.v1.checkout.sessions.retrieve(
+            session_id, {"expand": ["subscription", "subscription.latest_invoice"]}
+        )
+    except stripe.InvalidRequestError as exc:
+        raise SessionNotFound(session_id) from exc
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    session_customer = session.customer if isinstance(session.customer, str) else None
+    if session_customer != customer.id or session.client_reference_id != str(user.pk):
+        logger.warning(
+            "user %s opened checkout session %s of customer %s",
+            user.pk,
+            session_id,
+            session_customer,
+        )
+        raise SessionNotFound(session_id)
+    sub = session.subscription
+    if sub is None or isinstance(sub, str):
+        state: Literal["processing", "unpaid"] = (
+            "processing" if session.status == "complete" else "unpaid"
+        )
+        return CheckoutOutcome(state=state)
+    # dj-stripe wants the SDK's objects (it pages through nested lists itself).
+    subscription_sync_data(data=sub)
+    _mirror_related(client, sub)
+    entitlements_sync(customer_id=customer.id)
+    access_invalidate(user_id=user.pk)
+    status = sub.status
+    if status in ("active", "trialing"):
+        return CheckoutOutcome(state="ready", subscription_status=status)
+    if status == "incomplete":
+        invoice = sub.latest_invoice
+        url = getattr(invoice, "hosted_invoice_url", None) if invoice else None
+        return CheckoutOutcome(state="action_required", subscription_status=status, action_url=url)
+    return CheckoutOutcome(state="processing", subscription_status=status)
+
+
+# --- Mirror sync --------------------------------------------------------------------
+
+
+def _mirror_related(client: stripe.StripeClient, sub: Any) -> None:
+    """Mirror the subscription's latest invoice and payment method for the billing page."""
+    from djstripe.models import Invoice, PaymentMethod
+
+    invoice = getattr(sub, "latest_invoice", None)
+    pm = getattr(sub, "default_payment_method", None)
+    try:
+        if isinstance(invoice, str):
+            invoice = client.v1.invoices.retrieve(invoice)
+        if invoice is not None:
+            Invoice.sync_from_stripe_data(invoice)
+        if isinstance(pm, str):
+            pm = client.v1.payment_methods.retrieve(pm)
+        if pm is not None:
+            PaymentMethod.sync_from_stripe_data(pm)
+    except stripe.StripeError as exc:
+        # The webhooks bring these too; the page shows what is there.
+        logger.warning("mirroring invoice/payment method of %s failed: %s", sub.id, exc)
+
+
+def subscription_sync_data(*, data: Any) -> Subscription:
+    """Mirror a subscription (an SDK object) and refresh its owner's access."""
+    subscription = Subscription.sync_from_stripe_data(data)
+    user_id = subscription.customer.subscriber_id if subscription.customer_id else None
+    if user_id:
+        access_invalidate(user_id=user_id)
+    return subscription
+
+
+def subscription_sync(*, subscription_id: str) -> Subscription:
+    """Re-read a subscription from Stripe and mirror it."""
+    try:
+        data = stripe_client().v1.subscriptions.retrieve(subscription_id)
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    return subscription_sync_data(data=data)
+
+
+def entitlements_sync(*, customer_id: str) -> frozenset[str]:
+    """List the customer's active entitlements in Stripe and store their lookup keys."""
+    client = stripe_client()
+    try:
+        page = client.v1.entitlements.active_entitlements.list(
+            {"customer": customer_id, "limit": 100}
+        )
+        keys = frozenset(e.lookup_key for e in page.auto_paging_iter())
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    CustomerEntitlements.objects.update_or_create(
+        customer_id=customer_id,
+        defaults={"lookup_keys": sorted(keys), "synced_at": timezone.now()},
+    )
+    customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
+    if customer is not None and customer.subscriber_id:
+        access_invalidate(user_id=customer.subscriber_id)
+    return keys
+
+
+def customer_sync_all(*, user: Any) -> None:
+    """Re-read the user's customer, subscriptions and invoices from Stripe."""
+    customer = selectors.customer_for_user(user=user)
+    if customer is None:
+        return
+    client = stripe_client()
+    try:
+        subs = client.v1.subscriptions.list(
+            {"customer": customer.id, "status": "all", "limit": 100}
+        )
+        for sub in subs.auto_paging_iter():
+            subscription_sync_data(data=sub)
+        invoices = client.v1.invoices.list({"customer": customer.id, "limit": 24})
+        from djstripe.models import Invoice
+
+        for invoice in invoices.data:
+            Invoice.sync_from_stripe_data(invoice)
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    entitlements_sync(customer_id=customer.id)
+
+
+# --- Portal and plan management ---------------------------------------------------
+
+PortalFlow = Literal["payment_method_update", "subscription_cancel"]
+
+
+def portal_session_create(*, user: Any, flow: PortalFlow | None = None) -> str:
+    """A Customer Portal session for the user's own customer; returns its URL."""
+    customer = selectors.customer_for_user(user=user)
+    if customer is None:
+        raise NoCustomer()
+    return_url = f"{settings.SITE_URL}/billing/"
+    params: dict[str, Any] = {"customer": customer.id, "return_url": return_url}
+    if flow == "payment_method_update":
+        params["flow_data"] = {"type": "payment_method_update"}
+    elif flow == "subscription_cancel":
+        current = selectors.subscription_current(user=user)
+        if current is not None and current.stripe_data.get("status") not in (
+            "canceled",
+            "incomplete_expired",
+        ):
+            params["flow_data"] = {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": current.id},
+                "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}},
+            }
+    try:
+        session = stripe_client().v1.billing_portal.sessions.create(params)  # type: ignore[arg-type]
+    except stripe.StripeError as exc:
+        logger.warning("portal session failed for customer %s: %s", customer.id, exc)
+        raise _translate(exc) from exc
+    logger.info("portal session for customer %s (user %s, flow %s)", customer.id, user.pk, flow)
+    return session.url
+
+
+def subscription_resume_cancellation(*, user: Any) -> Subscription:
+    """Undo a scheduled cancellation (cancel_at_period_end) of the user's subscription."""
+    current = selectors.subscription_current(user=user)
+    if current is None:
+        raise NoCustomer()
+    try:
+        data = stripe_client().v1.subscriptions.update(
+            current.id,
+            {"cancel_at_period_end": False},
+            {"idempotency_key": _key("resume", current.id, int(time.time()) // 60)},
+        )
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    logger.info("subscription %s: scheduled cancellation removed by user %s", current.id, user.pk)
+    return subscription_sync_data(data=data)
+
+
+# --- Development: emulator test clocks -------------------------------------------------
+
+
+def test_clock_advance(*, user: Any, to: datetime) -> None:
+    """Move the user's emulator test clock to ``to`` and re-sync their billing."""
+    customer = selectors.customer_for_user(user=user)
+    if customer is None:
+        raise NoCustomer()
+    clock_id = customer.stripe_data.get("test_clock")
+    if not clock_id:
+        raise BillingError("This customer has no test clock")
+    client = stripe_client()
+    try:
+        client.v1.test_helpers.test_clocks.advance(clock_id, {"frozen_time": int(to.timestamp())})
+        for _ in range(600):
+            clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+            if clock.status == "ready":
+                break
+            time.sleep(0.1)
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    customer_sync_all(user=user)
+
+
+def test_clock_now(*, user: Any) -> datetime | None:
+    customer = selectors.customer_for_user(user=user)
+    clock_id = customer.stripe_data.get("test_clock") if customer else None
+    if not clock_id:
+        return None
+    try:
+        clock = stripe_client().v1.test_helpers.test_clocks.retrieve(clock_id)
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+    return datetime.fromtimestamp(clock.frozen_time, tz=UTC)

@@ -1,0 +1,93 @@
+"""Billing tests run against the real emulator over HTTP, bootstrapped from the catalog."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import stripe
+from django.test import Client
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from stripe_emulator import EmulatorConfig, EmulatorServer
+from subscriptions.bootstrap import billing_bootstrap
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator() -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(webhook_retry_schedule=(0.2, 0.5), webhook_timeout=2)
+    server = EmulatorServer(port=0, data=":memory:", config=config).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Billing:
+    """Drives the emulator like a customer in a browser would, through its helper API."""
+
+    url: str
+
+    def helper(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    @staticmethod
+    def session_id(checkout_url: str) -> str:
+        match = re.search(r"(cs_[A-Za-z0-9_]+)", checkout_url)
+        assert match, checkout_url
+        return match.group(1)
+
+    def complete_checkout(self, checkout_url: str, **body: Any) -> tuple[int, dict[str, Any]]:
+        return self.helper(
+            f"/_emulator/checkout/sessions/{self.session_id(checkout_url)}/complete", body
+        )
+
+    def subscribe(
+        self, client: Client, price: str, card: str | None = "4242424242424242", **extra: Any
+    ) -> str:
+        """Checkout through the app and the emulator; returns the success page path."""
+        response = client.post("/billing/checkout/", {"price": price})
+        assert response.status_code == 303, response.content[:500]
+        body: dict[str, Any] = {**extra}
+        if card is not None:
+            body["card"] = card
+        status, result = self.complete_checkout(response["Location"], **body)
+        assert status == 200, result
+        assert result["status"] == "complete", result
+        redirect = urlsplit(result["redirect_url"])
+        assert parse_qs(redirect.query)["session_id"][0].startswith("cs_")
+        return f"{redirect.path}?{redirect.query}"
+
+
+@pytest.fixture
+def billing(
+    stripe_emulator: EmulatorServer, settings: SettingsWrapper, db: None
+) -> Iterator[Billing]:
+    """A clean emulator with the catalog bootstrapped into it and mirrored locally."""
+    stripe_emulator.emulator.dispatcher.wait_idle(5)
+    stripe_emulator.emulator.reset()
+    url = stripe_emulator.url
+    saved_base = stripe.api_base
+    settings.STRIPE_API_BASE = url
+    settings.STRIPE_API_HOST = url
+    # Webhooks go nowhere unless a test starts a live server (port 9 is discard).
+    settings.SITE_URL = "http://127.0.0.1:9"
+    stripe.api_base = url
+    billing_bootstrap(site_url=settings.SITE_URL)
+    yield Billing(url=url)
+    stripe.api_base = saved_base

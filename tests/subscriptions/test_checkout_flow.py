@@ -1,0 +1,111 @@
+"""Subscribe through the app, Stripe Checkout on the emulator, and the success page."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from djstripe.models import Subscription
+
+from subscriptions.access import access_for
+from tests.factories import make_user
+from tests.subscriptions.conftest import Billing
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def test_subscribe_with_4242_gives_access_at_once(client: Client, billing: Billing) -> None:
+    user = make_user()
+    client.force_login(user)
+    assert access_for(user).plan_key == "free"
+
+    success = billing.subscribe(client, "pro_monthly")
+    page = client.get(success)
+    assert page.status_code == 200
+    assert b"You&#x27;re subscribed" in page.content or b"You're subscribed" in page.content
+
+    access = access_for(user)
+    assert access.plan_key == "pro"
+    assert access.status == "active"
+    assert access.has("api_access")
+    assert access.has("exports")
+    assert access.quota("projects") is None
+
+    billing_page = client.get("/billing/")
+    assert b"Pro" in billing_page.content
+    assert b"visa" in billing_page.content.lower()
+    assert b"4242" in billing_page.content
+    assert b"paid" in billing_page.content
+
+
+def test_starter_trial_without_card_is_trialing(client: Client, billing: Billing) -> None:
+    user = make_user()
+    client.force_login(user)
+    success = billing.subscribe(client, "starter_monthly", card=None)
+    client.get(success)
+    access = access_for(user)
+    assert access.status == "trialing"
+    assert access.plan_key == "starter"
+    assert access.has("exports")
+    assert not access.has("api_access")
+    assert access.quota("projects") == 5
+    sub = Subscription.objects.get(customer__subscriber=user)
+    assert sub.stripe_data["trial_end"] - sub.stripe_data["trial_start"] == 14 * 86400
+
+
+def test_declined_card_leaves_no_subscription(client: Client, billing: Billing) -> None:
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    status, result = billing.complete_checkout(response["Location"], card="4000000000000002")
+    assert status == 402
+    assert result["error"]["decline_code"] == "generic_decline"
+    session_status = result.get("session", result["error"].get("session", {})).get("status")
+    assert session_status in ("open", None), result
+    assert access_for(user).plan_key == "free"
+    assert not Subscription.objects.filter(customer__subscriber=user).exists()
+
+
+def test_someone_elses_session_is_404(client: Client, billing: Billing) -> None:
+    owner = make_user()
+    owner_client = Client()
+    owner_client.force_login(owner)
+    success = billing.subscribe(owner_client, "pro_monthly")
+
+    intruder = make_user()
+    client.force_login(intruder)
+    client.get(billing.subscribe(client, "starter_monthly", card=None))  # a customer too
+    response = client.get(success)
+    assert response.status_code == 404
+    assert owner.email.encode() not in response.content
+    assert access_for(intruder).plan_key == "starter"
+
+
+def test_forged_session_ids_are_404(client: Client, billing: Billing) -> None:
+    client.force_login(make_user())
+    for forged in ("", "cs_doesnotexist", "x" * 300, "../../v1/customers"):
+        assert client.get("/billing/success/", {"session_id": forged}).status_code == 404
+
+
+def test_double_submit_makes_one_checkout_session(client: Client, billing: Billing) -> None:
+    client.force_login(make_user())
+    first = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    second = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    assert first.status_code == second.status_code == 303
+    assert first["Location"] == second["Location"]
+
+
+@pytest.mark.parametrize("price", ["", "enterprise_monthly", "<script>", "free"])
+def test_unknown_price_is_a_400_page(client: Client, billing: Billing, price: str) -> None:
+    client.force_login(make_user())
+    response = client.post("/billing/checkout/", {"price": price})
+    assert response.status_code == 400
+    assert b"no longer sold" in response.content or b"does not exist" in response.content
+
+
+def test_existing_subscriber_is_sent_to_the_portal(client: Client, billing: Billing) -> None:
+    client.force_login(make_user())
+    client.get(billing.subscribe(client, "starter_monthly", card=None))
+    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    assert response.status_code == 303
+    assert "/portal/" in response["Location"]
+    assert Subscription.objects.count() == 1
