@@ -38,8 +38,8 @@ handler; subscriptions without a clock are processed by `tick_real_clock()`
 from __future__ import annotations
 
 import calendar
-import copy
 import heapq
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -149,6 +149,11 @@ def _emit(
 
 def _api_env(ctx: Ctx, customer: str | JSONDict | None) -> Env:
     return Env(ctx.now_for_customer(customer))
+
+
+def _copy(obj: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return json.loads(json.dumps(obj))
 
 
 def _id(value: Any) -> str | None:
@@ -507,7 +512,7 @@ def _payment_error(outcome: ChargeOutcome, pm: JSONDict | None, charge_id: str |
         "network_advice_code": None,
         "network_decline_code": None,
         "param": None,
-        "payment_method": copy.deepcopy(pm) if pm else None,
+        "payment_method": _copy(pm) if pm else None,
         "payment_method_type": "card" if pm else None,
         "type": "card_error" if pm else "invalid_request_error",
     }
@@ -1183,12 +1188,11 @@ def pending_invoice_items(ctx: Ctx, customer_id: str, sub_id: str | None) -> lis
     """
 
     def keep(ii: JSONDict) -> bool:
-        if ii.get("customer") != customer_id or ii.get("invoice"):
-            return False
         owner = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         return owner is None or owner == sub_id
 
-    return list(reversed(ctx.store.all("invoiceitem", keep)))
+    candidates = ctx.store.all_where("invoiceitem", {"customer": customer_id, "invoice": None})
+    return [ii for ii in reversed(candidates) if keep(ii)]
 
 
 def attach_pending_items(ctx: Ctx, inv: JSONDict, items: list[JSONDict]) -> None:
@@ -1282,7 +1286,7 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     new_balance = min(0, after)
     inv["ending_balance"] = new_balance
     if new_balance != balance:
-        before = copy.deepcopy(customer)
+        before = _copy(customer)
         customer["balance"] = new_balance
         ctx.save(customer)
         _emit(ctx, env, "customer.updated", customer, previous=before)
@@ -1553,7 +1557,7 @@ def invoice_pay(
                 "authentication.",
                 type="card_error",
                 code="invoice_payment_intent_requires_action",
-                extra={"payment_intent": copy.deepcopy(pi)} if pi else None,
+                extra={"payment_intent": _copy(pi)} if pi else None,
             )
         raise card_error(
             outcome.message or "Your card was declined.",
@@ -1568,6 +1572,7 @@ def invoice_pay(
 # subscriptions: helpers
 
 TERMINAL = ("canceled", "incomplete_expired")
+_SUB_PATH = "parent.subscription_details.subscription"
 
 
 def _plan(price: JSONDict) -> JSONDict:
@@ -1679,7 +1684,7 @@ def save_subscription(ctx: Ctx, sub: JSONDict) -> JSONDict:
     ctx.save(sub)
     keep = {item["id"] for item in _items(sub)}
     for item in _items(sub):
-        ctx.save(copy.deepcopy(item))
+        ctx.save(_copy(item))
     for gone in sub.get("_removed_items") or []:
         if gone not in keep:
             ctx.store.remove(gone)
@@ -1759,7 +1764,7 @@ def _emit_sub_update(ctx: Ctx, env: Env, sub: JSONDict, before: JSONDict) -> Non
 def _set_status(ctx: Ctx, env: Env, sub: JSONDict, status: str) -> JSONDict:
     if sub["status"] == status:
         return sub
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     sub["status"] = status
     _emit_sub_update(ctx, env, sub, before)
     _entitlements(ctx, env, sub["customer"])
@@ -1771,15 +1776,11 @@ def _subscription_after_paid(ctx: Ctx, env: Env, inv: JSONDict) -> None:
     if sub is None or sub["status"] in TERMINAL:
         return
     if sub["status"] in ("incomplete", "past_due", "unpaid"):
-        others = ctx.store.all(
-            "invoice",
-            lambda i: (
-                i["id"] != inv["id"]
-                and i["status"] == "open"
-                and ((i.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-                == sub["id"]
-            ),
-        )
+        others = [
+            i
+            for i in ctx.store.all_where("invoice", {_SUB_PATH: sub["id"], "status": "open"})
+            if i["id"] != inv["id"]
+        ]
         if not others or _id(sub.get("latest_invoice")) == inv["id"]:
             _set_status(ctx, env, sub, "active")
 
@@ -2223,7 +2224,7 @@ def _apply_item_changes(
     ctx: Ctx, env: Env, sub: JSONDict, raw_items: list[JSONDict]
 ) -> tuple[list[JSONDict], bool]:
     """Apply `items[...]` params in place; returns (new items, interval changed)."""
-    items = [copy.deepcopy(i) for i in _items(sub)]
+    items = [_copy(i) for i in _items(sub)]
     by_id = {i["id"]: i for i in items}
     removed: list[str] = []
     for n, entry in enumerate(raw_items):
@@ -2304,7 +2305,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     """
     sub = ctx.get("subscription", sub_id)
     env = _api_env(ctx, sub["customer"])
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     if sub["status"] in TERMINAL:
         allowed = {"metadata", "cancellation_details", "expand"}
         if set(params) - allowed:
@@ -2393,7 +2394,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     items_changed = False
     new_invoice_items: list[JSONDict] = []
     if params.get("items"):
-        old_items = copy.deepcopy(_items(sub))
+        old_items = _copy(_items(sub))
         new_items, changed_interval = _apply_item_changes(ctx, env, sub, params["items"])
         items_changed = True
         if changed_interval and sub["status"] != "trialing":
@@ -2523,14 +2524,9 @@ def cancel_now(
     }
     save_subscription(ctx, sub)
     # Stripe turns automatic collection off for the subscription's unpaid invoices.
-    for inv in ctx.store.all(
-        "invoice",
-        lambda i: (
-            i["status"] in ("draft", "open")
-            and ((i.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-            == sub["id"]
-        ),
-    ):
+    for inv in ctx.store.all_where("invoice", {_SUB_PATH: sub["id"]}):
+        if inv["status"] not in ("draft", "open"):
+            continue
         inv["auto_advance"] = False
         inv["next_payment_attempt"] = None
         inv["automatically_finalizes_at"] = None
@@ -2584,7 +2580,7 @@ def subscription_resume(
             "Only a subscription with status `paused` can be resumed.",
         )
     env = _api_env(ctx, sub["customer"])
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     rec_interval, rec_count = _interval(sub)
     if billing_cycle_anchor == "now":
         sub["billing_cycle_anchor"] = env.now
@@ -2608,7 +2604,7 @@ def subscription_resume(
 
 def _end_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
     """Trial over at env.now: pause/cancel without a payment method, else bill period 1."""
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     if not sub.get("_trial_will_end_sent"):
         sub["_trial_will_end_sent"] = True
         ctx.save(sub)
@@ -2675,7 +2671,7 @@ def _finalize_and_collect(ctx: Ctx, env: Env, inv: JSONDict) -> None:
 
 def _renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     """Period end at env.now: roll the items' periods and invoice the new period."""
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     rec_interval, rec_count = _interval(sub)
     start = period_of(sub)[1]
     end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, start)
@@ -2687,7 +2683,7 @@ def _renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
 
 
 def _expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:
-    before = copy.deepcopy(sub)
+    before = _copy(sub)
     inv = ctx.find("invoice", _id(sub.get("latest_invoice")) or "")
     if inv is not None and inv["status"] == "open":
         void_invoice(ctx, env, inv)
@@ -2699,7 +2695,7 @@ def _expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:
 
 def _customer_deleted(ctx: Ctx, customer: JSONDict) -> None:
     env = _api_env(ctx, customer)
-    for sub in ctx.store.all("subscription", lambda s: s.get("customer") == customer["id"]):
+    for sub in ctx.store.all_where("subscription", {"customer": customer["id"]}):
         if sub["status"] not in TERMINAL:
             cancel_now(ctx, env, sub)
 
@@ -2751,7 +2747,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         at = int(details.get("proration_date") or env.now)
         behavior = details.get("proration_behavior") or "create_prorations"
         if details.get("items"):
-            old_items = copy.deepcopy(_items(sub))
+            old_items = _copy(_items(sub))
             new_items, _changed = _apply_item_changes(ctx, env, sub, details["items"])
             if behavior != "none":
                 proration_lines(ctx, env, sub, old_items, new_items, at, store=True)
@@ -2764,7 +2760,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             end = period_of(sub)[1]
             rec_interval, rec_count = _interval(sub)
             nxt = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, end)
-            shifted = copy.deepcopy(sub)
+            shifted = _copy(sub)
             _set_period(shifted, end, nxt)
             inv = _cycle_invoice(ctx, Env(end), shifted, "subscription_cycle")
             inv["created"] = env.now
@@ -2848,7 +2844,7 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     elif status in ("active", "past_due", "unpaid"):
         resumes = (sub.get("pause_collection") or {}).get("resumes_at")
         if resumes and int(resumes) <= env.now:
-            before = copy.deepcopy(sub)
+            before = _copy(sub)
             sub["pause_collection"] = None
             _emit_sub_update(ctx, env, sub, before)
             sub = ctx.get("subscription", sub["id"])
@@ -2872,9 +2868,6 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     number of steps run.
     """
 
-    def on_clock(o: JSONDict) -> bool:
-        return _id(o.get("test_clock")) == clock_id
-
     heap: list[tuple[int, int, str]] = []
     scheduled: dict[str, int] = {}
     seq = 0
@@ -2893,10 +2886,12 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
         seq += 1
         heapq.heappush(heap, (due, seq, obj["id"]))
 
-    for sub in ctx.store.all("subscription", lambda s: s["status"] not in TERMINAL and on_clock(s)):
-        push(sub)
-    for inv in ctx.store.all("invoice", lambda i: i["status"] in ("draft", "open") and on_clock(i)):
-        push(inv)
+    for sub in ctx.store.all_where("subscription", {"test_clock": clock_id}):
+        if sub["status"] not in TERMINAL:
+            push(sub)
+    for status in ("draft", "open"):
+        for inv in ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status}):
+            push(inv)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:

@@ -174,6 +174,29 @@ class Store:
             out = [o for o in out if where(o)]
         return out
 
+    def all_where(self, object_type: str, equals: dict[str, Any]) -> list[JSONDict]:
+        """Objects of one type whose JSON fields equal the given values, newest first.
+
+        Keys are dotted paths (`"parent.subscription_details.subscription"`);
+        a None value matches null or absent. The filtering runs in SQLite
+        (json_extract), so hot paths avoid decoding every object of the type.
+        """
+        sql = "SELECT data FROM objects WHERE type = ? AND deleted = 0"
+        args: list[Any] = [object_type]
+        for path, value in equals.items():
+            expr = f"json_extract(data, '$.{path}')"
+            if not all(part.isidentifier() for part in path.split(".")):
+                raise ValueError(f"bad JSON path {path!r}")
+            if value is None:
+                sql += f" AND {expr} IS NULL"
+            else:
+                sql += f" AND {expr} = ?"
+                args.append(value)
+        sql += " ORDER BY created DESC, rowid DESC"
+        with self.lock:
+            rows = self._conn.execute(sql, tuple(args)).fetchall()
+        return [json.loads(r["data"]) for r in rows]
+
     # -- small key/value settings -------------------------------------------
 
     def kv_get(self, key: str, default: Any = None) -> Any:

@@ -223,10 +223,12 @@ def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
     """feature id -> Feature for every feature the customer's subscriptions grant."""
     statuses = _entitled_statuses(ctx)
     products: set[str] = set()
-    for sub in ctx.store.all("subscription", lambda s: s.get("customer") == customer_id):
+    for sub in ctx.store.all_where("subscription", {"customer": customer_id}):
         if sub.get("status") in statuses:
             products |= _item_products(ctx, sub)
     features: dict[str, JSONDict] = {}
+    if not products:
+        return {}
     for pf in ctx.store.all("product_feature", lambda p: p["_product"] in products):
         feature = ctx.find("entitlements.feature", pf["_feature"])
         if feature is not None and feature["active"]:
@@ -259,9 +261,7 @@ def recompute_active_entitlements(
 
     Returns True (and emits the summary event) when the set changed.
     """
-    current = ctx.store.all(
-        "entitlements.active_entitlement", lambda e: e["_customer"] == customer_id
-    )
+    current = ctx.store.all_where("entitlements.active_entitlement", {"_customer": customer_id})
     wanted = entitled_features(ctx, customer_id)
     have = {e["feature"]: e for e in current}
     if set(have) == set(wanted):
