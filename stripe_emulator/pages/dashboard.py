@@ -51,6 +51,10 @@ def _obj_link(object_id: Any) -> str:
     return f'<a href="/dashboard/objects/{esc(quote(str(object_id)))}"><code>{esc(object_id)}</code></a>'
 
 
+def _ms(value: Any) -> str:
+    return "" if value is None else f"{float(value):.0f} ms"
+
+
 def _table(label: str, headers: list[str], rows: list[str], empty: str) -> str:
     if not rows:
         return f'<p class="muted">{esc(empty)}</p>'
@@ -159,14 +163,21 @@ def overview(ctx: Ctx, req: PageRequest) -> Response:
         by_event.setdefault(str(a["event"]), []).append(a)
     for e in ctx.store.all("event")[: LIMIT * 2]:
         attempts = by_event.get(e["id"], [])
-        ok = sum(1 for a in attempts if a["succeeded"])
-        summary = (
-            f"{ok}/{len(attempts)} ok" if attempts else f"{e.get('pending_webhooks', 0)} pending"
-        )
+        if attempts:
+            summary = "".join(
+                f'<div class="small">#{esc(a["attempt"])} '
+                f"{status_pill(str(a['status_code'] or 'error') if a['succeeded'] else 'failed')} "
+                f"{'' if a['succeeded'] else esc(a['status_code'] or a['error'] or '')} "
+                f"{_ms(a['latency_ms'])}</div>"
+                for a in attempts[-3:]
+            )
+        else:
+            pending = int(e.get("pending_webhooks") or 0)
+            summary = f'<span class="muted small">{pending} pending</span>' if pending else ""
         events.append(
             f'<tr><td><a href="/dashboard/events/{esc(quote(e["id"]))}"><code>{esc(e["id"])}</code></a></td>'
             f"<td>{esc(e.get('type'))}</td><td>{_obj_link((e.get('data') or {}).get('object', {}).get('id'))}</td>"
-            f"<td>{esc(datetime(e.get('created')))}</td><td>{esc(summary)}</td></tr>"
+            f"<td>{esc(datetime(e.get('created')))}</td><td>{summary}</td></tr>"
         )
     endpoints = [
         f"<tr><td>{_obj_link(ep['id'])}</td><td><code>{esc(ep.get('url'))}</code></td>"
@@ -257,7 +268,7 @@ def event_detail(ctx: Ctx, req: PageRequest, id: str) -> Response:
     rows = [
         f'<tr><td>{esc(a["attempt"])}</td><td>{_obj_link(a["endpoint"])}<div class="small muted">{esc(a["url"])}</div></td>'
         f"<td>{status_pill('succeeded' if a['succeeded'] else 'failed')} {esc(a['status_code'] or a['error'] or '')}</td>"
-        f'<td class="num">{esc(a["latency_ms"])} ms</td><td>{esc(datetime(int(a["at"])) if a["at"] else "")}</td>'
+        f'<td class="num">{_ms(a["latency_ms"])}</td><td>{esc(datetime(int(a["at"])) if a["at"] else "")}</td>'
         f'<td><code class="small">{esc((a["response_excerpt"] or "")[:120])}</code></td></tr>'
         for a in ctx.app.dispatcher.attempts(id)
     ]

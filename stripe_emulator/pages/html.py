@@ -216,6 +216,10 @@ def pretty_json(obj: Any) -> str:
 
 def status_pill(status: str | None) -> str:
     good = {"active", "paid", "succeeded", "complete", "trialing", "ready", "enabled"}
+    if status and status.isdigit():
+        kind = "ok" if status.startswith("2") else "bad"
+        return f'<span class="pill {kind}">{esc(status)}</span>'
+
     bad = {"past_due", "unpaid", "canceled", "incomplete_expired", "failed", "void", "expired"}
     kind = "ok" if status in good else "bad" if status in bad else "warn"
     return f'<span class="pill {kind}">{esc(status)}</span>'

@@ -410,6 +410,7 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "_line_items": items,
         "_subscription_data": sub_data,
         "_payment_intent_data": dict(params.get("payment_intent_data") or {}),
+        "_setup_intent_data": dict(params.get("setup_intent_data") or {}),
         "_test_clock": customer.get("test_clock") if customer else None,
     }
     if mode == "payment":
@@ -869,10 +870,9 @@ def _finish(
         due = int(session.get("amount_total") or 0)
         session["payment_status"] = "paid" if due > 0 else "no_payment_required"
     elif mode == "setup":
-        if pm is not None:
-            pm["_setup_off_session"] = True
-            ctx.save(pm)
         session["payment_status"] = "no_payment_required"
+        if pm is not None:
+            session["setup_intent"] = _set_up(ctx, session, pm, customer_id, authenticated)
     else:
         _pay_once(ctx, session, pm, customer_id, email, authenticated=authenticated)
     session["status"] = "complete"
@@ -885,6 +885,41 @@ def _finish(
     ctx.save(session)
     ctx.emit("checkout.session.completed", session, automatic=True)
     return Outcome("complete", session)
+
+
+def _set_up(
+    ctx: Ctx, session: JSONDict, pm: JSONDict, customer_id: str | None, authenticated: bool
+) -> str:
+    """Setup mode: a SetupIntent for the card, confirmed now (the card is set up)."""
+    from .. import billing
+
+    data = session.get("_setup_intent_data") or {}
+    env = billing.Env(session_now(ctx, session), automatic=True)
+    seti = billing.new_setup_intent(
+        ctx,
+        env,
+        {
+            "customer": customer_id,
+            "payment_method": pm["id"],
+            "description": data.get("description"),
+            "metadata": data.get("metadata"),
+            "usage": "off_session",
+        },
+    )
+    seti = billing.confirm_setup_intent(ctx, seti, authenticated=authenticated)
+    if seti["status"] != "succeeded":
+        error = seti.get("last_setup_error") or {}
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message=str(error.get("message") or "Your card was declined."),
+                param="card_number",
+                code=str(error.get("code") or "card_declined"),
+                decline_code=str(error.get("decline_code") or ""),
+            )
+        )
+    return str(seti["id"])
 
 
 def _pay_once(

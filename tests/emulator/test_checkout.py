@@ -558,3 +558,27 @@ def test_payment_mode_customer_creation_always_with_3ds(emulator: EmulatorServer
     final = stripe.checkout.Session.retrieve(session.id)
     assert final.customer
     assert stripe.PaymentIntent.retrieve(str(final.payment_intent)).status == "succeeded"
+
+
+def test_setup_mode_creates_a_setup_intent(emulator: EmulatorServer) -> None:
+    customer = stripe.Customer.create(email="saver@example.com")
+    session = stripe.checkout.Session.create(
+        mode="setup", currency="usd", customer=customer.id, success_url=SUCCESS
+    )
+    assert session.payment_status == "no_payment_required"
+    assert session.amount_total is None
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    assert page.buttons() == ["Save card"]
+    challenge = browser.follow(
+        browser.submit(page, "Save card", {"card_number": "4000002500003155"})
+    )
+    done = browser.submit(challenge, "Complete authentication")
+    assert done.status == 303
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.status == "complete"
+    seti = stripe.SetupIntent.retrieve(str(final.setup_intent))
+    assert seti.status == "succeeded"
+    pm = stripe.PaymentMethod.retrieve(str(seti.payment_method))
+    assert pm.customer == customer.id
+    assert "setup_intent.succeeded" in event_types()

@@ -167,6 +167,7 @@ def test_dashboard(emulator: EmulatorServer, webhook_receiver: Any) -> None:
     assert "dash@example.com" in text
     assert "customer.created" in text
     assert webhook_receiver.url in text  # webhook endpoints section
+    assert re.search(r"#1 200 \d+ ms", text)  # each delivery attempt: status, latency
     assert {"+1 day", "+1 month", "Advance to date"} <= set(home.buttons())
 
     # +1 day
