@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import Ctx
+from ..errors import resource_missing
 from ..routing import route
 
 JSONDict = dict[str, Any]
@@ -97,4 +98,11 @@ def account_object(ctx: Ctx) -> JSONDict:
 
 @route("GET", "/v1/account", params="AccountRetrieveCurrentParams")
 def retrieve_account(ctx: Ctx, params: JSONDict) -> JSONDict:
+    return account_object(ctx)
+
+
+@route("GET", "/v1/accounts/{id}", params="AccountRetrieveParams")
+def retrieve_account_by_id(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    if id != ACCOUNT_ID:
+        raise resource_missing("account", id)
     return account_object(ctx)

@@ -11,6 +11,7 @@ from ..errors import invalid_request, resource_missing
 from ..ids import new_id, random_token
 from ..listing import match_range, paginate, search
 from ..params import UNSET
+from ..render import register_includable
 from ..routing import route
 from ..updates import apply_metadata, apply_simple, merge_hash
 
@@ -19,6 +20,46 @@ JSONDict = dict[str, Any]
 # fn(ctx, customer) run when a customer with live subscriptions is deleted
 # (Stripe cancels them immediately). Registered by the billing engine.
 CUSTOMER_DELETE_HOOKS: list[Callable[[Ctx, JSONDict], None]] = []
+
+
+def _sources(ctx: Ctx, cus: JSONDict) -> JSONDict:
+    # Legacy Sources/Cards are not emulated; dj-stripe expands this on every sync.
+    return {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "url": f"/v1/customers/{cus['id']}/sources",
+    }
+
+
+def _subscriptions(ctx: Ctx, cus: JSONDict) -> JSONDict:
+    subs = ctx.store.all(
+        "subscription",
+        lambda s: (
+            s.get("customer") == cus["id"]
+            and s.get("status") not in ("canceled", "incomplete_expired")
+        ),
+    )
+    return {
+        "object": "list",
+        "data": subs[:10],
+        "has_more": len(subs) > 10,
+        "url": f"/v1/customers/{cus['id']}/subscriptions",
+    }
+
+
+def _tax_ids(ctx: Ctx, cus: JSONDict) -> JSONDict:
+    return {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "url": f"/v1/customers/{cus['id']}/tax_ids",
+    }
+
+
+register_includable("customer", "sources", _sources)
+register_includable("customer", "subscriptions", _subscriptions)
+register_includable("customer", "tax_ids", _tax_ids)
 
 _SIMPLE = (
     "balance",

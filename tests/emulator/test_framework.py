@@ -255,3 +255,21 @@ def test_stripe_client_style_works(client: stripe.StripeClient) -> None:
     cus = client.v1.customers.create(params={"email": "client@example.com"})
     got = client.v1.customers.retrieve(cus.id)
     assert got.email == "client@example.com"
+
+
+def test_dj_stripe_style_customer_retrieve_expands_sources(emulator: EmulatorServer) -> None:
+    cus = stripe.Customer.create(email="dj@example.com")
+    got = stripe.Customer.retrieve(cus.id, expand=["default_source", "sources"])
+    assert got.default_source is None
+    assert got.sources is not None
+    assert got.sources.data == []
+    plain = stripe.Customer.retrieve(cus.id).to_dict()
+    assert "sources" not in plain
+    assert "subscriptions" not in plain
+
+
+def test_account_by_id(emulator: EmulatorServer) -> None:
+    account = stripe.Account.retrieve()
+    assert stripe.Account.retrieve(account.id).id == account.id
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Account.retrieve("acct_other")
