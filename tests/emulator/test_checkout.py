@@ -271,6 +271,15 @@ def test_pay_with_4242_redirects_and_completes(
     assert customer.email == "buyer@example.com"
     assert customer.name == "Ada Lovelace"
     assert stored(emulator, done.invoice)["status"] == "paid"
+    expanded = stripe.checkout.Session.retrieve(
+        session.id, expand=["subscription", "customer", "invoice", "line_items"]
+    ).to_dict()
+    assert expanded["subscription"]["status"] == "active"
+    assert expanded["customer"]["email"] == "buyer@example.com"
+    assert expanded["invoice"]["amount_paid"] == 2000
+    assert expanded["line_items"]["data"][0]["price"]["unit_amount"] == 2000
+    by_sub = stripe.checkout.Session.list(subscription=str(done.subscription)).data
+    assert [s.id for s in by_sub] == [session.id]
 
     types = event_types()
     assert types.count("checkout.session.completed") == 1
