@@ -171,13 +171,25 @@ class Emulator:
                 path=path,
             )
             try:
+                kept: StripeAPIError | None = None
                 with self.store.atomic():
-                    result = route.handler(ctx, params, **path_params)
-                    payload = render(ctx, result, params.get("expand"))
+                    try:
+                        result = route.handler(ctx, params, **path_params)
+                    except StripeAPIError as exc:
+                        if not exc.keep_state:
+                            raise
+                        # e.g. a declined payment: Stripe keeps the failed
+                        # attempt (charge, events) and still answers 402.
+                        kept = exc
+                    else:
+                        payload = render(ctx, result, params.get("expand"))
+                if kept is not None:
+                    raise kept
                 status, out = 200, json.dumps(payload).encode()
             except StripeAPIError as exc:
                 status, out = exc.status, json.dumps(exc.body(request_id)).encode()
-                ctx.emitted.clear()
+                if not exc.keep_state:
+                    ctx.emitted.clear()
             except Exception:
                 logger.exception("handler crashed: %s %s (request %s)", method, path, request_id)
                 exc2 = api_error()

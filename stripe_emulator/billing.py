@@ -1524,10 +1524,9 @@ def invoice_pay(
     success the invoice becomes paid and its subscription active
     (incomplete/past_due/unpaid -> active). With `raise_on_failure` (the API)
     a decline raises the 402 card_error and a card needing 3DS the 402
-    `invoice_payment_intent_requires_action` (the request's writes then roll
-    back, so the failed attempt is not kept: a known difference); without it
-    the attempt is kept and the invoice returned (check `status`, and the
-    PaymentIntent's `status` / `last_payment_error`).
+    `invoice_payment_intent_requires_action`, both with `keep_state` set so
+    the failed attempt is committed; without it the invoice is returned
+    (check `status`, and the PaymentIntent's `status` / `last_payment_error`).
     """
     inv = ctx.get("invoice", invoice_id)
     env = _api_env(ctx, inv["customer"])
@@ -1551,7 +1550,7 @@ def invoice_pay(
     if raise_on_failure and outcome.result != "succeeded":
         pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
         if outcome.result == "requires_action":
-            raise StripeAPIError(
+            err = StripeAPIError(
                 402,
                 "Payment for this invoice requires a payment method with additional "
                 "authentication.",
@@ -1559,12 +1558,15 @@ def invoice_pay(
                 code="invoice_payment_intent_requires_action",
                 extra={"payment_intent": _copy(pi)} if pi else None,
             )
-        raise card_error(
-            outcome.message or "Your card was declined.",
-            code=outcome.code or "card_declined",
-            decline_code=outcome.decline_code,
-            extra={"payment_intent": pi} if pi else None,
-        )
+        else:
+            err = card_error(
+                outcome.message or "Your card was declined.",
+                code=outcome.code or "card_declined",
+                decline_code=outcome.decline_code,
+                extra={"payment_intent": pi} if pi else None,
+            )
+        err.keep_state = True  # the failed attempt stays on record, as on Stripe
+        raise err
     return inv
 
 

@@ -29,6 +29,9 @@ class StripeAPIError(Exception):
         self.decline_code = decline_code
         self.extra = extra or {}
         self.headers = headers or {}
+        # True: the handler's writes are committed although the request fails
+        # (set by the billing engine on declined payment attempts).
+        self.keep_state = False
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         err: dict[str, Any] = {"message": self.message, "type": self.type}

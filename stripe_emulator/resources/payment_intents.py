@@ -24,12 +24,14 @@ def _raise_if_failed(pi: JSONDict, outcome: billing.ChargeOutcome) -> None:
     """Stripe answers a declined confirmation with a 402 carrying the PaymentIntent."""
     if outcome.result != "declined":
         return
-    raise card_error(
+    err = card_error(
         outcome.message or "Your card was declined.",
         code=outcome.code or "card_declined",
         decline_code=outcome.decline_code,
         extra={"payment_intent": copy.deepcopy(pi)},
     )
+    err.keep_state = True  # the declined attempt (PaymentIntent, charge) is kept
+    raise err
 
 
 @route("POST", "/v1/payment_intents", params="PaymentIntentCreateParams")

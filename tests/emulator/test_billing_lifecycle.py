@@ -357,6 +357,7 @@ def test_decline_then_pay_with_new_card(emulator: EmulatorServer) -> None:
     with pytest.raises(stripe.CardError) as err:
         stripe.Invoice.pay(str(sub.latest_invoice))
     assert err.value.code == "card_declined"
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).attempt_count == 2
     good = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
     inv = stripe.Invoice.pay(str(sub.latest_invoice), payment_method=good.id)
     assert inv.status == "paid"

@@ -55,15 +55,22 @@ def test_declines_raise_card_error(
     assert err.value.error.payment_intent.status == "requires_payment_method"
 
 
-def test_confirm_then_decline_keeps_unconfirmed_intent(emulator: EmulatorServer) -> None:
+def test_declined_confirmation_is_kept_then_retried(emulator: EmulatorServer) -> None:
     pi = stripe.PaymentIntent.create(amount=1500, currency="usd")
     assert pi.status == "requires_payment_method"
     with pytest.raises(stripe.CardError):
         stripe.PaymentIntent.confirm(pi.id, payment_method="pm_card_chargeCustomerFail")
-    # The declined request rolled back: the intent is as it was.
-    assert stripe.PaymentIntent.retrieve(pi.id).status == "requires_payment_method"
+    # The declined attempt is kept, as on Stripe: a failed charge, the error.
+    pi = stripe.PaymentIntent.retrieve(pi.id)
+    assert pi.status == "requires_payment_method"
+    assert pi.last_payment_error is not None
+    assert pi.last_payment_error.code == "card_declined"
+    failed = stripe.Charge.retrieve(str(pi.latest_charge))
+    assert failed.status == "failed"
+    assert "payment_intent.payment_failed" in [e.type for e in stripe.Event.list().data]
     ok = stripe.PaymentIntent.confirm(pi.id, payment_method="pm_card_visa")
     assert ok.status == "succeeded"
+    assert ok.latest_charge != failed.id
 
 
 @pytest.mark.parametrize(
