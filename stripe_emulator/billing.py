@@ -421,6 +421,7 @@ def _card_details(pm: JSONDict) -> JSONDict:
         "overcapture": {"maximum_amount_capturable": 0, "status": "unavailable"},
         "regulated_status": card.get("regulated_status"),
         "three_d_secure": None,
+        "transaction_link_id": None,
         "wallet": None,
     }
 
@@ -1960,7 +1961,13 @@ def subscription_create(
         "description": params.get("description"),
         "discounts": [],
         "ended_at": None,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "invoice_settings": {
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
+            "issuer": {"type": "self"},
+        },
         "items": {
             "object": "list",
             "data": items,
