@@ -41,6 +41,7 @@ import calendar
 import heapq
 import json
 import logging
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -2929,7 +2930,7 @@ def _advance_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
 # -- the real clock ------------------------------------------------------------
 
 REAL_CLOCK_INTERVAL = 15.0  # seconds between background passes
-_tickers: dict[int, threading.Thread] = {}
+_TICKER_ATTR = "_billing_real_clock"
 _tickers_lock = threading.Lock()
 
 
@@ -2947,10 +2948,11 @@ def start_real_clock(app: Emulator, interval: float = REAL_CLOCK_INTERVAL) -> No
     """Start (once per emulator) the daemon thread that runs `tick_real_clock`.
 
     Called lazily by the billing endpoints, so a dev server running
-    `make run` sees renewals, retries and the invoice gate in real time.
+    `make run` sees renewals, retries and the invoice gate in real time. The
+    thread ends with the emulator's store.
     """
     with _tickers_lock:
-        if id(app) in _tickers:
+        if getattr(app, _TICKER_ATTR, None) is not None:
             return
 
         def loop() -> None:
@@ -2958,11 +2960,13 @@ def start_real_clock(app: Emulator, interval: float = REAL_CLOCK_INTERVAL) -> No
             while not stop.wait(interval):
                 try:
                     tick_real_clock(app)
+                except sqlite3.ProgrammingError:
+                    return  # the store was closed: the emulator is gone
                 except Exception:  # keep ticking; a broken step is logged, not fatal
                     logger.exception("real-clock billing pass failed")
 
         thread = threading.Thread(target=loop, name="billing-real-clock", daemon=True)
-        _tickers[id(app)] = thread
+        setattr(app, _TICKER_ATTR, thread)
         thread.start()
 
 

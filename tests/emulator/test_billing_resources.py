@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import stripe
 
@@ -188,7 +190,7 @@ def test_real_clock_subscription_and_tick(emulator: EmulatorServer) -> None:
     )
     assert sub.status == "active"
     assert sub.test_clock is None
-    assert helper(emulator, "POST", "/_emulator/billing/tick", {})["steps"] == 0
+    assert helper(emulator, "POST", "/_emulator/billing/tick", {})["steps"] == 0  # nothing due
 
 
 def test_customer_deletion_cancels_subscriptions(emulator: EmulatorServer) -> None:
@@ -196,3 +198,19 @@ def test_customer_deletion_cancels_subscriptions(emulator: EmulatorServer) -> No
     sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
     stripe.Customer.delete(cus.id)
     assert stripe.Subscription.retrieve(sub.id).status == "canceled"
+
+
+def test_real_clock_pass_expires_incomplete(emulator: EmulatorServer) -> None:
+    helper(emulator, "POST", "/_emulator/billing/config", {"incomplete_expiry_seconds": 1})
+    cus = stripe.Customer.create(payment_method="pm_card_chargeCustomerFail")
+    pm = stripe.PaymentMethod.list(customer=cus.id).data[0]
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1000).id}], default_payment_method=pm.id
+    )
+    assert sub.status == "incomplete"
+    time.sleep(2.1)
+    # The background pass may have run first; either way it is done now.
+    assert helper(emulator, "POST", "/_emulator/billing/tick", {})["steps"] in (0, 1)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "incomplete_expired"
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).status == "void"
