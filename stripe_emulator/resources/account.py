@@ -63,6 +63,9 @@ def account_object(ctx: Ctx) -> JSONDict:
         "payouts_enabled": True,
         "requirements": requirements,
         "settings": {
+            "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+            "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+            "sepa_debit_payments": {},
             "branding": {
                 "icon": None,
                 "logo": None,

@@ -7,11 +7,13 @@ stripe SDK talks to it over HTTP. No Django database is involved.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,15 +33,43 @@ def emulator_server() -> Iterator[EmulatorServer]:
     server.stop()
 
 
+# Field coverage against fixtures3.json, summed over the session (see
+# pytest_terminal_summary below).
+SESSION_COVERAGE = ConformanceCollector()
+
+
 @pytest.fixture
 def conformance(emulator_server: EmulatorServer) -> Iterator[ConformanceCollector]:
-    """Checks every object the emulator returns in the test against the SDK's types."""
+    """Checks every object the emulator returns in the test against the SDK's types.
+
+    Covers every HTTP response and, at teardown, every Event recorded during
+    the test (so objects only seen in webhooks are checked too).
+    """
     collector = ConformanceCollector()
-    emulator_server.emulator.response_hooks.append(collector.hook)
+    emu = emulator_server.emulator
+    emu.response_hooks.append(collector.hook)
     yield collector
-    emulator_server.emulator.response_hooks.remove(collector.hook)
+    emu.response_hooks.remove(collector.hook)
+    for event in emu.store.all("event"):
+        collector.hook("EVENT", str(event["type"]), 200, event)
+    SESSION_COVERAGE.merge(collector)
     problems = collector.violations()
     assert not problems, "conformance violations:\n" + "\n".join(problems[:50])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not SESSION_COVERAGE.seen:
+        return
+    report = SESSION_COVERAGE.report()
+    out = Path(__file__).resolve().parents[2] / "var" / "stripe_emulator_coverage.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(report + "\n")
+    terminalreporter.write_line(
+        f"stripe emulator: {len(SESSION_COVERAGE.seen)} object types conform to the SDK; "
+        f"field coverage vs fixtures3.json in {out}"
+    )
+    if os.environ.get("STRIPE_EMULATOR_COVERAGE_REPORT"):
+        terminalreporter.write_line(report)
 
 
 @pytest.fixture
