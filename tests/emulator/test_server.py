@@ -1,0 +1,113 @@
+"""The server process: CLI, file-backed state across restarts, concurrency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import stripe
+
+from stripe_emulator import DEFAULT_API_VERSION, EmulatorConfig, EmulatorServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _client(url: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        "sk_test_server", base_addresses={"api": url}, stripe_version=DEFAULT_API_VERSION
+    )
+
+
+def test_file_state_survives_restart(tmp_path: Path) -> None:
+    data = str(tmp_path / "emu.sqlite3")
+    with EmulatorServer(port=0, data=data) as first:
+        cus = _client(first.url).v1.customers.create(params={"email": "keep@example.com"})
+    with EmulatorServer(port=0, data=data) as second:
+        again = _client(second.url).v1.customers.retrieve(cus.id)
+        assert again.email == "keep@example.com"
+        events = _client(second.url).v1.events.list()
+        assert [e.type for e in events.data] == ["customer.created"]
+
+
+def test_cli_prints_url_serves_and_reset_wipes(tmp_path: Path) -> None:
+    data = tmp_path / "cli.sqlite3"
+
+    def run(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stripe_emulator",
+                "--port",
+                "0",
+                "--data",
+                str(data),
+                "--log-level",
+                "WARNING",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        return proc, proc.stdout.readline().decode().strip()
+
+    proc, url = run()
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "/_emulator/health", timeout=10) as resp:
+            assert json.loads(resp.read())["ok"] is True
+        _client(url).v1.customers.create(params={"name": "before reset"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    proc, url = run("--reset")
+    try:
+        assert _client(url).v1.customers.list().data == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_webhook_handler_can_call_the_api_during_delivery() -> None:
+    """dj-stripe re-fetches objects while handling a webhook: no deadlock."""
+    config = EmulatorConfig(webhook_retry_schedule=(0.2,), webhook_timeout=5)
+    with EmulatorServer(port=0, config=config) as server:
+        client = _client(server.url)
+        fetched: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                obj = client.v1.customers.retrieve(event["data"]["object"]["id"])
+                fetched.append(obj.id)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+        thread.start()
+        try:
+            client.v1.webhook_endpoints.create(
+                params={
+                    "url": f"http://127.0.0.1:{receiver.server_address[1]}/",
+                    "enabled_events": ["customer.created"],
+                }
+            )
+            ids = [client.v1.customers.create().id for _ in range(5)]
+            assert server.emulator.dispatcher.wait_idle(10)
+            assert sorted(fetched) == sorted(ids)
+            attempts = server.emulator.dispatcher.attempts()
+            assert all(a["succeeded"] for a in attempts)
+        finally:
+            receiver.shutdown()
+            receiver.server_close()
