@@ -1,0 +1,171 @@
+"""Writes for the demo app. Quotas and read-only projects are enforced here, not in views."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from subscriptions.access import Access
+
+from . import selectors
+from .models import ApiToken, Project
+
+logger = logging.getLogger(__name__)
+
+# Every token starts with this public marker, so leaked tokens are easy to recognise.
+TOKEN_MARKER = "saas_pat_"  # noqa: S105
+TOKEN_PREFIX_LENGTH = len(TOKEN_MARKER) + 6
+# Writing last_used_at on every API call would make each read a write; a minute is precise enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ProjectError(Exception):
+    """A project change the user is not allowed to make; ``str()`` is safe to show."""
+
+
+class QuotaExceeded(ProjectError):
+    def __init__(self, *, limit: int, used: int, plan_name: str) -> None:
+        self.limit = limit
+        self.used = used
+        self.plan_name = plan_name
+        super().__init__(
+            _("Your %(plan)s plan includes %(limit)d project(s) and you have %(used)d.")
+            % {"plan": plan_name, "limit": limit, "used": used}
+        )
+
+
+class ProjectLocked(ProjectError):
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        super().__init__(
+            _("“%(name)s” is read-only because your plan has fewer projects than you own.")
+            % {"name": project.name}
+        )
+
+
+class ProjectNameTaken(ProjectError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(_("You already have a project called “%(name)s”.") % {"name": name})
+
+
+def _name_taken(*, user: Any, name: str, exclude_pk: int | None = None) -> bool:
+    projects = selectors.projects_for(user=user).filter(name__iexact=name)
+    if exclude_pk is not None:
+        projects = projects.exclude(pk=exclude_pk)
+    return projects.exists()
+
+
+@transaction.atomic
+def project_create(*, user: Any, access: Access, name: str, description: str = "") -> Project:
+    """Create a project if the plan's ``projects`` quota allows one more.
+
+    Raises ``QuotaExceeded`` (nothing is created) or ``ProjectNameTaken``.
+    """
+    # Serialise creations per user so two concurrent requests cannot both pass the quota
+    # check (a row lock on PostgreSQL; SQLite serialises writers anyway).
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    used = selectors.project_count(user=user)
+    if not access.allows(selectors.QUOTA_NAME, used=used):
+        limit = access.quota(selectors.QUOTA_NAME)
+        assert limit is not None  # allows() only refuses when there is a limit
+        logger.info(
+            "project quota reached user=%s plan=%s used=%s limit=%s",
+            user.pk,
+            access.plan_key,
+            used,
+            limit,
+        )
+        raise QuotaExceeded(limit=limit, used=used, plan_name=access.plan_name)
+    name = name.strip()
+    if _name_taken(user=user, name=name):
+        raise ProjectNameTaken(name)
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(owner=user, name=name, description=description.strip())
+    except IntegrityError as exc:  # a concurrent request took the name
+        raise ProjectNameTaken(name) from exc
+    logger.info("project created user=%s project=%s", user.pk, project.pk)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, access: Access, name: str, description: str) -> Project:
+    """Rename or describe a project. Read-only projects raise ``ProjectLocked``."""
+    if not selectors.project_is_editable(project=project, access=access):
+        raise ProjectLocked(project)
+    name = name.strip()
+    if _name_taken(user=project.owner_id, name=name, exclude_pk=project.pk):
+        raise ProjectNameTaken(name)
+    project.name = name
+    project.description = description.strip()
+    try:
+        with transaction.atomic():
+            project.save(update_fields=["name", "description", "updated_at"])
+    except IntegrityError as exc:
+        raise ProjectNameTaken(name) from exc
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete a project. Always allowed, read-only or not, so users can get back within quota."""
+    pk, owner_id = project.pk, project.owner_id
+    project.delete()
+    logger.info("project deleted user=%s project=%s", owner_id, pk)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # the full token; shown to the user once and never stored
+
+
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_generate(*, user: Any) -> IssuedToken:
+    """Issue a new personal API token, replacing any previous one."""
+    ApiToken.objects.filter(owner=user).delete()
+    secret = TOKEN_MARKER + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        owner=user, prefix=secret[:TOKEN_PREFIX_LENGTH], key_hash=token_hash(secret)
+    )
+    logger.info("api token generated user=%s prefix=%s", user.pk, token.prefix)
+    return IssuedToken(token=token, secret=secret)
+
+
+def api_token_revoke(*, user: Any) -> bool:
+    """Delete the user's token; True if there was one."""
+    deleted, _counts = ApiToken.objects.filter(owner=user).delete()
+    if deleted:
+        logger.info("api token revoked user=%s", user.pk)
+    return bool(deleted)
+
+
+def api_token_authenticate(*, secret: str) -> ApiToken | None:
+    """The token for ``secret`` (with its active owner) and note its use, or None."""
+    if not secret.startswith(TOKEN_MARKER):
+        return None
+    token = (
+        ApiToken.objects.select_related("owner")
+        .filter(key_hash=token_hash(secret), owner__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

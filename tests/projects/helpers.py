@@ -1,0 +1,38 @@
+"""Shared helpers for the demo app tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djstripe.models import Subscription
+
+from projects.models import Project
+from subscriptions.access import Access, access_for, access_invalidate
+from tests.billing_helpers import give_plan
+from tests.factories import make_user
+
+
+def new_user(**fields: Any) -> Any:
+    """A verified user whose cached access is fresh.
+
+    The access cache lives in Redis and outlives each test's database rollback, so a
+    new user that reuses a primary key could otherwise see a previous test's plan.
+    """
+    user = make_user(**fields)
+    access_invalidate(user_id=user.pk)
+    return user
+
+
+def change_plan(user: Any, lookup_key: str | None) -> Access:
+    """Replace the user's subscription (None = back to the free tier) and return the new access."""
+    Subscription.objects.filter(customer__subscriber=user).delete()
+    if lookup_key is None:
+        access_invalidate(user_id=user.pk)
+    else:
+        give_plan(user, lookup_key=lookup_key)
+    return access_for(user)
+
+
+def make_projects(user: Any, count: int, *, prefix: str = "Project") -> list[Project]:
+    """``count`` projects, oldest first, created directly (the quota is not consulted)."""
+    return [Project.objects.create(owner=user, name=f"{prefix} {i}") for i in range(1, count + 1)]
