@@ -1347,7 +1347,8 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     return inv
 
 
-def mark_paid(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
+def mark_paid(ctx: Ctx, env: Env, inv: JSONDict, *, before: JSONDict | None = None) -> JSONDict:
+    """open -> paid; `before` (the invoice before the paying attempt) adds invoice.updated."""
     inv["amount_paid"] = inv["amount_due"]
     inv["amount_remaining"] = 0
     inv["status"] = "paid"
@@ -1357,6 +1358,8 @@ def mark_paid(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     if inv["amount_due"] > 0:
         inv["attempted"] = True
     ctx.save(inv)
+    if before is not None:
+        _emit(ctx, env, "invoice.updated", inv, previous=before)
     _emit(ctx, env, "invoice.paid", inv)
     _emit(ctx, env, "invoice.payment_succeeded", inv)
     payment = ctx.find("invoice_payment", inv.get("_invoice_payment") or "")
@@ -1443,10 +1446,11 @@ def _record_invoice_attempt(
     counts_as_retry: bool,
 ) -> JSONDict:
     inv = ctx.get("invoice", inv["id"])
+    before = _copy(inv)
     inv["attempted"] = True
     inv["attempt_count"] = int(inv["attempt_count"]) + 1
     if outcome.result == "succeeded":
-        return mark_paid(ctx, env, inv)
+        return mark_paid(ctx, env, inv, before=before)
     exhausted = False
     if counts_as_retry:
         inv["_auto_attempts"] = int(inv.get("_auto_attempts") or 0) + 1
@@ -1468,6 +1472,7 @@ def _record_invoice_attempt(
         _emit(ctx, env, "invoice.payment_action_required", inv)
     else:
         _emit(ctx, env, "invoice.payment_failed", inv)
+    _emit(ctx, env, "invoice.updated", inv, previous=before)
     _subscription_after_failure(ctx, env, inv, exhausted=exhausted)
     return ctx.get("invoice", inv["id"])
 

@@ -119,6 +119,7 @@ def test_create_with_4242_event_sequence(emulator: EmulatorServer) -> None:
         "invoice.finalized",
         "payment_intent.succeeded",
         "charge.succeeded",
+        "invoice.updated",
         "invoice.paid",
         "invoice.payment_succeeded",
         "invoice_payment.paid",
