@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.urls import include, path
 
 from saas import health, views
-from subscriptions import views as billing_views
 
 # The admin login goes through allauth: one login page, with its rate limits and MFA.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -13,9 +12,8 @@ admin.site.site_header = admin.site.site_title = "SaaS admin"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("app/", views.app_home, name="app_home"),
-    path("pricing/", billing_views.pricing, name="pricing"),
-    path("billing/", billing_views.billing, name="billing"),
+    path("app/", include("projects.urls")),
+    path("", include("subscriptions.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

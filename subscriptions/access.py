@@ -102,6 +102,8 @@ def access_compute(*, user: Any, now: datetime | None = None) -> Access:
     if subscription is None:
         return free_access()
     state = selectors.subscription_state(subscription)
+    # Customers on a Stripe test clock live at the clock's time.
+    now = selectors.customer_clock_now(customer_id=state.customer_id) or now
     past_due_since = None
     if state.status == "past_due":
         past_due_since = (
@@ -183,9 +185,8 @@ def access_for(user: Any) -> Access:
     cached = cache.get(key)
     if cached is not None:
         return Access.from_cache(cached)
-    now = timezone.now()
-    access = access_compute(user=user, now=now)
-    cache.set(key, access.to_cache(), timeout=_ttl(access, now))
+    access = access_compute(user=user)
+    cache.set(key, access.to_cache(), timeout=_ttl(access, timezone.now()))
     return access
 
 

@@ -22,3 +22,19 @@ class CustomerEntitlements(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {', '.join(self.lookup_keys) or '-'}"
+
+
+class TestClockTime(models.Model):
+    """The frozen time of a Stripe test clock, so access is judged at the customer's "now".
+
+    Test mode only: customers on a test clock live at the clock's time, not the
+    wall clock (renewals, trial ends and grace periods follow it).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    clock_id = models.CharField(max_length=255, unique=True)  # clock_...
+    frozen_time = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.clock_id} @ {self.frozen_time:%Y-%m-%d %H:%M}"

@@ -14,7 +14,7 @@ from django.conf import settings
 from djstripe.models import Customer, Invoice, Price, Subscription
 
 from .catalog import get_catalog
-from .models import CustomerEntitlements
+from .models import CustomerEntitlements, TestClockTime
 
 # Most relevant first when a customer has several subscriptions.
 _STATUS_RANK = {
@@ -134,6 +134,16 @@ def invoice_past_due_since(*, invoice_id: str | None) -> datetime | None:
     data = invoice.stripe_data or {}
     transitions = data.get("status_transitions") or {}
     return _ts(transitions.get("finalized_at")) or _ts(data.get("created"))
+
+
+def customer_clock_now(*, customer_id: str) -> datetime | None:
+    """The time of the customer's test clock, when it has one we have seen advance."""
+    customer = Customer.objects.filter(id=customer_id).only("stripe_data").first()
+    clock_id = (customer.stripe_data or {}).get("test_clock") if customer else None
+    if not clock_id:
+        return None
+    row = TestClockTime.objects.filter(clock_id=clock_id).first()
+    return row.frozen_time if row else None
 
 
 def entitlement_keys(*, customer_id: str) -> frozenset[str] | None:

@@ -24,7 +24,7 @@ from djstripe.models import Customer, Price, Subscription
 from . import selectors
 from .access import access_invalidate
 from .catalog import get_catalog
-from .models import CustomerEntitlements
+from .models import CustomerEntitlements, TestClockTime
 
 logger = logging.getLogger(__name__)
 
@@ -428,6 +428,8 @@ def test_clock_advance(*, user: Any, to: datetime) -> None:
             time.sleep(0.1)
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
+    frozen = datetime.fromtimestamp(clock.frozen_time, tz=UTC)
+    TestClockTime.objects.update_or_create(clock_id=clock_id, defaults={"frozen_time": frozen})
     customer_sync_all(user=user)
 
 

@@ -52,3 +52,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.environ.get("TEST_DB_NAME")
         or str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
     }
+
+# The in-process emulator logs every webhook attempt; tests only need its warnings.
+LOGGING["loggers"]["stripe_emulator"] = {"level": "WARNING"}  # type: ignore[index]  # noqa: F405

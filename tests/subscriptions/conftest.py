@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,3 +93,66 @@ def billing(
     billing_bootstrap(site_url=settings.SITE_URL)
     yield Billing(url=url)
     stripe.api_base = saved_base
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects inside the emulator; stop at one that leaves it (back to the app)."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        if urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+            raise _LeftEmulator(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _LeftEmulator(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+_opener = urllib.request.build_opener(_SameHostRedirects)
+
+
+class HostedPage:
+    """Submits the emulator's hosted HTML forms the way a browser would (no JavaScript).
+
+    ``left_to`` is set when the page redirected back to the app (a return URL).
+    """
+
+    def __init__(self, url: str, data: bytes | None = None) -> None:
+        self.left_to: str | None = None
+        request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+        try:
+            with _opener.open(request, timeout=30) as response:
+                self.url = response.geturl()
+                self.html = response.read().decode()
+        except _LeftEmulator as left:
+            self.url, self.html, self.left_to = url, "", left.url
+
+    def link(self, text: str) -> HostedPage:
+        match = re.search(rf'<a [^>]*href="([^"]+)"[^>]*>\s*{re.escape(text)}\s*</a>', self.html)
+        assert match, f"no link {text!r} on {self.url}"
+        return HostedPage(urllib.parse.urljoin(self.url, html.unescape(match.group(1))))
+
+    def submit(self, button: str, **fields: str) -> HostedPage:
+        """Submit the form that contains ``button`` with its hidden inputs plus ``fields``."""
+        for form in re.finditer(r"<form\b([^>]*)>(.*?)</form>", self.html, re.S):
+            attrs, body = form.group(1), form.group(2)
+            if re.search(rf">\s*{re.escape(button)}\s*<", body) is None:
+                continue
+            action = re.search(r'action="([^"]*)"', attrs)
+            method = re.search(r'method="([^"]*)"', attrs)
+            target = urllib.parse.urljoin(
+                self.url, html.unescape(action.group(1)) if action else self.url
+            )
+            values = {
+                m.group(1): html.unescape(m.group(2))
+                for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body)
+            }
+            values.update(fields)
+            encoded = urllib.parse.urlencode(values)
+            if method and method.group(1).lower() == "get":
+                return HostedPage(f"{target}?{encoded}")
+            return HostedPage(target, encoded.encode())
+        raise AssertionError(f"no form with button {button!r} on {self.url}")

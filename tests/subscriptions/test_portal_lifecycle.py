@@ -1,0 +1,158 @@
+"""Plan changes, cancellation, resume and dunning, through the emulator's portal and clock.
+
+Portal actions reach the app as webhooks; until the webhook pipeline lands,
+these tests call ``customer_sync_all`` where the pipeline would sync.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from djstripe.models import Subscription
+
+from subscriptions import services
+from subscriptions.access import access_for
+from tests.factories import make_user
+from tests.subscriptions.conftest import Billing, HostedPage
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def _subscribed(client: Client, billing: Billing, price: str, **kwargs: Any) -> Any:
+    user = make_user()
+    client.force_login(user)
+    client.get(billing.subscribe(client, price, **kwargs))
+    return user
+
+
+def _portal(client: Client, flow: str | None = None) -> HostedPage:
+    response = client.post("/billing/portal/", {"flow": flow} if flow else {})
+    assert response.status_code == 303
+    return HostedPage(response["Location"])
+
+
+def _period_end(user: Any) -> Any:
+    access = access_for(user)
+    assert access.current_period_end is not None
+    return access.current_period_end
+
+
+def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing: Billing) -> None:
+    user = _subscribed(client, billing, "pro_monthly")
+    assert access_for(user).has("api_access")
+
+    page = _portal(client).link("Update plan")
+    starter = services.price_for_checkout(lookup_key="starter_monthly")
+    confirm = page.submit("Continue", price=starter.id)
+    assert "Starter" in confirm.html
+    confirm.submit("Confirm")
+    services.customer_sync_all(user=user)
+
+    access = access_for(user)
+    assert access.plan_key == "starter"
+    assert not access.has("api_access")
+    assert access.has("exports")
+    assert access.quota("projects") == 5
+
+    # The unused part of Pro is credited on the next invoice as a proration.
+    client_stripe = services.stripe_client()
+    customer_id = Subscription.objects.get(customer__subscriber=user).customer_id
+    pending = client_stripe.v1.invoice_items.list({"customer": customer_id, "pending": True})
+    # Changed seconds after subscribing: almost the whole period is credited and charged.
+    credits = [item.amount for item in pending.data if item.amount < 0]
+    charges = [item.amount for item in pending.data if item.amount > 0]
+    assert len(credits) == 1
+    assert -2900 <= credits[0] <= -2890
+    assert len(charges) == 1
+    assert 890 <= charges[0] <= 900
+
+    _portal(client).link("Update plan").submit(
+        "Continue", price=services.price_for_checkout(lookup_key="pro_monthly").id
+    ).submit("Confirm")
+    services.customer_sync_all(user=user)
+    assert access_for(user).has("api_access")
+
+
+def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing: Billing) -> None:
+    user = _subscribed(client, billing, "pro_monthly")
+    page = _portal(client, "subscription_cancel")
+    page.submit("Cancel plan", reason="too_expensive")
+    services.customer_sync_all(user=user)
+
+    access = access_for(user)
+    assert access.cancel_at_period_end
+    assert access.has_access
+    assert access.reason == "canceling"
+    billing_page = client.get("/billing/")
+    assert b"Resume subscription" in billing_page.content
+
+    services.test_clock_advance(user=user, to=_period_end(user) + timedelta(hours=2))
+    access = access_for(user)
+    assert access.status == "canceled"
+    assert not access.has_access
+    assert access.plan_key == "free"
+
+
+def test_resume_removes_the_scheduled_cancellation(client: Client, billing: Billing) -> None:
+    user = _subscribed(client, billing, "pro_monthly")
+    _portal(client, "subscription_cancel").submit("Cancel plan")
+    services.customer_sync_all(user=user)
+    assert access_for(user).cancel_at_period_end
+
+    response = client.post("/billing/resume/")
+    assert response.status_code == 302
+    access = access_for(user)
+    assert not access.cancel_at_period_end
+    stripe_sub = services.stripe_client().v1.subscriptions.retrieve(access.subscription_id or "")
+    assert stripe_sub.cancel_at_period_end is False
+
+
+def test_failed_renewal_past_due_grace_then_lockout(
+    client: Client, billing: Billing, settings: Any
+) -> None:
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 3
+    user = _subscribed(client, billing, "pro_monthly")
+    # The customer switches to a card that attaches but can never be charged.
+    _portal(client, "payment_method_update").submit(
+        "Save payment method",
+        card_number="4000000000000341",
+        card_expiry="12 / 34",
+        card_cvc="123",
+        cardholder_name="Jo Doe",
+    )
+    renewal = _period_end(user)
+    services.test_clock_advance(user=user, to=renewal + timedelta(hours=2))
+    access = access_for(user)
+    assert access.status == "past_due"
+    assert access.has_access  # inside the grace period
+    assert access.in_grace
+    assert b"Update payment method" in client.get("/billing/").content
+
+    services.test_clock_advance(user=user, to=renewal + timedelta(days=3, hours=3))
+    access = access_for(user)
+    assert not access.has_access
+    assert access.plan_key == "free"
+    assert access.status in ("past_due", "unpaid", "canceled")
+
+
+def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Billing) -> None:
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    status, result = billing.complete_checkout(response["Location"], card="4000002760003184")
+    assert status == 200
+    assert result["status"] == "requires_action"
+    assert access_for(user).plan_key == "free"
+
+    session_id = billing.session_id(response["Location"])
+    status, result = billing.helper(
+        f"/_emulator/checkout/sessions/{session_id}/authenticate", {"succeed": True}
+    )
+    assert status == 200, result
+    client.get(f"/billing/success/?session_id={session_id}")
+    access = access_for(user)
+    assert access.status == "active"
+    assert access.has("api_access")
