@@ -374,10 +374,12 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "customer_email": params.get("customer_email"),
         "discounts": discounts,
         "expires_at": expires_at,
+        "integration_identifier": params.get("integration_identifier"),
         "invoice": None,
         "invoice_creation": None,
         "livemode": False,
         "locale": params.get("locale"),
+        "managed_payments": None,
         "metadata": apply_metadata({}, params.get("metadata")),
         "mode": mode,
         "origin_context": params.get("origin_context"),
@@ -390,6 +392,7 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "payment_method_options": {},
         "payment_method_types": list(params.get("payment_method_types") or ["card"]),
         "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
+        "permissions": None,
         "phone_number_collection": {
             "enabled": bool((params.get("phone_number_collection") or {}).get("enabled"))
         },
@@ -407,6 +410,7 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "total_details": None,
         "ui_mode": ui_mode,
         "url": checkout_url(ctx, session_id) if hosted else None,
+        "wallet_options": None,
         "_line_items": items,
         "_subscription_data": sub_data,
         "_payment_intent_data": dict(params.get("payment_intent_data") or {}),
