@@ -67,8 +67,12 @@ class Dispatcher:
             self._thread.join(timeout=5)
             self._thread = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Let in-flight attempts finish (bounded by webhook_timeout) before the
+            # store closes under them; queued ones stay pending in the database.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        with self._inflight_lock:
+            self._inflight.clear()  # cancelled ones are retried after a restart
 
     def notify(self) -> None:
         with self._wake:
