@@ -662,6 +662,20 @@ def _after_intent_attempt(ctx: Ctx, env: Env, pi: JSONDict, outcome: ChargeOutco
     inv = ctx.find("invoice", inv_id)
     if inv is None or inv["status"] != "open":
         return
+    sub = _invoice_subscription(ctx, inv)
+    if (
+        outcome.result == "succeeded"
+        and sub is not None
+        and (sub.get("payment_settings") or {}).get("save_default_payment_method")
+        == "on_subscription"
+        and pi.get("payment_method")
+    ):
+        # Paying the invoice's PaymentIntent (e.g. with Elements) saves the
+        # card as the subscription's default, as Stripe does with this setting.
+        before = _copy(sub)
+        sub["default_payment_method"] = _id(pi["payment_method"])
+        if sub != before:
+            _emit_sub_update(ctx, env, sub, before)
     _record_invoice_attempt(ctx, env, inv, pi, outcome, counts_as_retry=False)
 
 
@@ -2780,6 +2794,33 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             inv = _cycle_invoice(ctx, Env(end), shifted, "subscription_cycle")
             inv["created"] = env.now
         inv["parent"]["subscription_details"]["subscription_proration_date"] = at
+    elif details.get("items"):
+        # A would-be subscription: create it inside the rolled-back savepoint
+        # (without a payment attempt) and show its first invoice as a draft.
+        customer = _customer_or_404(ctx, str(customer_id))
+        create: JSONDict = {
+            "customer": customer["id"],
+            "items": details["items"],
+            "payment_behavior": "default_incomplete",
+        }
+        for key in ("trial_end", "billing_cycle_anchor", "proration_behavior", "cancel_at"):
+            if details.get(key) is not None:
+                create[key] = details[key]
+        if params.get("discounts"):
+            create["discounts"] = params["discounts"]
+        sub = subscription_create(ctx, create)
+        inv = ctx.get("invoice", str(_id(sub["latest_invoice"])))
+        inv.update(
+            status="draft",
+            number=None,
+            hosted_invoice_url=None,
+            invoice_pdf=None,
+            confirmation_secret=None,
+            effective_at=None,
+        )
+        inv["status_transitions"]["finalized_at"] = None
+        inv["status_transitions"]["paid_at"] = None
+        inv["amount_paid"] = 0
     else:
         customer = _customer_or_404(ctx, str(customer_id))
         env = Env(ctx.now_for_customer(customer))

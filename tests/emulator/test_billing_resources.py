@@ -10,6 +10,7 @@ import stripe
 from stripe_emulator import EmulatorServer
 
 from .billing_helpers import T0, advance, clock_customer, helper, invoices_of, price, ts
+from .conftest import WebhookReceiver
 
 
 def test_list_filters_and_search(emulator: EmulatorServer) -> None:
@@ -214,3 +215,83 @@ def test_real_clock_pass_expires_incomplete(emulator: EmulatorServer) -> None:
     sub = stripe.Subscription.retrieve(sub.id)
     assert sub.status == "incomplete_expired"
     assert stripe.Invoice.retrieve(str(sub.latest_invoice)).status == "void"
+
+
+def test_default_incomplete_confirmed_with_elements_style_flow(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer(card=None)
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1800).id}],
+        payment_behavior="default_incomplete",
+        payment_settings={"save_default_payment_method": "on_subscription"},
+        expand=["latest_invoice.confirmation_secret", "latest_invoice.payments"],
+    )
+    assert sub.status == "incomplete"
+    inv = sub.latest_invoice
+    assert isinstance(inv, stripe.Invoice)
+    assert inv.attempt_count == 0
+    assert inv.payments is not None
+    pi_id = str(inv.payments.data[0].payment.payment_intent)
+    assert stripe.PaymentIntent.retrieve(pi_id).status == "requires_payment_method"
+    pm = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
+    pi = stripe.PaymentIntent.confirm(pi_id, payment_method=pm.id)
+    assert pi.status == "succeeded"
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert sub.default_payment_method == pm.id
+    assert stripe.Invoice.retrieve(inv.id).status == "paid"
+
+
+def test_preview_of_a_new_subscription_stores_nothing(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    plan = price(2500)
+    coupon = stripe.Coupon.create(percent_off=10, duration="forever")
+    preview = stripe.Invoice.create_preview(
+        customer=cus.id,
+        subscription_details={"items": [{"price": plan.id, "quantity": 2}]},
+        discounts=[{"coupon": coupon.id}],
+    )
+    assert preview.status == "draft"
+    assert (preview.subtotal, preview.total, preview.amount_due) == (5000, 4500, 4500)
+    assert preview.billing_reason == "subscription_create"
+    assert stripe.Subscription.list(customer=cus.id, status="all").data == []
+    assert stripe.Invoice.list(customer=cus.id).data == []
+    assert stripe.Coupon.retrieve(coupon.id).times_redeemed == 0
+
+
+def test_renewal_webhooks_are_delivered_and_verify(
+    emulator: EmulatorServer, webhook_receiver: WebhookReceiver
+) -> None:
+    endpoint = stripe.WebhookEndpoint.create(
+        url=webhook_receiver.url, enabled_events=["invoice.paid", "customer.subscription.updated"]
+    )
+    assert endpoint.secret is not None
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(700).id}])
+    advance(clock, ts(2026, 2, 1, 2))
+    got = webhook_receiver.wait_for(4)
+    events = [
+        stripe.Webhook.construct_event(
+            r.body.decode(), r.headers["Stripe-Signature"], endpoint.secret
+        )
+        for r in got
+    ]
+    renewal_paid = [
+        e
+        for e in events
+        if e.type == "invoice.paid" and e.data.object["billing_reason"] == "subscription_cycle"
+    ]
+    assert len(renewal_paid) == 1
+    assert renewal_paid[0].created == ts(2026, 2, 1, 1)  # finalised an hour after the period
+    assert renewal_paid[0]["request"]["id"] is None
+    rolled = [
+        e
+        for e in events
+        if e.type == "customer.subscription.updated"
+        and e.data.object["items"]["data"][0]["current_period_start"] == ts(2026, 2, 1)
+    ]
+    assert len(rolled) == 1
+    previous = rolled[0].data.previous_attributes
+    assert previous is not None
+    assert previous["items"]["data"][0]["current_period_start"] == T0
+    assert sub.id == rolled[0].data.object["id"]
