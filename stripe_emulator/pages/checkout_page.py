@@ -17,12 +17,16 @@ from ..app import Response
 from ..context import Ctx
 from ..resources.account import account_object
 from ..resources.checkout import (
+    ADDRESS_KEYS,
     CardInput,
     Outcome,
     apply_promotion_code,
     card_required,
     finish_authentication,
     load_session,
+    needs_address,
+    needs_phone,
+    needs_terms,
     start_completion,
 )
 from . import PageNotFound, PageRequest, page
@@ -254,8 +258,9 @@ def render_checkout(
         '<label for="email">Email</label>'
         f'<input type="email" id="email" name="email" autocomplete="email" '
         f'value="{esc(email)}"{readonly} required>'
-        f"{card_fields}"
+        f"{card_fields}{_extra_fields(session, values)}"
         f'<button type="submit" class="block">{esc(submit_label(session))}</button>'
+        f"{_custom_message(session, 'submit')}{_custom_message(session, 'after_submit')}"
         "</form>"
     )
     body = (
@@ -265,6 +270,48 @@ def render_checkout(
         f'<section aria-label="Payment">{form}</section></div>'
     )
     return html_response(document(f"{brand} checkout", body, brand=brand), status)
+
+
+_ADDRESS_FIELDS = (
+    ("address_line1", "Address line 1", "address-line1"),
+    ("address_line2", "Address line 2 (optional)", "address-line2"),
+    ("address_city", "City", "address-level2"),
+    ("address_state", "State or region (optional)", "address-level1"),
+    ("address_postal_code", "Postal code", "postal-code"),
+    ("address_country", "Country (2-letter code)", "country"),
+)
+
+
+def _extra_fields(session: JSONDict, values: dict[str, str]) -> str:
+    """Billing address, phone and terms consent, when the session asks for them."""
+    out = []
+    if needs_address(session):
+        rows = "".join(
+            f'<label for="{key}">{label}</label><input type="text" id="{key}" name="{key}" '
+            f'autocomplete="{auto}" value="{esc(values.get(key, ""))}">'
+            for key, label, auto in _ADDRESS_FIELDS
+        )
+        out.append(f"<fieldset><legend>Billing address</legend>{rows}</fieldset>")
+    if needs_phone(session):
+        out.append(
+            '<label for="phone">Phone number</label><input type="text" id="phone" name="phone" '
+            f'inputmode="tel" autocomplete="tel" value="{esc(values.get("phone", ""))}">'
+        )
+    if needs_terms(session):
+        custom = (session.get("custom_text") or {}).get("terms_of_service_acceptance")
+        text = custom["message"] if custom else "I agree to the Terms of Service"
+        out.append(
+            '<label class="radio" for="terms"><input type="checkbox" id="terms" name="terms" '
+            f'value="accepted"> {esc(text)}</label>'
+        )
+    return "".join(out)
+
+
+def _custom_message(session: JSONDict, key: str) -> str:
+    custom = (session.get("custom_text") or {}).get(key)
+    if not custom:
+        return ""
+    return f'<p class="muted small" style="margin-top:.8rem">{esc(custom["message"])}</p>'
 
 
 def _success(session: JSONDict) -> str:
@@ -302,7 +349,8 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
         return forbidden()
     if session["status"] != "open":
         return render_checkout(ctx, session, status=409)
-    values = {k: req.value(k) for k in ("email", "cardholder_name")}
+    keys = ["email", "cardholder_name", "phone"] + [f[0] for f in _ADDRESS_FIELDS]
+    values = {k: req.value(k) for k in keys}
     if req.value("action") == "apply_promotion_code":
         problem = apply_promotion_code(ctx, session, req.value("promotion_code"))
         ctx.save(session)
@@ -319,7 +367,14 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
         exp_year=year,
         cvc=req.value("card_cvc"),
         name=req.value("cardholder_name"),
+        address={
+            key: req.value(f"address_{key}") for key in ADDRESS_KEYS if req.value(f"address_{key}")
+        },
+        phone=req.value("phone"),
+        accepted_terms=req.value("terms") == "accepted",
     )
+    if card.address.get("country"):
+        card.address["country"] = card.address["country"].upper()
     outcome = start_completion(
         ctx,
         session,

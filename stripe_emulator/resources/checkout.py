@@ -352,17 +352,12 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
         "client_secret": None if hosted else f"{session_id}_secret_{random_token(24)}",
         "collected_information": None,
         "consent": None,
-        "consent_collection": None,
+        "consent_collection": _consent_collection(params.get("consent_collection")),
         "created": now,
         "currency": currency.lower() if currency else None,
         "currency_conversion": None,
         "custom_fields": [],
-        "custom_text": {
-            "after_submit": None,
-            "shipping_address": None,
-            "submit": None,
-            "terms_of_service_acceptance": None,
-        },
+        "custom_text": _custom_text(params.get("custom_text")),
         "customer": customer["id"] if customer else None,
         "customer_account": None,
         "customer_creation": (
@@ -435,17 +430,57 @@ def create_session(ctx: Ctx, params: JSONDict) -> JSONDict:
     return session
 
 
-def _customer_details(email: str | None, name: str | None) -> JSONDict:
+def _customer_details(
+    email: str | None,
+    name: str | None,
+    address: JSONDict | None = None,
+    phone: str | None = None,
+) -> JSONDict:
     return {
-        "address": None,
+        "address": address,
         "business_name": None,
         "email": email,
         "individual_name": None,
         "name": name,
-        "phone": None,
+        "phone": phone,
         "tax_exempt": "none",
         "tax_ids": [],
     }
+
+
+def _custom_text(raw: Any) -> JSONDict:
+    raw = raw if isinstance(raw, dict) else {}
+    out: JSONDict = {}
+    for key in ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance"):
+        value = raw.get(key)
+        out[key] = {"message": value["message"]} if isinstance(value, dict) else None
+    return out
+
+
+def _consent_collection(raw: Any) -> JSONDict | None:
+    if not isinstance(raw, dict):
+        return None
+    reuse = raw.get("payment_method_reuse_agreement")
+    return {
+        "payment_method_reuse_agreement": {"position": reuse["position"]} if reuse else None,
+        "promotions": raw.get("promotions"),
+        "terms_of_service": raw.get("terms_of_service"),
+    }
+
+
+ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def needs_address(session: JSONDict) -> bool:
+    return session.get("billing_address_collection") == "required"
+
+
+def needs_phone(session: JSONDict) -> bool:
+    return bool((session.get("phone_number_collection") or {}).get("enabled"))
+
+
+def needs_terms(session: JSONDict) -> bool:
+    return (session.get("consent_collection") or {}).get("terms_of_service") == "required"
 
 
 def _line_items_list(ctx: Ctx, session: JSONDict) -> JSONDict:
@@ -581,6 +616,9 @@ class CardInput:
     cvc: str = ""
     name: str = ""
     payment_method: str = ""  # an existing pm_... or pm_card_* alias instead of a number
+    address: dict[str, str] = field(default_factory=dict)  # billing address, when collected
+    phone: str = ""
+    accepted_terms: bool = False
 
     @property
     def given(self) -> bool:
@@ -720,6 +758,10 @@ def start_completion(
         return Outcome(
             "error", session, message="Your card number is incomplete.", param="card_number"
         )
+    missing = _details_problem(session, card)
+    if missing:
+        ctx.save(session)
+        return Outcome("error", session, message=missing[1], param=missing[0])
     try:
         with ctx.store.atomic():
             pm = _make_payment_method(ctx, card, email) if card.given else None
@@ -748,12 +790,15 @@ def start_completion(
                     "payment_method": pm["id"],
                     "email": email,
                     "name": card.name,
+                    "details": _details_of(card),
                 }
                 ctx.save(session)
                 return Outcome(
                     "requires_action", session, challenge=f"{challenge_base}{session['id']}"
                 )
-            return _finish(ctx, session, pm, email, card.name, authenticated=False)
+            return _finish(
+                ctx, session, pm, email, card.name, _details_of(card), authenticated=False
+            )
     except _Rollback as rb:
         ctx.save(session)
         return rb.outcome
@@ -762,6 +807,30 @@ def start_completion(
             ctx.save(session)
             return _card_error_outcome(session, exc)
         raise
+
+
+def _details_problem(session: JSONDict, card: CardInput) -> tuple[str, str] | None:
+    if needs_address(session):
+        for key, label in (("line1", "address"), ("city", "city"), ("postal_code", "postal code")):
+            if not card.address.get(key):
+                return f"address_{key}", f"Your {label} is incomplete."
+        if len(card.address.get("country", "")) != 2:
+            return "address_country", "Choose your country."
+    if needs_phone(session) and len("".join(ch for ch in card.phone if ch.isdigit())) < 6:
+        return "phone", "Your phone number is incomplete."
+    if needs_terms(session) and not card.accepted_terms:
+        return "terms", "You must agree to the terms of service to continue."
+    return None
+
+
+def _details_of(card: CardInput) -> JSONDict:
+    out: JSONDict = {}
+    if card.address:
+        out["address"] = {k: (card.address.get(k) or None) for k in ADDRESS_KEYS}
+    if card.phone:
+        out["phone"] = card.phone
+    out["accepted_terms"] = card.accepted_terms
+    return out
 
 
 def finish_authentication(ctx: Ctx, session: JSONDict, *, succeed: bool) -> Outcome:
@@ -790,7 +859,13 @@ def finish_authentication(ctx: Ctx, session: JSONDict, *, succeed: bool) -> Outc
     try:
         with ctx.store.atomic():
             return _finish(
-                ctx, session, pm, pending["email"], pending.get("name") or "", authenticated=True
+                ctx,
+                session,
+                pm,
+                pending["email"],
+                pending.get("name") or "",
+                pending.get("details") or {},
+                authenticated=True,
             )
     except _Rollback as rb:
         return rb.outcome
@@ -806,6 +881,7 @@ def _finish(
     pm: JSONDict | None,
     email: str,
     name: str,
+    details: JSONDict,
     *,
     authenticated: bool,
 ) -> Outcome:
@@ -819,7 +895,14 @@ def _finish(
     elif mode == "subscription" or session.get("customer_creation") == "always":
         # Subscription mode always ends with a Customer; payment/setup mode only
         # with customer_creation=always (otherwise a "guest" purchase).
-        customer = create_customer(ctx, {"email": email, **({"name": name} if name else {})})
+        new_customer: JSONDict = {"email": email}
+        if name:
+            new_customer["name"] = name
+        if details.get("address"):
+            new_customer["address"] = details["address"]
+        if details.get("phone"):
+            new_customer["phone"] = details["phone"]
+        customer = create_customer(ctx, new_customer)
         customer_id = customer["id"]
     if pm is not None and customer_id:
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
@@ -883,8 +966,16 @@ def _finish(
     session["url"] = None
     session["customer"] = customer_id
     session["customer_details"] = _customer_details(
-        customer.get("email") or email, customer.get("name") or name or None
+        customer.get("email") or email,
+        customer.get("name") or name or None,
+        details.get("address") or customer.get("address"),
+        details.get("phone") or customer.get("phone"),
     )
+    if needs_terms(session) or (session.get("consent_collection") or {}).get("promotions"):
+        session["consent"] = {
+            "promotions": None,
+            "terms_of_service": "accepted" if details.get("accepted_terms") else None,
+        }
     session["_completed_at"] = session_now(ctx, session)
     ctx.save(session)
     ctx.emit("checkout.session.completed", session, automatic=True)
@@ -992,6 +1083,11 @@ def _card_from_body(body: JSONDict) -> CardInput:
         card.number = str(raw)
     card.payment_method = str(body.get("payment_method") or "")
     card.name = str(body.get("name") or "")
+    address = body.get("address")
+    if isinstance(address, dict):
+        card.address = {k: str(v) for k, v in address.items() if k in ADDRESS_KEYS and v}
+    card.phone = str(body.get("phone") or "")
+    card.accepted_terms = bool(body.get("accept_terms", True))
     return card
 
 

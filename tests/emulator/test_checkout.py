@@ -591,3 +591,51 @@ def test_setup_mode_creates_a_setup_intent(emulator: EmulatorServer) -> None:
     pm = stripe.PaymentMethod.retrieve(str(seti.payment_method))
     assert pm.customer == customer.id
     assert "setup_intent.succeeded" in event_types()
+
+
+def test_address_phone_terms_and_custom_text(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    session = make_session(
+        plan,
+        billing_address_collection="required",
+        phone_number_collection={"enabled": True},
+        consent_collection={"terms_of_service": "required"},
+        custom_text={
+            "submit": {"message": "Cancel any time from your account page."},
+            "terms_of_service_acceptance": {"message": "I accept the Acme terms."},
+        },
+    )
+    assert session.to_dict()["consent_collection"]["terms_of_service"] == "required"
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    for label in (
+        "Address line 1",
+        "City",
+        "Postal code",
+        "Country (2-letter code)",
+        "Phone number",
+    ):
+        assert page.has_input(page.label_for(label)), label
+    assert page.has_input(page.label_for("I accept the Acme terms."))
+    assert "Cancel any time from your account page." in page.visible_text()
+    fields = {
+        "email": "addr@example.com",
+        "card_number": "4242424242424242",
+        "address_line1": "1 Main St",
+        "address_city": "Springfield",
+        "address_postal_code": "12345",
+        "address_country": "us",
+        "phone": "+1 555 0100",
+    }
+    missing = browser.submit(page, "Subscribe", {**fields, "address_city": ""})
+    assert "Your city is incomplete." in missing.visible_text()
+    no_terms = browser.submit(page, "Subscribe", fields)
+    assert "You must agree to the terms of service" in no_terms.visible_text()
+    done = browser.submit(page, "Subscribe", {**fields, "terms": "accepted"})
+    assert done.status == 303
+    final = stripe.checkout.Session.retrieve(session.id).to_dict()
+    assert final["consent"]["terms_of_service"] == "accepted"
+    assert final["customer_details"]["address"]["country"] == "US"
+    assert final["customer_details"]["phone"] == "+1 555 0100"
+    customer = stripe.Customer.retrieve(final["customer"]).to_dict()
+    assert customer["address"]["line1"] == "1 Main St"
+    assert customer["phone"] == "+1 555 0100"
