@@ -794,6 +794,7 @@ def confirm_setup_intent(
     seti["last_setup_error"] = None
     ctx.save(seti)
     _emit(ctx, env, "setup_intent.succeeded", seti)
+    _setup_intent_succeeded(ctx, env, seti)
     return seti
 
 
@@ -2117,8 +2118,34 @@ def subscription_create(
                     extra={"payment_intent": pi} if pi else None,
                 )
     sub = ctx.get("subscription", sub_id)
+    if (
+        behavior == "default_incomplete"
+        and inv["status"] == "paid"
+        and not pm_id
+        and collection == "charge_automatically"
+    ):
+        # Nothing to pay now (a trial): a SetupIntent collects the card for later.
+        seti = new_setup_intent(ctx, env, {"customer": customer["id"], "usage": "off_session"})
+        sub["pending_setup_intent"] = seti["id"]
+        save_subscription(ctx, sub)
     _entitlements(ctx, env, sub["customer"])
     return sub
+
+
+def _setup_intent_succeeded(ctx: Ctx, env: Env, seti: JSONDict) -> None:
+    """A subscription's pending_setup_intent succeeded: clear it, maybe save the card."""
+    if not seti.get("customer"):
+        return
+    for sub in ctx.store.all_where(
+        "subscription", {"customer": seti["customer"], "pending_setup_intent": seti["id"]}
+    ):
+        before = _copy(sub)
+        sub["pending_setup_intent"] = None
+        if (sub.get("payment_settings") or {}).get(
+            "save_default_payment_method"
+        ) == "on_subscription" or not _subscription_pm(ctx, sub):
+            sub["default_payment_method"] = seti["payment_method"]
+        _emit_sub_update(ctx, env, sub, before)
 
 
 # --------------------------------------------------------------------------
@@ -2475,6 +2502,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
             for item in _items(sub):
                 item["current_period_end"] = int(value)
             sub.pop("_trial_will_end_sent", None)
+            if int(value) - env.now <= TRIAL_WILL_END_BEFORE:
+                sub["_trial_will_end_sent"] = True
+                _emit(ctx, env, "customer.subscription.trial_will_end", sub)
 
     if sub != before:
         _emit_sub_update(ctx, env, sub, before)

@@ -523,3 +523,68 @@ def test_pause_collection_void_keeps_active(emulator: EmulatorServer) -> None:
     stripe.Subscription.modify(sub.id, pause_collection="")
     advance(clock, ts(2026, 3, 1, 2))
     assert invoices_of(sub.id)[-1].status == "paid"
+
+
+def test_trial_with_pending_setup_intent_then_charged(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer(card=None)
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1100).id}],
+        trial_period_days=10,
+        payment_behavior="default_incomplete",
+        expand=["pending_setup_intent"],
+    )
+    assert sub.status == "trialing"
+    seti = sub.pending_setup_intent
+    assert isinstance(seti, stripe.SetupIntent)
+    assert (seti.status, seti.usage, seti.customer) == (
+        "requires_payment_method",
+        "off_session",
+        cus.id,
+    )
+    done = stripe.SetupIntent.confirm(seti.id, payment_method="pm_card_visa")
+    assert done.status == "succeeded"
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.pending_setup_intent is None
+    assert sub.default_payment_method == done.payment_method
+    advance(clock, T0 + 10 * DAY + 2 * HOUR)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert invoices_of(sub.id)[-1].amount_paid == 1100
+
+
+def test_shortening_trial_to_under_three_days_sends_trial_will_end(
+    emulator: EmulatorServer,
+) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1100).id}], trial_period_days=30
+    )
+    assert "customer.subscription.trial_will_end" not in event_types()
+    stripe.Subscription.modify(sub.id, trial_end=T0 + 2 * DAY)
+    assert event_types().count("customer.subscription.trial_will_end") == 1
+    advance(clock, T0 + 2 * DAY + 2 * HOUR)
+    assert event_types().count("customer.subscription.trial_will_end") == 1
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "active"
+    assert _period(sub) == (T0 + 2 * DAY, ts(2026, 2, 3))
+
+
+def test_end_trial_now_charges_at_once(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1300).id}], trial_period_days=14
+    )
+    advance(clock, T0 + 5 * DAY)
+    sub = stripe.Subscription.modify(sub.id, trial_end="now")
+    assert sub.status == "active"
+    assert sub.trial_end == T0 + 5 * DAY
+    assert _period(sub) == (T0 + 5 * DAY, ts(2026, 2, 6))
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.status, inv.amount_paid, inv.billing_reason) == (
+        "paid",
+        1300,
+        "subscription_cycle",
+    )
+    # Ending the trial early sends trial_will_end too (Stripe does).
+    assert "customer.subscription.trial_will_end" in event_types()
