@@ -92,7 +92,10 @@ class Emulator:
         version = headers.get("stripe-version") or DEFAULT_API_VERSION
         base_headers = {"Request-Id": request_id, "Stripe-Version": version}
         fault = self.faults.pick_api_fault(method, path)
-        if fault is not None:
+        # "drop_after": the request is processed and committed, then the
+        # response is lost, as when a connection dies after Stripe has acted.
+        drop_after = fault is not None and fault.mode == "drop_after"
+        if fault is not None and not drop_after:
             if fault.mode == "drop":
                 return Response(0, b"", drop_connection=True)
             status = int(fault.mode)
@@ -107,6 +110,22 @@ class Emulator:
                 else api_error("Injected fault: internal server error.", status)
             )
             return self._error(err, request_id, base_headers, method, path)
+        resp = self._handle_api(method, path, query, headers, body, request_id, base_headers)
+        if drop_after:
+            resp.drop_connection = True
+        return resp
+
+    def _handle_api(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        request_id: str,
+        base_headers: dict[str, str],
+    ) -> Response:
+        version = base_headers["Stripe-Version"]
         try:
             self._authenticate(headers.get("authorization", ""))
             if version not in ACCEPTED_API_VERSIONS:

@@ -22,7 +22,7 @@ class DeliveryFaults:
 
 @dataclass
 class ApiFault:
-    mode: str  # "500", "429" or "drop"
+    mode: str  # "500", "429", "503", "drop" (before processing) or "drop_after" (after)
     count: int | None = None  # next N matching requests; None = no count limit
     rate: float | None = None  # share of matching requests (0..1)
     route: str | None = None  # regex searched in the request path

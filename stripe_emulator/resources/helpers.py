@@ -84,8 +84,8 @@ def set_delivery_faults(ctx: Ctx, body: JSONDict) -> JSONDict:
 @helper_route("POST", "/_emulator/faults/api")
 def add_api_fault(ctx: Ctx, body: JSONDict) -> JSONDict:
     mode = str(body.get("mode", body.get("status", "500")))
-    if mode not in ("500", "429", "503", "drop"):
-        raise invalid_request("mode must be one of 500, 429, 503, drop")
+    if mode not in ("500", "429", "503", "drop", "drop_after"):
+        raise invalid_request("mode must be one of 500, 429, 503, drop, drop_after")
     count = body.get("count")
     rate = body.get("rate")
     if count is None and rate is None:

@@ -217,3 +217,21 @@ def test_reset_wipes_state(emulator: EmulatorServer) -> None:
     _helper(emulator, "POST", "/_emulator/reset", {})
     assert stripe.Customer.list().data == []
     assert stripe.Event.list().data == []
+
+
+def test_api_fault_drop_after_processing_is_replayed_by_idempotency(
+    emulator: EmulatorServer,
+) -> None:
+    """The response is lost after the write: the SDK's retry reuses its key and
+    gets the saved response instead of creating a second customer."""
+    _helper(
+        emulator,
+        "POST",
+        "/_emulator/faults/api",
+        {"mode": "drop_after", "count": 1, "route": "^/v1/customers$", "method": "POST"},
+    )
+    cus = stripe.Customer.create(email="once@example.com")
+    assert cus.last_response is not None
+    assert cus.last_response.headers.get("Idempotent-Replayed") == "true"
+    assert [c.id for c in stripe.Customer.list().data] == [cus.id]
+    assert [e.type for e in stripe.Event.list().data] == ["customer.created"]
