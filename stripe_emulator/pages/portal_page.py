@@ -25,7 +25,7 @@ from ..context import Ctx
 from ..errors import StripeAPIError
 from ..resources.billing_portal import REASON_LABELS, session_for_secret
 from ..resources.customers import update_customer
-from ..resources.payment_methods import attach_payment_method, build_card_payment_method
+from ..resources.payment_methods import build_card_payment_method
 from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (
@@ -643,7 +643,7 @@ def do_renew(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
 
 def _pm_form(p: _Portal, error: str = "") -> Response:
     body = (
-        "<h1>Update payment method</h1>"
+        f"<h1>Update payment method</h1>{p.take_flash()}"
         f'<form method="post" class="card" novalidate>{p.token()}{notice(error)}'
         '<label for="card_number">Card number</label>'
         '<input type="text" id="card_number" name="card_number" inputmode="numeric" '
@@ -672,6 +672,7 @@ def payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 
 @page("POST", "/portal/{secret}/payment-method")
 def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    """Save a card through a SetupIntent (3-D Secure when the card asks for it)."""
     from .. import billing
 
     p = _Portal(ctx, secret)
@@ -684,33 +685,64 @@ def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         return _pm_form(p, "Your card number is incomplete.")
     month, year = parse_expiry(req.value("card_expiry"))
     try:
-        with ctx.store.atomic():
-            pm = build_card_payment_method(
-                ctx,
-                number,
-                exp_month=month or 12,
-                exp_year=year,
-                cvc=req.value("card_cvc") or None,
-                billing_details={"name": req.value("cardholder_name") or None},
-            )
-            attach_payment_method(ctx, pm["id"], p.customer["id"])
-            pm = ctx.get("payment_method", pm["id"])
-            pm["_setup_off_session"] = True  # set up on-session, as a SetupIntent would
-            ctx.save(pm)
-            update_customer(
-                ctx,
-                {"invoice_settings": {"default_payment_method": pm["id"]}},
-                p.customer["id"],
-            )
-            for sub in p.subscriptions():
-                if sub.get("default_payment_method") != pm["id"]:
-                    billing.subscription_update(
-                        ctx, sub["id"], {"default_payment_method": pm["id"]}
-                    )
+        pm = build_card_payment_method(
+            ctx,
+            number,
+            exp_month=month or 12,
+            exp_year=year,
+            cvc=req.value("card_cvc") or None,
+            billing_details={"name": req.value("cardholder_name") or None},
+        )
     except StripeAPIError as exc:
         if exc.type == "card_error":
             return _pm_form(p, exc.message)
         raise
+    env = billing.Env(ctx.now_for_customer(p.customer), automatic=True)
+    seti = billing.new_setup_intent(
+        ctx,
+        env,
+        {"customer": p.customer["id"], "payment_method": pm["id"], "usage": "off_session"},
+    )
+    seti = billing.confirm_setup_intent(ctx, seti)
+    if seti["status"] == "requires_action":
+        p.session["_pending_setup_intent"] = seti["id"]
+        ctx.save(p.session)
+        back = quote(f"{p.base}/payment-method/finish")
+        return redirect(f"/3ds/{quote(seti['id'])}?return_to={back}")
+    if seti["status"] != "succeeded":
+        error = seti.get("last_setup_error") or {}
+        return _pm_form(p, str(error.get("message") or "Your card was declined."))
+    return _use_payment_method(p, pm["id"])
+
+
+@page("GET", "/portal/{secret}/payment-method/finish")
+def finish_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
+    """Where the 3-D Secure page returns to after a SetupIntent challenge."""
+    p = _Portal(ctx, secret)
+    seti_id = p.session.pop("_pending_setup_intent", None)
+    ctx.save(p.session)
+    seti = ctx.find("setup_intent", str(seti_id)) if seti_id else None
+    if seti is None:
+        return redirect(p.base)
+    if seti.get("status") != "succeeded":
+        p.flash(
+            "We are unable to authenticate your payment method. Please choose a different "
+            "payment method and try again.",
+            "error",
+        )
+        return redirect(f"{p.base}/payment-method")
+    return _use_payment_method(p, str(seti["payment_method"]))
+
+
+def _use_payment_method(p: _Portal, pm_id: str) -> Response:
+    """Make `pm_id` the default everywhere, then pay what is overdue with it."""
+    from .. import billing
+
+    ctx = p.ctx
+    update_customer(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, p.customer["id"])
+    for sub in p.subscriptions():
+        if sub.get("default_payment_method") != pm_id:
+            billing.subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
     # Pay what is overdue with the new card (past_due / unpaid / incomplete).
     for sub in p.subscriptions():
         if sub.get("status") not in ("past_due", "unpaid", "incomplete"):
@@ -721,7 +753,7 @@ def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         if not inv or inv.get("status") != "open":
             continue
         try:
-            billing.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
+            billing.invoice_pay(ctx, inv["id"], payment_method=pm_id)
         except StripeAPIError as exc:
             pi_id = _requires_action_intent(ctx, inv["id"], exc)
             if pi_id:

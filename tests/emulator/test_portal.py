@@ -496,6 +496,13 @@ def test_past_due_recovery_with_3ds_card(emulator: EmulatorServer) -> None:
     portal = open_portal(w)
     form = browser.get(portal + "/payment-method")
     resp = browser.submit(form, "Save payment method", {"card_number": "4000002760003184"})
+    # "Always authenticate": once to save the card (SetupIntent) ...
+    assert resp.status == 303
+    assert resp.location.startswith("/3ds/seti_")
+    finish = browser.submit(browser.follow(resp), "Complete authentication")
+    assert finish.location == urlsplit(portal).path + "/payment-method/finish"
+    resp = browser.follow(finish)
+    # ... and again for the on-session payment of the overdue invoice.
     assert resp.status == 303
     assert resp.location.startswith("/3ds/pi_")
     challenge = browser.follow(resp)
@@ -505,3 +512,31 @@ def test_past_due_recovery_with_3ds_card(emulator: EmulatorServer) -> None:
     sub = sub_dict(w.sub.id)
     assert sub["status"] == "active"
     assert stripe.Invoice.retrieve(sub["latest_invoice"]).status == "paid"
+
+
+def test_payment_method_update_3ds_setup(emulator: EmulatorServer) -> None:
+    w = build()
+    browser = Browser(emulator.url)
+    portal = open_portal(w)
+    form = browser.get(portal + "/payment-method")
+    resp = browser.submit(form, "Save payment method", {"card_number": "4000002500003155"})
+    assert resp.location.startswith("/3ds/seti_")
+    seti_id = resp.location.split("/")[2].split("?")[0]
+    failed = browser.follow(browser.submit(browser.follow(resp), "Fail authentication"))
+    assert failed.status == 303
+    page = browser.follow(failed)
+    assert "unable to authenticate your payment method" in page.visible_text()
+    assert stripe.SetupIntent.retrieve(seti_id).status == "requires_payment_method"
+    customer = stripe.Customer.retrieve(w.customer.id).to_dict()
+    old_default = customer["invoice_settings"]["default_payment_method"]
+    assert stripe.PaymentMethod.retrieve(old_default).to_dict()["card"]["last4"] == "4242"
+
+    resp = browser.submit(page, "Save payment method", {"card_number": "4000002500003155"})
+    done = browser.follow(browser.submit(browser.follow(resp), "Complete authentication"))
+    assert done.status == 303
+    assert "Your payment method was updated." in browser.follow(done).visible_text()
+    customer = stripe.Customer.retrieve(w.customer.id).to_dict()
+    new_default = customer["invoice_settings"]["default_payment_method"]
+    assert stripe.PaymentMethod.retrieve(new_default).to_dict()["card"]["last4"] == "3155"
+    assert sub_dict(w.sub.id)["default_payment_method"] == new_default
+    assert "setup_intent.succeeded" in [e.type for e in stripe.Event.list(limit=50).data]
