@@ -93,6 +93,9 @@ TRIAL_WILL_END_BEFORE = 3 * DAY
 # Whether past_due subscriptions keep their entitlements (read by
 # resources/entitlements.py; default keep).
 PAST_DUE_ENTITLED_KEY = "entitlements.past_due"
+# Refuse test-clock advances beyond two intervals of the shortest subscription
+# (Stripe's rule); off for tooling that jumps far ahead.
+ADVANCE_LIMIT_KEY = "billing.enforce_advance_limit"
 
 FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
 
@@ -109,6 +112,7 @@ def settings(ctx: Ctx) -> JSONDict:
             ctx.store.kv_get(INCOMPLETE_EXPIRY_KEY, DEFAULT_INCOMPLETE_EXPIRY)
         ),
         "past_due_keeps_entitlements": bool(ctx.store.kv_get(PAST_DUE_ENTITLED_KEY, True)),
+        "enforce_advance_limit": bool(ctx.store.kv_get(ADVANCE_LIMIT_KEY, True)),
     }
 
 
@@ -126,6 +130,8 @@ def update_settings(ctx: Ctx, body: JSONDict) -> JSONDict:
         ctx.store.kv_set(FINAL_ACTION_KEY, body["final_action"])
     if "incomplete_expiry_seconds" in body:
         ctx.store.kv_set(INCOMPLETE_EXPIRY_KEY, max(1, int(body["incomplete_expiry_seconds"])))
+    if "enforce_advance_limit" in body:
+        ctx.store.kv_set(ADVANCE_LIMIT_KEY, bool(body["enforce_advance_limit"]))
     if "past_due_keeps_entitlements" in body:
         ctx.store.kv_set(PAST_DUE_ENTITLED_KEY, bool(body["past_due_keeps_entitlements"]))
     return settings(ctx)
@@ -2998,8 +3004,28 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     return steps
 
 
+def _check_advance_limit(ctx: Ctx, clock: JSONDict, target: int) -> None:
+    """Stripe refuses to advance more than two intervals of the clock's shortest
+    subscription (two years without subscriptions)."""
+    now = int(clock["frozen_time"])
+    limit = add_interval(now, "year", 2)
+    for sub in ctx.store.all_where("subscription", {"test_clock": clock["id"]}):
+        if sub["status"] not in TERMINAL:
+            interval, count = _interval(sub)
+            limit = min(limit, add_interval(now, interval, 2 * count))
+    if target > limit:
+        raise invalid_request(
+            "Cannot advance the test clock more than two billing intervals of its shortest "
+            f"subscription at once: advance at most to {limit} ({_fmt_date(limit)}), "
+            "then again.",
+            param="frozen_time",
+        )
+
+
 @register_advance_handler
 def _advance_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
+    if settings(ctx)["enforce_advance_limit"]:
+        _check_advance_limit(ctx, clock, target)
     process_due(ctx, str(clock["id"]), target)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..clock import ADVANCE_HANDLERS
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from ..ids import new_id
 from ..listing import paginate
 from ..routing import route
@@ -107,6 +107,8 @@ def advance_clock(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         with ctx.store.atomic():  # a failing handler leaves no half-done billing
             for handler in ADVANCE_HANDLERS:
                 handler(ctx, copy.deepcopy(before), target)
+    except StripeAPIError:
+        raise  # a refused advance (e.g. beyond two billing intervals) is a 400, not a failure
     except Exception:
         logger.exception("advancing test clock %s failed", id)
         clock = ctx.get("test_helpers.test_clock", id)

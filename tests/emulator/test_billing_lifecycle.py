@@ -588,3 +588,16 @@ def test_end_trial_now_charges_at_once(emulator: EmulatorServer) -> None:
     )
     # Ending the trial early sends trial_will_end too (Stripe does).
     assert "customer.subscription.trial_will_end" in event_types()
+
+
+def test_advance_limited_to_two_intervals(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    stripe.Subscription.create(customer=cus.id, items=[{"price": price(100).id}])
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.test_helpers.TestClock.advance(clock.id, frozen_time=ts(2026, 3, 1, 1))
+    assert err.value.param == "frozen_time"
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == T0
+    advance(clock, ts(2026, 3, 1))  # exactly two months is allowed
+    helper(emulator, "POST", "/_emulator/billing/config", {"enforce_advance_limit": False})
+    advance(clock, ts(2027, 3, 1, 2))
+    assert len(stripe.Invoice.list(customer=cus.id, limit=100).data) == 15
