@@ -23,19 +23,21 @@ def list_events(ctx: Ctx, params: JSONDict) -> JSONDict:
     types = params.get("types")
     if types is not None and len(types) > 20:
         raise invalid_request("You may pass at most 20 values in types.", param="types")
-    pending: set[str] | None = None
-    if params.get("delivery_success") is False:
+    success = params.get("delivery_success")
+    undelivered: set[str] = set()
+    if success is not None:
+        # "Not yet delivered to every endpoint": pending, failed or abandoned.
         rows = ctx.store.execute(
             "SELECT DISTINCT event_id FROM deliveries WHERE status != 'succeeded'"
         )
-        pending = {r["event_id"] for r in rows}
+        undelivered = {r["event_id"] for r in rows}
 
     def keep(evt: JSONDict) -> bool:
         if "type" in params and not event_matches_type(evt, params["type"]):
             return False
         if types is not None and evt.get("type") not in types:
             return False
-        if pending is not None and evt["id"] not in pending:
+        if success is not None and (evt["id"] in undelivered) == success:
             return False
         return match_range(evt.get("created"), params.get("created"))
 

@@ -47,6 +47,8 @@ def test_delivery_is_signed_and_verifies_with_construct_event(
         stripe.Webhook.construct_event(got.body.decode(), sig, "whsec_wrong")
     _helper(emulator, "POST", "/_emulator/webhooks/wait", {"timeout": 5})
     assert stripe.Event.retrieve(event.id).pending_webhooks == 0
+    assert [e.id for e in stripe.Event.list(delivery_success=True).data] == [event.id]
+    assert stripe.Event.list(delivery_success=False).data == []
 
 
 def test_secret_is_only_returned_on_create(
@@ -105,6 +107,7 @@ def test_retries_stop_after_the_schedule(
     event = stripe.Event.list().data[0]
     assert event.pending_webhooks == 1
     assert [e.id for e in stripe.Event.list(delivery_success=False).data] == [event.id]
+    assert stripe.Event.list(delivery_success=True).data == []
 
 
 def test_duplicate_delivery_fault(
