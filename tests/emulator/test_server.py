@@ -111,3 +111,57 @@ def test_webhook_handler_can_call_the_api_during_delivery() -> None:
         finally:
             receiver.shutdown()
             receiver.server_close()
+
+
+def test_concurrent_clients_while_webhooks_deliver() -> None:
+    config = EmulatorConfig(webhook_retry_schedule=(0.2,), webhook_timeout=5)
+    with EmulatorServer(port=0, config=config) as server:
+        received: list[bytes] = []
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    received.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        errors: list[BaseException] = []
+        try:
+            _client(server.url).v1.webhook_endpoints.create(
+                params={
+                    "url": f"http://127.0.0.1:{receiver.server_address[1]}/",
+                    "enabled_events": ["*"],
+                }
+            )
+
+            def work(n: int) -> None:
+                client = _client(server.url)
+                try:
+                    for i in range(20):
+                        cus = client.v1.customers.create(params={"name": f"{n}-{i}"})
+                        client.v1.customers.update(cus.id, params={"metadata": {"n": str(n)}})
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert errors == []
+            assert server.emulator.dispatcher.wait_idle(20)
+            assert len(server.emulator.store.all("customer")) == 160
+            assert len(server.emulator.store.all("event")) == 320
+            event_ids = {json.loads(b)["id"] for b in received}
+            assert len(event_ids) == 320
+        finally:
+            receiver.shutdown()
+            receiver.server_close()
