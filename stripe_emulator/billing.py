@@ -2529,7 +2529,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         if inv["status"] == "open" and sub["collection_method"] == "charge_automatically":
             payment_behavior = params.get("payment_behavior") or "allow_incomplete"
             inv, outcome = collect_invoice(
-                ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=False
+                ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=True
             )
             if outcome.result != "succeeded" and payment_behavior in (
                 "error_if_incomplete",

@@ -202,3 +202,12 @@ def set_billing_config(ctx: Ctx, body: JSONDict) -> JSONDict:
 def tick(ctx: Ctx, body: JSONDict) -> JSONDict:
     """Process now whatever is due on the real clock (the background pass, on demand)."""
     return {"steps": billing.tick_real_clock(ctx.app)}
+
+
+@route("DELETE", "/v1/subscriptions/{id}/discount", params="SubscriptionDeleteDiscountParams")
+def delete_subscription_discount(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    sub = ctx.get("subscription", id)
+    if not sub.get("discounts"):
+        raise invalid_request(f"The subscription {id} has no discount.")
+    billing.subscription_update(ctx, id, {"discounts": ""})
+    return {"id": sub["discounts"][0], "object": "discount", "deleted": True}

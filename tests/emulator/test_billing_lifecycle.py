@@ -601,3 +601,32 @@ def test_advance_limited_to_two_intervals(emulator: EmulatorServer) -> None:
     helper(emulator, "POST", "/_emulator/billing/config", {"enforce_advance_limit": False})
     advance(clock, ts(2027, 3, 1, 2))
     assert len(stripe.Invoice.list(customer=cus.id, limit=100).data) == 15
+
+
+def test_always_invoice_upgrade_with_failing_card(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    basic, pro = price(1000, name="Basic"), price(3000, name="Pro")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": basic.id}])
+    item_id = sub["items"].data[0].id
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=failing.id)
+    advance(clock, ts(2026, 1, 11))
+    # error_if_incomplete: refused with a 402 and nothing changes.
+    with pytest.raises(stripe.CardError):
+        stripe.Subscription.modify(
+            sub.id,
+            items=[{"id": item_id, "price": pro.id}],
+            proration_behavior="always_invoice",
+            payment_behavior="error_if_incomplete",
+        )
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub["items"].data[0].price.id == basic.id
+    assert stripe.InvoiceItem.list(customer=cus.id).data == []
+    # allow_incomplete (default): the change applies, the invoice stays open.
+    sub = stripe.Subscription.modify(
+        sub.id, items=[{"id": item_id, "price": pro.id}], proration_behavior="always_invoice"
+    )
+    assert sub.status == "past_due"
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.status, inv.amount_due, inv.billing_reason) == ("open", 1355, "subscription_update")
+    assert inv.next_payment_attempt == ts(2026, 1, 14)  # retried like a renewal

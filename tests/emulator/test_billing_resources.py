@@ -295,3 +295,17 @@ def test_renewal_webhooks_are_delivered_and_verify(
     assert previous is not None
     assert previous["items"]["data"][0]["current_period_start"] == T0
     assert sub.id == rolled[0].data.object["id"]
+
+
+def test_delete_subscription_discount(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    coupon = stripe.Coupon.create(percent_off=50, duration="forever")
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(1000).id}], discounts=[{"coupon": coupon.id}]
+    )
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).amount_paid == 500
+    deleted = stripe.Subscription.delete_discount(sub.id)
+    assert deleted.deleted is True
+    assert stripe.Subscription.retrieve(sub.id).discounts == []
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1000
