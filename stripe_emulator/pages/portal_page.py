@@ -263,10 +263,19 @@ def portal_home(ctx: Ctx, req: PageRequest, secret: str) -> Response:
     edit = (
         f'<div class="actions"><a class="button secondary" href="{esc(p.base)}/customer">'
         "Update information</a></div>"
-        if _editable_fields(p)
+        if _editable_fields(p) or _edits_address(p)
         else ""
     )
     phone = f"<br>{esc(cust['phone'])}" if cust.get("phone") else ""
+    addr = cust.get("address") or {}
+    lines = [
+        addr.get("line1"),
+        addr.get("line2"),
+        " ".join(str(x) for x in (addr.get("postal_code"), addr.get("city")) if x),
+        addr.get("state"),
+        addr.get("country"),
+    ]
+    phone += "".join(f"<br>{esc(line)}" for line in lines if line)
     parts.append(
         '<h2>Billing information</h2><div class="card">'
         f"<p><strong>{esc(cust.get('name') or '')}</strong><br>{esc(cust.get('email') or '')}"
@@ -783,14 +792,28 @@ _CUSTOMER_FIELDS = (
     ("email", "Email", "email", "email"),
     ("phone", "Phone", "text", "tel"),
 )
+_ADDRESS_FIELDS = (
+    ("line1", "Address line 1", "address-line1"),
+    ("line2", "Address line 2 (optional)", "address-line2"),
+    ("city", "City", "address-level2"),
+    ("state", "State or region (optional)", "address-level1"),
+    ("postal_code", "Postal code", "postal-code"),
+    ("country", "Country (2-letter code)", "country"),
+)
+
+
+def _allowed_updates(p: _Portal) -> set[str]:
+    feature = p.features.get("customer_update") or {}
+    return set(feature.get("allowed_updates") or []) if feature.get("enabled") else set()
 
 
 def _editable_fields(p: _Portal) -> list[tuple[str, str, str, str]]:
-    feature = p.features.get("customer_update") or {}
-    if not feature.get("enabled"):
-        return []
-    allowed = set(feature.get("allowed_updates") or [])
+    allowed = _allowed_updates(p)
     return [f for f in _CUSTOMER_FIELDS if f[0] in allowed]
+
+
+def _edits_address(p: _Portal) -> bool:
+    return "address" in _allowed_updates(p)
 
 
 def _customer_form(p: _Portal, error: str = "", values: dict[str, str] | None = None) -> Response:
@@ -801,6 +824,18 @@ def _customer_form(p: _Portal, error: str = "", values: dict[str, str] | None = 
         f'value="{esc(values.get(key, p.customer.get(key) or ""))}">'
         for key, label, kind, auto in _editable_fields(p)
     )
+    if _edits_address(p):
+        current = p.customer.get("address") or {}
+        rows += (
+            "<fieldset><legend>Billing address</legend>"
+            + "".join(
+                f'<label for="address_{key}">{label}</label>'
+                f'<input type="text" id="address_{key}" name="address_{key}" autocomplete="{auto}" '
+                f'value="{esc(values.get("address_" + key, current.get(key) or ""))}">'
+                for key, label, auto in _ADDRESS_FIELDS
+            )
+            + "</fieldset>"
+        )
     body = (
         "<h1>Update information</h1>"
         f'<form method="post" class="card" novalidate>{p.token()}{notice(error)}{rows}'
@@ -813,7 +848,7 @@ def _customer_form(p: _Portal, error: str = "", values: dict[str, str] | None = 
 @page("GET", "/portal/{secret}/customer")
 def customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
     p = _Portal(ctx, secret)
-    if not _editable_fields(p):
+    if not _editable_fields(p) and not _edits_address(p):
         raise PageNotFound("Billing information cannot be changed in this portal.")
     return _customer_form(p)
 
@@ -824,13 +859,24 @@ def do_customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
     if not p.check(req):
         return forbidden()
     fields = _editable_fields(p)
-    if not fields:
+    if not fields and not _edits_address(p):
         raise PageNotFound("Billing information cannot be changed in this portal.")
     values = {key: req.value(key) for key, _, _, _ in fields}
     email = values.get("email")
     if email is not None and ("@" not in email or len(email) > 512):
         return _customer_form(p, "Enter a valid email address.", values)
-    params = {key: value for key, value in values.items() if value != (p.customer.get(key) or "")}
+    params: JSONDict = {
+        key: value for key, value in values.items() if value != (p.customer.get(key) or "")
+    }
+    if _edits_address(p):
+        address = {key: req.value(f"address_{key}") for key, _, _ in _ADDRESS_FIELDS}
+        address["country"] = address["country"].upper()
+        if address["country"] and len(address["country"]) != 2:
+            shown = {**values, **{f"address_{k}": v for k, v in address.items()}}
+            return _customer_form(p, "Enter the country as a 2-letter code, e.g. US.", shown)
+        current = p.customer.get("address") or {}
+        if any(address[k] != (current.get(k) or "") for k in address):
+            params["address"] = {k: v for k, v in address.items() if v}
     if params:
         update_customer(ctx, params, p.customer["id"])
     p.flash("Your billing information was updated.")

@@ -103,16 +103,25 @@ class Browser:
         )
 
     def submit(self, page: Page, button: str, fields: dict[str, str] | None = None) -> Page:
-        """Press `button` on `page`: post its form with the page's token plus `fields`."""
+        """Press `button` on `page`: post its form as a browser would.
+
+        The form's inputs are sent with their current values (hidden ones, text
+        fields with a value, checked boxes), overridden by `fields`.
+        """
         form_fields = {"token": page.token(), **(fields or {})}
         for form in re.findall(r"<form\b(.*?)</form>", page.text, re.S):
             m = re.search(rf"<button([^>]*)>\s*{re.escape(button)}\s*</button>", form)
             if not m:
                 continue
-            for name, value in re.findall(
-                r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form
-            ):
-                form_fields.setdefault(name, html.unescape(value))
+            for tag in re.findall(r"<input\b[^>]*>", form):
+                name = re.search(r'name="([^"]+)"', tag)
+                value = re.search(r'value="([^"]*)"', tag)
+                kind = re.search(r'type="([^"]+)"', tag)
+                if not name or not value:
+                    continue
+                if kind and kind.group(1) in ("checkbox", "radio") and " checked" not in tag:
+                    continue
+                form_fields.setdefault(name.group(1), html.unescape(value.group(1)))
             named = re.search(r'name="([^"]+)" value="([^"]*)"', m.group(1))
             if named:
                 form_fields[named.group(1)] = html.unescape(named.group(2))

@@ -540,3 +540,32 @@ def test_payment_method_update_3ds_setup(emulator: EmulatorServer) -> None:
     assert stripe.PaymentMethod.retrieve(new_default).to_dict()["card"]["last4"] == "3155"
     assert sub_dict(w.sub.id)["default_payment_method"] == new_default
     assert "setup_intent.succeeded" in [e.type for e in stripe.Event.list(limit=50).data]
+
+
+def test_update_billing_address(emulator: EmulatorServer) -> None:
+    w = build()
+    stripe.billing_portal.Configuration.modify(
+        w.config.id,
+        features={"customer_update": {"enabled": True, "allowed_updates": ["email", "address"]}},
+    )
+    browser = Browser(emulator.url)
+    home = browser.get(open_portal(w))
+    form = browser.get(home.links()["Update information"])
+    for label in ("Email", "Address line 1", "City", "Postal code", "Country (2-letter code)"):
+        assert form.has_input(form.label_for(label)), label
+    address = {
+        "address_line1": "9 Elm Road",
+        "address_city": "Leeds",
+        "address_postal_code": "LS1 1AA",
+        "address_country": "gbr",
+    }
+    bad = browser.submit(form, "Save information", address)
+    assert "2-letter code" in bad.visible_text()
+    done = browser.submit(form, "Save information", {**address, "address_country": "gb"})
+    assert done.status == 303
+    home = browser.follow(done)
+    assert "9 Elm Road" in home.visible_text()
+    customer = stripe.Customer.retrieve(w.customer.id).to_dict()
+    assert customer["address"]["line1"] == "9 Elm Road"
+    assert customer["address"]["country"] == "GB"
+    assert customer["email"] == "pat@example.com"  # unchanged field left alone
