@@ -45,6 +45,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from .clock import real_now, register_advance_handler
@@ -1176,6 +1177,42 @@ def add_subscription_item_line(
     return line
 
 
+def add_usage_line(
+    ctx: Ctx, inv: JSONDict, sub: JSONDict, item: JSONDict, start: int, end: int
+) -> JSONDict:
+    """A metered item's line: usage in [start, end) from its meter x the unit price."""
+    from .resources.meters import meter_usage
+
+    price = item["price"]
+    meter = str((price.get("recurring") or {}).get("meter"))
+    usage = Decimal(str(meter_usage(ctx, meter, sub["customer"], start, end)))
+    unit = Decimal(str(price.get("unit_amount_decimal") or price.get("unit_amount") or 0))
+    amount = int((usage * unit).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    qty = int(usage.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    line = _line_base(inv, amount, inv["currency"])
+    line.update(
+        description=f"{qty} {TIMES} {_product_name(ctx, price)} (usage)",
+        parent={
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": sub["id"],
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        },
+        period={"end": end, "start": start},
+        pricing=_pricing(price),
+        quantity=qty,
+        quantity_decimal=format(usage.normalize(), "f"),
+        subscription=sub["id"],
+    )
+    inv["lines"]["data"].append(line)
+    return line
+
+
 def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
     line = _line_base(inv, int(ii["amount"]), ii["currency"])
     sub_id = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
@@ -1654,12 +1691,9 @@ def _recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
             f"{price['id']}",
             param=f"{param}[price]",
         )
-    if (
-        price.get("billing_scheme") == "tiered"
-        or (price.get("recurring") or {}).get("usage_type") == "metered"
-    ):
+    if price.get("billing_scheme") == "tiered":
         raise invalid_request(
-            "The emulator's billing engine supports licensed per-unit prices only.",
+            "The emulator's billing engine supports per-unit prices only (no tiers).",
             param=f"{param}[price]",
         )
     # Embed the price as Stripe does, without includable-only fields.
@@ -1678,7 +1712,8 @@ def _new_item(sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any) -
         "metadata": apply_metadata({}, metadata),
         "plan": _plan(price),
         "price": price,
-        "quantity": qty,
+        # Metered items have no quantity: usage comes from the meter.
+        "quantity": None if (price.get("recurring") or {}).get("usage_type") == "metered" else qty,
         "subscription": sub_id,
         "tax_rates": [],
         "_billed_amount": 0,
@@ -1700,12 +1735,19 @@ def period_of(sub: JSONDict) -> tuple[int, int]:
     return int(item["current_period_start"]), int(item["current_period_end"])
 
 
+def is_metered(item: JSONDict) -> bool:
+    return (item["price"].get("recurring") or {}).get("usage_type") == "metered"
+
+
 def _set_period(sub: JSONDict, start: int, end: int) -> None:
     for item in _items(sub):
         item["current_period_start"] = start
         item["current_period_end"] = end
-        item["_billed_amount"] = int(item["price"].get("unit_amount") or 0) * int(
-            item.get("quantity") or 1
+        # Metered items are billed in arrears: nothing is paid in advance.
+        item["_billed_amount"] = (
+            0
+            if is_metered(item)
+            else int(item["price"].get("unit_amount") or 0) * int(item.get("quantity") or 1)
         )
 
 
@@ -1758,8 +1800,13 @@ def _cycle_invoice(
     *,
     trial: bool = False,
     include_items: bool = True,
+    usage_period: tuple[int, int] | None = None,
 ) -> JSONDict:
-    """A draft invoice for the subscription's current period plus its pending items."""
+    """A draft invoice for the subscription's current period plus its pending items.
+
+    Licensed items are charged in advance for the current period; metered
+    items in arrears for `usage_period` (the period that just ended).
+    """
     customer = ctx.get("customer", sub["customer"])
     start, end = period_of(sub)
     inv = new_invoice(
@@ -1776,8 +1823,14 @@ def _cycle_invoice(
         description=sub.get("description"),
     )
     attach_pending_items(ctx, inv, pending_invoice_items(ctx, sub["customer"], sub["id"]))
+    if usage_period is not None:
+        for item in _items(sub):
+            if is_metered(item):
+                add_usage_line(ctx, inv, sub, item, *usage_period)
     if include_items:
         for item in _items(sub):
+            if is_metered(item):
+                continue
             line = add_subscription_item_line(ctx, inv, sub, item, start, end)
             if trial:
                 line["amount"] = line["subtotal"] = 0
@@ -2232,6 +2285,8 @@ def proration_lines(
     out: list[JSONDict] = []
     when = _fmt_date(at)
     for item_id, old in old_by_id.items():
+        if is_metered(old):
+            continue  # usage is billed in arrears, never prorated
         replacement = new_by_id.get(item_id)
         if replacement is not None and (
             replacement["price"]["id"] == old["price"]["id"]
@@ -2256,6 +2311,8 @@ def proration_lines(
                 )
             )
     for item_id, new in new_by_id.items():
+        if is_metered(new):
+            continue
         previous = old_by_id.get(item_id)
         if previous is not None and (
             new["price"]["id"] == previous["price"]["id"]
@@ -2568,8 +2625,13 @@ def cancel_now(
         proration_lines(ctx, env, sub, _items(sub), [], env.now)
     if invoice_now:
         pending = pending_invoice_items(ctx, sub["customer"], sub["id"])
-        if pending:
-            inv = _cycle_invoice(ctx, env, sub, "subscription_update", include_items=False)
+        metered = any(is_metered(i) for i in _items(sub))
+        if pending or metered:
+            # Final invoice: pending items and usage not yet billed.
+            usage = (period_of(sub)[0], env.now) if metered else None
+            inv = _cycle_invoice(
+                ctx, env, sub, "subscription_update", include_items=False, usage_period=usage
+            )
             sub["latest_invoice"] = inv["id"]
             ctx.save(inv)
             _emit(ctx, env, "invoice.created", inv)
@@ -2738,10 +2800,11 @@ def _renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     """Period end at env.now: roll the items' periods and invoice the new period."""
     before = _copy(sub)
     rec_interval, rec_count = _interval(sub)
-    start = period_of(sub)[1]
+    previous = period_of(sub)
+    start = previous[1]
     end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, start)
     _set_period(sub, start, end)
-    inv = _cycle_invoice(ctx, env, sub, "subscription_cycle")
+    inv = _cycle_invoice(ctx, env, sub, "subscription_cycle", usage_period=previous)
     sub["latest_invoice"] = inv["id"]
     _emit_sub_update(ctx, env, sub, before)
     _open_cycle_invoice(ctx, env, sub, inv, synchronous=False)
@@ -2827,7 +2890,9 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             nxt = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, end)
             shifted = _copy(sub)
             _set_period(shifted, end, nxt)
-            inv = _cycle_invoice(ctx, Env(end), shifted, "subscription_cycle")
+            inv = _cycle_invoice(
+                ctx, Env(end), shifted, "subscription_cycle", usage_period=period_of(sub)
+            )
             inv["created"] = env.now
         inv["parent"]["subscription_details"]["subscription_proration_date"] = at
     elif details.get("items"):

@@ -630,3 +630,56 @@ def test_always_invoice_upgrade_with_failing_card(emulator: EmulatorServer) -> N
     inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
     assert (inv.status, inv.amount_due, inv.billing_reason) == ("open", 1355, "subscription_update")
     assert inv.next_payment_attempt == ts(2026, 1, 14)  # retried like a renewal
+
+
+def test_metered_usage_billed_in_arrears(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    meter = stripe.billing.Meter.create(
+        display_name="API calls",
+        event_name="api_call",
+        default_aggregation={"formula": "sum"},
+    )
+    product = stripe.Product.create(name="API")
+    usage_price = stripe.Price.create(
+        product=product.id,
+        currency="usd",
+        unit_amount_decimal="2.5",  # 2.5 cents per call
+        recurring={"interval": "month", "usage_type": "metered", "meter": meter.id},
+    )
+    base = price(1000, name="Base")
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": base.id}, {"price": usage_price.id}]
+    )
+    first = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert first.amount_paid == 1000  # usage is not billed in advance
+    metered_item = next(i for i in sub["items"].data if i.price.id == usage_price.id)
+    assert metered_item.quantity is None
+    for when, value in ((ts(2026, 1, 10), "150"), (ts(2026, 1, 20), "51")):
+        stripe.billing.MeterEvent.create(
+            event_name="api_call",
+            payload={"stripe_customer_id": cus.id, "value": value},
+            timestamp=when,
+        )
+    # An event after the period belongs to the next one.
+    advance(clock, ts(2026, 2, 1, 0))
+    stripe.billing.MeterEvent.create(
+        event_name="api_call",
+        payload={"stripe_customer_id": cus.id, "value": "1000"},
+        timestamp=ts(2026, 2, 1, 0) + 60,
+    )
+    advance(clock, ts(2026, 2, 1, 2))
+    renewal = invoices_of(sub.id)[-1]
+    usage_line = next(
+        ln
+        for ln in renewal.lines.data
+        if ln.pricing
+        and ln.pricing.price_details
+        and ln.pricing.price_details.price == usage_price.id
+    )
+    # 201 calls x 2.5 cents = 502.5 -> 503, for January (in arrears).
+    assert usage_line.amount == 503
+    assert usage_line.quantity == 201
+    assert (usage_line.period.start, usage_line.period.end) == (T0, ts(2026, 2, 1))
+    assert renewal.amount_paid == 1000 + 503
+    advance(clock, ts(2026, 3, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1000 + 2500
