@@ -639,3 +639,14 @@ def test_address_phone_terms_and_custom_text(emulator: EmulatorServer, plan: str
     customer = stripe.Customer.retrieve(final["customer"]).to_dict()
     assert customer["address"]["line1"] == "1 Main St"
     assert customer["phone"] == "+1 555 0100"
+
+
+def test_expires_at_param(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    now = int(time.time())
+    session = make_session(plan, expires_at=now + 3600)
+    assert session.expires_at == now + 3600
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        make_session(plan, expires_at=now + 60)
+    assert exc.value.param == "expires_at"
+    with pytest.raises(stripe.InvalidRequestError):
+        make_session(plan, expires_at=now + 2 * 86400)

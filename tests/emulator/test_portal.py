@@ -569,3 +569,24 @@ def test_update_billing_address(emulator: EmulatorServer) -> None:
     assert customer["address"]["line1"] == "9 Elm Road"
     assert customer["address"]["country"] == "GB"
     assert customer["email"] == "pat@example.com"  # unchanged field left alone
+
+
+def test_portal_scopes_to_its_customer_and_escapes(emulator: EmulatorServer) -> None:
+    w = build()
+    stripe.Product.modify(str(w.basic.product), name="<script>alert(1)</script>")
+    other_customer = stripe.Customer.create(email="o@example.com", payment_method="pm_card_visa")
+    pm = stripe.Customer.list_payment_methods(other_customer.id).data[0]
+    other = stripe.Subscription.create(
+        customer=other_customer.id, items=[{"price": w.pro.id}], default_payment_method=pm.id
+    )
+    browser = Browser(emulator.url)
+    url = open_portal(w)
+    home = browser.get(url)
+    assert "<script>alert(1)</script>" in home.visible_text()
+    assert "<script>" not in home.text
+    for path in (f"/subscriptions/{other.id}/cancel", f"/subscriptions/{other.id}/update"):
+        assert browser.get(url + path).status == 404
+    form = browser.get(url + f"/subscriptions/{w.sub.id}/cancel")
+    resp = browser.post(url + f"/subscriptions/{other.id}/cancel", {"token": form.token()})
+    assert resp.status == 404
+    assert sub_dict(other.id)["cancel_at_period_end"] is False
