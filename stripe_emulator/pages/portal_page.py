@@ -344,14 +344,60 @@ def portal_done(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 # update plan
 
 
-def _allowed_prices(p: _Portal) -> list[JSONDict]:
+def _allowed_prices(p: _Portal, sub: JSONDict | None = None) -> list[JSONDict]:
+    """Prices the customer may pick: the configured ones when `price` updates are
+    allowed; the current one (to change only the quantity) when it is adjustable."""
+    allowed = set(p.features["subscription_update"].get("default_allowed_updates") or [])
+    current = _current_price(sub) if sub else None
     out = []
     for entry in p.features["subscription_update"].get("products") or []:
         for price_id in entry.get("prices") or []:
             price = p.ctx.find("price", price_id)
-            if price and price.get("active"):
+            if not price or not price.get("active"):
+                continue
+            if "price" in allowed or (price_id == current and _quantity_range(p, price)):
                 out.append(price)
     return out
+
+
+def _quantity_range(p: _Portal, price: JSONDict) -> tuple[int, int] | None:
+    """(min, max) when the quantity of `price` may be changed in the portal."""
+    feature = p.features["subscription_update"]
+    for entry in feature.get("products") or []:
+        if entry.get("product") != price.get("product"):
+            continue
+        adjustable = entry.get("adjustable_quantity") or {}
+        if adjustable.get("enabled") or "quantity" in (
+            feature.get("default_allowed_updates") or []
+        ):
+            return int(adjustable.get("minimum") or 1), int(adjustable.get("maximum") or 99)
+    return None
+
+
+def _current_quantity(sub: JSONDict) -> int:
+    items = _items(sub)
+    return int(items[0].get("quantity") or 1) if items else 1
+
+
+def _chosen_quantity(
+    p: _Portal, sub: JSONDict, price_id: str, raw: str
+) -> tuple[int | None, str | None]:
+    """The requested quantity (None: unchanged) or an error message."""
+    price = p.ctx.find("price", price_id) or {}
+    limits = _quantity_range(p, price)
+    if not raw or limits is None:
+        quantity = None
+    else:
+        try:
+            quantity = int(raw)
+        except ValueError:
+            return None, "Enter a whole number for the quantity."
+        if not limits[0] <= quantity <= limits[1]:
+            return None, f"The quantity must be between {limits[0]} and {limits[1]}."
+    same_qty = quantity is None or quantity == _current_quantity(sub)
+    if price_id == _current_price(sub) and same_qty:
+        return None, "Choose a different plan or quantity."
+    return quantity, None
 
 
 def _current_price(sub: JSONDict) -> str | None:
@@ -370,22 +416,33 @@ def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
         raise PageNotFound("Plan changes are not available.")
     current = _current_price(sub)
     options = []
-    for price in _allowed_prices(p):
+    adjustable = False
+    for price in _allowed_prices(p, sub):
         name, text = _price_line(ctx, price)
         is_current = price["id"] == current
+        adjustable = adjustable or _quantity_range(p, price) is not None
         tag = ' <span class="pill">Current plan</span>' if is_current else ""
-        disabled = " disabled" if is_current else ""
+        disabled = " disabled" if is_current and not _quantity_range(p, price) else ""
+        checked = " checked" if is_current and not disabled else ""
         options.append(
             f'<label class="radio card" for="price_{esc(price["id"])}">'
             f'<input type="radio" name="price" id="price_{esc(price["id"])}" '
-            f'value="{esc(price["id"])}"{disabled} required> '
+            f'value="{esc(price["id"])}"{disabled}{checked} required> '
             f"<span><strong>{esc(name)}</strong>{tag}<br>"
             f'<span class="muted">{esc(text)}</span></span></label>'
         )
+    quantity_field = (
+        '<label for="quantity">Quantity</label>'
+        f'<input type="number" id="quantity" name="quantity" min="1" '
+        f'value="{_current_quantity(sub)}" style="max-width:8rem">'
+        if adjustable
+        else ""
+    )
     body = (
         f"<h1>Update plan</h1>{p.take_flash()}"
         f'<form method="get" action="{esc(p.base)}/subscriptions/{esc(quote(sub["id"]))}/update/confirm">'
         f"<fieldset><legend>Choose a plan</legend>{''.join(options)}</fieldset>"
+        f"{quantity_field}"
         '<div class="actions"><button type="submit">Continue</button>'
         f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
     )
@@ -436,14 +493,21 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
     if not p.flag("subscription_update"):
         raise PageNotFound("Plan changes are not available.")
     price_id = req.value("price")
-    allowed = {pr["id"] for pr in _allowed_prices(p)}
+    allowed = {pr["id"] for pr in _allowed_prices(p, sub)}
     if price_id not in allowed:
         p.flash("Choose one of the plans listed.", "error")
         return redirect(f"{p.base}/subscriptions/{quote(sub_id)}/update")
-    quantity = int(req.value("quantity") or 0) or None
+    quantity, problem = _chosen_quantity(p, sub, price_id, req.value("quantity"))
+    if problem:
+        p.flash(problem, "error")
+        return redirect(f"{p.base}/subscriptions/{quote(sub_id)}/update")
     when = ctx.now_for_customer(p.customer)
     old_name, old_text = _price_line(ctx, _current_price(sub))
     new_name, new_text = _price_line(ctx, price_id)
+    if _current_quantity(sub) > 1:
+        old_name += f" x {_current_quantity(sub)}"
+    if (quantity or _current_quantity(sub)) > 1:
+        new_name += f" x {quantity or _current_quantity(sub)}"
     preview = _preview(p, sub, price_id, quantity, when)
     prorated = _proration_total(preview)
     behaviour = _update_proration(p)
@@ -490,12 +554,18 @@ def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
         return forbidden()
     sub = p.subscription(sub_id)
     price_id = req.value("price")
-    if not p.flag("subscription_update") or price_id not in {pr["id"] for pr in _allowed_prices(p)}:
+    if not p.flag("subscription_update") or price_id not in {
+        pr["id"] for pr in _allowed_prices(p, sub)
+    }:
         p.flash("That plan is not available.", "error")
         return redirect(p.base)
+    quantity, problem = _chosen_quantity(p, sub, price_id, req.value("quantity"))
+    if problem:
+        p.flash(problem, "error")
+        return redirect(f"{p.base}/subscriptions/{quote(sub_id)}/update")
     change: JSONDict = {"id": _items(sub)[0]["id"], "price": price_id}
-    if req.value("quantity"):
-        change["quantity"] = int(req.value("quantity"))
+    if quantity:
+        change["quantity"] = quantity
     params: JSONDict = {"items": [change], "proration_behavior": _update_proration(p)}
     if req.value("proration_date").isdigit():
         params["proration_date"] = int(req.value("proration_date"))

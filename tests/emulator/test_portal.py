@@ -590,3 +590,35 @@ def test_portal_scopes_to_its_customer_and_escapes(emulator: EmulatorServer) -> 
     resp = browser.post(url + f"/subscriptions/{other.id}/cancel", {"token": form.token()})
     assert resp.status == 404
     assert sub_dict(other.id)["cancel_at_period_end"] is False
+
+
+def test_update_quantity(emulator: EmulatorServer) -> None:
+    w = build(proration="always_invoice")
+    update = plan_update(w.basic, w.pro, "always_invoice")
+    update["default_allowed_updates"] = ["price", "quantity"]
+    update["products"][0]["adjustable_quantity"] = {"enabled": True, "minimum": 1, "maximum": 5}
+    stripe.billing_portal.Configuration.modify(
+        w.config.id, features={"subscription_update": update}
+    )
+    stripe.test_helpers.TestClock.advance(w.clock.id, frozen_time=JAN_1_2027 + 31 * 86400 // 2)
+    browser = Browser(emulator.url)
+    url = open_portal(w)
+    choose = browser.get(url + f"/subscriptions/{w.sub.id}/update")
+    assert choose.has_input(choose.label_for("Quantity"))
+    action = choose.form_action("Continue")
+    same = browser.get(f"{action}?price={w.basic.id}&quantity=1")
+    assert "Choose a different plan or quantity." in browser.follow(same).visible_text()
+    too_many = browser.get(f"{action}?price={w.basic.id}&quantity=6")
+    assert "between 1 and 5" in browser.follow(too_many).visible_text()
+    confirm = browser.get(f"{action}?price={w.basic.id}&quantity=3")
+    text = confirm.visible_text()
+    assert "Basic x 3" in text
+    # Two more seats for half of January: 2 x $10.00 / 2.
+    assert "Amount due today: $10.00" in text, text
+    done = browser.submit(confirm, "Confirm")
+    assert done.status == 303
+    item = sub_dict(w.sub.id)["items"]["data"][0]
+    assert item["quantity"] == 3
+    assert item["price"]["id"] == w.basic.id
+    home = browser.follow(done)
+    assert "Basic x 3" in home.visible_text()
