@@ -227,3 +227,14 @@ def test_pay_open_invoice_with_3ds_card(emulator: EmulatorServer) -> None:
     assert done.location == f"/invoices/{invoice.id}"
     assert stripe.Invoice.retrieve(invoice.id).status == "paid"
     assert stripe.Subscription.retrieve(sub.id).status == "active"
+
+
+def test_dashboard_shows_clock_errors(emulator: EmulatorServer) -> None:
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_900_000_000)
+    browser = Browser(emulator.url)
+    home = browser.get("/")
+    resp = browser.submit(home, "Advance to date", {"to": "2020-01-01"})
+    assert resp.status == 303
+    page = browser.follow(resp)
+    assert "later than its current frozen_time" in page.visible_text()
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == 1_900_000_000

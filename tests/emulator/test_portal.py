@@ -622,3 +622,27 @@ def test_update_quantity(emulator: EmulatorServer) -> None:
     assert item["price"]["id"] == w.basic.id
     home = browser.follow(done)
     assert "Basic x 3" in home.visible_text()
+
+
+def test_cancel_flow_with_retention_offer(emulator: EmulatorServer) -> None:
+    w = build()
+    coupon = stripe.Coupon.create(percent_off=50, duration="repeating", duration_in_months=3)
+    url = open_portal(
+        w,
+        flow_data={
+            "type": "subscription_cancel",
+            "subscription_cancel": {
+                "subscription": w.sub.id,
+                "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": coupon.id}},
+            },
+        },
+    )
+    browser = Browser(emulator.url)
+    page = browser.follow(browser.get(url))
+    assert "Stay and get 50% off." in page.visible_text()
+    done = browser.submit(page, "Accept offer")
+    assert done.status == 303
+    assert "The discount was applied to your plan." in browser.follow(done).visible_text()
+    sub = sub_dict(w.sub.id)
+    assert sub["cancel_at_period_end"] is False
+    assert sub["discounts"]
