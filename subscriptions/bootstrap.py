@@ -97,7 +97,7 @@ class Bootstrap:
     def _change(self, action: str, kind: str, detail: str) -> None:
         change = Change(action, kind, detail)
         self.result.changes.append(change)
-        logger.info("billing_bootstrap %s%s", "(dry run) " if self.dry_run else "", change)
+        logger.debug("billing_bootstrap %s%s", "(dry run) " if self.dry_run else "", change)
 
     def _write(self, placeholder: dict[str, Any], call: Callable[..., Any], *args: Any) -> Any:
         """Run ``call(*args)``, or return a stand-in object in dry-run mode."""

@@ -334,3 +334,35 @@ def billing_overview(*, user: Any) -> BillingOverview:
         payment_method=_payment_method_summary(pm_id),
         invoices=invoices_for_customer(customer_id=customer.id),
     )
+
+
+def users_with_billing(queryset: Any) -> Any:
+    """Annotate users with their latest subscription's status, price lookup key and customer."""
+    from django.db.models import OuterRef, Subquery
+    from django.db.models.fields.json import KT
+
+    latest = Subscription.objects.filter(
+        customer__subscriber=OuterRef("pk"), livemode=settings.STRIPE_LIVE_MODE
+    ).order_by("-created")
+    return queryset.annotate(
+        billing_status=Subquery(latest.annotate(s=KT("stripe_data__status")).values("s")[:1]),
+        billing_price=Subquery(
+            latest.annotate(k=KT("stripe_data__items__data__0__price__lookup_key")).values("k")[:1]
+        ),
+        billing_customer=Subquery(
+            Customer.objects.filter(
+                subscriber=OuterRef("pk"), livemode=settings.STRIPE_LIVE_MODE
+            ).values("id")[:1]
+        ),
+    )
+
+
+def stripe_dashboard_url(object_id: str) -> str:
+    """Where staff can look at a Stripe object: the emulator's dashboard or Stripe's."""
+    if settings.STRIPE_EMULATOR:
+        return f"{settings.STRIPE_API_BASE}/dashboard/objects/{object_id}"
+    mode = "" if settings.STRIPE_LIVE_MODE else "test/"
+    kind = {"cus": "customers", "sub": "subscriptions", "in": "invoices"}.get(
+        object_id.split("_", 1)[0], "search?query="
+    )
+    return f"https://dashboard.stripe.com/{mode}{kind}/{object_id}"

@@ -258,11 +258,17 @@ def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
             "processing" if session.status == "complete" else "unpaid"
         )
         return CheckoutOutcome(state=state)
-    # dj-stripe wants the SDK's objects (it pages through nested lists itself).
-    subscription_sync_data(data=sub)
-    _mirror_related(client, sub)
-    entitlements_sync(customer_id=customer.id)
-    access_invalidate(user_id=user.pk)
+    try:
+        # dj-stripe wants the SDK's objects (it pages through nested lists itself).
+        subscription_sync_data(data=sub)
+        _mirror_related(client, sub)
+        entitlements_sync(customer_id=customer.id)
+    except Exception:
+        # The webhooks will bring the same state; the page asks again in a moment.
+        logger.exception("syncing subscription %s after checkout failed", sub.id)
+        return CheckoutOutcome(state="processing", subscription_status=sub.status)
+    finally:
+        access_invalidate(user_id=user.pk)
     status = sub.status
     if status in ("active", "trialing"):
         return CheckoutOutcome(state="ready", subscription_status=status)

@@ -150,13 +150,6 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
             "subscriptions/success.html",
             {"state": "processing", "error": exc.user_message},
         )
-    if outcome.state == "ready":
-        messages.success(
-            request,
-            _("Your trial has started. Enjoy!")
-            if outcome.subscription_status == "trialing"
-            else _("Thank you! Your subscription is active."),
-        )
     return render(
         request, "subscriptions/success.html", {"outcome": outcome, "state": outcome.state}
     )

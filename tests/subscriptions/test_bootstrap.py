@@ -1,0 +1,111 @@
+"""billing_bootstrap makes the emulator match the catalog, idempotently."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from djstripe.models import Price, WebhookEndpoint
+
+from subscriptions import bootstrap as bootstrap_module
+from subscriptions.bootstrap import billing_bootstrap
+from subscriptions.catalog import Catalog, get_catalog, parse_catalog
+from subscriptions.services import stripe_client
+from tests.subscriptions.conftest import Billing
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def _catalog(**changes: int) -> Catalog:
+    """The project's catalog with some prices changed ({lookup_key: new amount or 0 to drop})."""
+    import tomllib
+
+    data = tomllib.loads(_raw())
+    for plan in data["plans"]:
+        prices = []
+        for price in plan.get("prices", []):
+            amount = changes.get(price["lookup_key"], price["amount"])
+            if amount:
+                prices.append({**price, "amount": amount})
+        plan["prices"] = prices
+    return parse_catalog(data)
+
+
+def _raw() -> str:
+    from subscriptions.catalog import CATALOG_PATH
+
+    return CATALOG_PATH.read_text()
+
+
+def test_second_run_changes_nothing(billing: Billing) -> None:
+    result = billing_bootstrap(site_url="http://127.0.0.1:9")
+    assert result.changes == []
+    out = io.StringIO()
+    call_command("billing_bootstrap", "--site-url", "http://127.0.0.1:9", stdout=out)
+    assert "Nothing to change" in out.getvalue()
+
+
+def test_everything_exists_in_stripe_and_the_mirror(billing: Billing) -> None:
+    client = stripe_client()
+    catalog = get_catalog()
+    for plan in catalog.paid_plans:
+        for spec in plan.prices:
+            found = client.v1.prices.list({"lookup_keys": [spec.lookup_key]}).data
+            assert len(found) == 1
+            assert found[0].unit_amount == spec.amount
+            assert Price.objects.get(lookup_key=spec.lookup_key, active=True).id == found[0].id
+        product_id = Price.objects.get(lookup_key=plan.prices[0].lookup_key).product_id
+        attached = {
+            pf.entitlement_feature.lookup_key
+            for pf in client.v1.products.features.list(product_id).data
+        }
+        assert attached == set(plan.features)
+    configs = client.v1.billing_portal.configurations.list({"active": True}).data
+    mine = [
+        c for c in configs if c.metadata and c.metadata.to_dict().get("source") == "saas-catalog"
+    ]
+    assert len(mine) == 1
+    features = mine[0].features
+    assert features.subscription_cancel.mode == "at_period_end"
+    assert features.subscription_cancel.cancellation_reason.enabled
+    assert features.subscription_update.proration_behavior == "create_prorations"
+    assert features.payment_method_update.enabled
+    assert features.invoice_history.enabled
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_")
+    assert str(endpoint.djstripe_uuid) in endpoint.url
+
+
+def test_amount_change_moves_lookup_key_and_archives_old_price(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = stripe_client()
+    old = client.v1.prices.list({"lookup_keys": ["pro_monthly"]}).data[0]
+    monkeypatch.setattr(
+        bootstrap_module, "get_catalog", lambda: _catalog(pro_monthly=3900, pro_yearly=0)
+    )
+
+    dry = billing_bootstrap(dry_run=True, site_url="http://127.0.0.1:9")
+    assert any(c.kind == "price" and "pro_monthly" in c.detail for c in dry.changes)
+    assert client.v1.prices.retrieve(old.id).active  # dry run wrote nothing
+
+    result = billing_bootstrap(site_url="http://127.0.0.1:9")
+    kinds = [(c.action, c.kind) for c in result.changes]
+    assert ("create", "price") in kinds
+    assert ("archive", "price") in kinds
+    assert ("update", "portal_configuration") in kinds
+    new = client.v1.prices.list({"lookup_keys": ["pro_monthly"]}).data[0]
+    assert new.id != old.id
+    assert new.unit_amount == 3900
+    assert client.v1.prices.retrieve(old.id).active is False
+    yearly = [
+        p
+        for p in client.v1.prices.list({"active": True, "limit": 100}).data
+        if p.unit_amount == 29000
+    ]
+    assert yearly == []  # the dropped yearly price was archived
+    assert (
+        Price.objects.get(lookup_key="pro_monthly", active=True).stripe_data["unit_amount"] == 3900
+    )
+    assert billing_bootstrap(site_url="http://127.0.0.1:9").changes == []

@@ -1,0 +1,164 @@
+"""Access from the mirror, its cache, and the gating decorators, mixins and template filters."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.messages import get_messages
+from django.http import HttpRequest, HttpResponse
+from django.template import Context, Template
+from django.test import Client, RequestFactory
+from django.views import View
+from pytest_django.fixtures import DjangoAssertNumQueries
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from subscriptions.access import access_for, access_invalidate
+from subscriptions.catalog import get_catalog
+from subscriptions.gating import (
+    AccessMiddleware,
+    FeatureRequiredMixin,
+    feature_required,
+    subscription_required,
+)
+from tests.billing_helpers import give_plan
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@feature_required("api_access")
+def _api_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("api ok")
+
+
+@subscription_required
+def _paid_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("paid ok")
+
+
+class _ExportView(FeatureRequiredMixin, View):
+    required_feature = "exports"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("export ok")
+
+
+def _request(user: object, accept: str = "text/html") -> HttpRequest:
+    request = RequestFactory().get("/x", HTTP_ACCEPT=accept)
+    request.user = user  # type: ignore[assignment]
+    request.session = {}  # type: ignore[assignment]
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
+    AccessMiddleware(lambda r: HttpResponse())(request)
+    return request
+
+
+def test_free_user_is_redirected_to_pricing_naming_the_plan() -> None:
+    user = make_user()
+    request = _request(user)
+    response = _api_view(request)
+    assert response.status_code == 302
+    assert response["Location"] == "/pricing/"
+    texts = [str(m) for m in get_messages(request)]
+    assert texts == ["API access is part of the Pro plan. Upgrade to unlock it."]
+
+
+def test_json_clients_get_403_with_the_plan() -> None:
+    response = _api_view(_request(make_user(), accept="application/json"))
+    assert response.status_code == 403
+    assert b'"plan": "pro"' in response.content
+    assert b'"error": "upgrade_required"' in response.content
+
+
+def test_plan_features_open_views() -> None:
+    user = make_user()
+    give_plan(user, lookup_key="starter_monthly", status="trialing")
+    assert _ExportView.as_view()(_request(user)).status_code == 200
+    assert _paid_view(_request(user)).status_code == 200
+    assert _api_view(_request(user)).status_code == 302  # Starter has no API access
+
+
+def test_anonymous_is_sent_to_login() -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    response = _paid_view(_request(AnonymousUser()))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_past_due_in_grace_keeps_access_then_loses_it(settings: SettingsWrapper) -> None:
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 7
+    user = make_user()
+    now = int(time.time())
+    give_plan(user, status="past_due", period_start=now - 2 * 86400)
+    access = access_for(user)
+    assert access.has_access
+    assert access.in_grace
+
+    other = make_user()
+    give_plan(other, status="past_due", period_start=now - 8 * 86400)
+    assert not access_for(other).has_access
+    assert access_for(other).plan_key == "free"
+
+
+@pytest.mark.parametrize(
+    "status", ["incomplete", "incomplete_expired", "unpaid", "canceled", "paused"]
+)
+def test_statuses_without_access_fall_back_to_free(status: str) -> None:
+    user = make_user()
+    give_plan(user, status=status)
+    access = access_for(user)
+    assert access.plan_key == "free"
+    assert access.features == frozenset(get_catalog().free_plan.features)
+    assert access.quota("projects") == 1
+
+
+def test_warm_cache_costs_no_query(django_assert_num_queries: DjangoAssertNumQueries) -> None:
+    user = make_user()
+    give_plan(user, lookup_key="pro_monthly")
+    access_for(user)  # warm
+    with django_assert_num_queries(0):
+        assert access_for(user).has("api_access")
+
+
+def test_invalidate_recomputes(django_assert_num_queries: DjangoAssertNumQueries) -> None:
+    user = make_user()
+    assert access_for(user).plan_key == "free"
+    give_plan(user, lookup_key="pro_yearly")  # invalidates, as the webhook pipeline will
+    assert access_for(user).plan_key == "pro"
+    access_invalidate(user_id=user.pk)
+    with django_assert_num_queries(0):
+        pass
+    assert access_for(user).plan_key == "pro"
+
+
+def test_gated_view_with_warm_cache_makes_no_access_query(client: Client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = make_user()
+    give_plan(user, lookup_key="pro_monthly")
+    client.force_login(user)
+    assert client.get("/app/exports/").status_code == 200  # warms the access cache
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/app/exports/")
+    assert response.status_code == 200
+    access_tables = ("djstripe_", "subscriptions_")
+    touched = [
+        q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in access_tables)
+    ]
+    assert touched == []
+    assert len(queries.captured_queries) >= 1  # the session and user are still read
+
+
+def test_template_filters() -> None:
+    user = make_user()
+    give_plan(user, lookup_key="starter_monthly")
+    template = Template(
+        '{% load billing %}{% if access|has_feature:"exports" %}E{% endif %}'
+        '{% if access|has_feature:"api_access" %}A{% endif %}-{{ access|quota:"projects" }}'
+        '-{{ 2900|money:"usd" }}-{{ 999|money:"eur" }}-{{ 500|money:"jpy" }}'
+    )
+    assert template.render(Context({"access": access_for(user)})) == "E-5-$29-€9.99-¥500"

@@ -1,0 +1,163 @@
+"""Pricing and billing pages from the local mirror: content, query counts, no Stripe calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from djstripe.models import Price, Product
+from pytest_django.fixtures import DjangoAssertNumQueries
+
+from subscriptions import selectors
+from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
+from tests.billing_helpers import give_plan
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _mirror_prices(catalog: Catalog) -> None:
+    """What billing_bootstrap leaves in the mirror, written directly."""
+    for plan in catalog.paid_plans:
+        product = Product.objects.create(
+            id=f"prod_{plan.key}",
+            livemode=False,
+            stripe_data={"id": f"prod_{plan.key}", "object": "product", "name": plan.name},
+        )
+        for spec in plan.prices:
+            Price.objects.create(
+                id=f"price_{spec.lookup_key}",
+                livemode=False,
+                active=True,
+                currency=catalog.currency,
+                lookup_key=spec.lookup_key,
+                product=product,
+                stripe_data={
+                    "id": f"price_{spec.lookup_key}",
+                    "object": "price",
+                    "active": True,
+                    "currency": catalog.currency,
+                    "lookup_key": spec.lookup_key,
+                    "unit_amount": spec.amount,
+                    "recurring": {"interval": spec.interval, "interval_count": 1},
+                },
+            )
+
+
+def _catalog_with(n_paid: int) -> Catalog:
+    plans: list[dict[str, Any]] = [
+        {"key": "free", "name": "Free", "features": [], "quotas": {"projects": 1}}
+    ]
+    for i in range(n_paid):
+        plans.append(
+            {
+                "key": f"p{i}",
+                "name": f"Plan {i}",
+                "features": ["exports"],
+                "prices": [
+                    {"lookup_key": f"p{i}_monthly", "amount": 100 * (i + 1), "interval": "month"},
+                    {"lookup_key": f"p{i}_yearly", "amount": 1000 * (i + 1), "interval": "year"},
+                ],
+            }
+        )
+    return parse_catalog({"features": {"exports": {"name": "Exports"}}, "plans": plans})
+
+
+@pytest.mark.parametrize("n_paid", [2, 20])
+def test_pricing_queries_do_not_grow_with_plans(
+    n_paid: int,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    catalog = _catalog_with(n_paid)
+    monkeypatch.setattr(selectors, "get_catalog", lambda: catalog)
+    _mirror_prices(catalog)
+    with django_assert_num_queries(1):  # one price query, anonymous visitor
+        response = client.get("/pricing/?interval=year")
+    assert response.status_code == 200
+    assert response.content.count(b"Choose Plan") == n_paid
+    assert f"${10 * n_paid:,}".encode() in response.content
+
+
+def test_pricing_shows_prices_trial_and_current_plan(client: Client) -> None:
+    from subscriptions.catalog import get_catalog
+
+    _mirror_prices(get_catalog())
+    user = make_user()
+    give_plan(user, lookup_key="starter_monthly")
+    client.force_login(user)
+    page = client.get("/pricing/").content.decode()
+    assert "$9" in page
+    assert "$29" in page
+    assert "14-day free trial" in page
+    assert "Current plan" in page
+    yearly = client.get("/pricing/?interval=year").content.decode()
+    assert "$290" in yearly
+    assert "$90" in yearly
+    # An unknown interval falls back to monthly instead of failing.
+    assert client.get("/pricing/?interval=decade").status_code == 200
+
+
+def test_billing_page_for_a_user_without_subscription(client: Client) -> None:
+    client.force_login(make_user())
+    page = client.get("/billing/")
+    assert page.status_code == 200
+    assert b"You have no subscription yet" in page.content
+
+
+def test_billing_page_shows_cancellation_banner(client: Client) -> None:
+    user = make_user()
+    give_plan(user, cancel_at_period_end=True)
+    client.force_login(user)
+    page = client.get("/billing/").content.decode()
+    assert "Resume subscription" in page
+    assert "Ends on" in page
+
+
+def test_billing_page_shows_past_due_banner(client: Client) -> None:
+    user = make_user()
+    give_plan(user, status="past_due")
+    client.force_login(user)
+    page = client.get("/billing/").content.decode()
+    assert "Your last payment failed." in page
+    assert "Update payment method" in page
+
+
+def test_billing_pages_need_login(client: Client) -> None:
+    for path in ("/billing/", "/billing/success/?session_id=cs_x"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+    for path in ("/billing/portal/", "/billing/resume/", "/billing/checkout/"):
+        assert client.post(path).status_code == 302
+
+
+def test_checkout_and_portal_refuse_get_or_csrfless_posts() -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user())
+    assert client.post("/billing/checkout/", {"price": "pro_monthly"}).status_code == 403
+    assert client.post("/billing/portal/").status_code == 403
+    assert client.get("/billing/portal/").status_code == 405
+
+
+def test_dev_page_is_hidden_without_debug(client: Client) -> None:
+    client.force_login(make_user())
+    assert client.get("/dev/billing/").status_code == 404
+
+
+def test_catalog_rejects_inconsistencies() -> None:
+    from subscriptions.catalog import CatalogError
+
+    with pytest.raises(CatalogError, match="free"):
+        parse_catalog({"plans": [{"key": "pro", "name": "Pro", "features": []}]})
+    with pytest.raises(CatalogError, match="unknown features"):
+        parse_catalog({"plans": [{"key": "free", "name": "F", "features": ["x"]}]})
+    dup = [{"lookup_key": "a", "amount": 1, "interval": "month"}] * 2
+    with pytest.raises(CatalogError, match="duplicate"):
+        parse_catalog(
+            {"plans": [{"key": "free", "name": "F"}, {"key": "p", "name": "P", "prices": dup}]}
+        )
+    assert isinstance(_catalog_with(1).plan("p0"), PlanSpec)
+    assert isinstance(_catalog_with(1).price("p0_yearly"), PriceSpec)
