@@ -114,6 +114,7 @@ def document(title: str, body: str, *, brand: str = "Stripe emulator", narrow: b
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f'<header class="top"><div class="in"><span class="brand">{esc(brand)}'
         '<span class="test-badge">Test mode</span></span></div></header>'
@@ -129,7 +130,7 @@ def html_response(body: str, status: int = 200, headers: dict[str, str] | None =
     hdrs = {
         "Cache-Control": "no-store",
         "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         "form-action *; frame-ancestors 'none'; base-uri 'none'",
         "Referrer-Policy": "no-referrer",
     }
