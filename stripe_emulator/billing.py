@@ -2960,8 +2960,10 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     status = obj["status"]
     if status == "trialing" and obj.get("trial_end"):
         trial_end = int(obj["trial_end"])
+        if obj.get("cancel_at"):
+            trial_end = min(trial_end, int(obj["cancel_at"]))
         if not obj.get("_trial_will_end_sent"):
-            return min(trial_end, trial_end - TRIAL_WILL_END_BEFORE)
+            return min(trial_end, int(obj["trial_end"]) - TRIAL_WILL_END_BEFORE)
         return trial_end
     if status == "incomplete":
         return int(obj["created"]) + settings(ctx)["incomplete_expiry_seconds"]
@@ -2994,7 +2996,11 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
             sub["_trial_will_end_sent"] = True
             ctx.save(sub)
             _emit(ctx, env, "customer.subscription.trial_will_end", sub)
-        if env.now >= trial_end:
+        cancel_at = sub.get("cancel_at")
+        if cancel_at and int(cancel_at) <= env.now:
+            # Canceled at (or before) the trial's end: it ends, nothing is billed.
+            cancel_now(ctx, env, sub, reason=None)
+        elif env.now >= trial_end:
             _end_trial(ctx, env, sub, synchronous=False)
     elif status == "incomplete":
         _expire_incomplete(ctx, env, sub)

@@ -683,3 +683,17 @@ def test_metered_usage_billed_in_arrears(emulator: EmulatorServer) -> None:
     assert renewal.amount_paid == 1000 + 503
     advance(clock, ts(2026, 3, 1, 2))
     assert invoices_of(sub.id)[-1].amount_paid == 1000 + 2500
+
+
+def test_trial_canceled_at_period_end_is_never_billed(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(
+        customer=cus.id, items=[{"price": price(900).id}], trial_period_days=7
+    )
+    sub = stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    assert sub.cancel_at == T0 + 7 * DAY
+    advance(clock, T0 + 7 * DAY + 2 * HOUR)
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.status == "canceled"
+    assert sub.ended_at == T0 + 7 * DAY
+    assert [i.amount_due for i in invoices_of(sub.id)] == [0]
