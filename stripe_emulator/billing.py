@@ -2144,6 +2144,7 @@ def subscription_create(
     sub = ctx.get("subscription", sub_id)
     if inv["status"] == "open":
         if collection == "send_invoice":
+            _emit(ctx, env, "invoice.sent", inv)
             _set_status(ctx, env, sub, "active")
         elif behavior == "default_incomplete":
             pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
@@ -2794,6 +2795,19 @@ def _finalize_and_collect(ctx: Ctx, env: Env, inv: JSONDict) -> None:
     inv = finalize_invoice(ctx, env, inv)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         collect_invoice(ctx, env, inv, off_session=True, automatic=True)
+    elif inv["status"] == "open":
+        # Stripe emails it to the customer (the emulator sends nothing).
+        _emit(ctx, env, "invoice.sent", inv)
+
+
+def _invoice_overdue(ctx: Ctx, env: Env, inv: JSONDict) -> None:
+    """A send_invoice invoice is unpaid at its due date: overdue, subscription past_due."""
+    inv["_overdue"] = True
+    ctx.save(inv)
+    _emit(ctx, env, "invoice.overdue", inv)
+    sub = _invoice_subscription(ctx, inv)
+    if sub is not None and sub["status"] == "active":
+        _set_status(ctx, env, sub, "past_due")
 
 
 def _renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
@@ -2954,6 +2968,11 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
+        if obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+            # The customer pays by themselves; at the due date it is overdue.
+            if obj.get("due_date") and not obj.get("_overdue"):
+                return int(obj["due_date"])
+            return None
         if obj["status"] == "open" and obj.get("auto_advance"):
             return obj.get("next_payment_attempt")
         return None
@@ -2985,6 +3004,8 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
         related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
         if obj["status"] == "draft":
             _finalize_and_collect(ctx, env, obj)
+        elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+            _invoice_overdue(ctx, env, obj)
         elif obj["status"] == "open":
             collect_invoice(ctx, env, obj, off_session=True, automatic=True)
         return related

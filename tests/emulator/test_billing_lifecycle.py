@@ -697,3 +697,26 @@ def test_trial_canceled_at_period_end_is_never_billed(emulator: EmulatorServer) 
     assert sub.status == "canceled"
     assert sub.ended_at == T0 + 7 * DAY
     assert [i.amount_due for i in invoices_of(sub.id)] == [0]
+
+
+def test_send_invoice_overdue_then_paid(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer(card=None)
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(5000).id}],
+        collection_method="send_invoice",
+        days_until_due=14,
+    )
+    assert sub.status == "active"  # send_invoice subscriptions start active
+    first = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (first.status, first.due_date, first.attempted) == ("open", T0 + 14 * DAY, False)
+    advance(clock, T0 + 14 * DAY + 1)
+    assert stripe.Subscription.retrieve(sub.id).status == "past_due"
+    assert "invoice.overdue" in event_types()
+    card = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
+    assert stripe.Invoice.pay(first.id, payment_method=card.id).status == "paid"
+    assert stripe.Subscription.retrieve(sub.id).status == "active"
+    advance(clock, ts(2026, 2, 1, 2))
+    renewal = invoices_of(sub.id)[-1]
+    assert (renewal.status, renewal.due_date) == ("open", ts(2026, 2, 1, 1) + 14 * DAY)
+    assert "invoice.sent" in event_types()
