@@ -9,8 +9,8 @@ call ``access_invalidate`` whenever a user's billing may have changed.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +23,7 @@ from .policy import LIVE_STATUSES, Reason, decide
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when Access changes shape (it is pickled)
 # Upper bound on how long a cached answer lives even if no webhook invalidates it.
 MAX_CACHE_SECONDS = 3600
 
@@ -64,23 +64,6 @@ class Access:
     @property
     def is_free(self) -> bool:
         return not self.has_access
-
-    def to_cache(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["features"] = sorted(self.features)
-        for key in ("current_period_end", "trial_end", "grace_ends_at"):
-            value = data[key]
-            data[key] = value.timestamp() if value else None
-        return data
-
-    @classmethod
-    def from_cache(cls, data: dict[str, Any]) -> Access:
-        data = dict(data)
-        data["features"] = frozenset(data["features"])
-        for key in ("current_period_end", "trial_end", "grace_ends_at"):
-            value = data[key]
-            data[key] = datetime.fromtimestamp(value, tz=UTC) if value is not None else None
-        return cls(**data)
 
 
 def free_access() -> Access:
@@ -183,10 +166,10 @@ def access_for(user: Any) -> Access:
         return free_access()
     key = _cache_key(user.pk)
     cached = cache.get(key)
-    if cached is not None:
-        return Access.from_cache(cached)
+    if isinstance(cached, Access):
+        return cached
     access = access_compute(user=user)
-    cache.set(key, access.to_cache(), timeout=_ttl(access, timezone.now()))
+    cache.set(key, access, timeout=_ttl(access, timezone.now()))
     return access
 
 

@@ -109,3 +109,56 @@ def test_existing_subscriber_is_sent_to_the_portal(client: Client, billing: Bill
     assert response.status_code == 303
     assert "/portal/" in response["Location"]
     assert Subscription.objects.count() == 1
+
+
+def test_anonymous_visitor_signs_up_and_lands_on_checkout(client: Client, billing: Billing) -> None:
+    import re
+
+    from django.core import mail
+
+    response = client.get("/billing/choose/", {"price": "starter_monthly"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/signup/")
+    password = "a long and unusual passphrase"
+    # The signup form carries ?next= along, as the browser would post it.
+    client.post(
+        response["Location"],
+        {"email": "visitor@example.com", "password1": password, "password2": password},
+    )
+    link = re.search(r"https?://[^\s]+", str(mail.outbox[-1].body))
+    assert link
+    path = "/" + link.group(0).split("/", 3)[3]
+    response = client.post(path)  # confirming logs the visitor in (same browser)
+    assert response.status_code == 302
+    assert response["Location"] == "/billing/checkout/?price=starter_monthly"
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert b"Continue to payment" in page.content
+    assert b"Starter" in page.content
+    assert client.post("/billing/checkout/", {"price": "starter_monthly"}).status_code == 303
+
+
+def test_stripe_outage_shows_a_retry_page_not_a_500(client: Client, billing: Billing) -> None:
+    client.force_login(make_user())
+    client.post("/billing/checkout/", {"price": "pro_monthly"})  # customer exists now
+    status, _ = billing.helper(
+        "/_emulator/faults/api", {"mode": "503", "count": 10, "route": "^/v1/checkout/sessions"}
+    )
+    assert status == 200
+    response = client.post("/billing/checkout/", {"price": "pro_yearly"})
+    assert response.status_code == 503
+    assert b"Try again" in response.content
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{billing.url}/_emulator/faults", method="DELETE"), timeout=10
+    ).close()
+    assert client.post("/billing/checkout/", {"price": "pro_yearly"}).status_code == 303
+
+
+def test_rate_limit_is_reported_as_retryable(client: Client, billing: Billing) -> None:
+    client.force_login(make_user())
+    billing.helper("/_emulator/faults/api", {"mode": "429", "count": 1, "route": "^/v1/customers"})
+    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    assert response.status_code == 503
+    assert b"Try again" in response.content

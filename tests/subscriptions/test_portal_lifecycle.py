@@ -156,3 +156,19 @@ def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Bi
     access = access_for(user)
     assert access.status == "active"
     assert access.has("api_access")
+
+
+def test_dev_time_machine_moves_the_clock(client: Client, billing: Billing, settings: Any) -> None:
+    settings.DEBUG = True
+    user = _subscribed(client, billing, "starter_monthly", card=None)
+    page = client.get("/dev/billing/")
+    assert page.status_code == 200
+    assert b"To trial end" in page.content
+    trial_end = access_for(user).trial_end
+    assert trial_end is not None
+    response = client.post("/dev/billing/", {"step": "trial_end"})
+    assert response.status_code == 302
+    # No card and end_behavior=cancel: the trial ends without payment, so it is canceled.
+    access = access_for(user)
+    assert access.status == "canceled"
+    assert access.plan_key == "free"
