@@ -1,0 +1,62 @@
+"""Run every benchmark and record the results in bench/RESULTS.md (`make bench`).
+
+Each script prints its own table; this file keeps the command, the machine
+and the output together so a number is never separated from how it was made.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SCRIPTS = ["emulator_bench.py", "billing_bench.py", "app_bench.py"]
+
+
+def main() -> None:
+    selected = sys.argv[1:] or SCRIPTS
+    sections = []
+    for script in selected:
+        command = f"uv run python bench/{script}"
+        print(f"== {command}", flush=True)
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(BENCH / script)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+        lines = [
+            line
+            for line in result.stdout.splitlines()
+            if " INFO " not in line and " WARNING " not in line
+        ]
+        output = "\n".join(lines).strip()
+        print(output)
+        if result.returncode != 0:
+            print(result.stderr[-3000:], file=sys.stderr)
+        status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
+        sections.append(
+            f"## {script}\n\nCommand: `{command}` ({elapsed:.0f} s, {status})\n\n"
+            f"```\n{output}\n```\n"
+        )
+    header = (
+        "# Benchmark results\n\n"
+        f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make bench` "
+        f"(`uv run python bench/run.py`) on {platform.node() or 'this machine'}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}.\n"
+        "Each script's docstring says what it measures; targets come from the issues.\n\n"
+    )
+    (BENCH / "RESULTS.md").write_text(header + "\n".join(sections))
+    print(f"\nwritten to {BENCH / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
