@@ -38,3 +38,57 @@ class TestClockTime(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clock_id} @ {self.frozen_time:%Y-%m-%d %H:%M}"
+
+
+class StripeEvent(models.Model):
+    """A verified Stripe event, stored once per Stripe event id before we answer 2xx.
+
+    From the moment this row exists the event is ours: Celery processes it,
+    retries it, marks it failed, and staff can replay it. The raw request is
+    also kept in dj-stripe's WebhookEventTrigger (``trigger``).
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "received"
+        PROCESSING = "processing", "processing"
+        PROCESSED = "processed", "processed"
+        FAILED = "failed", "failed"
+
+    stripe_id = models.CharField(max_length=255, unique=True)  # evt_...
+    type = models.CharField(max_length=100, db_index=True)
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=64, blank=True)
+    # When Stripe created the event (event.created).
+    stripe_created = models.DateTimeField()
+    # Ids of data.object and its customer, for filtering and logs.
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    # Processing attempts made by our workers.
+    attempts = models.PositiveIntegerField(default=0)
+    # How many times Stripe delivered it (duplicates are acknowledged, not reprocessed).
+    deliveries = models.PositiveIntegerField(default=1)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    trigger = models.ForeignKey(
+        "djstripe.WebhookEventTrigger", null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.type} ({self.status})"
+
+    @property
+    def latency_seconds(self) -> float | None:
+        """Receipt to end of processing."""
+        if self.processed_at is None:
+            return None
+        return (self.processed_at - self.received_at).total_seconds()
