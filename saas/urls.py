@@ -13,10 +13,11 @@ admin.site.site_header = admin.site.site_title = "SaaS admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("app/", include("projects.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("subscriptions.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("stripe/", include("subscriptions.webhook_urls", namespace="djstripe")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

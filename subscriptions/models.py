@@ -75,6 +75,10 @@ class StripeEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The Celery task id holding the claim while processing (a redelivered task keeps it).
+    claimed_by = models.CharField(max_length=255, blank=True)
+    # A retry is scheduled for then; the sweeper leaves the event alone until it passes.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     trigger = models.ForeignKey(
         "djstripe.WebhookEventTrigger", null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, views_staff
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/resume/", views.resume, name="billing_resume"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
+    path("staff/billing-health/", views_staff.billing_health, name="billing_health"),
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 import stripe
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "subscriptions",
     "projects",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -223,7 +225,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 # Must exceed the longest task so Redis does not redeliver a task still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # Fail fast when Redis is down: the webhook intake must still answer.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
@@ -281,3 +288,30 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Who is emailed about disputes and refunds; empty means every active staff user.
+BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
+# Webhook pipeline: processing attempts per event before it is marked failed.
+BILLING_WEBHOOK_MAX_ATTEMPTS = env.int("BILLING_WEBHOOK_MAX_ATTEMPTS", default=8)
+BILLING_WEBHOOK_RETRY_BASE_SECONDS = env.float("BILLING_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+BILLING_WEBHOOK_RETRY_MAX_SECONDS = env.float("BILLING_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# A "processing" claim older than this belongs to a dead worker (> the task time limit).
+BILLING_WEBHOOK_PROCESSING_TIMEOUT = env.int("BILLING_WEBHOOK_PROCESSING_TIMEOUT", default=300)
+# The sweeper leaves freshly stored events to the task enqueued at intake for this long.
+BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("BILLING_WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# Processed events (and their raw requests) are deleted after this many days.
+BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
+
+CELERY_BEAT_SCHEDULE = {
+    "webhook-events-sweep": {
+        "task": "subscriptions.webhook_events_sweep",
+        "schedule": 60.0,
+    },
+    "webhook-events-prune": {
+        "task": "subscriptions.webhook_events_prune",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "billing-reconcile": {
+        "task": "subscriptions.billing_reconcile",
+        "schedule": crontab(hour=4, minute=7),
+    },
+}

@@ -1,0 +1,84 @@
+"""Admin for our billing tables. dj-stripe's own admin shows the mirrored Stripe objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import CustomerEntitlements, StripeEvent, TestClockTime
+from .pipeline import stripe_events_replay
+from .selectors import stripe_dashboard_url
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "stripe_id",
+        "type",
+        "status",
+        "attempts",
+        "deliveries",
+        "received_at",
+        "latency",
+        "customer_link",
+        "object_id",
+    )
+    list_filter = ("status", "type", "livemode")
+    search_fields = ("stripe_id", "object_id", "customer_id", "type")
+    date_hierarchy = "received_at"
+    actions = ["reprocess"]
+    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # stored events are evidence; replay them instead of editing
+
+    @admin.display(description="latency")
+    def latency(self, obj: StripeEvent) -> str:
+        seconds = obj.latency_seconds
+        return "-" if seconds is None else f"{seconds:.1f} s"
+
+    @admin.display(description="customer")
+    def customer_link(self, obj: StripeEvent) -> str:
+        if not obj.customer_id:
+            return "-"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            stripe_dashboard_url(obj.customer_id),
+            obj.customer_id,
+        )
+
+    @admin.action(description="Reprocess selected events")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+        ids = list(queryset.values_list("stripe_id", flat=True))
+        replayed = stripe_events_replay(event_ids=ids)
+        skipped = len(ids) - len(replayed)
+        self.message_user(
+            request, f"{len(replayed)} event(s) queued for processing.", messages.SUCCESS
+        )
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} event(s) are being processed right now; left alone.",
+                messages.WARNING,
+            )
+
+
+@admin.register(CustomerEntitlements)
+class CustomerEntitlementsAdmin(admin.ModelAdmin):
+    list_display = ("customer_id", "lookup_keys", "synced_at")
+    search_fields = ("customer_id",)
+    readonly_fields = ("customer_id", "lookup_keys", "synced_at")
+
+
+@admin.register(TestClockTime)
+class TestClockTimeAdmin(admin.ModelAdmin):
+    list_display = ("clock_id", "frozen_time")
+    readonly_fields = ("clock_id", "frozen_time")

@@ -1,0 +1,312 @@
+"""Processing of stored Stripe events: claim, sync, notify, retry, fail, replay.
+
+The intake view stores each verified event once (``StripeEvent``) and
+enqueues ``webhook_event_process_task``. Here one worker at a time claims an
+event (a conditional UPDATE, so two workers never process it together),
+hands it to dj-stripe, which re-reads every object from Stripe and mirrors it
+(so the order in which events arrive does not matter), then drops the user's
+cached access and creates notifications. Stripe and network errors are
+retried with exponential backoff and jitter; after the last retry the event
+is ``failed``, reported to Sentry, shown in the admin, and can be replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from djstripe.models import Customer, Event, WebhookEventTrigger
+
+from .access import access_invalidate
+from .models import StripeEvent
+
+logger = logging.getLogger(__name__)
+
+# Errors worth retrying: Stripe unreachable, rate limited, or failing on its side.
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    stripe.APIConnectionError,
+    stripe.RateLimitError,
+    stripe.APIError,
+)
+STAFF_EVENT_TYPES = frozenset(
+    {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
+)
+
+
+def processing_timeout() -> timedelta:
+    """After this long a 'processing' claim is considered abandoned (worker died)."""
+    return timedelta(seconds=settings.BILLING_WEBHOOK_PROCESSING_TIMEOUT)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to base * 2^(attempt-1), capped."""
+    base = float(settings.BILLING_WEBHOOK_RETRY_BASE_SECONDS)
+    cap = float(settings.BILLING_WEBHOOK_RETRY_MAX_SECONDS)
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class EventBusy(Exception):
+    """Another worker holds the claim on this event."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    detail: str = ""
+
+
+def _claim(event_pk: int, task_id: str) -> StripeEvent | None:
+    """Atomically take the event for this task; None if it is done or someone else has it."""
+    now = timezone.now()
+    stale = now - processing_timeout()
+    claimable = Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]) | Q(
+        status=StripeEvent.Status.PROCESSING
+    ) & (Q(claimed_by=task_id) | Q(processing_started_at__lt=stale))
+    updated = StripeEvent.objects.filter(Q(pk=event_pk) & claimable).update(
+        status=StripeEvent.Status.PROCESSING,
+        claimed_by=task_id,
+        processing_started_at=now,
+        next_attempt_at=None,
+    )
+    if not updated:
+        return None
+    event = StripeEvent.objects.get(pk=event_pk)
+    StripeEvent.objects.filter(pk=event_pk).update(attempts=event.attempts + 1)
+    event.attempts += 1
+    return event
+
+
+def _user_id_for(customer_id: str) -> int | None:
+    if not customer_id:
+        return None
+    customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
+    return customer.subscriber_id if customer is not None else None
+
+
+def _apply(event: StripeEvent) -> None:
+    """The work for one event: dj-stripe sync, then our own reactions."""
+    from . import services
+
+    existed = Event.objects.filter(id=event.stripe_id).exists()
+    djstripe_event = Event.process(data=event.payload)
+    if existed:
+        # A replay: dj-stripe stored this event before, so run its handlers again
+        # (they re-read the objects from Stripe and our receivers run too).
+        djstripe_event.invoke_webhook_handlers()
+    obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
+    previous = (event.payload.get("data") or {}).get("previous_attributes")
+    user_id = _user_id_for(event.customer_id)
+    if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
+        services.entitlements_sync(customer_id=event.customer_id)
+    if user_id is not None:
+        # Again after commit: a request in between must not cache the old state.
+        access_invalidate(user_id=user_id)
+        transaction.on_commit(lambda: access_invalidate(user_id=user_id))
+        _notify(event, user_id=user_id, obj=obj, previous=previous)
+    if event.type in STAFF_EVENT_TYPES:
+        _notify_staff(event, obj=obj)
+    if event.trigger_id:
+        WebhookEventTrigger.objects.filter(pk=event.trigger_id).update(
+            processed=True, event=djstripe_event
+        )
+
+
+def _notify(
+    event: StripeEvent, *, user_id: int, obj: dict[str, Any], previous: dict[str, Any] | None
+) -> None:
+    try:
+        from notifications.services import notify_from_stripe_event
+    except ImportError:  # the notifications app is optional
+        return
+    from accounts.models import User
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    notify_from_stripe_event(
+        user=user,
+        event_id=event.stripe_id,
+        event_type=event.type,
+        obj=obj,
+        previous=previous,
+        livemode=event.livemode,
+    )
+
+
+def _notify_staff(event: StripeEvent, *, obj: dict[str, Any]) -> None:
+    try:
+        from notifications.services import notify_staff_from_stripe_event
+    except ImportError:
+        return
+    notify_staff_from_stripe_event(
+        event_id=event.stripe_id, event_type=event.type, obj=obj, livemode=event.livemode
+    )
+
+
+def _log(event: StripeEvent, outcome: str, started: float, **extra: Any) -> None:
+    logger.info(
+        "event %s type=%s object=%s customer=%s user=%s attempt=%s %s in %.0f ms %s",
+        event.stripe_id,
+        event.type,
+        event.object_id,
+        event.customer_id,
+        _user_id_for(event.customer_id),
+        event.attempts,
+        outcome,
+        (time.perf_counter() - started) * 1000,
+        " ".join(f"{k}={v}" for k, v in extra.items()),
+    )
+
+
+def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> Outcome:
+    """Process one stored event. Raises a retryable error when the caller should retry."""
+    event = _claim(event_pk, task_id)
+    if event is None:
+        current = StripeEvent.objects.filter(pk=event_pk).values_list("status", flat=True).first()
+        if current == StripeEvent.Status.PROCESSING:
+            raise EventBusy(str(event_pk))
+        return Outcome("skipped", f"status {current}")
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            _apply(event)
+    except RETRYABLE_ERRORS as exc:
+        error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        if retries_left:
+            delay = retry_delay(event.attempts)
+            StripeEvent.objects.filter(pk=event.pk).update(
+                status=StripeEvent.Status.RECEIVED,
+                claimed_by="",
+                last_error=error,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            )
+            _log(event, "will retry", started, delay=f"{delay:.1f}s", error=exc.__class__.__name__)
+            raise
+        _fail(event, error, exc)
+        _log(event, "failed", started, error=exc.__class__.__name__)
+        return Outcome("failed", error)
+    except Exception as exc:
+        # A bug or bad data: retrying will not help; keep it for a fix and a replay.
+        error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        _fail(event, error, exc)
+        _log(event, "failed", started, error=exc.__class__.__name__)
+        return Outcome("failed", error)
+    StripeEvent.objects.filter(pk=event.pk).update(
+        status=StripeEvent.Status.PROCESSED,
+        processed_at=timezone.now(),
+        claimed_by="",
+        last_error="",
+    )
+    _log(event, "processed", started)
+    return Outcome("processed")
+
+
+def _fail(event: StripeEvent, error: str, exc: Exception) -> None:
+    StripeEvent.objects.filter(pk=event.pk).update(
+        status=StripeEvent.Status.FAILED, claimed_by="", last_error=error, next_attempt_at=None
+    )
+    logger.error(
+        "stripe event %s (%s) failed after %s attempt(s): %s",
+        event.stripe_id,
+        event.type,
+        event.attempts,
+        error,
+        exc_info=exc,
+        extra={"stripe_event_id": event.stripe_id, "stripe_event_type": event.type},
+    )
+    try:
+        import sentry_sdk
+
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("stripe_event_type", event.type)
+            scope.set_tag("stripe_event_id", event.stripe_id)
+            sentry_sdk.capture_exception(exc)
+    except Exception:  # pragma: no cover - reporting must never break processing
+        logger.debug("sentry capture failed", exc_info=True)
+
+
+# --- Sweeper, replay, prune -----------------------------------------------------------
+
+
+def stripe_events_due(*, now: datetime | None = None) -> list[int]:
+    """Stored events that no task is taking care of: never enqueued, or stuck."""
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=settings.BILLING_WEBHOOK_SWEEP_GRACE_SECONDS)
+    waiting = Q(status=StripeEvent.Status.RECEIVED, received_at__lt=grace) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=grace)
+    )
+    stuck = Q(
+        status=StripeEvent.Status.PROCESSING, processing_started_at__lt=now - processing_timeout()
+    )
+    return list(
+        StripeEvent.objects.filter(waiting | stuck)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+
+
+def stripe_events_sweep() -> int:
+    """Enqueue what is due (beat, every minute). Returns how many were enqueued."""
+    from .webhooks import enqueue
+
+    due = stripe_events_due()
+    sent = sum(1 for pk in due if enqueue(pk))
+    if due:
+        logger.info("sweeper: %s stored event(s) due, %s enqueued", len(due), sent)
+    return sent
+
+
+def stripe_events_replay(
+    *,
+    failed_only: bool = False,
+    since: datetime | None = None,
+    event_type: str | None = None,
+    event_ids: list[str] | None = None,
+    run_inline: bool = False,
+) -> list[str]:
+    """Put matching events back to 'received' and process them again."""
+    qs = StripeEvent.objects.exclude(status=StripeEvent.Status.PROCESSING)
+    if failed_only:
+        qs = qs.filter(status=StripeEvent.Status.FAILED)
+    if since is not None:
+        qs = qs.filter(received_at__gte=since)
+    if event_type:
+        qs = qs.filter(type=event_type)
+    if event_ids:
+        qs = qs.filter(stripe_id__in=event_ids)
+    picked = list(qs.order_by("stripe_created").values_list("pk", "stripe_id"))
+    StripeEvent.objects.filter(pk__in=[pk for pk, _ in picked]).update(
+        status=StripeEvent.Status.RECEIVED, claimed_by="", next_attempt_at=None
+    )
+    from .webhooks import enqueue
+
+    for pk, stripe_id in picked:
+        logger.info("replaying stripe event %s", stripe_id)
+        if run_inline:
+            stripe_event_process(event_pk=pk, task_id=f"replay-{stripe_id}", retries_left=False)
+        else:
+            enqueue(pk)
+    return [stripe_id for _, stripe_id in picked]
+
+
+def stripe_events_prune(*, older_than_days: int | None = None) -> int:
+    """Delete processed events (and their raw requests) older than the retention."""
+    days = older_than_days if older_than_days is not None else settings.BILLING_EVENT_RETENTION_DAYS
+    cutoff = timezone.now() - timedelta(days=days)
+    old = StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSED, processed_at__lt=cutoff)
+    trigger_ids = list(old.exclude(trigger=None).values_list("trigger_id", flat=True))
+    deleted, _ = old.delete()
+    WebhookEventTrigger.objects.filter(pk__in=trigger_ids).delete()
+    if deleted:
+        logger.info("pruned %s processed stripe event(s) older than %s days", deleted, days)
+    return deleted

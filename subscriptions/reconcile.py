@@ -1,0 +1,97 @@
+"""Compare the local mirror with Stripe and fix drift (``manage.py billing_reconcile``).
+
+Webhooks can be lost for reasons outside our control (an endpoint disabled in
+the Stripe dashboard, a outage longer than Stripe's retry window). Once a day
+this re-reads the subscriptions of every customer whose mirrored subscription
+is not final and re-syncs whatever differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+from django.conf import settings
+from djstripe.models import Subscription
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+FINAL_STATUSES = ("canceled", "incomplete_expired")
+
+
+@dataclass
+class ReconcileReport:
+    customers_checked: int = 0
+    subscriptions_checked: int = 0
+    fixed: list[str] = field(default_factory=list)  # "sub_x: status past_due -> active"
+    errors: list[str] = field(default_factory=list)
+
+
+def _fingerprint(data: dict[str, Any]) -> dict[str, Any]:
+    items = (data.get("items") or {}).get("data") or []
+    return {
+        "status": data.get("status"),
+        "cancel_at_period_end": bool(data.get("cancel_at_period_end")),
+        "cancel_at": data.get("cancel_at"),
+        "prices": sorted(
+            (i.get("price") or {}).get("id") if isinstance(i.get("price"), dict) else i.get("price")
+            for i in items
+        ),
+        "period_end": max((i.get("current_period_end") or 0 for i in items), default=0),
+    }
+
+
+def _describe(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    if before is None:
+        return "missing locally"
+    return ", ".join(
+        f"{key} {before[key]!r} -> {after[key]!r}" for key in after if before[key] != after[key]
+    )
+
+
+def billing_reconcile(*, dry_run: bool = False) -> ReconcileReport:
+    report = ReconcileReport()
+    live = Subscription.objects.filter(livemode=settings.STRIPE_LIVE_MODE).exclude(
+        stripe_data__status__in=FINAL_STATUSES
+    )
+    customer_ids = sorted(set(live.values_list("customer_id", flat=True)))
+    client = services.stripe_client()
+    for customer_id in customer_ids:
+        report.customers_checked += 1
+        try:
+            remote = client.v1.subscriptions.list(
+                {"customer": customer_id, "status": "all", "limit": 100}
+            )
+            changed = False
+            for sub in remote.auto_paging_iter():
+                report.subscriptions_checked += 1
+                after = _fingerprint(services._as_dict(sub))
+                local = Subscription.objects.filter(id=sub.id).first()
+                before = _fingerprint(local.stripe_data) if local is not None else None
+                if before == after:
+                    continue
+                line = f"{sub.id}: {_describe(before, after)}"
+                report.fixed.append(line)
+                logger.warning(
+                    "reconcile: drift on %s (customer %s): %s", sub.id, customer_id, line
+                )
+                if not dry_run:
+                    services.subscription_sync_data(data=sub)
+                    changed = True
+            if changed:
+                services.entitlements_sync(customer_id=customer_id)
+        except stripe.StripeError as exc:
+            report.errors.append(f"{customer_id}: {exc.__class__.__name__}: {exc}")
+            logger.warning("reconcile: customer %s failed: %s", customer_id, exc)
+    logger.info(
+        "reconcile: %s customers, %s subscriptions checked, %s fixed, %s errors",
+        report.customers_checked,
+        report.subscriptions_checked,
+        len(report.fixed),
+        len(report.errors),
+    )
+    return report

@@ -1,0 +1,58 @@
+"""Celery tasks of the billing pipeline. Thin: they take ids and call pipeline services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from . import pipeline
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="subscriptions.webhook_event_process",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    max_retries=None,  # bounded by BILLING_WEBHOOK_MAX_ATTEMPTS below
+)
+def webhook_event_process_task(self: Any, event_pk: int) -> str:
+    """Process one stored Stripe event; retry Stripe/network errors with backoff + jitter."""
+    attempts_so_far = self.request.retries
+    retries_left = attempts_so_far + 1 < settings.BILLING_WEBHOOK_MAX_ATTEMPTS
+    try:
+        outcome = pipeline.stripe_event_process(
+            event_pk=event_pk, task_id=self.request.id or "", retries_left=retries_left
+        )
+    except pipeline.EventBusy:
+        # Another worker has it; look again later in case that worker dies.
+        raise self.retry(countdown=settings.BILLING_WEBHOOK_PROCESSING_TIMEOUT) from None
+    except pipeline.RETRYABLE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=pipeline.retry_delay(attempts_so_far + 1)) from exc
+    return outcome.status
+
+
+@shared_task(name="subscriptions.webhook_events_sweep", acks_late=True)
+def webhook_events_sweep_task() -> int:
+    """Beat, every minute: enqueue stored events never processed or stuck in processing."""
+    return pipeline.stripe_events_sweep()
+
+
+@shared_task(name="subscriptions.webhook_events_prune", acks_late=True)
+def webhook_events_prune_task() -> int:
+    """Beat, daily: delete processed events older than BILLING_EVENT_RETENTION_DAYS."""
+    return pipeline.stripe_events_prune()
+
+
+@shared_task(name="subscriptions.billing_reconcile", acks_late=True, soft_time_limit=1800)
+def billing_reconcile_task() -> int:
+    """Beat, daily: compare the mirror with Stripe and fix drift."""
+    from .reconcile import billing_reconcile
+
+    return len(billing_reconcile().fixed)
