@@ -31,7 +31,15 @@ logger = logging.getLogger(__name__)
 PageHandler = Callable[..., "Response"]
 # Paths served as HTML pages (besides the dashboard at "/"). The billing engine
 # publishes /3ds/{intent}, /invoices/{id} and /invoices/{id}/pdf.
-PAGE_PREFIXES = ("/checkout/", "/portal/", "/3ds/", "/invoices/", "/dashboard", "/pages/")
+PAGE_PREFIXES = (
+    "/checkout/",
+    "/portal/",
+    "/3ds/",
+    "/invoices/",
+    "/dashboard",
+    "/pages/",
+    "/favicon.ico",
+)
 PAGES: list[Route] = []
 
 

@@ -361,3 +361,9 @@ def resend(ctx: Ctx, req: PageRequest, id: str) -> Response:
         f"/dashboard/events/{quote(id)}?message="
         + quote(f"Queued {count} new delivery attempt(s).")
     )
+
+
+@page("GET", "/favicon.ico")
+def favicon(ctx: Ctx, req: PageRequest) -> Response:
+    """No icon (browsers ask for one, e.g. for the invoice PDF viewer)."""
+    return Response(204, b"", {"Cache-Control": "max-age=86400"}, content_type="image/x-icon")
