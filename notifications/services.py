@@ -1,0 +1,688 @@
+"""Notifications from Stripe events: what each event means for the user, and the emails.
+
+The webhook processing task calls :func:`notify_from_stripe_event` once per
+processed event for the event's user, and :func:`notify_staff_from_stripe_event`
+for every event. Both are idempotent: a unique constraint (not an ``if``) makes a
+redelivered or replayed event create nothing and send nothing.
+
+Event type → notification kind (``obj`` is ``data.object`` under dahlia,
+``previous`` is ``data.previous_attributes``):
+
+==================================  ==============================  =======================
+Stripe event                        Condition                       Kind
+==================================  ==============================  =======================
+customer.subscription.created       status active or trialing       subscription_started
+customer.subscription.updated       previous status incomplete,     subscription_started
+                                    now active or trialing
+customer.subscription.trial_will_   status trialing                 trial_ending
+end                                                                 (trial end date)
+invoice.paid                        status paid, amount_paid > 0    payment_succeeded
+                                                                    (receipt: amount,
+                                                                    invoice + PDF links)
+invoice.payment_failed              always                          payment_failed (link to
+                                                                    /billing/, next retry)
+invoice.payment_action_required     always (3-D Secure)             payment_action_required
+                                                                    (hosted invoice link)
+customer.subscription.updated       the item prices differ from     plan_changed
+                                    previous.items                  (old → new plan)
+customer.subscription.updated       cancel_at_period_end            cancellation_scheduled
+                                    False→True, or cancel_at        (access ends: cancel_at
+                                    None→set                        or the items' period)
+customer.subscription.updated       cancel_at_period_end            subscription_resumed
+                                    True→False, or cancel_at
+                                    set→None, nothing scheduled
+customer.subscription.resumed       status not canceled             subscription_resumed
+                                                                    (from a pause)
+customer.subscription.deleted       status not incomplete_expired   subscription_ended
+==================================  ==============================  =======================
+
+Deliberately silent: ``customer.subscription.created`` while ``incomplete``
+(the update to active announces it), renewals (``previous.items`` shows only the
+item periods moving, the prices are the same), trial conversion
+(trialing→active; the receipt covers it), quantity-only changes, ``$0``
+invoices (trial starts, full credits), ``trial_will_end`` after the trial
+already ended early, and subscriptions that never started
+(``incomplete_expired``). One ``customer.subscription.updated`` can mean
+several kinds (e.g. a plan change that also clears a scheduled cancellation);
+each kind is its own notification.
+
+Staff (``notify_staff_from_stripe_event``): ``charge.dispute.created``,
+``charge.dispute.closed`` and ``charge.refunded`` each store one
+:class:`~notifications.models.StaffAlert` per event id and email
+``BILLING_STAFF_EMAILS`` (or the active staff users).
+
+Emails go out from Celery tasks after the transaction commits; a task sends at
+most once per row (``emailed_at`` under a row lock). Receipts respect the
+user's preference; everything else is always emailed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.models import User
+from subscriptions.catalog import get_catalog
+from subscriptions.formatting import format_money
+
+from . import selectors
+from .models import Notification, NotificationPreferences, StaffAlert
+
+logger = logging.getLogger(__name__)
+
+Kind = Notification.Kind
+
+STARTED_STATUSES = frozenset({"active", "trialing"})
+STAFF_EVENT_TYPES = frozenset(
+    {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
+)
+
+
+# --- Reading dahlia payloads ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationDraft:
+    kind: str
+    title: str
+    body: str
+    link: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _site_url(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def _id_of(value: Any) -> str:
+    """An id from a field that may be expanded (dict) or not (str)."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _items(subscription_like: dict[str, Any]) -> list[dict[str, Any]]:
+    items = subscription_like.get("items")
+    if isinstance(items, dict):
+        items = items.get("data")
+    return [i for i in items or [] if isinstance(i, dict)]
+
+
+def _price_ids(items: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted(_id_of(item.get("price")) for item in items)
+
+
+def _price_label(price: Any) -> str:
+    """The plan name for a price: catalog name from the lookup key, else the nickname."""
+    if not isinstance(price, dict):
+        return ""
+    lookup_key = price.get("lookup_key")
+    if lookup_key:
+        plan = get_catalog().plan_for_lookup_key(str(lookup_key))
+        if plan is not None:
+            return plan.name
+    return str(price.get("nickname") or "")
+
+
+def _interval_label(price: Any) -> str:
+    recurring = price.get("recurring") if isinstance(price, dict) else None
+    interval = (recurring or {}).get("interval")
+    return {"month": _("monthly"), "year": _("yearly")}.get(str(interval), "")
+
+
+def _plan_label(items: list[dict[str, Any]]) -> str:
+    return _price_label(items[0].get("price")) if items else ""
+
+
+def _period_end(subscription: dict[str, Any]) -> int | None:
+    """Since basil the period lives on each item; the subscription ends with the last one."""
+    ends = [
+        int(i["current_period_end"]) for i in _items(subscription) if i.get("current_period_end")
+    ]
+    return max(ends) if ends else None
+
+
+def _date(timestamp: int | None) -> str:
+    if not timestamp:
+        return ""
+    return date_format(datetime.fromtimestamp(int(timestamp), tz=UTC), "DATE_FORMAT")
+
+
+def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
+    parent = invoice.get("parent") or {}
+    if parent.get("type") != "subscription_details":
+        return ""
+    return _id_of((parent.get("subscription_details") or {}).get("subscription"))
+
+
+# --- Subscription events ----------------------------------------------------------
+
+
+def _started(sub: dict[str, Any]) -> NotificationDraft:
+    plan = _plan_label(_items(sub))
+    data: dict[str, Any] = {"subscription": sub.get("id"), "plan": plan}
+    if sub.get("status") == "trialing" and sub.get("trial_end"):
+        data["trial_end"] = sub["trial_end"]
+        title = (
+            _("Your %(plan)s trial has started") % {"plan": plan}
+            if plan
+            else _("Your trial has started")
+        )
+        body = _("Enjoy every feature of your plan until %(date)s.") % {
+            "date": _date(sub["trial_end"])
+        }
+    else:
+        title = (
+            _("Welcome to %(plan)s") % {"plan": plan} if plan else _("Your subscription is active")
+        )
+        body = _("Your subscription is active and all features of your plan are unlocked.")
+    return NotificationDraft(Kind.SUBSCRIPTION_STARTED, title, body, _site_url("/billing/"), data)
+
+
+def _trial_ending(sub: dict[str, Any]) -> NotificationDraft | None:
+    if sub.get("status") != "trialing":
+        return None  # the trial already ended early (plan change, trial_end=now)
+    trial_end = sub.get("trial_end")
+    date = _date(trial_end)
+    scheduled_to_end = bool(sub.get("cancel_at_period_end") or sub.get("cancel_at"))
+    if scheduled_to_end:
+        body = _(
+            "Your trial ends on %(date)s and your subscription ends with it. "
+            "Resume it on the billing page to keep your plan."
+        ) % {"date": date}
+    else:
+        body = _(
+            "Your trial ends on %(date)s and your subscription continues at the regular price. "
+            "Check your payment method on the billing page so nothing is interrupted."
+        ) % {"date": date}
+    return NotificationDraft(
+        Kind.TRIAL_ENDING,
+        _("Your trial ends on %(date)s") % {"date": date},
+        body,
+        _site_url("/billing/"),
+        {"subscription": sub.get("id"), "trial_end": trial_end},
+    )
+
+
+def _plan_changed(sub: dict[str, Any], previous: dict[str, Any]) -> NotificationDraft | None:
+    if "items" not in previous:
+        return None
+    old_items, new_items = _items(previous), _items(sub)
+    # A renewal also lists items (their periods moved): only a different price is a plan change.
+    if not old_items or _price_ids(old_items) == _price_ids(new_items):
+        return None
+    old_price = old_items[0].get("price")
+    new_price = new_items[0].get("price") if new_items else None
+    old, new = _price_label(old_price), _price_label(new_price)
+    if old and old == new:  # same plan, other billing interval
+        old = f"{old} ({_interval_label(old_price)})" if _interval_label(old_price) else old
+        new = f"{new} ({_interval_label(new_price)})" if _interval_label(new_price) else new
+    if old and new:
+        title = _("Your plan changed from %(old)s to %(new)s") % {"old": old, "new": new}
+    elif new:
+        title = _("You are now on %(new)s") % {"new": new}
+    else:
+        title = _("Your plan changed")
+    body = _("The change applies now. Any difference in price is prorated on your next invoice.")
+    return NotificationDraft(
+        Kind.PLAN_CHANGED,
+        title,
+        body,
+        _site_url("/billing/"),
+        {"subscription": sub.get("id"), "old_plan": old, "new_plan": new},
+    )
+
+
+def _cancellation_changes(sub: dict[str, Any], previous: dict[str, Any]) -> list[NotificationDraft]:
+    was_period_end = previous.get("cancel_at_period_end")
+    scheduled = (was_period_end is False and sub.get("cancel_at_period_end") is True) or (
+        "cancel_at" in previous and previous["cancel_at"] is None and sub.get("cancel_at")
+    )
+    unscheduled = (was_period_end is True and sub.get("cancel_at_period_end") is False) or (
+        "cancel_at" in previous and previous["cancel_at"] and not sub.get("cancel_at")
+    )
+    plan = _plan_label(_items(sub))
+    data = {"subscription": sub.get("id"), "plan": plan}
+    if scheduled and sub.get("status") != "canceled":
+        ends = sub.get("cancel_at") or _period_end(sub)
+        data["access_ends"] = ends
+        title = _("Your subscription is cancelled")
+        body = (
+            _(
+                "You keep access to %(plan)s until %(date)s. "
+                "Changed your mind? Resume it any time before then."
+            )
+            % {"plan": plan or _("your plan"), "date": _date(ends)}
+            if ends
+            else _("You keep access until the end of the current period.")
+        )
+        return [
+            NotificationDraft(
+                Kind.CANCELLATION_SCHEDULED, title, body, _site_url("/billing/"), data
+            )
+        ]
+    still_ending = sub.get("cancel_at_period_end") or sub.get("cancel_at")
+    if unscheduled and not still_ending and sub.get("status") != "canceled":
+        title = _("Your subscription will continue")
+        body = _("The cancellation was withdrawn: %(plan)s renews as usual.") % {
+            "plan": plan or _("your subscription")
+        }
+        return [
+            NotificationDraft(Kind.SUBSCRIPTION_RESUMED, title, body, _site_url("/billing/"), data)
+        ]
+    return []
+
+
+def _subscription_updated(sub: dict[str, Any], previous: dict[str, Any]) -> list[NotificationDraft]:
+    drafts: list[NotificationDraft] = []
+    if previous.get("status") == "incomplete" and sub.get("status") in STARTED_STATUSES:
+        drafts.append(_started(sub))
+    else:
+        # A subscription that only now became active has no "old plan" worth announcing.
+        changed = _plan_changed(sub, previous)
+        if changed:
+            drafts.append(changed)
+    drafts.extend(_cancellation_changes(sub, previous))
+    return drafts
+
+
+def _resumed_from_pause(sub: dict[str, Any]) -> NotificationDraft | None:
+    if sub.get("status") == "canceled":
+        return None
+    plan = _plan_label(_items(sub))
+    return NotificationDraft(
+        Kind.SUBSCRIPTION_RESUMED,
+        _("Your subscription is active again"),
+        _("%(plan)s is resumed and billing continues from today.")
+        % {"plan": plan or _("Your subscription")},
+        _site_url("/billing/"),
+        {"subscription": sub.get("id"), "plan": plan},
+    )
+
+
+def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
+    if sub.get("status") == "incomplete_expired":
+        return None  # never started: the user was never told it had
+    plan = _plan_label(_items(sub))
+    return NotificationDraft(
+        Kind.SUBSCRIPTION_ENDED,
+        _("Your %(plan)s subscription has ended") % {"plan": plan}
+        if plan
+        else _("Your subscription has ended"),
+        _("Paid features are no longer available. You can subscribe again at any time."),
+        _site_url("/pricing/"),
+        {"subscription": sub.get("id"), "plan": plan, "ended_at": sub.get("ended_at")},
+    )
+
+
+# --- Invoice events -------------------------------------------------------------------
+
+
+def _invoice_data(invoice: dict[str, Any], amount: int) -> dict[str, Any]:
+    currency = str(invoice.get("currency") or "usd")
+    return {
+        "invoice": invoice.get("id"),
+        "number": invoice.get("number") or "",
+        "subscription": _invoice_subscription_id(invoice),
+        "amount": amount,
+        "currency": currency,
+        "amount_display": format_money(amount, currency),
+        "hosted_invoice_url": invoice.get("hosted_invoice_url") or "",
+        "invoice_pdf": invoice.get("invoice_pdf") or "",
+    }
+
+
+def _invoice_paid(invoice: dict[str, Any]) -> NotificationDraft | None:
+    amount = int(invoice.get("amount_paid") or 0)
+    if invoice.get("status") != "paid" or amount <= 0:
+        return None  # trial starts and fully credited invoices charge nothing
+    data = _invoice_data(invoice, amount)
+    title = _("Receipt: %(amount)s paid") % {"amount": data["amount_display"]}
+    body = (
+        _("Thank you! We received your payment of %(amount)s for invoice %(number)s.")
+        % {"amount": data["amount_display"], "number": data["number"]}
+        if data["number"]
+        else _("Thank you! We received your payment of %(amount)s.")
+        % {"amount": data["amount_display"]}
+    )
+    link = data["hosted_invoice_url"] or _site_url("/billing/")
+    return NotificationDraft(Kind.PAYMENT_SUCCEEDED, title, body, link, data)
+
+
+def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
+    amount = int(invoice.get("amount_due") or 0)
+    data = _invoice_data(invoice, amount)
+    next_attempt = invoice.get("next_payment_attempt")
+    data["next_payment_attempt"] = next_attempt
+    body = _(
+        "We could not charge %(amount)s to your card. Update your payment method to keep your plan."
+    ) % {"amount": data["amount_display"]}
+    if next_attempt:
+        body += " " + _("We will try again on %(date)s.") % {"date": _date(next_attempt)}
+    return NotificationDraft(
+        Kind.PAYMENT_FAILED, _("Your payment failed"), body, _site_url("/billing/"), data
+    )
+
+
+def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
+    amount = int(invoice.get("amount_due") or 0)
+    data = _invoice_data(invoice, amount)
+    body = _(
+        "Your bank asks you to confirm the payment of %(amount)s (3-D Secure). "
+        "Open the invoice to complete it."
+    ) % {"amount": data["amount_display"]}
+    link = data["hosted_invoice_url"] or _site_url("/billing/")
+    return NotificationDraft(
+        Kind.PAYMENT_ACTION_REQUIRED, _("Confirm your payment"), body, link, data
+    )
+
+
+def notification_drafts(
+    *, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None
+) -> list[NotificationDraft]:
+    """What a Stripe event means for its user (pure: no database, no email)."""
+    previous = previous or {}
+    drafts: list[NotificationDraft | None]
+    match event_type:
+        case "customer.subscription.created":
+            drafts = [_started(obj) if obj.get("status") in STARTED_STATUSES else None]
+        case "customer.subscription.updated":
+            drafts = list(_subscription_updated(obj, previous))
+        case "customer.subscription.trial_will_end":
+            drafts = [_trial_ending(obj)]
+        case "customer.subscription.resumed":
+            drafts = [_resumed_from_pause(obj)]
+        case "customer.subscription.deleted":
+            drafts = [_ended(obj)]
+        case "invoice.paid":
+            drafts = [_invoice_paid(obj)]
+        case "invoice.payment_failed":
+            drafts = [_invoice_payment_failed(obj)]
+        case "invoice.payment_action_required":
+            drafts = [_invoice_action_required(obj)]
+        case _:
+            drafts = []
+    unique: dict[str, NotificationDraft] = {}
+    for draft in drafts:
+        if draft is not None:
+            unique.setdefault(draft.kind, draft)
+    return list(unique.values())
+
+
+# --- Writing -------------------------------------------------------------------------
+
+
+def notify_from_stripe_event(
+    *,
+    user: User,
+    event_id: str,
+    event_type: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None,
+    livemode: bool = False,
+) -> list[Notification]:
+    """Create the notifications this Stripe event means for `user` (possibly none) and
+    queue their emails on commit. Idempotent: a unique constraint on
+    (user, kind, stripe_event_id) means a duplicate event creates nothing and sends nothing."""
+    from .tasks import notification_email_send_task
+
+    created: list[Notification] = []
+    for draft in notification_drafts(event_type=event_type, obj=obj, previous=previous):
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(
+                    user=user,
+                    kind=draft.kind,
+                    title=draft.title[:200],
+                    body=draft.body,
+                    link=draft.link,
+                    data=draft.data,
+                    stripe_event_id=event_id,
+                    livemode=livemode,
+                )
+        except IntegrityError:
+            logger.info(
+                "notification already exists user=%s kind=%s event=%s type=%s",
+                user.pk,
+                draft.kind,
+                event_id,
+                event_type,
+            )
+            continue
+        created.append(notification)
+        logger.info(
+            "notification created id=%s user=%s kind=%s event=%s type=%s object=%s",
+            notification.pk,
+            user.pk,
+            draft.kind,
+            event_id,
+            event_type,
+            obj.get("id"),
+        )
+
+    receipts_wanted: bool | None = None
+    for notification in created:
+        if notification.is_receipt:
+            if receipts_wanted is None:
+                receipts_wanted = selectors.notification_preferences_get(user=user).email_receipts
+            if not receipts_wanted:
+                continue
+        transaction.on_commit(
+            lambda pk=notification.pk: notification_email_send_task.delay(pk)  # type: ignore[misc]
+        )
+    return created
+
+
+def _render_email(
+    *, template: str, subject: str, to: list[str], context: dict[str, Any]
+) -> EmailMultiAlternatives:
+    context = {"SITE_NAME": settings.SITE_NAME, "SITE_URL": settings.SITE_URL, **context}
+    text = render_to_string(f"notifications/email/{template}.txt", context)
+    html = render_to_string(f"notifications/email/{template}.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"[{settings.SITE_NAME}] {subject}",
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+CALL_TO_ACTION: dict[str, Any] = {
+    Kind.SUBSCRIPTION_STARTED: gettext_lazy("Go to billing"),
+    Kind.TRIAL_ENDING: gettext_lazy("Review billing"),
+    Kind.PAYMENT_SUCCEEDED: gettext_lazy("View invoice"),
+    Kind.PAYMENT_FAILED: gettext_lazy("Update payment method"),
+    Kind.PAYMENT_ACTION_REQUIRED: gettext_lazy("Confirm payment"),
+    Kind.PLAN_CHANGED: gettext_lazy("Go to billing"),
+    Kind.CANCELLATION_SCHEDULED: gettext_lazy("Resume subscription"),
+    Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
+    Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
+}
+
+
+def notification_email_send(*, notification_id: int) -> str:
+    """Email one notification unless it was already emailed or is not wanted.
+
+    Holds the row lock while sending so two workers cannot both send it, and sets
+    ``emailed_at`` only after the mail server accepted the message: an SMTP error
+    propagates (the task retries) and leaves the row unsent. Returns the outcome.
+    """
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if notification is None:
+            return "missing"
+        if notification.emailed_at is not None:
+            return "already_sent"
+        user = notification.user
+        if not user.is_active or not user.email:
+            return "no_recipient"
+        if (
+            notification.is_receipt
+            and not selectors.notification_preferences_get(user=user).email_receipts
+        ):
+            return "receipts_off"
+        message = _render_email(
+            template="notification",
+            subject=notification.title,
+            to=[user.email],
+            context={
+                "notification": notification,
+                "user": user,
+                "data": notification.data,
+                "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
+                "billing_url": _site_url("/billing/"),
+                "notifications_url": _site_url("/notifications/"),
+            },
+        )
+        message.send()
+        notification.emailed_at = timezone.now()
+        notification.save(update_fields=["emailed_at"])
+    logger.info(
+        "notification emailed id=%s user=%s kind=%s event=%s",
+        notification.pk,
+        user.pk,
+        notification.kind,
+        notification.stripe_event_id,
+    )
+    return "sent"
+
+
+def notification_mark_read(*, notification: Notification) -> None:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+
+
+def notification_mark_all_read(*, user: User) -> int:
+    return selectors.notifications_unread(user=user).update(read_at=timezone.now())
+
+
+def notification_preferences_update(*, user: User, email_receipts: bool) -> NotificationPreferences:
+    preferences, _created = NotificationPreferences.objects.update_or_create(
+        user=user, defaults={"email_receipts": email_receipts}
+    )
+    return preferences
+
+
+# --- Staff alerts ---------------------------------------------------------------------
+
+
+def _staff_alert_fields(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    if event_type.startswith("charge.dispute."):
+        charge = obj.get("charge")
+        return {
+            "object_id": str(obj.get("id") or ""),
+            "charge_id": _id_of(charge),
+            "customer_id": _id_of(charge.get("customer")) if isinstance(charge, dict) else "",
+            "amount": int(obj.get("amount") or 0),
+            "currency": str(obj.get("currency") or ""),
+            "reason": str(obj.get("reason") or ""),
+            "status": str(obj.get("status") or ""),
+        }
+    refunds = _items({"items": obj.get("refunds")})
+    latest = max(refunds, key=lambda r: int(r.get("created") or 0)) if refunds else {}
+    return {
+        "object_id": str(obj.get("id") or ""),
+        "charge_id": str(obj.get("id") or ""),
+        "customer_id": _id_of(obj.get("customer")),
+        "amount": int(obj.get("amount_refunded") or 0),
+        "currency": str(obj.get("currency") or ""),
+        "reason": str(latest.get("reason") or ""),
+        "status": "refunded" if obj.get("refunded") else "partially_refunded",
+    }
+
+
+def notify_staff_from_stripe_event(
+    *, event_id: str, event_type: str, obj: dict[str, Any], livemode: bool = False
+) -> bool:
+    """charge.dispute.created, charge.dispute.closed, charge.refunded: email staff once per
+    event id. Returns True when this call stored the alert (and queued its email)."""
+    from .tasks import staff_alert_email_send_task
+
+    if event_type not in STAFF_EVENT_TYPES:
+        return False
+    try:
+        with transaction.atomic():
+            alert = StaffAlert.objects.create(
+                stripe_event_id=event_id,
+                event_type=event_type,
+                livemode=livemode,
+                **_staff_alert_fields(event_type, obj),
+            )
+    except IntegrityError:
+        logger.info("staff alert already exists event=%s type=%s", event_id, event_type)
+        return False
+    logger.warning(
+        "billing staff alert event=%s type=%s object=%s charge=%s customer=%s",
+        event_id,
+        event_type,
+        alert.object_id,
+        alert.charge_id,
+        alert.customer_id,
+    )
+    transaction.on_commit(lambda: staff_alert_email_send_task.delay(alert.pk))
+    return True
+
+
+STAFF_SUBJECTS: dict[str, Any] = {
+    "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
+    "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
+    "charge.refunded": gettext_lazy("Refund of %(amount)s on %(charge)s"),
+}
+
+
+def staff_alert_email_send(*, alert_id: int) -> str:
+    """Email one staff alert once (same locking rules as notification emails)."""
+    with transaction.atomic():
+        alert = StaffAlert.objects.select_for_update().filter(pk=alert_id).first()
+        if alert is None:
+            return "missing"
+        if alert.emailed_at is not None:
+            return "already_sent"
+        recipients = selectors.billing_staff_emails()
+        if not recipients:
+            logger.warning(
+                "no billing staff to email alert=%s event=%s", alert.pk, alert.stripe_event_id
+            )
+            return "no_recipient"
+        amount = format_money(alert.amount, alert.currency or "usd")
+        subject = str(STAFF_SUBJECTS[alert.event_type]) % {
+            "charge": alert.charge_id,
+            "amount": amount,
+            "status": alert.status,
+        }
+        message = _render_email(
+            template="staff_alert",
+            subject=subject,
+            to=recipients,
+            context={
+                "alert": alert,
+                "amount_display": amount,
+                "dashboard_url": alert.stripe_dashboard_url(),
+                "admin_url": _site_url(f"/admin/notifications/staffalert/{alert.pk}/change/"),
+            },
+        )
+        message.send()
+        alert.emailed_at = timezone.now()
+        alert.save(update_fields=["emailed_at"])
+    logger.info("staff alert emailed id=%s event=%s", alert.pk, alert.stripe_event_id)
+    return "sent"

@@ -1,0 +1,31 @@
+"""Notification emails, sent after the transaction that created the row commits."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from celery import shared_task
+
+from . import services
+
+# OSError covers refused connections and timeouts to the mail server.
+EMAIL_RETRY: dict[str, Any] = {
+    "autoretry_for": (smtplib.SMTPException, OSError),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
+
+
+@shared_task(bind=True, **EMAIL_RETRY)
+def notification_email_send_task(self: Any, notification_id: int) -> str:
+    """Email one notification; a no-op if it was already emailed or is not wanted."""
+    return services.notification_email_send(notification_id=notification_id)
+
+
+@shared_task(bind=True, **EMAIL_RETRY)
+def staff_alert_email_send_task(self: Any, alert_id: int) -> str:
+    """Email staff about one dispute or refund; a no-op once sent."""
+    return services.staff_alert_email_send(alert_id=alert_id)

@@ -1,0 +1,225 @@
+"""Email tasks: retried on SMTP errors, sent once, and the staff alerts for disputes/refunds."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.mail.backends import locmem
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from notifications import services
+from notifications.models import Notification, StaffAlert
+from notifications.tasks import notification_email_send_task, staff_alert_email_send_task
+from tests.factories import make_user
+from tests.notifications import payloads
+from tests.notifications.conftest import Deliver, html_of
+
+pytestmark = pytest.mark.django_db
+
+CaptureOnCommit = Callable[..., AbstractContextManager[Any]]
+
+
+@pytest.fixture
+def eager_retries() -> None:
+    """Eager tasks re-run themselves on retry only when errors do not propagate
+    (``eager_celery`` restores the setting)."""
+    from saas.celery import app
+
+    app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def flaky_smtp(monkeypatch: pytest.MonkeyPatch, eager_retries: None) -> list[int]:
+    """The mail server drops the connection on the first attempt only."""
+    attempts: list[int] = []
+    send = locmem.EmailBackend.send_messages
+
+    def send_messages(self: locmem.EmailBackend, messages: Any) -> int:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+        return send(self, messages)
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", send_messages)
+    return attempts
+
+
+def test_email_task_retries_smtp_error_and_sends_once(
+    deliver: Deliver, flaky_smtp: list[int]
+) -> None:
+    [n] = deliver(make_user(), "invoice.payment_failed", payloads.invoice(status="open"))
+    assert len(flaky_smtp) == 2
+    assert len(mail.outbox) == 1
+    n.refresh_from_db()
+    assert n.emailed_at is not None
+
+
+def test_email_task_gives_up_after_max_retries(
+    monkeypatch: pytest.MonkeyPatch, eager_retries: None
+) -> None:
+    attempts: list[int] = []
+
+    def refuse(self: locmem.EmailBackend, messages: Any) -> int:
+        attempts.append(1)
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", refuse)
+    [n] = services.notify_from_stripe_event(
+        user=make_user(),
+        event_id="evt_down",
+        event_type="invoice.payment_failed",
+        obj=payloads.invoice(status="open"),
+        previous=None,
+    )
+    result = notification_email_send_task.apply(args=[n.pk])
+    assert result.state == "FAILURE"
+    assert isinstance(result.result, ConnectionRefusedError)
+    assert len(attempts) == 1 + 5  # first try + max_retries
+    n.refresh_from_db()
+    assert n.emailed_at is None  # a later replay can still send it
+
+
+def test_email_task_is_idempotent() -> None:
+    [n] = services.notify_from_stripe_event(
+        user=make_user(),
+        event_id="evt_twice",
+        event_type="customer.subscription.deleted",
+        obj=payloads.subscription(status="canceled"),
+        previous=None,
+    )
+    assert notification_email_send_task.apply(args=[n.pk]).get() == "sent"
+    assert notification_email_send_task.apply(args=[n.pk]).get() == "already_sent"
+    assert len(mail.outbox) == 1
+
+
+def test_email_task_for_a_deleted_notification_is_a_no_op() -> None:
+    assert notification_email_send_task.apply(args=[999_999]).get() == "missing"
+
+
+def test_email_is_multipart_in_the_site_style(deliver: Deliver) -> None:
+    user = make_user(name="Ada")
+    trial_end = payloads.NOW + 3 * payloads.DAY
+    sub = payloads.subscription(status="trialing", trial_end=trial_end)
+    deliver(user, "customer.subscription.trial_will_end", sub)
+    [email] = mail.outbox
+    assert email.from_email
+    assert email.body.startswith("Hi Ada,")
+    assert "Review billing: https://app.example.com/billing/" in email.body
+    html = html_of(email)
+    assert 'href="https://app.example.com/billing/"' in html
+    assert "https://app.example.com/notifications/" in html
+    assert "<script" not in html
+
+
+# --- Staff alerts ---------------------------------------------------------------------------
+
+
+def _staff(
+    capture: CaptureOnCommit, event_type: str, obj: dict[str, Any], event_id: str = "evt_staff"
+) -> bool:
+    with capture(execute=True):
+        return services.notify_staff_from_stripe_event(
+            event_id=event_id, event_type=event_type, obj=obj
+        )
+
+
+def test_staff_dispute_created_emails_configured_staff_once(
+    django_capture_on_commit_callbacks: CaptureOnCommit, settings: SettingsWrapper
+) -> None:
+    settings.BILLING_STAFF_EMAILS = ["billing@example.com", "ops@example.com"]
+    capture = django_capture_on_commit_callbacks
+    assert _staff(capture, "charge.dispute.created", payloads.dispute()) is True
+    assert _staff(capture, "charge.dispute.created", payloads.dispute()) is False
+
+    assert StaffAlert.objects.count() == 1
+    [email] = mail.outbox
+    assert email.to == ["billing@example.com", "ops@example.com"]
+    assert email.subject == "[Acme SaaS] Dispute opened on ch_test ($29)"
+    for body in (email.body, html_of(email)):
+        assert "ch_test" in body
+        assert "dp_test" in body
+        assert "$29" in body
+        assert "fraudulent" in body
+        assert "warning_needs_response" in body
+        assert "https://dashboard.stripe.com/test/payments/ch_test" in body
+
+
+def test_staff_dispute_closed_reports_the_outcome(
+    django_capture_on_commit_callbacks: CaptureOnCommit, settings: SettingsWrapper
+) -> None:
+    settings.BILLING_STAFF_EMAILS = ["billing@example.com"]
+    _staff(
+        django_capture_on_commit_callbacks, "charge.dispute.closed", payloads.dispute(status="lost")
+    )
+    [email] = mail.outbox
+    assert email.subject == "[Acme SaaS] Dispute closed on ch_test: lost"
+
+
+def test_staff_refund_falls_back_to_active_staff_users(
+    django_capture_on_commit_callbacks: CaptureOnCommit, settings: SettingsWrapper
+) -> None:
+    settings.BILLING_STAFF_EMAILS = []
+    make_user(email="staff@example.com", is_staff=True)
+    make_user(email="gone@example.com", is_staff=True, is_active=False)
+    make_user(email="customer@example.com")
+    charge = payloads.refunded_charge(amount=2900, amount_refunded=1000)
+    assert _staff(django_capture_on_commit_callbacks, "charge.refunded", charge) is True
+
+    alert = StaffAlert.objects.get()
+    assert (alert.charge_id, alert.amount, alert.customer_id) == ("ch_test", 1000, "cus_test")
+    assert (alert.reason, alert.status) == ("requested_by_customer", "partially_refunded")
+    [email] = mail.outbox
+    assert email.to == ["staff@example.com"]
+    assert email.subject == "[Acme SaaS] Refund of $10 on ch_test"
+    alert.refresh_from_db()
+    assert alert.emailed_at is not None
+
+
+def test_staff_alert_without_recipients_stays_unsent(
+    django_capture_on_commit_callbacks: CaptureOnCommit, settings: SettingsWrapper
+) -> None:
+    settings.BILLING_STAFF_EMAILS = []
+    _staff(django_capture_on_commit_callbacks, "charge.refunded", payloads.refunded_charge())
+    alert = StaffAlert.objects.get()
+    assert alert.emailed_at is None
+    assert mail.outbox == []
+    # Once someone is configured, a re-run sends it.
+    settings.BILLING_STAFF_EMAILS = ["billing@example.com"]
+    assert staff_alert_email_send_task.apply(args=[alert.pk]).get() == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_staff_ignores_other_events(django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    assert _staff(django_capture_on_commit_callbacks, "charge.succeeded", {"id": "ch_x"}) is False
+    assert StaffAlert.objects.count() == 0
+
+
+def test_staff_alert_email_retries_smtp_error(
+    django_capture_on_commit_callbacks: CaptureOnCommit,
+    settings: SettingsWrapper,
+    flaky_smtp: list[int],
+) -> None:
+    settings.BILLING_STAFF_EMAILS = ["billing@example.com"]
+    _staff(django_capture_on_commit_callbacks, "charge.dispute.created", payloads.dispute())
+    assert len(flaky_smtp) == 2
+    assert len(mail.outbox) == 1
+
+
+def test_user_notifications_and_staff_alerts_are_separate() -> None:
+    """A dispute is for staff only: the user's service makes nothing of it."""
+    assert (
+        services.notify_from_stripe_event(
+            user=make_user(),
+            event_id="evt_dp",
+            event_type="charge.dispute.created",
+            obj=payloads.dispute(),
+            previous=None,
+        )
+        == []
+    )
+    assert Notification.objects.count() == 0
