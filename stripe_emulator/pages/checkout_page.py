@@ -120,9 +120,13 @@ def _summary(ctx: Ctx, session: JSONDict) -> str:
     trial_note = ""
     heading_amount = money(total, currency) if total is not None else ""
     if session["mode"] == "subscription" and trial:
+        today = (
+            "You won't be charged today."
+            if not total
+            else f"Due today: {money(total, currency)} for one-time items."
+        )
         trial_note = notice(
-            f"{trial} days free, then {money(recurring_total, currency)} {interval}. "
-            "You won't be charged today.",
+            f"{trial} days free, then {money(recurring_total, currency)} {interval}. {today}",
             "info",
         )
         heading = f"Try {esc(_product_names(session))}"

@@ -25,6 +25,7 @@ from ..updates import apply_metadata
 from .catalog import _create_price, price_or_404
 from .customers import create_customer
 from .discounts import coupon_is_valid, promotion_code_redeemable
+from .invoice_items import create_invoice_item
 from .payment_methods import (
     alias_number,
     attach_payment_method,
@@ -166,14 +167,15 @@ def recompute_amounts(ctx: Ctx, session: JSONDict) -> None:
     subtotal = 0
     discount_total = 0
     for item in items:
-        base = 0 if trial else _item_base(ctx, item)
+        # A trial defers the recurring prices; one-time prices are due today.
+        base = 0 if trial and _is_recurring(ctx, item) else _item_base(ctx, item)
         item["amount_subtotal"] = base
         off = _discount_on(ctx, coupon, item, base, session.get("currency"))
         item["amount_discount"] = off
         item["amount_total"] = base - off
         subtotal += base
         discount_total += off
-    if coupon and coupon.get("amount_off") is not None and not trial:
+    if coupon and coupon.get("amount_off") is not None and subtotal > 0:
         # amount_off applies once to the whole order, split over eligible items.
         discount_total = min(int(coupon["amount_off"]), subtotal)
         remaining = discount_total
@@ -194,6 +196,10 @@ def recompute_amounts(ctx: Ctx, session: JSONDict) -> None:
         "amount_shipping": 0,
         "amount_tax": 0,
     }
+
+
+def _is_recurring(ctx: Ctx, item: JSONDict) -> bool:
+    return bool((ctx.find("price", str(item["price"])) or {}).get("recurring"))
 
 
 def _item_base(ctx: Ctx, item: JSONDict) -> int:
@@ -494,6 +500,31 @@ def _line_items_list(ctx: Ctx, session: JSONDict) -> JSONDict:
 
 
 register_includable("checkout.session", "line_items", _line_items_list)
+
+
+def _line_item_discounts(ctx: Ctx, item: JSONDict) -> list[JSONDict]:
+    """``item.discounts`` is includable on Stripe (dj-stripe expands ``line_items.data.discounts``).
+
+    Each entry is ``{amount, discount}``; the session-level discount is what
+    applies to its line items here.
+    """
+    amount = int(item.get("amount_discount") or 0)
+    if not amount:
+        return []
+    discount = item.get("_discount")
+    return [{"amount": amount, "discount": discount}] if discount else []
+
+
+register_includable("item", "discounts", _line_item_discounts)
+
+
+def _total_details_breakdown(ctx: Ctx, total_details: JSONDict) -> JSONDict:
+    """``total_details.breakdown`` is includable (dj-stripe expands it on every sync)."""
+    stored = total_details.get("_breakdown")
+    return stored if isinstance(stored, dict) else {"discounts": [], "taxes": []}
+
+
+register_includable("checkout.session.total_details", "breakdown", _total_details_breakdown)
 
 
 def load_session(ctx: Ctx, session_id: str, *, param: str = "session") -> JSONDict:
@@ -908,11 +939,23 @@ def _finish(
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
     if mode == "subscription":
         sub_data = session.get("_subscription_data") or {}
+        recurring = [i for i in session["_line_items"] if _is_recurring(ctx, i)]
+        for one_time in (i for i in session["_line_items"] if not _is_recurring(ctx, i)):
+            # One-time prices go on the first invoice as pending invoice items.
+            create_invoice_item(
+                ctx,
+                {
+                    "customer": customer_id,
+                    "pricing": {"price": one_time["price"]},
+                    "quantity": int(one_time.get("quantity") or 1),
+                    **({"description": one_time["description"]} if one_time["description"] else {}),
+                },
+            )
         params: JSONDict = {
             "customer": customer_id,
             "items": [
                 {"price": i["price"], **({"quantity": i["quantity"]} if i["quantity"] else {})}
-                for i in session["_line_items"]
+                for i in recurring
             ],
             "payment_behavior": "error_if_incomplete",
             "metadata": dict(sub_data.get("metadata") or {}),

@@ -650,3 +650,32 @@ def test_expires_at_param(emulator: EmulatorServer, plan: stripe.Price) -> None:
     assert exc.value.param == "expires_at"
     with pytest.raises(stripe.InvalidRequestError):
         make_session(plan, expires_at=now + 2 * 86400)
+
+
+def test_subscription_with_one_time_setup_fee(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    fee_product = stripe.Product.create(name="Setup fee")
+    fee = stripe.Price.create(product=fee_product.id, unit_amount=5000, currency="usd")
+    session = make_session(
+        plan,
+        line_items=[{"price": plan.id, "quantity": 2}, {"price": fee.id, "quantity": 1}],
+        subscription_data={"trial_period_days": 7},
+    )
+    # The trial defers the plan; the fee is due today.
+    assert session.amount_subtotal == 5000
+    assert session.amount_total == 5000
+    page = Browser(emulator.url).get(session.url)
+    text = page.visible_text()
+    assert "Due today: $50.00 for one-time items." in text
+    assert "Setup fee" in text
+    assert "Qty 2" in text
+    resp = pay(Browser(emulator.url), session, "4242424242424242")
+    assert resp.status == 303
+    done = stripe.checkout.Session.retrieve(session.id)
+    assert done.payment_status == "paid"
+    sub = stored(emulator, str(done.subscription))
+    assert sub["status"] == "trialing"
+    assert [(i["price"]["id"], i["quantity"]) for i in sub["items"]["data"]] == [(plan.id, 2)]
+    invoice = stripe.Invoice.retrieve(str(done.invoice))
+    assert invoice.amount_paid == 5000
+    descriptions = [line.description or "" for line in invoice.lines.data]
+    assert any("Setup fee" in d for d in descriptions), descriptions
