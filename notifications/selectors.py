@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
 
-from .models import Notification, NotificationPreferences
+from .models import Notification, NotificationPreferences, StaffAlert
 
 
 def notifications_for(*, user: Any) -> QuerySet[Notification]:
@@ -44,4 +45,30 @@ def billing_staff_emails() -> list[str]:
         .exclude(email="")
         .order_by("email")
         .values_list("email", flat=True)
+    )
+
+
+def notification_emails_pending(
+    *, after: datetime, before: datetime
+) -> QuerySet[Notification, int]:
+    """Ids of notifications created in the window that should have been emailed and were not
+    (receipts of users who turned them off and inactive users are not pending)."""
+    receipts_off = Q(kind=Notification.Kind.PAYMENT_SUCCEEDED) & Q(
+        user__notification_preferences__email_receipts=False
+    )
+    return (
+        Notification.objects.filter(
+            emailed_at__isnull=True, created__gte=after, created__lt=before, user__is_active=True
+        )
+        .exclude(receipts_off)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def staff_alert_emails_pending(*, after: datetime, before: datetime) -> QuerySet[StaffAlert, int]:
+    return (
+        StaffAlert.objects.filter(emailed_at__isnull=True, created__gte=after, created__lt=before)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )

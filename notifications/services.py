@@ -61,7 +61,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -83,6 +83,10 @@ from .models import Notification, NotificationPreferences, StaffAlert
 logger = logging.getLogger(__name__)
 
 Kind = Notification.Kind
+
+# The catch-up sweep re-enqueues unsent emails this old, and gives up on older ones.
+EMAIL_REQUEUE_AFTER = timedelta(minutes=10)
+EMAIL_REQUEUE_WITHIN = timedelta(days=1)
 
 STARTED_STATUSES = frozenset({"active", "trialing"})
 STAFF_EVENT_TYPES = frozenset(
@@ -479,8 +483,11 @@ def notify_from_stripe_event(
                 receipts_wanted = selectors.notification_preferences_get(user=user).email_receipts
             if not receipts_wanted:
                 continue
+        # robust: a broker outage must not fail the caller after its work committed;
+        # notification_emails_requeue picks the email up later.
         transaction.on_commit(
-            lambda pk=notification.pk: notification_email_send_task.delay(pk)  # type: ignore[misc]
+            lambda pk=notification.pk: notification_email_send_task.delay(pk),  # type: ignore[misc]
+            robust=True,
         )
     return created
 
@@ -639,14 +646,14 @@ def notify_staff_from_stripe_event(
         alert.charge_id,
         alert.customer_id,
     )
-    transaction.on_commit(lambda: staff_alert_email_send_task.delay(alert.pk))
+    transaction.on_commit(lambda: staff_alert_email_send_task.delay(alert.pk), robust=True)
     return True
 
 
 STAFF_SUBJECTS: dict[str, Any] = {
     "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
     "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
-    "charge.refunded": gettext_lazy("Refund of %(amount)s on %(charge)s"),
+    "charge.refunded": gettext_lazy("Refund on %(charge)s: %(amount)s refunded in total"),
 }
 
 
@@ -686,3 +693,32 @@ def staff_alert_email_send(*, alert_id: int) -> str:
         alert.save(update_fields=["emailed_at"])
     logger.info("staff alert emailed id=%s event=%s", alert.pk, alert.stripe_event_id)
     return "sent"
+
+
+# --- Catch-up ---------------------------------------------------------------------------
+
+
+def notification_emails_requeue(*, now: datetime | None = None) -> int:
+    """Enqueue the emails whose on-commit enqueue was lost (broker down at the time).
+
+    Looks at rows between ``EMAIL_REQUEUE_AFTER`` and ``EMAIL_REQUEUE_WITHIN`` old, so a
+    task that is merely queued is left alone and old rows are not mailed days later.
+    Sending is idempotent, so a row enqueued twice is still emailed once.
+    """
+    from .tasks import notification_email_send_task, staff_alert_email_send_task
+
+    now = now or timezone.now()
+    window = {"after": now - EMAIL_REQUEUE_WITHIN, "before": now - EMAIL_REQUEUE_AFTER}
+    notification_ids = list(selectors.notification_emails_pending(**window))
+    alert_ids = list(selectors.staff_alert_emails_pending(**window))
+    for pk in notification_ids:
+        notification_email_send_task.delay(pk)
+    for pk in alert_ids:
+        staff_alert_email_send_task.delay(pk)
+    if notification_ids or alert_ids:
+        logger.warning(
+            "requeued unsent emails notifications=%s staff_alerts=%s",
+            len(notification_ids),
+            len(alert_ids),
+        )
+    return len(notification_ids) + len(alert_ids)

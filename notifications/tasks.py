@@ -29,3 +29,9 @@ def notification_email_send_task(self: Any, notification_id: int) -> str:
 def staff_alert_email_send_task(self: Any, alert_id: int) -> str:
     """Email staff about one dispute or refund; a no-op once sent."""
     return services.staff_alert_email_send(alert_id=alert_id)
+
+
+@shared_task
+def notification_emails_requeue_task() -> int:
+    """Beat, every few minutes: enqueue emails whose on-commit enqueue was lost."""
+    return services.notification_emails_requeue()

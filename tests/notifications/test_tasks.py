@@ -5,16 +5,22 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.mail.backends import locmem
+from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from notifications import services
-from notifications.models import Notification, StaffAlert
-from notifications.tasks import notification_email_send_task, staff_alert_email_send_task
+from notifications.models import Notification, NotificationPreferences, StaffAlert
+from notifications.tasks import (
+    notification_email_send_task,
+    notification_emails_requeue_task,
+    staff_alert_email_send_task,
+)
 from tests.factories import make_user
 from tests.notifications import payloads
 from tests.notifications.conftest import Deliver, html_of
@@ -175,7 +181,7 @@ def test_staff_refund_falls_back_to_active_staff_users(
     assert (alert.reason, alert.status) == ("requested_by_customer", "partially_refunded")
     [email] = mail.outbox
     assert email.to == ["staff@example.com"]
-    assert email.subject == "[Acme SaaS] Refund of $10 on ch_test"
+    assert email.subject == "[Acme SaaS] Refund on ch_test: $10 refunded in total"
     alert.refresh_from_db()
     assert alert.emailed_at is not None
 
@@ -223,3 +229,71 @@ def test_user_notifications_and_staff_alerts_are_separate() -> None:
         == []
     )
     assert Notification.objects.count() == 0
+
+
+# --- Catch-up for lost enqueues --------------------------------------------------------
+
+
+def _age(model: type[Notification] | type[StaffAlert], pk: int, minutes: int) -> None:
+    model.objects.filter(pk=pk).update(created=timezone.now() - timedelta(minutes=minutes))
+
+
+def test_requeue_sends_emails_whose_enqueue_was_lost(settings: SettingsWrapper) -> None:
+    """No on-commit ran (as if the broker was down): the sweep sends them, once."""
+    settings.BILLING_STAFF_EMAILS = ["billing@example.com"]
+    user = make_user()
+    receipts_off = make_user()
+    NotificationPreferences.objects.create(user=receipts_off, email_receipts=False)
+
+    def notify(who: Any, event_id: str, event_type: str, obj: dict[str, Any]) -> int:
+        [n] = services.notify_from_stripe_event(
+            user=who, event_id=event_id, event_type=event_type, obj=obj, previous=None
+        )
+        return n.pk
+
+    lost = notify(user, "evt_lost", "invoice.payment_failed", payloads.invoice(status="open"))
+    fresh = notify(user, "evt_fresh", "invoice.paid", payloads.invoice())
+    too_old = notify(user, "evt_old", "invoice.paid", payloads.invoice())
+    unwanted = notify(receipts_off, "evt_off", "invoice.paid", payloads.invoice())
+    services.notify_staff_from_stripe_event(
+        event_id="evt_dp", event_type="charge.dispute.created", obj=payloads.dispute()
+    )
+    _age(Notification, lost, 30)
+    _age(Notification, too_old, 3 * 24 * 60)
+    _age(Notification, unwanted, 30)
+    _age(StaffAlert, StaffAlert.objects.get().pk, 30)
+    assert mail.outbox == []
+
+    assert notification_emails_requeue_task.apply().get() == 2
+    assert sorted(m.subject for m in mail.outbox) == [
+        "[Acme SaaS] Dispute opened on ch_test ($29)",
+        "[Acme SaaS] Your payment failed",
+    ]
+    assert Notification.objects.get(pk=lost).emailed_at is not None
+    assert Notification.objects.get(pk=fresh).emailed_at is None  # its task may still be queued
+    # Sent rows are no longer pending.
+    assert services.notification_emails_requeue() == 0
+
+
+def test_broker_outage_does_not_fail_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: CaptureOnCommit,
+) -> None:
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OSError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(notification_email_send_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.notify_from_stripe_event(
+            user=make_user(),
+            event_id="evt_broker",
+            event_type="invoice.payment_failed",
+            obj=payloads.invoice(status="open"),
+            previous=None,
+        )
+    # Registered as robust: Django logs a failing callback instead of raising it.
+    from django.db import connection
+
+    robust = [robust for _sids, _func, robust in connection.run_on_commit]
+    assert len(callbacks) == 1
+    assert robust == [True]

@@ -12,6 +12,11 @@ from django.utils import timezone
 from accounts.models import User
 from notifications.models import Notification, NotificationPreferences
 from tests.factories import make_user
+from tests.test_templates import (
+    assert_every_input_is_labelled,
+    assert_page_is_self_contained,
+    parse,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -212,3 +217,18 @@ def test_bell_costs_one_count_query_per_page(client: Client) -> None:
 def test_bell_is_absent_and_free_for_anonymous(client: Client) -> None:
     assert _notification_queries(client, reverse("pricing")) == 0
     assert "/notifications/" not in client.get(reverse("pricing")).content.decode()
+
+
+def test_list_page_is_accessible_and_self_contained(client: Client) -> None:
+    user = make_user()
+    _notify(user, 2)
+    client.force_login(user)
+    html = client.get(LIST_URL).content.decode()
+    assert_page_is_self_contained(html)
+    assert_every_input_is_labelled(html)
+    page = parse(html)
+    assert all((f.get("method") or "").lower() == "post" for f in page.forms)
+    assert "Mark as read: Your payment failed #0" in page.submit_buttons
+    assert "Mark all as read" in page.submit_buttons
+    assert "Save preferences" in page.submit_buttons
+    assert html.count('name="csrfmiddlewaretoken"') == len(page.forms)
