@@ -64,6 +64,11 @@ class Emulator:
 
     def start_background(self) -> None:
         self.dispatcher.start()
+        # Renewals, retries and the invoice gate of subscriptions without a
+        # test clock, on the real clock (see billing.start_real_clock).
+        from .billing import start_real_clock
+
+        start_real_clock(self)
 
     def stop_background(self) -> None:
         self.dispatcher.stop()

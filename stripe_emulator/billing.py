@@ -3141,9 +3141,10 @@ def tick_real_clock(app: Emulator) -> int:
 def start_real_clock(app: Emulator, interval: float = REAL_CLOCK_INTERVAL) -> None:
     """Start (once per emulator) the daemon thread that runs `tick_real_clock`.
 
-    Called lazily by the billing endpoints, so a dev server running
-    `make run` sees renewals, retries and the invoice gate in real time. The
-    thread ends with the emulator's store.
+    Called when the server starts its background work (and, idempotently,
+    by the billing endpoints), so a dev server running `make run` sees
+    renewals, retries and the invoice gate in real time. The thread ends
+    with the emulator's store.
     """
     with _tickers_lock:
         if getattr(app, _TICKER_ATTR, None) is not None:
