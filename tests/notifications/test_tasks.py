@@ -294,6 +294,6 @@ def test_broker_outage_does_not_fail_the_caller(
     # Registered as robust: Django logs a failing callback instead of raising it.
     from django.db import connection
 
-    robust = [robust for _sids, _func, robust in connection.run_on_commit]
+    robust = [entry[-1] for entry in connection.run_on_commit]  # (savepoints, func, robust)
     assert len(callbacks) == 1
     assert robust == [True]
