@@ -646,3 +646,21 @@ def test_cancel_flow_with_retention_offer(emulator: EmulatorServer) -> None:
     sub = sub_dict(w.sub.id)
     assert sub["cancel_at_period_end"] is False
     assert sub["discounts"]
+
+
+def test_portal_url_expires_after_an_idle_hour(emulator: EmulatorServer) -> None:
+    w = build()
+    session = stripe.billing_portal.Session.create(
+        customer=w.customer.id, configuration=w.config.id, return_url=RETURN
+    )
+    browser = Browser(emulator.url)
+    assert browser.get(str(session.url)).status == 200
+    store = emulator.emulator.store
+    with store.atomic():
+        stored = store.get(session.id)
+        assert stored is not None
+        stored["_last_seen"] -= 3601
+        store.put(stored)
+    page = browser.get(str(session.url))
+    assert page.status == 404
+    assert "expired" in page.visible_text()
