@@ -245,6 +245,15 @@ class MoneyEvent:
     status: str
     reason: str
 
+    @property
+    def status_label(self) -> str:
+        """``needs_response`` -> ``needs response`` (wraps on narrow screens)."""
+        return self.status.replace("_", " ")
+
+    @property
+    def reason_label(self) -> str:
+        return self.reason.replace("_", " ")
+
 
 def _money_event(stripe_id: str, type_: str, received_at: datetime, payload: Any) -> MoneyEvent:
     obj = ((payload or {}).get("data") or {}).get("object") or {}

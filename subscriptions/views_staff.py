@@ -22,7 +22,9 @@ from . import health_report
 
 # Height of the events-per-hour chart's drawing area, in SVG user units.
 CHART_HEIGHT = 100
-CHART_BAR_WIDTH = 10
+# Each hour gets a slot this wide; the bar leaves a unit of gap on each side.
+CHART_SLOT_WIDTH = 10
+CHART_BAR_WIDTH = 8
 
 
 def staff_required(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
@@ -45,7 +47,7 @@ class ChartBar:
     """One hour of the events chart, in SVG user units (no inline styles: CSP-safe)."""
 
     bucket: health_report.HourBucket
-    x: float
+    x: int
     y: int
     height: int
 
@@ -56,11 +58,8 @@ def _chart(buckets: list[health_report.HourBucket]) -> list[ChartBar]:
     for i, bucket in enumerate(buckets):
         # A 1-unit stub for non-empty hours keeps small counts visible next to a big peak.
         height = max(1, round(bucket.count * CHART_HEIGHT / peak)) if bucket.count else 0
-        bars.append(
-            ChartBar(
-                bucket=bucket, x=i * CHART_BAR_WIDTH + 0.5, y=CHART_HEIGHT - height, height=height
-            )
-        )
+        x = i * CHART_SLOT_WIDTH + (CHART_SLOT_WIDTH - CHART_BAR_WIDTH) // 2
+        bars.append(ChartBar(bucket=bucket, x=x, y=CHART_HEIGHT - height, height=height))
     return bars
 
 
@@ -92,7 +91,8 @@ def billing_health(request: HttpRequest) -> HttpResponse:
         "bars": _chart(report.per_hour),
         "peak": max((b.count for b in report.per_hour), default=0),
         "events_24h": sum(b.count for b in report.per_hour),
-        "chart_width": CHART_BAR_WIDTH * len(report.per_hour),
+        "chart_width": CHART_SLOT_WIDTH * len(report.per_hour),
+        "bar_width": CHART_BAR_WIDTH,
         "chart_height": CHART_HEIGHT,
         "failed_url": "/admin/subscriptions/stripeevent/?status__exact=failed",
         "live_mode": settings.STRIPE_LIVE_MODE,

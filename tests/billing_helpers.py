@@ -42,8 +42,21 @@ def give_plan(
     period_start: int | None = None,
     period_end: int | None = None,
     trial_end: int | None = None,
+    unit_amount: int | None = None,
+    currency: str = "usd",
+    interval: str = "month",
+    interval_count: int = 1,
+    quantity: int = 1,
+    created: int | None = None,
+    canceled_at: int | None = None,
+    ended_at: int | None = None,
 ) -> Subscription:
-    """A mirrored subscription for ``user`` on the price ``lookup_key``."""
+    """A mirrored subscription for ``user`` on the price ``lookup_key``.
+
+    With ``unit_amount`` the price also carries ``unit_amount``, ``currency``
+    and ``recurring`` (as Stripe sends them); ``created`` defaults to the
+    period start; ``canceled_at`` and ``ended_at`` are written only when given.
+    """
     customer = mirror_customer(user)
     now = int(time.time())
     start = period_start if period_start is not None else now - DAY
@@ -59,7 +72,7 @@ def give_plan(
         "trial_end": trial_end,
         "latest_invoice": None,
         "livemode": False,
-        "created": start,
+        "created": created if created is not None else start,
         "items": {
             "object": "list",
             "data": [
@@ -68,7 +81,7 @@ def give_plan(
                     "object": "subscription_item",
                     "current_period_start": start,
                     "current_period_end": end,
-                    "quantity": 1,
+                    "quantity": quantity,
                     "price": {
                         "id": f"price_{lookup_key}",
                         "object": "price",
@@ -79,6 +92,18 @@ def give_plan(
             ],
         },
     }
+    if unit_amount is not None:
+        data["items"]["data"][0]["price"].update(
+            {
+                "unit_amount": unit_amount,
+                "currency": currency,
+                "recurring": {"interval": interval, "interval_count": interval_count},
+            }
+        )
+    if canceled_at is not None:
+        data["canceled_at"] = canceled_at
+    if ended_at is not None:
+        data["ended_at"] = ended_at
     subscription = Subscription.objects.create(
         id=sub_id, customer=customer, livemode=False, stripe_data=data
     )
