@@ -30,14 +30,17 @@ def strip(value: Any) -> Any:
     """Drop private `_...` keys and unrequested includables, recursively, in place."""
     if isinstance(value, dict):
         obj_type = value.get("object")
-        for key in list(value):
-            if key.startswith("_") or (isinstance(obj_type, str) and (obj_type, key) in INCLUDABLE):
-                del value[key]
-            else:
-                strip(value[key])
+        typed = isinstance(obj_type, str)
+        for key in [k for k in value if k[:1] == "_" or (typed and (obj_type, k) in INCLUDABLE)]:
+            del value[key]
+        # Recurse only into containers: events strip large objects on a hot path.
+        for item in value.values():
+            if isinstance(item, dict | list):
+                strip(item)
     elif isinstance(value, list):
         for item in value:
-            strip(item)
+            if isinstance(item, dict | list):
+                strip(item)
     return value
 
 
