@@ -247,6 +247,21 @@ def render_checkout(
         "CVC. 4000 0000 0000 0002 declines; 4000 0025 0000 3155 asks for 3-D Secure.</p>"
         "</fieldset>"
     )
+    saved = saved_card(ctx, session)
+    if saved is not None:
+        card = saved.get("card") or {}
+        chosen = values.get("saved_payment_method", saved["id"])
+        card_fields = (
+            "<fieldset><legend>Saved card</legend>"
+            f'<label class="radio" for="saved_pm"><input type="radio" id="saved_pm" '
+            f'name="saved_payment_method" value="{esc(saved["id"])}"'
+            f"{' checked' if chosen == saved['id'] else ''}> "
+            f"{esc(str(card.get('brand', 'card')).title())} ending in {esc(card.get('last4'))}"
+            "</label>"
+            '<label class="radio" for="new_card"><input type="radio" id="new_card" '
+            f'name="saved_payment_method" value="new"{" checked" if chosen == "new" else ""}> '
+            "Use a new card (fill in below)</label></fieldset>" + card_fields
+        )
     if not need_card:
         card_fields = (
             notice("No payment method is needed today.", "info")
@@ -318,6 +333,22 @@ def _custom_message(session: JSONDict, key: str) -> str:
     return f'<p class="muted small" style="margin-top:.8rem">{esc(custom["message"])}</p>'
 
 
+def saved_card(ctx: Ctx, session: JSONDict) -> JSONDict | None:
+    """The known customer's card Checkout offers: the default one, else the latest."""
+    if session["mode"] != "subscription" or not session.get("customer"):
+        return None
+    customer = ctx.find("customer", str(session["customer"])) or {}
+    default = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    pm = ctx.find("payment_method", str(default)) if default else None
+    if pm is None or pm.get("type") != "card" or pm.get("customer") != customer.get("id"):
+        cards = ctx.store.all(
+            "payment_method",
+            lambda m: m.get("customer") == customer.get("id") and m.get("type") == "card",
+        )
+        pm = cards[0] if cards else None
+    return pm
+
+
 def _success(session: JSONDict) -> str:
     return str(session.get("success_url") or "").replace(
         "{CHECKOUT_SESSION_ID}", str(session["id"])
@@ -353,7 +384,8 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
         return forbidden()
     if session["status"] != "open":
         return render_checkout(ctx, session, status=409)
-    keys = ["email", "cardholder_name", "phone"] + [f[0] for f in _ADDRESS_FIELDS]
+    keys = ["email", "cardholder_name", "phone", "saved_payment_method"]
+    keys += [f[0] for f in _ADDRESS_FIELDS]
     values = {k: req.value(k) for k in keys}
     if req.value("action") == "apply_promotion_code":
         problem = apply_promotion_code(ctx, session, req.value("promotion_code"))
@@ -379,6 +411,11 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
     )
     if card.address.get("country"):
         card.address["country"] = card.address["country"].upper()
+    saved = saved_card(ctx, session)
+    choice = req.value("saved_payment_method")
+    if not number and saved is not None and choice == saved["id"]:
+        # A typed card number always wins; otherwise the saved card is used.
+        card.payment_method = saved["id"]
     outcome = start_completion(
         ctx,
         session,

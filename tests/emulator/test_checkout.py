@@ -679,3 +679,28 @@ def test_subscription_with_one_time_setup_fee(emulator: EmulatorServer, plan: st
     assert invoice.amount_paid == 5000
     descriptions = [line.description or "" for line in invoice.lines.data]
     assert any("Setup fee" in d for d in descriptions), descriptions
+
+
+def test_known_customer_can_pay_with_saved_card(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    customer = stripe.Customer.create(email="saved@example.com", payment_method="pm_card_visa")
+    pm = stripe.Customer.list_payment_methods(customer.id).data[0]
+    stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": pm.id})
+    browser = Browser(emulator.url)
+
+    typed = make_session(plan, customer=customer.id)
+    page = browser.get(typed.url)
+    assert page.has_input(page.label_for("Visa ending in 4242"))
+    # A typed card number wins over the saved card.
+    declined = browser.submit(page, "Subscribe", {"card_number": "4000000000000002"})
+    assert "Your card was declined." in declined.visible_text()
+
+    done = browser.submit(page, "Subscribe")  # saved card selected, nothing typed
+    assert done.status == 303
+    final = stripe.checkout.Session.retrieve(typed.id)
+    assert final.customer == customer.id
+    sub = stored(emulator, str(final.subscription))
+    assert sub["status"] == "active"
+    assert sub["default_payment_method"] == pm.id
+    assert len(stripe.Customer.list_payment_methods(customer.id).data) == 1
