@@ -60,14 +60,21 @@ def expand_tree(paths: list[str]) -> dict[str, Any]:
     return tree
 
 
-def expand(ctx: Ctx, value: Any, tree: dict[str, Any], trail: str = "") -> Any:
+def expand(
+    ctx: Ctx, value: Any, tree: dict[str, Any], trail: str = "", inner_type: str | None = None
+) -> Any:
+    """Expand ``value`` along ``tree``.
+
+    ``inner_type`` names a plain hash inside an object (``checkout.session.total_details``)
+    so includable fields of such hashes (``total_details.breakdown``) can be registered.
+    """
     if not tree:
         return value
     if isinstance(value, list):
         return [expand(ctx, v, tree, trail) for v in value]
     if not isinstance(value, dict):
         return value
-    obj_type = value.get("object")
+    obj_type = value.get("object") or inner_type
     for key, sub in tree.items():
         here = f"{trail}.{key}" if trail else key
         includer_key = (obj_type, key) if isinstance(obj_type, str) else None
@@ -92,7 +99,8 @@ def expand(ctx: Ctx, value: Any, tree: dict[str, Any], trail: str = "") -> Any:
             # A list of ids (subscription.discounts, invoice.discounts) expands item by item.
             value[key] = [_expand_member(ctx, v, sub, here) for v in current]
         elif isinstance(current, dict):
-            value[key] = expand(ctx, current, sub, here)
+            nested = f"{obj_type}.{key}" if isinstance(obj_type, str) else None
+            value[key] = expand(ctx, current, sub, here, nested)
     return value
 
 

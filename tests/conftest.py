@@ -14,17 +14,17 @@ import pytest
 from django.db import connection
 
 from saas.devtools.redis_server import free_port, spawn_redis, wait_for_redis
+from stripe_emulator import EmulatorConfig, EmulatorServer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> Iterator[None]:
+def _clear_cache() -> None:
     """Database rows roll back between tests but Redis does not: start each test clean."""
     from django.core.cache import cache
 
     cache.clear()
-    return
 
 
 @dataclass
@@ -80,12 +80,34 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_worker(log_path: Path, *extra_args: str) -> WorkerProcess:
+# Fast retries and a short claim timeout so failure paths finish within a test.
+WORKER_ENV = {
+    "BILLING_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+    "BILLING_WEBHOOK_RETRY_MAX_SECONDS": "2",
+    "BILLING_WEBHOOK_MAX_ATTEMPTS": "4",
+    "BILLING_WEBHOOK_PROCESSING_TIMEOUT": "10",
+}
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator() -> Iterator[EmulatorServer]:
+    """One in-process Stripe emulator for the session (tests reset it)."""
+    config = EmulatorConfig(webhook_retry_schedule=(0.2, 0.5), webhook_timeout=5)
+    server = EmulatorServer(port=0, data=":memory:", config=config).start()
+    yield server
+    server.stop()
+
+
+def start_worker(
+    log_path: Path, *extra_args: str, env: dict[str, str] | None = None
+) -> WorkerProcess:
     """A real `celery worker` process on the test database and Redis."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "saas.settings.test",
         "DATABASE_URL": _database_url_for_subprocess(),
+        **WORKER_ENV,
+        **(env or {}),
     }
     log = log_path.open("wb")
     proc = subprocess.Popen(
@@ -113,12 +135,21 @@ def stop_worker(worker: WorkerProcess) -> None:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: None,
+    django_db_blocker: object,
+    tmp_path_factory: pytest.TempPathFactory,
+    stripe_emulator: EmulatorServer,
 ) -> Iterator[WorkerProcess]:
-    """One worker process for the whole session, ready when it answers a ping task."""
+    """One worker process for the whole session, ready when it answers a ping task.
+
+    It talks to the session's emulator, so tests that process webhooks can use it.
+    """
     from saas.tasks import ping
 
-    worker = start_worker(tmp_path_factory.mktemp("celery") / "worker.log")
+    worker = start_worker(
+        tmp_path_factory.mktemp("celery") / "worker.log",
+        env={"STRIPE_API_BASE": stripe_emulator.url},
+    )
     deadline = time.monotonic() + 60
     try:
         while True:

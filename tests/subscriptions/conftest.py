@@ -17,16 +17,8 @@ import stripe
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from stripe_emulator import EmulatorConfig, EmulatorServer
+from stripe_emulator import EmulatorServer
 from subscriptions.bootstrap import billing_bootstrap
-
-
-@pytest.fixture(scope="session")
-def stripe_emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(webhook_retry_schedule=(0.2, 0.5), webhook_timeout=2)
-    server = EmulatorServer(port=0, data=":memory:", config=config).start()
-    yield server
-    server.stop()
 
 
 @dataclass
@@ -76,23 +68,42 @@ class Billing:
         return f"{redirect.path}?{redirect.query}"
 
 
-@pytest.fixture
-def billing(
-    stripe_emulator: EmulatorServer, settings: SettingsWrapper, db: None
+def _billing(
+    stripe_emulator: EmulatorServer, settings: SettingsWrapper, site_url: str
 ) -> Iterator[Billing]:
-    """A clean emulator with the catalog bootstrapped into it and mirrored locally."""
     stripe_emulator.emulator.dispatcher.wait_idle(5)
     stripe_emulator.emulator.reset()
     url = stripe_emulator.url
     saved_base = stripe.api_base
     settings.STRIPE_API_BASE = url
     settings.STRIPE_API_HOST = url
-    # Webhooks go nowhere unless a test starts a live server (port 9 is discard).
-    settings.SITE_URL = "http://127.0.0.1:9"
+    settings.SITE_URL = site_url
     stripe.api_base = url
-    billing_bootstrap(site_url=settings.SITE_URL)
+    billing_bootstrap(site_url=site_url)
     yield Billing(url=url)
     stripe.api_base = saved_base
+
+
+@pytest.fixture
+def billing(
+    stripe_emulator: EmulatorServer, settings: SettingsWrapper, db: None
+) -> Iterator[Billing]:
+    """A clean emulator with the catalog bootstrapped into it and mirrored locally.
+
+    Its webhooks go nowhere (port 9 is discard): tests sync explicitly.
+    """
+    yield from _billing(stripe_emulator, settings, "http://127.0.0.1:9")
+
+
+@pytest.fixture
+def live_billing(
+    stripe_emulator: EmulatorServer,
+    settings: SettingsWrapper,
+    transactional_db: None,
+    live_server: Any,
+) -> Iterator[Billing]:
+    """Like ``billing``, but the emulator delivers webhooks to a live server of the app."""
+    yield from _billing(stripe_emulator, settings, live_server.url)
 
 
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
