@@ -720,3 +720,35 @@ def test_send_invoice_overdue_then_paid(emulator: EmulatorServer) -> None:
     renewal = invoices_of(sub.id)[-1]
     assert (renewal.status, renewal.due_date) == ("open", ts(2026, 2, 1, 1) + 14 * DAY)
     assert "invoice.sent" in event_types()
+
+
+def test_renewal_event_sequence_and_times(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    seen = {e.id for e in stripe.Event.list(limit=100).data}
+    advance(clock, ts(2026, 2, 1, 2))
+    events = [
+        e
+        for e in reversed(stripe.Event.list(limit=100).data)
+        if e.id not in seen and not e.type.startswith("test_helpers.")
+    ]
+    boundary, gate = ts(2026, 2, 1), ts(2026, 2, 1, 1)
+    assert [(e.type, e.created) for e in events] == [
+        ("customer.subscription.updated", boundary),
+        ("invoice.created", boundary),
+        ("payment_intent.created", gate),
+        ("invoice.finalized", gate),
+        ("payment_intent.succeeded", gate),
+        ("charge.succeeded", gate),
+        ("invoice.updated", gate),
+        ("invoice.paid", gate),
+        ("invoice.payment_succeeded", gate),
+        ("invoice_payment.paid", gate),
+    ]
+    assert all(e["request"]["id"] is None for e in events)
+    created = events[1].data.object
+    assert (created["status"], created["billing_reason"], created["auto_advance"]) == (
+        "draft",
+        "subscription_cycle",
+        True,
+    )
