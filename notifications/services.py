@@ -370,9 +370,17 @@ def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
     data = _invoice_data(invoice, amount)
     next_attempt = invoice.get("next_payment_attempt")
     data["next_payment_attempt"] = next_attempt
-    body = _(
-        "We could not charge %(amount)s to your card. Update your payment method to keep your plan."
-    ) % {"amount": data["amount_display"]}
+    if invoice.get("billing_reason") == "subscription_create":
+        # The first payment: there is no plan to keep yet.
+        body = _(
+            "We could not charge %(amount)s to your card for your new subscription. "
+            "Update your payment method on the billing page to start it."
+        ) % {"amount": data["amount_display"]}
+    else:
+        body = _(
+            "We could not charge %(amount)s to your card. "
+            "Update your payment method to keep your plan."
+        ) % {"amount": data["amount_display"]}
     if next_attempt:
         body += " " + _("We will try again on %(date)s.") % {"date": _date(next_attempt)}
     return NotificationDraft(

@@ -251,6 +251,13 @@ def test_notify_invoice_payment_failed_without_retry(deliver: Deliver) -> None:
     assert "try again" not in n.body
 
 
+def test_notify_first_payment_failed_does_not_talk_of_keeping_a_plan(deliver: Deliver) -> None:
+    failed = payloads.invoice(status="open", billing_reason="subscription_create")
+    [n] = deliver(make_user(), "invoice.payment_failed", failed)
+    assert "new subscription" in n.body
+    assert "keep your plan" not in n.body
+
+
 def test_notify_payment_action_required_links_hosted_invoice(deliver: Deliver) -> None:
     invoice = payloads.invoice(status="open", amount_due=2900)
     [n] = deliver(make_user(), "invoice.payment_action_required", invoice)
