@@ -1139,6 +1139,61 @@ def _pricing(price: JSONDict) -> JSONDict:
     }
 
 
+def item_quantity(item: JSONDict) -> int:
+    """A licensed item's quantity (0 is a valid quantity; absent means 1)."""
+    qty = item.get("quantity")
+    return 1 if qty is None else int(qty)
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+
+
+def price_amount(price: JSONDict, quantity: int) -> int:
+    """The amount in minor units of `quantity` units of a price for one period.
+
+    Per-unit prices use `unit_amount_decimal` (fractions of a cent allowed)
+    after `transform_quantity`; tiered prices sum their tiers (`graduated`)
+    or price every unit at the tier the quantity falls in (`volume`), flat
+    amounts included. Rounded half up at the end.
+    """
+    qty = quantity
+    transform = price.get("transform_quantity")
+    if transform and transform.get("divide_by"):
+        whole, rest = divmod(qty, int(transform["divide_by"]))
+        qty = whole + (1 if rest and transform.get("round") == "up" else 0)
+    if price.get("billing_scheme") == "tiered":
+        total = _tiered_amount(price.get("_tiers") or [], str(price.get("tiers_mode")), qty)
+    else:
+        total = _decimal(price.get("unit_amount_decimal") or price.get("unit_amount")) * qty
+    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _tiered_amount(tiers: list[JSONDict], mode: str, qty: int) -> Decimal:
+    if qty <= 0 or not tiers:
+        return Decimal(0)
+
+    def unit(tier: JSONDict) -> Decimal:
+        return _decimal(tier.get("unit_amount_decimal") or tier.get("unit_amount"))
+
+    def flat(tier: JSONDict) -> Decimal:
+        return _decimal(tier.get("flat_amount_decimal") or tier.get("flat_amount"))
+
+    if mode == "volume":
+        for tier in tiers:
+            if tier.get("up_to") is None or qty <= int(tier["up_to"]):
+                return unit(tier) * qty + flat(tier)
+        return Decimal(0)
+    total, below = Decimal(0), 0
+    for tier in tiers:
+        upper = qty if tier.get("up_to") is None else min(qty, int(tier["up_to"]))
+        if upper <= below:
+            break
+        total += unit(tier) * (upper - below) + flat(tier)
+        below = upper
+    return total
+
+
 def add_subscription_item_line(
     ctx: Ctx,
     inv: JSONDict,
@@ -1149,13 +1204,17 @@ def add_subscription_item_line(
 ) -> JSONDict:
     """A line charging `item` for [start, end) at its full price (licensed, in advance)."""
     price = item["price"]
-    qty = int(item.get("quantity") or 1)
-    amount = int(price.get("unit_amount") or 0) * qty
+    qty = item_quantity(item)
+    amount = price_amount(price, qty)
     line = _line_base(inv, amount, inv["currency"])
     interval = (price.get("recurring") or {}).get("interval", "month")
+    at = (
+        "tiered"
+        if price.get("billing_scheme") == "tiered"
+        else f"at {_money(int(price.get('unit_amount') or 0), inv['currency'])}"
+    )
     line.update(
-        description=f"{qty} {TIMES} {_product_name(ctx, price)} "
-        f"(at {_money(int(price.get('unit_amount') or 0), inv['currency'])} / {interval})",
+        description=f"{qty} {TIMES} {_product_name(ctx, price)} ({at} / {interval})",
         parent={
             "invoice_item_details": None,
             "subscription_item_details": {
@@ -1691,13 +1750,20 @@ def _recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
             f"{price['id']}",
             param=f"{param}[price]",
         )
-    if price.get("billing_scheme") == "tiered":
+    if (
+        price.get("billing_scheme") == "tiered"
+        and (price.get("recurring") or {}).get("usage_type") == "metered"
+    ):
         raise invalid_request(
-            "The emulator's billing engine supports per-unit prices only (no tiers).",
+            "The emulator bills metered prices per unit only (no tiers).",
             param=f"{param}[price]",
         )
-    # Embed the price as Stripe does, without includable-only fields.
-    return {k: v for k, v in price.items() if k not in ("currency_options", "tiers")}
+    # Embed the price as Stripe does, without includable-only fields; the
+    # tiers ride along privately for the amount maths.
+    embedded = {k: v for k, v in price.items() if k not in ("currency_options", "tiers")}
+    if price.get("billing_scheme") == "tiered":
+        embedded["_tiers"] = price.get("tiers") or []
+    return embedded
 
 
 def _new_item(sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any) -> JSONDict:
@@ -1745,9 +1811,7 @@ def _set_period(sub: JSONDict, start: int, end: int) -> None:
         item["current_period_end"] = end
         # Metered items are billed in arrears: nothing is paid in advance.
         item["_billed_amount"] = (
-            0
-            if is_metered(item)
-            else int(item["price"].get("unit_amount") or 0) * int(item.get("quantity") or 1)
+            0 if is_metered(item) else price_amount(item["price"], item_quantity(item))
         )
 
 
@@ -2124,9 +2188,7 @@ def subscription_create(
                 f"Remaining time on {line['description']} until {_fmt_date(anchor)}"
             )
         for item in items:
-            item["_billed_amount"] = int(item["price"].get("unit_amount") or 0) * int(
-                item["quantity"] or 1
-            )
+            item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
         refresh_totals(ctx, inv)
     sub["latest_invoice"] = inv["id"]
     save_subscription(ctx, sub)
@@ -2248,8 +2310,8 @@ def _proration_item(
         "pricing": _pricing(price),
         "proration": True,
         "proration_details": {"credited_items": None, "discount_amounts": []},
-        "quantity": int(item.get("quantity") or 1),
-        "quantity_decimal": str(int(item.get("quantity") or 1)),
+        "quantity": item_quantity(item),
+        "quantity_decimal": str(item_quantity(item)),
         "tax_rates": [],
         "test_clock": sub.get("test_clock"),
     }
@@ -2320,7 +2382,7 @@ def proration_lines(
             and new.get("quantity") == previous.get("quantity")
         ):
             continue
-        full = int(new["price"].get("unit_amount") or 0) * int(new.get("quantity") or 1)
+        full = price_amount(new["price"], item_quantity(new))
         charge = _round_half_up(full * remaining, total)
         if charge:
             out.append(
@@ -2537,9 +2599,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
                     or old["price"]["id"] != item["price"]["id"]
                     or old.get("quantity") != item.get("quantity")
                 ):
-                    item["_billed_amount"] = int(item["price"].get("unit_amount") or 0) * int(
-                        item.get("quantity") or 1
-                    )
+                    item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
             sub["items"]["data"] = new_items
             if behavior == "always_invoice" and new_invoice_items:
                 immediate_invoice = True

@@ -752,3 +752,43 @@ def test_renewal_event_sequence_and_times(emulator: EmulatorServer) -> None:
         "subscription_cycle",
         True,
     )
+
+
+def _tiered(mode: str) -> stripe.Price:
+    product = stripe.Product.create(name=f"Seats ({mode})")
+    return stripe.Price.create(
+        product=product.id,
+        currency="usd",
+        billing_scheme="tiered",
+        tiers_mode=mode,
+        tiers=[
+            {"up_to": 10, "unit_amount": 1000, "flat_amount": 2000},
+            {"up_to": "inf", "unit_amount": 700},
+        ],
+        recurring={"interval": "month"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "amount_12", "amount_3"),
+    [
+        # graduated: 10 x 1000 + 2000 flat + 2 x 700; then 3 x 1000 + 2000
+        ("graduated", 13400, 5000),
+        # volume: all 12 at the second tier; then all 3 at the first (+ flat)
+        ("volume", 8400, 5000),
+    ],
+)
+def test_tiered_prices_and_their_prorations(
+    emulator: EmulatorServer, mode: str, amount_12: int, amount_3: int
+) -> None:
+    clock, cus, _pm = clock_customer()
+    seats = _tiered(mode)
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": seats.id, "quantity": 12}])
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).amount_paid == amount_12
+    advance(clock, ts(2026, 1, 16, 12))  # exactly half of January left
+    stripe.Subscription.modify(sub.id, items=[{"id": sub["items"].data[0].id, "quantity": 3}])
+    amounts = sorted(ii.amount for ii in stripe.InvoiceItem.list(customer=cus.id).data)
+    assert amounts == [-(amount_12 // 2), amount_3 // 2]
+    advance(clock, ts(2026, 2, 1, 2))
+    renewal = invoices_of(sub.id)[-1]
+    assert renewal.total == amount_3 - amount_12 // 2 + amount_3 // 2
