@@ -309,3 +309,16 @@ def test_delete_subscription_discount(emulator: EmulatorServer) -> None:
     assert stripe.Subscription.retrieve(sub.id).discounts == []
     advance(clock, ts(2026, 2, 1, 2))
     assert invoices_of(sub.id)[-1].amount_paid == 1000
+
+
+def test_manual_invoice_auto_advance_finalises_after_an_hour(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    stripe.InvoiceItem.create(customer=cus.id, amount=4200, currency="usd")
+    inv = stripe.Invoice.create(
+        customer=cus.id, auto_advance=True, pending_invoice_items_behavior="include"
+    )
+    assert inv.automatically_finalizes_at == T0 + 3600
+    advance(clock, T0 + 3600 + 60)
+    inv = stripe.Invoice.retrieve(inv.id)
+    assert (inv.status, inv.amount_paid) == ("paid", 4200)
+    assert inv.status_transitions.finalized_at == T0 + 3600
