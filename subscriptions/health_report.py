@@ -41,8 +41,6 @@ CHURN_WINDOW_DAYS = 30
 # (the customer has not left; Stripe is still retrying the payment) and shown
 # separately as "at risk"; trialing pays nothing yet; unpaid and paused do not pay.
 MRR_STATUSES = ("active", "past_due")
-# Statuses listed individually on the page; everything else is summed as "other".
-MAIN_SUBSCRIPTION_STATUSES = ("active", "trialing", "past_due")
 # Never paid, so never part of the churn base.
 NEVER_STARTED_STATUSES = ("incomplete", "incomplete_expired")
 # Recurring interval -> months per interval.
