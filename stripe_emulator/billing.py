@@ -2170,7 +2170,8 @@ def subscription_create(
         param="discounts",
     )
 
-    # first invoice
+    # first invoice (one-off `add_invoice_items` ride along as pending items)
+    add_invoice_items(ctx, env, sub, params.get("add_invoice_items"))
     inv = _cycle_invoice(ctx, env, sub, "subscription_create", trial=bool(trial_end))
     if anchor is not None and not trial_end:
         # Prorate the stub period up to the anchor against a full cycle ending there.
@@ -2272,6 +2273,66 @@ def _setup_intent_succeeded(ctx: Ctx, env: Env, seti: JSONDict) -> None:
 
 # --------------------------------------------------------------------------
 # proration
+
+
+def add_invoice_items(ctx: Ctx, env: Env, sub: JSONDict, raw: Any) -> list[JSONDict]:
+    """`add_invoice_items=[{price|price_data, quantity}]`: one-off pending items
+    for the subscription's next invoice (the first one on create)."""
+    out: list[JSONDict] = []
+    for i, entry in enumerate(raw or []):
+        param = f"add_invoice_items[{i}]"
+        if entry.get("price"):
+            price = ctx.get("price", entry["price"], param=f"{param}[price]")
+        elif entry.get("price_data"):
+            from .resources.catalog import _create_price
+
+            price = _create_price(ctx, dict(entry["price_data"]))
+        else:
+            raise invalid_request(
+                "Missing required param: price.", param=f"{param}[price]", code="parameter_missing"
+            )
+        if price.get("currency") != sub["currency"]:
+            raise invalid_request(
+                "The price's currency must match the subscription's.", param=f"{param}[price]"
+            )
+        qty = int(entry.get("quantity", 1))
+        amount = price_amount(price, qty)
+        period = entry.get("period") or {}
+        ii: JSONDict = {
+            "id": new_id("invoiceitem"),
+            "object": "invoiceitem",
+            "amount": amount,
+            "currency": sub["currency"],
+            "customer": sub["customer"],
+            "customer_account": None,
+            "date": env.now,
+            "description": _product_name(ctx, price),
+            "discountable": bool(entry.get("discountable", True)),
+            "discounts": [],
+            "invoice": None,
+            "livemode": False,
+            "metadata": apply_metadata({}, entry.get("metadata")),
+            "net_amount": amount,
+            "parent": {
+                "subscription_details": {"subscription": sub["id"], "subscription_item": None},
+                "type": "subscription_details",
+            },
+            "period": {
+                "end": (period.get("end") or {}).get("timestamp") or env.now,
+                "start": (period.get("start") or {}).get("timestamp") or env.now,
+            },
+            "pricing": _pricing(price),
+            "proration": False,
+            "proration_details": {"credited_items": None, "discount_amounts": []},
+            "quantity": qty,
+            "quantity_decimal": str(qty),
+            "tax_rates": [],
+            "test_clock": sub.get("test_clock"),
+        }
+        ctx.save(ii)
+        _emit(ctx, env, "invoiceitem.created", ii)
+        out.append(ii)
+    return out
 
 
 def _proration_item(
@@ -2569,6 +2630,8 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
             sub["canceled_at"] = env.now
             sub["cancellation_details"]["reason"] = "cancellation_requested"
 
+    if params.get("add_invoice_items"):
+        add_invoice_items(ctx, env, sub, params["add_invoice_items"])
     behavior = params.get("proration_behavior") or "create_prorations"
     at = int(params.get("proration_date") or env.now)
     immediate_invoice = False

@@ -792,3 +792,20 @@ def test_tiered_prices_and_their_prorations(
     advance(clock, ts(2026, 2, 1, 2))
     renewal = invoices_of(sub.id)[-1]
     assert renewal.total == amount_3 - amount_12 // 2 + amount_3 // 2
+
+
+def test_add_invoice_items_setup_fee_on_first_invoice_only(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    fee = stripe.Price.create(
+        product=stripe.Product.create(name="Setup fee").id, unit_amount=5000, currency="usd"
+    )
+    sub = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1000).id}],
+        add_invoice_items=[{"price": fee.id}],
+    )
+    first = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert sorted(line.amount for line in first.lines.data) == [1000, 5000]
+    assert first.amount_paid == 6000
+    advance(clock, ts(2026, 2, 1, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1000
