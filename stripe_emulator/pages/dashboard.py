@@ -273,7 +273,7 @@ def event_detail(ctx: Ctx, req: PageRequest, id: str) -> Response:
         for a in ctx.app.dispatcher.attempts(id)
     ]
     resend = (
-        f'<form method="post" action="/dashboard/events/{esc(quote(id))}/resend">{hidden_token(ctx, TOKEN_SCOPE)}'
+        f'<form method="post" class="actions" action="/dashboard/events/{esc(quote(id))}/resend">{hidden_token(ctx, TOKEN_SCOPE)}'
         '<button type="submit" class="secondary">Resend event</button></form>'
     )
     body = _section(
