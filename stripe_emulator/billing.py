@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from .clock import real_now, register_advance_handler
+from .clock import real_now, register_advance_handler, register_advance_validator
 from .context import Ctx
 from .errors import StripeAPIError, card_error, invalid_request, resource_missing
 from .ids import new_id, random_token
@@ -3237,10 +3237,14 @@ def _check_advance_limit(ctx: Ctx, clock: JSONDict, target: int) -> None:
         )
 
 
-@register_advance_handler
-def _advance_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
+@register_advance_validator
+def _validate_advance(ctx: Ctx, clock: JSONDict, target: int) -> None:
     if settings(ctx)["enforce_advance_limit"]:
         _check_advance_limit(ctx, clock, target)
+
+
+@register_advance_handler
+def _advance_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
     process_due(ctx, str(clock["id"]), target)
 
 

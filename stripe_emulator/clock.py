@@ -29,5 +29,16 @@ def register_advance_handler(fn: AdvanceHandler) -> AdvanceHandler:
     return fn
 
 
+# Called as fn(ctx, clock, target_time) before anything changes; raising a
+# StripeAPIError refuses the advance (e.g. the billing engine's limit of two
+# intervals of the clock's shortest subscription).
+ADVANCE_VALIDATORS: list[AdvanceHandler] = []
+
+
+def register_advance_validator(fn: AdvanceHandler) -> AdvanceHandler:
+    ADVANCE_VALIDATORS.append(fn)
+    return fn
+
+
 def real_now() -> int:
     return int(time.time())

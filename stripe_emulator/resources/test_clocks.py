@@ -11,7 +11,7 @@ import copy
 import logging
 from typing import Any
 
-from ..clock import ADVANCE_HANDLERS
+from ..clock import ADVANCE_HANDLERS, ADVANCE_VALIDATORS
 from ..context import Ctx
 from ..errors import StripeAPIError, invalid_request
 from ..ids import new_id
@@ -97,6 +97,8 @@ def advance_clock(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             "The test clock can only be advanced to a time later than its current frozen_time.",
             param="frozen_time",
         )
+    for validate in ADVANCE_VALIDATORS:
+        validate(ctx, copy.deepcopy(clock), target)
     before = copy.deepcopy(clock)
     clock["status"] = "advancing"
     clock["status_details"] = {"advancing": {"target_frozen_time": target}}
@@ -108,7 +110,7 @@ def advance_clock(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             for handler in ADVANCE_HANDLERS:
                 handler(ctx, copy.deepcopy(before), target)
     except StripeAPIError:
-        raise  # a refused advance (e.g. beyond two billing intervals) is a 400, not a failure
+        raise  # answered as that error; the request's writes roll back
     except Exception:
         logger.exception("advancing test clock %s failed", id)
         clock = ctx.get("test_helpers.test_clock", id)

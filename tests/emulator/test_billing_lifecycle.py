@@ -596,7 +596,9 @@ def test_advance_limited_to_two_intervals(emulator: EmulatorServer) -> None:
     with pytest.raises(stripe.InvalidRequestError) as err:
         stripe.test_helpers.TestClock.advance(clock.id, frozen_time=ts(2026, 3, 1, 1))
     assert err.value.param == "frozen_time"
-    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == T0
+    refused = stripe.test_helpers.TestClock.retrieve(clock.id)
+    assert (refused.frozen_time, refused.status) == (T0, "ready")
+    assert "test_helpers.test_clock.advancing" not in event_types()
     advance(clock, ts(2026, 3, 1))  # exactly two months is allowed
     helper(emulator, "POST", "/_emulator/billing/config", {"enforce_advance_limit": False})
     advance(clock, ts(2027, 3, 1, 2))
