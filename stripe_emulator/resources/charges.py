@@ -8,7 +8,7 @@ from typing import Any
 from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id
-from ..listing import list_object, match_range, paginate
+from ..listing import list_object, match_range, paginate, search
 from ..render import register_includable
 from ..routing import route
 from ..updates import apply_metadata
@@ -23,6 +23,16 @@ def _refund_list(ctx: Ctx, charge: JSONDict) -> JSONDict:
 
 # Only returned when expanded, as on Stripe.
 register_includable("charge", "refunds", _refund_list)
+
+
+@route("GET", "/v1/charges/search", params="ChargeSearchParams")
+def search_charges(ctx: Ctx, params: JSONDict) -> JSONDict:
+    return search(
+        ctx.store.all("charge"),
+        params,
+        "/v1/charges/search",
+        {"amount", "created", "currency", "customer", "metadata", "status", "payment_intent"},
+    )
 
 
 @route("GET", "/v1/charges/{id}", params="ChargeRetrieveParams")

@@ -311,3 +311,16 @@ def list_invoice_payments(ctx: Ctx, params: JSONDict) -> JSONDict:
         "/v1/invoice_payments",
         object_label="invoice_payment",
     )
+
+
+@route("POST", "/v1/invoices/{id}/send", params="InvoiceSendInvoiceParams")
+def send(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    """Stripe emails the invoice; the emulator finalises it if needed and emits invoice.sent."""
+    inv = ctx.get("invoice", id)
+    env = _env(ctx, inv)
+    if inv["status"] == "draft":
+        inv = billing.finalize_invoice(ctx, env, inv)
+    if inv["status"] != "open":
+        raise invalid_request(f"You can only send open invoices; this one is {inv['status']}.")
+    ctx.emit("invoice.sent", inv, created=env.now)
+    return inv

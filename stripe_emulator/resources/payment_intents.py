@@ -12,7 +12,7 @@ from typing import Any
 from .. import billing
 from ..context import Ctx
 from ..errors import card_error, invalid_request
-from ..listing import match_range, paginate
+from ..listing import match_range, paginate, search
 from ..render import render
 from ..routing import helper_route, route
 from ..updates import apply_metadata
@@ -79,6 +79,16 @@ def create_payment_intent(ctx: Ctx, params: JSONDict) -> JSONDict:
         )
         _raise_if_failed(pi, outcome)
     return pi
+
+
+@route("GET", "/v1/payment_intents/search", params="PaymentIntentSearchParams")
+def search_payment_intents(ctx: Ctx, params: JSONDict) -> JSONDict:
+    return search(
+        ctx.store.all("payment_intent"),
+        params,
+        "/v1/payment_intents/search",
+        {"amount", "created", "currency", "customer", "metadata", "status"},
+    )
 
 
 @route("GET", "/v1/payment_intents/{id}", params="PaymentIntentRetrieveParams")

@@ -209,3 +209,35 @@ def test_setup_intent_decline_card(emulator: EmulatorServer) -> None:
     assert seti.status == "requires_payment_method"
     assert seti.last_setup_error is not None
     assert seti.last_setup_error.decline_code == "generic_decline"
+
+
+def test_payment_intent_and_charge_search(emulator: EmulatorServer) -> None:
+    cus = _customer()
+    ok = stripe.PaymentIntent.create(
+        amount=1234,
+        currency="usd",
+        customer=cus.id,
+        payment_method="pm_card_visa",
+        confirm=True,
+        metadata={"order": "42"},
+    )
+    stripe.PaymentIntent.create(amount=999, currency="usd", customer=cus.id)
+    found = stripe.PaymentIntent.search(query="status:'succeeded' AND metadata['order']:'42'")
+    assert [p.id for p in found.data] == [ok.id]
+    charges = stripe.Charge.search(query=f"payment_intent:'{ok.id}'")
+    assert [c.id for c in charges.data] == [ok.latest_charge]
+
+
+def test_send_invoice_endpoint(emulator: EmulatorServer) -> None:
+    cus = _customer()
+    stripe.InvoiceItem.create(customer=cus.id, amount=800, currency="usd")
+    inv = stripe.Invoice.create(
+        customer=cus.id,
+        collection_method="send_invoice",
+        days_until_due=30,
+        pending_invoice_items_behavior="include",
+    )
+    sent = stripe.Invoice.send_invoice(inv.id)
+    assert sent.status == "open"
+    assert sent.due_date is not None
+    assert "invoice.sent" in [e.type for e in stripe.Event.list(limit=5).data]
