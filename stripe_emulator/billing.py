@@ -2638,20 +2638,18 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     bill_new_period = False  # the invoice also charges a freshly started period
     items_changed = False
     new_invoice_items: list[JSONDict] = []
+    # A new interval or billing_cycle_anchor=now restarts the cycle now: the
+    # unused time of the old items is credited and the new period billed in
+    # full, on an invoice right away.
+    reset_now = params.get("billing_cycle_anchor") == "now" and sub["status"] != "trialing"
     if params.get("items"):
         old_items = _copy(_items(sub))
         new_items, changed_interval = _apply_item_changes(ctx, env, sub, params["items"])
         items_changed = True
-        if changed_interval and sub["status"] != "trialing":
-            # A new interval restarts the billing cycle now: credit the unused
-            # time and bill the new period in full, on an invoice right away.
+        reset_now = reset_now or (changed_interval and sub["status"] != "trialing")
+        if reset_now:
             if behavior != "none":
-                new_invoice_items = proration_lines(ctx, env, sub, old_items, [], at, store=True)
-            sub["items"]["data"] = new_items
-            rec_interval, rec_count = _interval(sub)
-            sub["billing_cycle_anchor"] = env.now
-            _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
-            immediate_invoice = bill_new_period = True
+                new_invoice_items = proration_lines(ctx, env, sub, old_items, [], at)
         else:
             if behavior != "none":
                 new_invoice_items = proration_lines(ctx, env, sub, old_items, new_items, at)
@@ -2663,12 +2661,12 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
                     or old.get("quantity") != item.get("quantity")
                 ):
                     item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
-            sub["items"]["data"] = new_items
             if behavior == "always_invoice" and new_invoice_items:
                 immediate_invoice = True
-    if params.get("billing_cycle_anchor") == "now" and sub["status"] not in ("trialing",):
-        if behavior != "none":
-            new_invoice_items += proration_lines(ctx, env, sub, _items(before), [], at)
+        sub["items"]["data"] = new_items
+    elif reset_now and behavior != "none":
+        new_invoice_items = proration_lines(ctx, env, sub, _items(sub), [], at)
+    if reset_now:
         rec_interval, rec_count = _interval(sub)
         sub["billing_cycle_anchor"] = env.now
         _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))

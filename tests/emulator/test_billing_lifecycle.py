@@ -811,3 +811,32 @@ def test_add_invoice_items_setup_fee_on_first_invoice_only(emulator: EmulatorSer
     assert first.amount_paid == 6000
     advance(clock, ts(2026, 2, 1, 2))
     assert invoices_of(sub.id)[-1].amount_paid == 1000
+
+
+def test_switch_to_yearly_restarts_the_cycle(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    monthly, yearly = price(1000, name="Monthly"), price(10000, interval="year", name="Yearly")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": monthly.id}])
+    advance(clock, ts(2026, 1, 11))
+    sub = stripe.Subscription.modify(
+        sub.id, items=[{"id": sub["items"].data[0].id, "price": yearly.id}]
+    )
+    assert sub.billing_cycle_anchor == ts(2026, 1, 11)
+    assert _period(sub) == (ts(2026, 1, 11), ts(2027, 1, 11))
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert inv.billing_reason == "subscription_update"
+    assert sorted(line.amount for line in inv.lines.data) == [-677, 10000]
+    assert inv.amount_paid == 9323
+
+
+def test_billing_cycle_anchor_now(emulator: EmulatorServer) -> None:
+    clock, cus, _pm = clock_customer()
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": price(1000).id}])
+    advance(clock, ts(2026, 1, 11))
+    sub = stripe.Subscription.modify(sub.id, billing_cycle_anchor="now")
+    assert _period(sub) == (ts(2026, 1, 11), ts(2026, 2, 11))
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert sorted(line.amount for line in inv.lines.data) == [-677, 1000]
+    assert inv.amount_paid == 323
+    advance(clock, ts(2026, 2, 11, 2))
+    assert invoices_of(sub.id)[-1].amount_paid == 1000
