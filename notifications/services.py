@@ -239,7 +239,7 @@ def _plan_changed(sub: dict[str, Any], previous: dict[str, Any]) -> Notification
         title = _("You are now on %(new)s") % {"new": new}
     else:
         title = _("Your plan changed")
-    body = _("The change applies now. Any difference in price is prorated on your next invoice.")
+    body = _("The change applies now. Any difference in price is prorated.")
     return NotificationDraft(
         Kind.PLAN_CHANGED,
         title,

@@ -19,9 +19,15 @@ _event_ids = count(1)
 
 
 @pytest.fixture(autouse=True)
-def eager_celery(settings: SettingsWrapper) -> Iterator[None]:
-    """The Celery app read Django settings already: switch the app itself, then restore."""
+def eager_celery(settings: SettingsWrapper, request: pytest.FixtureRequest) -> Iterator[None]:
+    """The Celery app read Django settings already: switch the app itself, then restore.
+
+    Integration tests keep the real worker."""
     from saas.celery import app
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.CELERY_TASK_EAGER_PROPAGATES = True
