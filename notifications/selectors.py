@@ -72,3 +72,8 @@ def staff_alert_emails_pending(*, after: datetime, before: datetime) -> QuerySet
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def staff_alerts_recent(*, limit: int = 10) -> list[StaffAlert]:
+    """The latest disputes and refunds, for staff pages such as the billing health page."""
+    return list(StaffAlert.objects.order_by("-created", "-id")[:limit])

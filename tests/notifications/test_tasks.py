@@ -14,7 +14,7 @@ from django.core.mail.backends import locmem
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from notifications import services
+from notifications import selectors, services
 from notifications.models import Notification, NotificationPreferences, StaffAlert
 from notifications.tasks import (
     notification_email_send_task,
@@ -297,3 +297,12 @@ def test_broker_outage_does_not_fail_the_caller(
     robust = [entry[-1] for entry in connection.run_on_commit]  # (savepoints, func, robust)
     assert len(callbacks) == 1
     assert robust == [True]
+
+
+def test_staff_alerts_recent_newest_first() -> None:
+    for i in range(3):
+        services.notify_staff_from_stripe_event(
+            event_id=f"evt_r{i}", event_type="charge.refunded", obj=payloads.refunded_charge()
+        )
+    recent = selectors.staff_alerts_recent(limit=2)
+    assert [a.stripe_event_id for a in recent] == ["evt_r2", "evt_r1"]

@@ -232,3 +232,25 @@ def test_list_page_is_accessible_and_self_contained(client: Client) -> None:
     assert "Mark all as read" in page.submit_buttons
     assert "Save preferences" in page.submit_buttons
     assert html.count('name="csrfmiddlewaretoken"') == len(page.forms)
+
+
+def test_list_is_paginated_newest_first(client: Client) -> None:
+    user = make_user()
+    _notify(user, 25)
+    client.force_login(user)
+    first = client.get(LIST_URL)
+    assert len(first.context["notifications"]) == 20
+    assert first.context["notifications"][0].title == "Your payment failed #24"
+    assert "Page 1 of 2" in first.content.decode()
+    second = client.get(LIST_URL, {"page": 2})
+    assert [n.title for n in second.context["notifications"]][-1] == "Your payment failed #0"
+
+
+def test_mark_read_twice_keeps_the_first_time(client: Client) -> None:
+    user = make_user()
+    [pk] = _notify(user)
+    client.force_login(user)
+    client.post(reverse("notifications:read", args=[pk]))
+    first = Notification.objects.get(pk=pk).read_at
+    client.post(reverse("notifications:read", args=[pk]))
+    assert Notification.objects.get(pk=pk).read_at == first
