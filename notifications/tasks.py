@@ -19,19 +19,19 @@ EMAIL_RETRY: dict[str, Any] = {
 }
 
 
-@shared_task(bind=True, **EMAIL_RETRY)
+@shared_task(bind=True, name="notifications.notification_email_send", **EMAIL_RETRY)
 def notification_email_send_task(self: Any, notification_id: int) -> str:
     """Email one notification; a no-op if it was already emailed or is not wanted."""
     return services.notification_email_send(notification_id=notification_id)
 
 
-@shared_task(bind=True, **EMAIL_RETRY)
+@shared_task(bind=True, name="notifications.staff_alert_email_send", **EMAIL_RETRY)
 def staff_alert_email_send_task(self: Any, alert_id: int) -> str:
     """Email staff about one dispute or refund; a no-op once sent."""
     return services.staff_alert_email_send(alert_id=alert_id)
 
 
-@shared_task
+@shared_task(name="notifications.notification_emails_requeue")
 def notification_emails_requeue_task() -> int:
     """Beat, every few minutes: enqueue emails whose on-commit enqueue was lost."""
     return services.notification_emails_requeue()
