@@ -573,6 +573,8 @@ def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
         p.features["subscription_update"].get("trial_update_behavior") == "end_trial"
     ):
         params["trial_end"] = "now"
+    if p.features["subscription_update"].get("billing_cycle_anchor") == "now":
+        params["billing_cycle_anchor"] = "now"
     try:
         billing.subscription_update(ctx, sub_id, params)
     except StripeAPIError as exc:

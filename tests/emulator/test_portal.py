@@ -664,3 +664,25 @@ def test_portal_url_expires_after_an_idle_hour(emulator: EmulatorServer) -> None
     page = browser.get(str(session.url))
     assert page.status == 404
     assert "expired" in page.visible_text()
+
+
+def test_update_plan_ends_trial_and_resets_anchor(emulator: EmulatorServer) -> None:
+    w = build()
+    trial_sub = stripe.Subscription.create(
+        customer=w.customer.id, items=[{"price": w.basic.id}], trial_period_days=14
+    )
+    update = plan_update(w.basic, w.pro, "create_prorations")
+    update["trial_update_behavior"] = "end_trial"
+    update["billing_cycle_anchor"] = "now"
+    stripe.billing_portal.Configuration.modify(
+        w.config.id, features={"subscription_update": update}
+    )
+    browser = Browser(emulator.url)
+    url = open_portal(w)
+    confirm = browser.get(url + f"/subscriptions/{trial_sub.id}/update/confirm?price={w.pro.id}")
+    assert confirm.status == 200
+    assert browser.submit(confirm, "Confirm").status == 303
+    sub = sub_dict(trial_sub.id)
+    assert sub["status"] == "active"
+    assert sub["items"]["data"][0]["price"]["id"] == w.pro.id
+    assert sub["trial_end"] <= sub["items"]["data"][0]["current_period_start"]
