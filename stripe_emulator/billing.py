@@ -1487,7 +1487,23 @@ def mark_paid(ctx: Ctx, env: Env, inv: JSONDict, *, before: JSONDict | None = No
         ctx.save(payment)
         _emit(ctx, env, "invoice_payment.paid", payment)
     _subscription_after_paid(ctx, env, inv)
+    if not any(
+        i["attempted"]
+        for i in ctx.store.all_where("invoice", {"customer": inv["customer"], "status": "open"})
+    ):
+        _set_delinquent(ctx, env, inv["customer"], False)
     return ctx.get("invoice", inv["id"])
+
+
+def _set_delinquent(ctx: Ctx, env: Env, customer_id: str, value: bool) -> None:
+    """`customer.delinquent`: true while an attempted invoice of theirs is unpaid."""
+    customer = ctx.find("customer", customer_id)
+    if customer is None or customer.get("deleted") or bool(customer.get("delinquent")) == value:
+        return
+    before = _copy(customer)
+    customer["delinquent"] = value
+    ctx.save(customer)
+    _emit(ctx, env, "customer.updated", customer, previous=before)
 
 
 def _payment_method_chain(ctx: Ctx, inv: JSONDict, explicit: str | None) -> str | None:
@@ -1590,6 +1606,7 @@ def _record_invoice_attempt(
     else:
         _emit(ctx, env, "invoice.payment_failed", inv)
     _emit(ctx, env, "invoice.updated", inv, previous=before)
+    _set_delinquent(ctx, env, inv["customer"], True)
     _subscription_after_failure(ctx, env, inv, exhausted=exhausted)
     return ctx.get("invoice", inv["id"])
 

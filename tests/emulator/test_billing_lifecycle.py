@@ -360,9 +360,11 @@ def test_decline_then_pay_with_new_card(emulator: EmulatorServer) -> None:
     assert err.value.code == "card_declined"
     assert stripe.Invoice.retrieve(str(sub.latest_invoice)).attempt_count == 2
     good = stripe.PaymentMethod.attach("pm_card_visa", customer=cus.id)
+    assert stripe.Customer.retrieve(cus.id).delinquent is True
     inv = stripe.Invoice.pay(str(sub.latest_invoice), payment_method=good.id)
     assert inv.status == "paid"
     assert stripe.Subscription.retrieve(sub.id).status == "active"
+    assert stripe.Customer.retrieve(cus.id).delinquent is False
 
 
 def test_error_if_incomplete_creates_nothing(emulator: EmulatorServer) -> None:
