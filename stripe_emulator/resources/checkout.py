@@ -1,11 +1,13 @@
 """Checkout Sessions: the API, completion (shared by the hosted page and the
 test helpers) and expiry.
 
-Completion never creates billing objects itself: a subscription-mode session
-calls `billing.subscription_create(..., origin="checkout",
-payment_behavior="error_if_incomplete")`, so a decline raises the 402 and
-nothing is kept, and a 3-D Secure card is challenged first (the session
-waits in `_pending`) and then created with `authenticated=True`.
+Completion leaves billing to the engine: a subscription-mode session calls
+`billing.subscription_create(..., origin="checkout",
+payment_behavior="error_if_incomplete")` (one-time prices become pending
+invoice items of the first invoice), payment mode confirms a PaymentIntent
+and setup mode a SetupIntent. It runs in a savepoint, so a decline leaves
+nothing behind; a 3-D Secure card is challenged first (the session waits in
+`_pending`) and then completed with `authenticated=True`.
 """
 
 from __future__ import annotations
@@ -170,16 +172,22 @@ def recompute_amounts(ctx: Ctx, session: JSONDict) -> None:
         # A trial defers the recurring prices; one-time prices are due today.
         base = 0 if trial and _is_recurring(ctx, item) else _item_base(ctx, item)
         item["amount_subtotal"] = base
-        off = _discount_on(ctx, coupon, item, base, session.get("currency"))
+        off = _discount_on(ctx, coupon, item, base)
         item["amount_discount"] = off
         item["amount_total"] = base - off
         subtotal += base
         discount_total += off
-    if coupon and coupon.get("amount_off") is not None and subtotal > 0:
-        # amount_off applies once to the whole order, split over eligible items.
-        discount_total = min(int(coupon["amount_off"]), subtotal)
+    if coupon and coupon.get("amount_off") is not None:
+        # amount_off applies once to the order (in its currency), split over the
+        # items it applies to.
+        eligible = [i for i in items if _eligible(ctx, coupon, i)]
+        same_currency = (coupon.get("currency") or session.get("currency")) == session.get(
+            "currency"
+        )
+        pool = sum(i["amount_subtotal"] for i in eligible) if same_currency else 0
+        discount_total = min(int(coupon["amount_off"]), pool)
         remaining = discount_total
-        for item in items:
+        for item in eligible:
             share = min(remaining, item["amount_subtotal"])
             item["amount_discount"] = share
             item["amount_total"] = item["amount_subtotal"] - share
@@ -210,21 +218,21 @@ def _item_base(ctx: Ctx, item: JSONDict) -> int:
     return int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
 
 
-def _discount_on(
-    ctx: Ctx, coupon: JSONDict | None, item: JSONDict, base: int, currency: str | None
-) -> int:
-    if not coupon or base <= 0:
-        return 0
+def _eligible(ctx: Ctx, coupon: JSONDict, item: JSONDict) -> bool:
     applies = (coupon.get("applies_to") or {}).get("products")
-    if applies:
-        price = ctx.find("price", str(item["price"])) or {}
-        if price.get("product") not in applies:
-            return 0
-    if coupon.get("percent_off") is not None:
-        return round(base * float(coupon["percent_off"]) / 100)
-    if coupon.get("currency") and coupon.get("currency") != currency:
+    if not applies:
+        return True
+    price = ctx.find("price", str(item["price"])) or {}
+    return price.get("product") in applies
+
+
+def _discount_on(ctx: Ctx, coupon: JSONDict | None, item: JSONDict, base: int) -> int:
+    """A percent_off coupon's share of one item (amount_off: see recompute_amounts)."""
+    if not coupon or base <= 0 or coupon.get("percent_off") is None:
         return 0
-    return 0  # amount_off: handled for the whole order by recompute_amounts
+    if not _eligible(ctx, coupon, item):
+        return 0
+    return round(base * float(coupon["percent_off"]) / 100)
 
 
 @route("POST", "/v1/checkout/sessions", params="checkout.SessionCreateParams")
@@ -672,7 +680,6 @@ class Outcome:
     code: str = ""
     decline_code: str = ""
     challenge: str = ""
-    extra: JSONDict = field(default_factory=dict)
 
     @property
     def redirect_url(self) -> str | None:

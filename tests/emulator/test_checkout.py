@@ -704,3 +704,27 @@ def test_known_customer_can_pay_with_saved_card(
     assert sub["status"] == "active"
     assert sub["default_payment_method"] == pm.id
     assert len(stripe.Customer.list_payment_methods(customer.id).data) == 1
+
+
+def test_coupon_scope_and_currency(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    other_product = stripe.Product.create(name="Add-on")
+    addon = stripe.Price.create(
+        product=other_product.id, unit_amount=1000, currency="usd", recurring={"interval": "month"}
+    )
+    items = [{"price": plan.id, "quantity": 1}, {"price": addon.id, "quantity": 1}]
+    scoped = stripe.Coupon.create(
+        amount_off=3000,
+        currency="usd",
+        duration="once",
+        applies_to={"products": [other_product.id]},
+    )
+    session = make_session(plan, line_items=items, discounts=[{"coupon": scoped.id}])
+    # Only the add-on's $10.00 can be discounted.
+    assert session.to_dict()["total_details"]["amount_discount"] == 1000
+    assert session.amount_total == 2000
+    euros = stripe.Coupon.create(amount_off=500, currency="eur", duration="once")
+    session = make_session(plan, line_items=items, discounts=[{"coupon": euros.id}])
+    assert session.amount_total == 3000
+    half = stripe.Coupon.create(percent_off=50, duration="once")
+    session = make_session(plan, line_items=items, discounts=[{"coupon": half.id}])
+    assert session.amount_total == 1500
