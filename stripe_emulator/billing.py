@@ -885,9 +885,20 @@ def new_discount(
 
 
 def discounts_from_params(
-    ctx: Ctx, env: Env, raw: Any, *, customer: str, subscription: str | None, param: str
+    ctx: Ctx,
+    env: Env,
+    raw: Any,
+    *,
+    customer: str,
+    subscription: str | None,
+    param: str,
+    order: tuple[int, str] | None = None,
 ) -> list[str]:
-    """`discounts=[{coupon}|{promotion_code}|{discount}]` -> Discount ids (validated)."""
+    """`discounts=[{coupon}|{promotion_code}|{discount}]` -> Discount ids (validated).
+
+    `order` (amount, currency) of what is being bought lets promotion codes'
+    `restrictions` (minimum_amount, first_time_transaction) be checked.
+    """
     from .resources.discounts import coupon_is_valid, promotion_code_redeemable
 
     if not raw or raw == UNSET:
@@ -907,6 +918,7 @@ def discounts_from_params(
                     f"This promotion code cannot be redeemed: {promo['code']}.",
                     param=f"{param}[{i}][promotion_code]",
                 )
+            _check_restrictions(ctx, promo, customer, order, f"{param}[{i}][promotion_code]")
             coupon = ctx.get("coupon", promo["promotion"]["coupon"])
         else:
             coupon_id = entry.get("coupon")
@@ -928,6 +940,29 @@ def discounts_from_params(
             )["id"]
         )
     return out
+
+
+def _check_restrictions(
+    ctx: Ctx, promo: JSONDict, customer: str, order: tuple[int, str] | None, param: str
+) -> None:
+    rules = promo.get("restrictions") or {}
+    if rules.get("first_time_transaction") and any(
+        int(i.get("amount_paid") or 0) > 0
+        for i in ctx.store.all_where("invoice", {"customer": customer, "status": "paid"})
+    ):
+        raise invalid_request(
+            "This promotion code is only valid for customers who have never made a payment.",
+            param=param,
+        )
+    minimum = rules.get("minimum_amount")
+    if minimum is not None and order is not None:
+        amount, currency = order
+        if currency == rules.get("minimum_amount_currency") and amount < int(minimum):
+            raise invalid_request(
+                "This promotion code requires a minimum order of "
+                f"{_money(int(minimum), currency)}.",
+                param=param,
+            )
 
 
 def _discount_amount(coupon: JSONDict, base: int, currency: str) -> int:
@@ -2185,6 +2220,10 @@ def subscription_create(
         customer=customer["id"],
         subscription=sub_id,
         param="discounts",
+        order=(
+            sum(price_amount(i["price"], item_quantity(i)) for i in items if not is_metered(i)),
+            currency,
+        ),
     )
 
     # first invoice (one-off `add_invoice_items` ride along as pending items)

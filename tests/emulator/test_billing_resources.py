@@ -322,3 +322,37 @@ def test_manual_invoice_auto_advance_finalises_after_an_hour(emulator: EmulatorS
     inv = stripe.Invoice.retrieve(inv.id)
     assert (inv.status, inv.amount_paid) == ("paid", 4200)
     assert inv.status_transitions.finalized_at == T0 + 3600
+
+
+def test_promotion_code_restrictions(emulator: EmulatorServer) -> None:
+    _clock, cus, _pm = clock_customer()
+    coupon = stripe.Coupon.create(percent_off=10, duration="once")
+    minimum = stripe.PromotionCode.create(
+        promotion={"type": "coupon", "coupon": coupon.id},
+        code="BIG",
+        restrictions={"minimum_amount": 2000, "minimum_amount_currency": "usd"},
+    )
+    first_time = stripe.PromotionCode.create(
+        promotion={"type": "coupon", "coupon": coupon.id},
+        code="NEW",
+        restrictions={"first_time_transaction": True},
+    )
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Subscription.create(
+            customer=cus.id,
+            items=[{"price": price(1500).id}],
+            discounts=[{"promotion_code": minimum.id}],
+        )
+    assert err.value.param == "discounts[0][promotion_code]"
+    ok = stripe.Subscription.create(
+        customer=cus.id,
+        items=[{"price": price(1000).id, "quantity": 2}],
+        discounts=[{"promotion_code": first_time.id}],
+    )
+    assert stripe.Invoice.retrieve(str(ok.latest_invoice)).amount_paid == 1800
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Subscription.create(
+            customer=cus.id,
+            items=[{"price": price(1000).id}],
+            discounts=[{"promotion_code": first_time.id}],
+        )
