@@ -410,9 +410,20 @@ def _flow(ctx: Ctx, raw: JSONDict, customer_id: str, config: JSONDict) -> JSONDi
             param="flow_data[subscription_update_confirm][items][0][id]",
         )
     if item.get("price"):
-        ctx.get(
-            "price", item["price"], param="flow_data[subscription_update_confirm][items][0][price]"
-        )
+        param = "flow_data[subscription_update_confirm][items][0][price]"
+        ctx.get("price", item["price"], param=param)
+        offered = {
+            price_id
+            for entry in features["subscription_update"].get("products") or []
+            for price_id in entry.get("prices") or []
+        }
+        if item["price"] not in offered:
+            raise invalid_request(
+                f"The price {item['price']} is not one of the prices the portal configuration "
+                "offers in features[subscription_update][products].",
+                param=param,
+            )
+
     flow["subscription_update_confirm"] = {
         "discounts": [
             {"coupon": d.get("coupon"), "promotion_code": d.get("promotion_code")}

@@ -213,6 +213,22 @@ def test_flow_data_validation(emulator: EmulatorServer) -> None:
     )
     flow = session.to_dict()["flow"]
     assert flow["type"] == "subscription_update_confirm"
+    stray = stripe.Price.create(
+        product=str(w.pro.product), unit_amount=1, currency="usd", recurring={"interval": "month"}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        stripe.billing_portal.Session.create(
+            customer=w.customer.id,
+            configuration=w.config.id,
+            flow_data={
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": w.sub.id,
+                    "items": [{"id": w.sub["items"].data[0].id, "price": stray.id}],
+                },
+            },
+        )
+    assert exc.value.param == "flow_data[subscription_update_confirm][items][0][price]"
     assert flow["subscription_update_confirm"]["items"][0]["price"] == w.pro.id
     assert flow["after_completion"]["redirect"]["return_url"] == RETURN + "?ok"
 
