@@ -114,10 +114,14 @@ def overview(ctx: Ctx, req: PageRequest) -> Response:
     flash = notice(req.value("message"), "ok") if req.value("message") else ""
     if req.value("error"):
         flash = notice(req.value("error"))
+    token = hidden_token(ctx, TOKEN_SCOPE)
     customers = [
         f"<tr><td>{_obj_link(c['id'])}</td><td>{esc(c.get('email') or '')}</td>"
         f"<td>{esc(c.get('name') or '')}</td><td>{esc(date(c.get('created')))}</td>"
-        f"<td>{_obj_link(c.get('test_clock')) if c.get('test_clock') else ''}</td></tr>"
+        f"<td>{_obj_link(c.get('test_clock')) if c.get('test_clock') else ''}</td>"
+        f'<td><form method="post" class="inline" action="/dashboard/customers/'
+        f'{esc(quote(c["id"]))}/portal">{token}'
+        '<button class="small secondary" type="submit">Open portal</button></form></td></tr>'
         for c in ctx.store.all("customer")[:LIMIT]
     ]
     subs = []
@@ -201,7 +205,7 @@ def overview(ctx: Ctx, req: PageRequest) -> Response:
             "customers",
             _table(
                 "Customers",
-                ["Customer", "Email", "Name", "Created", "Test clock"],
+                ["Customer", "Email", "Name", "Created", "Test clock", ""],
                 customers,
                 "No customers yet.",
             ),
@@ -367,3 +371,20 @@ def resend(ctx: Ctx, req: PageRequest, id: str) -> Response:
 def favicon(ctx: Ctx, req: PageRequest) -> Response:
     """No icon (browsers ask for one, e.g. for the invoice PDF viewer)."""
     return Response(204, b"", {"Cache-Control": "max-age=86400"}, content_type="image/x-icon")
+
+
+@page("POST", "/dashboard/customers/{id}/portal")
+def open_portal(ctx: Ctx, req: PageRequest, id: str) -> Response:
+    """A portal session for the customer (default configuration, created if needed)."""
+    from ..resources.billing_portal import create_portal_session, ensure_default_configuration
+
+    if not token_ok(ctx, TOKEN_SCOPE, req.form.get("token", "")):
+        return forbidden()
+    customer = ctx.find("customer", id)
+    if customer is None or customer.get("deleted"):
+        raise PageNotFound("This customer does not exist.")
+    config = ensure_default_configuration(ctx)
+    session = create_portal_session(
+        ctx, {"customer": id, "configuration": config["id"], "return_url": req.base_url + "/"}
+    )
+    return redirect("/portal/" + str(session["_secret"]))

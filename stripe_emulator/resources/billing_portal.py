@@ -510,43 +510,49 @@ def session_for_secret(ctx: Ctx, secret: str) -> JSONDict | None:
     return session
 
 
-@helper_route("POST", "/_emulator/billing_portal/default_configuration")
-def helper_default_configuration(ctx: Ctx, body: JSONDict) -> JSONDict:
-    """Create (or return) a default configuration with every feature on.
+def ensure_default_configuration(ctx: Ctx, body: JSONDict | None = None) -> JSONDict:
+    """The default configuration, created with every feature on if there is none.
 
     Plan switching offers every active recurring price, grouped by product
-    (at most 10 products). Body: optional `default_return_url`,
+    (at most 10 products). `body`: optional `default_return_url`,
     `cancel_mode` ("at_period_end" | "immediately"), `proration_behavior`.
     """
+    body = body or {}
+    existing = default_configuration(ctx)
+    if existing is not None:
+        return existing
+    products: dict[str, list[str]] = {}
+    for price in reversed(ctx.store.all("price")):
+        if price.get("active") and price.get("recurring"):
+            products.setdefault(str(price["product"]), []).append(price["id"])
+    features: JSONDict = {
+        "customer_update": {"enabled": True, "allowed_updates": ["email", "name", "address"]},
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {
+            "enabled": True,
+            "mode": body.get("cancel_mode", "at_period_end"),
+            "cancellation_reason": {"enabled": True, "options": CANCEL_REASONS},
+        },
+        "subscription_update": {
+            "enabled": bool(products),
+            "default_allowed_updates": ["price"] if products else [],
+            "proration_behavior": body.get("proration_behavior", "create_prorations"),
+            "products": [
+                {"product": p, "prices": prices} for p, prices in list(products.items())[:10]
+            ],
+        },
+    }
+    params: JSONDict = {"features": features}
+    if body.get("default_return_url"):
+        params["default_return_url"] = body["default_return_url"]
+    return create_configuration(ctx, params)
+
+
+@helper_route("POST", "/_emulator/billing_portal/default_configuration")
+def helper_default_configuration(ctx: Ctx, body: JSONDict) -> JSONDict:
+    """Create (or return) a default configuration with every feature on."""
     from ..render import render
 
     with ctx.store.atomic():
-        existing = default_configuration(ctx)
-        if existing is not None:
-            return dict(render(ctx, existing))
-        products: dict[str, list[str]] = {}
-        for price in reversed(ctx.store.all("price")):
-            if price.get("active") and price.get("recurring"):
-                products.setdefault(str(price["product"]), []).append(price["id"])
-        features: JSONDict = {
-            "customer_update": {"enabled": True, "allowed_updates": ["email", "name", "address"]},
-            "invoice_history": {"enabled": True},
-            "payment_method_update": {"enabled": True},
-            "subscription_cancel": {
-                "enabled": True,
-                "mode": body.get("cancel_mode", "at_period_end"),
-                "cancellation_reason": {"enabled": True, "options": CANCEL_REASONS},
-            },
-            "subscription_update": {
-                "enabled": bool(products),
-                "default_allowed_updates": ["price"] if products else [],
-                "proration_behavior": body.get("proration_behavior", "create_prorations"),
-                "products": [
-                    {"product": p, "prices": prices} for p, prices in list(products.items())[:10]
-                ],
-            },
-        }
-        params: JSONDict = {"features": features}
-        if body.get("default_return_url"):
-            params["default_return_url"] = body["default_return_url"]
-        return dict(render(ctx, create_configuration(ctx, params)))
+        return dict(render(ctx, ensure_default_configuration(ctx, body)))

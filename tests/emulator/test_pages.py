@@ -239,3 +239,21 @@ def test_dashboard_shows_clock_errors(emulator: EmulatorServer) -> None:
     page = browser.follow(resp)
     assert "later than its current frozen_time" in page.visible_text()
     assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == 1_900_000_000
+
+
+def test_dashboard_opens_a_customers_portal(emulator: EmulatorServer) -> None:
+    customer, sub = subscribe()
+    browser = Browser(emulator.url)
+    home = browser.get("/")
+    resp = browser.submit(home, "Open portal")
+    assert resp.status == 303
+    assert resp.location.startswith("/portal/")
+    portal = browser.follow(resp)
+    assert portal.status == 200
+    assert "Team plan" in portal.visible_text()
+    assert "Cancel plan" in portal.links()
+    config = stripe.billing_portal.Configuration.list(is_default=True).data[0]
+    assert config.features.subscription_cancel.enabled is True
+    session = stripe.Event.list(type="billing_portal.session.created").data[0].data.object
+    assert session.customer == customer.id
+    assert sub.id in portal.text
