@@ -3,8 +3,8 @@ test helpers) and expiry.
 
 Completion leaves billing to the engine: a subscription-mode session calls
 `billing.subscription_create(..., origin="checkout",
-payment_behavior="error_if_incomplete")` (one-time prices become pending
-invoice items of the first invoice), payment mode confirms a PaymentIntent
+payment_behavior="error_if_incomplete")` (one-time prices as
+`add_invoice_items` on the first invoice), payment mode confirms a PaymentIntent
 and setup mode a SetupIntent. It runs in a savepoint, so a decline leaves
 nothing behind; a 3-D Secure card is challenged first (the session waits in
 `_pending`) and then completed with `authenticated=True`.
@@ -27,7 +27,6 @@ from ..updates import apply_metadata
 from .catalog import _create_price, price_or_404
 from .customers import create_customer
 from .discounts import coupon_is_valid, promotion_code_redeemable
-from .invoice_items import create_invoice_item
 from .payment_methods import (
     alias_number,
     attach_payment_method,
@@ -947,17 +946,12 @@ def _finish(
     if mode == "subscription":
         sub_data = session.get("_subscription_data") or {}
         recurring = [i for i in session["_line_items"] if _is_recurring(ctx, i)]
-        for one_time in (i for i in session["_line_items"] if not _is_recurring(ctx, i)):
-            # One-time prices go on the first invoice as pending invoice items.
-            create_invoice_item(
-                ctx,
-                {
-                    "customer": customer_id,
-                    "pricing": {"price": one_time["price"]},
-                    "quantity": int(one_time.get("quantity") or 1),
-                    **({"description": one_time["description"]} if one_time["description"] else {}),
-                },
-            )
+        # One-time prices are billed once, on the first invoice.
+        one_time = [
+            {"price": i["price"], "quantity": int(i.get("quantity") or 1)}
+            for i in session["_line_items"]
+            if not _is_recurring(ctx, i)
+        ]
         params: JSONDict = {
             "customer": customer_id,
             "items": [
@@ -965,6 +959,7 @@ def _finish(
                 for i in recurring
             ],
             "payment_behavior": "error_if_incomplete",
+            **({"add_invoice_items": one_time} if one_time else {}),
             "metadata": dict(sub_data.get("metadata") or {}),
         }
         if pm is not None:
