@@ -1522,7 +1522,9 @@ def mark_paid(ctx: Ctx, env: Env, inv: JSONDict, *, before: JSONDict | None = No
         ctx.save(payment)
         _emit(ctx, env, "invoice_payment.paid", payment)
     _subscription_after_paid(ctx, env, inv)
-    if not any(
+    customer = ctx.find("customer", inv["customer"]) or {}
+    # Only a delinquent customer needs the (scanning) check of their invoices.
+    if customer.get("delinquent") and not any(
         i["attempted"]
         for i in ctx.store.all_where("invoice", {"customer": inv["customer"], "status": "open"})
     ):
