@@ -63,10 +63,14 @@ def _remote_ip(request: HttpRequest) -> str:
 
 def enqueue(event_pk: int) -> bool:
     """Queue processing; a broker outage only logs (the sweeper re-enqueues)."""
+    from django.conf import settings
+
     from .tasks import webhook_event_process_task
 
     try:
-        webhook_event_process_task.apply_async((event_pk,), retry=False)
+        webhook_event_process_task.apply_async(
+            (event_pk,), queue=settings.BILLING_WEBHOOK_QUEUE, retry=False
+        )
     except Exception as exc:
         logger.warning(
             "could not enqueue stored event pk=%s (%s); the sweeper will pick it up",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -164,3 +166,27 @@ def celery_worker_process(
         yield worker
     finally:
         stop_worker(worker)
+
+
+@contextlib.contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery producer at another broker for a while."""
+    from saas.celery import app
+
+    conf: Any = app.conf
+    saved = conf.broker_url
+
+    def _switch(to: str) -> None:
+        from kombu import pools
+
+        conf.broker_url = to
+        # Close and forget every pooled connection so the next publish dials ``to``.
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    _switch(url)
+    try:
+        yield
+    finally:
+        _switch(saved)

@@ -298,6 +298,8 @@ BILLING_WEBHOOK_RETRY_MAX_SECONDS = env.float("BILLING_WEBHOOK_RETRY_MAX_SECONDS
 BILLING_WEBHOOK_PROCESSING_TIMEOUT = env.int("BILLING_WEBHOOK_PROCESSING_TIMEOUT", default=300)
 # The sweeper leaves freshly stored events to the task enqueued at intake for this long.
 BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("BILLING_WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# Celery queue for event processing (give it dedicated workers if you like).
+BILLING_WEBHOOK_QUEUE = env("BILLING_WEBHOOK_QUEUE", default="celery")
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 
@@ -309,6 +311,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-events-prune": {
         "task": "subscriptions.webhook_events_prune",
         "schedule": crontab(hour=3, minute=17),
+    },
+    "notification-emails-requeue": {
+        "task": "notifications.notification_emails_requeue",
+        "schedule": 300.0,
     },
     "billing-reconcile": {
         "task": "subscriptions.billing_reconcile",
