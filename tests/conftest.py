@@ -174,6 +174,7 @@ def celery_broker(url: str) -> Iterator[None]:
     from saas.celery import app
 
     conf: Any = app.conf
+    celery_app: Any = app  # private attributes below are not in the type stubs
     saved = conf.broker_url
 
     def _switch(to: str) -> None:
@@ -182,8 +183,8 @@ def celery_broker(url: str) -> Iterator[None]:
         conf.broker_url = to
         # Close and forget every pooled connection so the next publish dials ``to``.
         pools.reset()
-        app._pool = None
-        app.amqp._producer_pool = None
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
 
     _switch(url)
     try:
