@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean
+.PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean node-sdk
 
 help:
 	@echo "make run    start redis, web (http://127.0.0.1:8000), worker, beat and flower"
@@ -42,7 +42,13 @@ fmt: install
 typecheck: install
 	$(RUN) mypy .
 
-pytest: install
+# Stripe's Node SDK for the emulator's cross-SDK smoke test (skipped without node/npm).
+node-sdk:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/emulator/node --no-audit --no-fund --silent || echo "npm ci failed: the Node SDK smoke test will be skipped"; \
+	fi
+
+pytest: install node-sdk
 	$(RUN) pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 test: lint typecheck pytest

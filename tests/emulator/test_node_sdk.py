@@ -1,7 +1,7 @@
-"""Stripe's official Node SDK against the emulator (skipped without node + npm `stripe`).
+"""Stripe's official Node SDK against the emulator, so the wire format is not tied to Python.
 
-Set STRIPE_NODE_MODULES to a node_modules directory holding the npm `stripe`
-package (e.g. after `npm install --prefix /tmp/stripe-node stripe`).
+`make test` installs the pinned npm `stripe` into tests/emulator/node/ when node
+and npm are present; STRIPE_NODE_MODULES can point elsewhere. Skipped without them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ SCRIPT = Path(__file__).with_name("node_smoke.cjs")
 def _node_modules() -> str | None:
     candidates = [
         os.environ.get("STRIPE_NODE_MODULES", ""),
+        # `make test` installs the pinned SDK here (tests/emulator/node/package-lock.json).
+        str(Path(__file__).with_name("node") / "node_modules"),
         str(Path(__file__).resolve().parents[2] / "node_modules"),
     ]
     for path in candidates:
