@@ -29,11 +29,13 @@ def eager_celery(settings: SettingsWrapper, request: pytest.FixtureRequest) -> I
         yield
         return
 
+    # Read before touching Django settings: on first access app.conf loads them,
+    # and would then "restore" the eager values for every later test.
+    previous = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.CELERY_TASK_EAGER_PROPAGATES = True
     settings.SITE_URL = "https://app.example.com"
     settings.SITE_NAME = "Acme SaaS"
-    previous = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
     yield
