@@ -1,0 +1,111 @@
+"""A subscriber's journey in a real browser: log in, subscribe, use a paid feature, cancel, resume.
+
+Headless Chromium (Debian's package, driven by Playwright) talks to a live
+server of the app; Stripe is the emulator, whose hosted Checkout and Portal
+pages the browser fills in; webhooks flow through the real pipeline to a real
+Celery worker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from subscriptions.access import access_invalidate
+from tests.conftest import WorkerProcess
+from tests.factories import make_user
+from tests.subscriptions.conftest import Billing
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium"),
+]
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.fail("CI must install Debian's chromium for the browser tests (.ci/run does)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes around it are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield instance
+        instance.close()
+
+
+def _until(page: Any, url: str, text: str, timeout: float = 45) -> None:
+    """Reload ``url`` until ``text`` shows up (webhooks are processed in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(url)
+        if text in page.content():
+            return
+        assert time.monotonic() < deadline, f"{text!r} never appeared on {url}"
+        time.sleep(1)
+
+
+def test_subscribe_use_cancel_resume(
+    browser: Any, live_billing: Billing, celery_worker_process: WorkerProcess, live_server: Any
+) -> None:
+    user = make_user(email="journey@example.com", password=PASSWORD)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    base = live_server.url
+
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"/app/"))
+
+    # A paid feature is locked on the free plan.
+    page.goto(f"{base}/app/api/")
+    assert page.url.endswith("/pricing/")
+    assert "part of the Pro plan" in page.content()
+
+    page.get_by_role("button", name="Choose Pro").click()
+    page.wait_for_url(re.compile(r"/checkout/cs_"))
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label(re.compile("Expiration")).fill("12 / 34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Cardholder name").fill("Jo Journey")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(re.compile(r"/billing/success/"))
+    assert "You're subscribed" in page.content()
+
+    page.goto(f"{base}/app/api/")
+    assert page.url.endswith("/app/api/")
+    page.goto(f"{base}/billing/")
+    billing = page.content()
+    assert "Pro" in billing
+    assert "Active" in billing
+    assert "4242" in billing
+
+    # Cancel in the Customer Portal; the change comes back as webhooks.
+    page.get_by_role("button", name="Cancel subscription").click()
+    page.wait_for_url(re.compile(r"/portal/"))
+    page.get_by_role("button", name="Cancel plan").click()
+    access_invalidate(user_id=user.pk)
+    _until(page, f"{base}/billing/", "Resume subscription")
+
+    page.get_by_role("button", name="Resume subscription").click()
+    page.wait_for_url(re.compile(r"/billing/$"))
+    assert "Resume subscription" not in page.content()
+    assert "Renews on" in page.content()
+    assert errors == []
