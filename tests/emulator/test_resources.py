@@ -93,7 +93,7 @@ def test_price_create_and_validation(emulator: EmulatorServer) -> None:
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe.Price.create(
             product=product.id, currency="usd", unit_amount=1, recurring={"interval": "fortnight"}
-        )  # type: ignore[typeddict-item]
+        )
     assert info.value.param == "recurring[interval]"
 
 
