@@ -1,0 +1,617 @@
+"""Benchmark the webhook pipeline (issue #5 targets): intake, processing, worker memory.
+
+    uv run python bench/webhook_bench.py [--burst 1000] [--memory-events 10000]
+                                         [--stock-events 1000] [--clients 50]
+
+Self-contained: creates the PostgreSQL database `saas_bench` (dropped at the
+end), starts a private redis-server, the Stripe emulator (subprocess,
+`:memory:`), migrates, runs `billing_bootstrap`, adds a second webhook endpoint
+for dj-stripe's stock view (bench/webhook_setup.py) and starts gunicorn with
+`bench.bench_settings` (production settings + the stock view at
+/stripe-stock/webhook/<uuid>/). Both emulator endpoints are disabled, so the
+only webhook traffic is the bench's own.
+
+Events are clones of real emulator `product.updated` / `price.updated` events
+with fresh `evt_` ids, signed like Stripe (`t=<ts>,v1=<HMAC-SHA256 of
+"t.body">`) at send time.
+
+  1. Intake: gunicorn gthread, 4 workers x 4 threads (2 cores: 2 processes per
+     core overlap one process's PostgreSQL/Redis waits with another's CPU work;
+     gthread, unlike the sync worker, keeps client connections alive, and idle
+     keep-alive connections wait in the poller, not in a thread). 50 client
+     threads with keep-alive http.client connections post distinct events to
+     our intake, then to the stock view. No Celery worker runs: our intake
+     enqueues on a queue nobody consumes, so processing does not compete for
+     the cores. Latency = request sent -> response read, at the client.
+  2. Processing: two worker processes (`--concurrency=1` each, the way they
+     scale as containers), started and ready; the bench enqueues 1,000 of the
+     events stored in step 1 at once; time from the first enqueue until all are
+     `processed` (polling StripeEvent status counts).
+  3. Memory: one worker (`--concurrency=1`): 200 events of warm-up, VmRSS of the
+     parent and the pool child, then up to 10,000 more events (bounded to 10
+     minutes: the number processed is printed), VmRSS again.
+Targets: intake p99 < 50 ms and >= 10x stock throughput; burst of 1,000 < 60 s
+with two workers; RSS growth < 10 % over 10,000 events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import stripe
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "saas_bench"
+DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+INTAKE_QUEUE = "bench_intake"  # nobody consumes it: intake is measured alone
+PROCESS_QUEUE = "bench_process"
+EVENT_PREFIX = "evt_bench"
+PROCESS_TASK = "subscriptions.webhook_event_process"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Services:
+    """Every process the bench starts, stopped in reverse order at the end."""
+
+    logs: Path
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+
+def run(cmd: list[str], env: dict[str, str], *, timeout: float) -> str:
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+def drop_database() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def create_database() -> None:
+    drop_database()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+# --- events -----------------------------------------------------------------------
+
+
+def clone_events(sources: list[dict[str, Any]], n: int, tag: str) -> list[tuple[str, bytes]]:
+    """n distinct events (id, body) cloned round-robin from real emulator events."""
+    out = []
+    for i in range(n):
+        event = dict(sources[i % len(sources)])
+        event["id"] = f"{EVENT_PREFIX}{tag}{i:07d}{uuid.uuid4().hex[:8]}"
+        body = json.dumps(event, separators=(",", ":"))
+        out.append((event["id"], body.encode()))
+    return out
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The Stripe-Signature header Stripe sends: t=<ts>,v1=<hmac-sha256 of 't.body'>."""
+    ts = int(time.time())
+    v1 = stripe.WebhookSignature._compute_signature(f"{ts}.{body.decode()}", secret)
+    return f"t={ts},v1={v1}"
+
+
+@dataclass
+class FireResult:
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+    errors: int
+    seconds: float
+    timed_out: bool
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+def fire(
+    port: int,
+    path: str,
+    secret: str,
+    events: list[tuple[str, bytes]],
+    *,
+    clients: int,
+    max_seconds: float,
+) -> FireResult:
+    """POST every event once with `clients` keep-alive connections; bounded in time."""
+    lock = threading.Lock()
+    next_index = iter(range(len(events)))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    deadline = time.monotonic() + max_seconds
+    timed_out = False
+
+    def worker() -> None:
+        nonlocal errors, timed_out
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        my_status: dict[int, int] = {}
+        my_errors = 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+                with lock:
+                    i = next(next_index, None)
+                if i is None:
+                    break
+                _event_id, body = events[i]
+                headers = {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": sign(body, secret),
+                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                }
+                for attempt in (1, 2):
+                    try:
+                        started = time.perf_counter()
+                        conn.request("POST", path, body=body, headers=headers)
+                        response = conn.getresponse()
+                        response.read()
+                        mine.append((time.perf_counter() - started) * 1000)
+                        my_status[response.status] = my_status.get(response.status, 0) + 1
+                        break
+                    except (OSError, http.client.HTTPException):
+                        # The server closed an idle keep-alive connection: reconnect once.
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                        if attempt == 2:
+                            my_errors += 1
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+                for status, count in my_status.items():
+                    statuses[status] = statuses.get(status, 0) + count
+                errors += my_errors
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max_seconds + 120)
+    seconds = time.monotonic() - started
+    return FireResult(latencies, statuses, errors, seconds, timed_out)
+
+
+# --- workers and the database ------------------------------------------------------
+
+
+def worker_cmd(name: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "saas", "worker",
+        "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
+        "--without-gossip", "--without-mingle", "-Q", PROCESS_QUEUE, "-n", f"{name}@%h",
+    ]  # fmt: skip
+
+
+def start_worker(services: Services, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = services.start(name, worker_cmd(name), env)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker {name} exited:\n{services.log(name)[-3000:]}")
+        return " ready." in services.log(name) and bool(pool_children(proc.pid))
+
+    wait_until(ready, timeout=90, what=f"worker {name}")
+    return proc
+
+
+def pool_children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def status_counts(conn: psycopg.Connection[Any], pks: list[int]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT status, count(*) FROM subscriptions_stripeevent WHERE id = ANY(%s) GROUP BY status",
+        (pks,),
+    ).fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+def settled(counts: dict[str, int]) -> int:
+    return counts.get("processed", 0) + counts.get("failed", 0)
+
+
+def drain(
+    conn: psycopg.Connection[Any],
+    app: Celery,
+    pks: list[int],
+    *,
+    max_seconds: float,
+    on_tick: Callable[[], None] | None = None,
+) -> tuple[float, dict[str, int]]:
+    """Enqueue pks at once; seconds until all are processed or failed (or the bound)."""
+    started = time.monotonic()
+    with app.producer_or_acquire() as producer:
+        for pk in pks:
+            app.send_task(PROCESS_TASK, args=(pk,), queue=PROCESS_QUEUE, producer=producer)
+    deadline = started + max_seconds
+    counts = status_counts(conn, pks)
+    while settled(counts) < len(pks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if on_tick is not None:
+            on_tick()
+        counts = status_counts(conn, pks)
+    return time.monotonic() - started, counts
+
+
+def stored_event_pks(conn: psycopg.Connection[Any], tag: str) -> list[int]:
+    rows = conn.execute(
+        "SELECT id FROM subscriptions_stripeevent WHERE stripe_id LIKE %s "
+        "AND status = 'received' ORDER BY id",
+        (f"{EVENT_PREFIX}{tag}%",),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+@contextlib.contextmanager
+def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], int]]:
+    """Database, Redis, emulator and the environment every process of the app gets."""
+    services = Services(logs)
+    create_database()
+    try:
+        redis_port = free_port()
+        services.start(
+            "redis",
+            [
+                "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(logs),
+            ],
+            dict(os.environ),
+        )  # fmt: skip
+        wait_until(lambda: port_open(redis_port), timeout=20, what="redis-server")
+        emulator = services.start(
+            "emulator",
+            [
+                sys.executable, "-m", "stripe_emulator", "--port", "0", "--data", ":memory:",
+                "--webhook-retry-schedule", "1", "--log-level", "WARNING",
+            ],
+            dict(os.environ),
+        )  # fmt: skip
+
+        def emulator_url() -> str:
+            if emulator.poll() is not None:
+                raise RuntimeError(f"emulator exited:\n{services.log('emulator')}")
+            first = services.log("emulator").splitlines()
+            return first[0].strip() if first and first[0].startswith("http") else ""
+
+        wait_until(lambda: bool(emulator_url()), timeout=30, what="the emulator")
+        app_port = free_port()
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DJANGO_"))},
+            "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+            "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": DB_URL,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CELERY_RESULT_BACKEND": redis_url,
+            "STRIPE_API_BASE": emulator_url(),
+            "SITE_URL": f"http://127.0.0.1:{app_port}",
+            "EMAIL_URL": "consolemail://",
+            "BILLING_WEBHOOK_QUEUE": INTAKE_QUEUE,
+            "SENTRY_DSN": "",
+            "PYTHONPATH": str(ROOT),
+        }
+        yield services, env, app_port
+    finally:
+        services.stop_all()
+        drop_database()
+
+
+# --- the bench ---------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--memory-warmup", type=int, default=200)
+    parser.add_argument("--memory-events", type=int, default=10000)
+    parser.add_argument("--memory-seconds", type=float, default=600)
+    parser.add_argument("--stock-events", type=int, default=1000)
+    parser.add_argument("--intake-seconds", type=float, default=180)
+    args = parser.parse_args()
+
+    logs = Path(tempfile.mkdtemp(prefix="webhook_bench_"))
+    load_before = os.getloadavg()[0]
+    rows: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    try:
+        with bench_environment(logs) as (services, env, app_port):
+            print("migrating the bench database and bootstrapping the emulator...", flush=True)
+            manage = [sys.executable, "manage.py"]
+            run([*manage, "migrate", "--noinput", "-v", "0"], env, timeout=600)
+            site = f"http://127.0.0.1:{app_port}"
+            run([*manage, "billing_bootstrap", "--site-url", site], env, timeout=300)
+            fixture = json.loads(
+                run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.webhook_setup",
+                        f"{site}/stripe-stock/",
+                        "3",
+                    ],
+                    env,
+                    timeout=300,
+                )
+            )
+            sources: list[dict[str, Any]] = fixture["events"]
+            types = sorted({e["type"] for e in sources})
+            notes.append(f"{len(sources)} source events cloned ({', '.join(types)})")
+
+            gunicorn = services.start(
+                "gunicorn",
+                [
+                    sys.executable, "-m", "gunicorn", "saas.wsgi:application",
+                    "--pythonpath", str(ROOT), "--chdir", str(ROOT),
+                    "--bind", f"127.0.0.1:{app_port}", "--worker-class", "gthread",
+                    "--workers", "4", "--threads", "4", "--keep-alive", "5",
+                    "--log-level", "warning", "--timeout", "60",
+                ],
+                env,
+            )  # fmt: skip
+            wait_until(lambda: port_open(app_port), timeout=60, what="gunicorn")
+            if gunicorn.poll() is not None:
+                raise RuntimeError(services.log("gunicorn"))
+
+            ours_path = f"/stripe/webhook/{fixture['ours']['uuid']}/"
+            stock_path = f"/stripe-stock/webhook/{fixture['stock']['uuid']}/"
+            ours_secret: str = fixture["ours"]["secret"]
+            stock_secret: str = fixture["stock"]["secret"]
+            stored_needed = args.burst + args.memory_warmup + args.memory_events
+
+            # Warm-up: every gunicorn worker imports its views and opens its connections.
+            for path, secret, tag in (
+                (ours_path, ours_secret, "w"),
+                (stock_path, stock_secret, "v"),
+            ):
+                warm = fire(app_port, path, secret, clone_events(sources, 200, tag),
+                            clients=args.clients, max_seconds=60)  # fmt: skip
+                if warm.statuses.get(200, 0) != warm.done:
+                    raise RuntimeError(
+                        f"warm-up {path}: {warm.statuses}\n{services.log('gunicorn')[-3000:]}"
+                    )
+
+            print("intake: 300 events to our view, one client (service time)...", flush=True)
+            serial = fire(app_port, ours_path, ours_secret, clone_events(sources, 300, "q"),
+                          clients=1, max_seconds=120)  # fmt: skip
+            print(f"intake: {stored_needed} events to our view...", flush=True)
+            ours = fire(app_port, ours_path, ours_secret, clone_events(sources, stored_needed, "o"),
+                        clients=args.clients, max_seconds=args.intake_seconds)  # fmt: skip
+            print(f"intake: {args.stock_events} events to the stock view...", flush=True)
+            stock = fire(app_port, stock_path, stock_secret,
+                         clone_events(sources, args.stock_events, "s"),
+                         clients=args.clients, max_seconds=args.intake_seconds)  # fmt: skip
+            services.stop(gunicorn)
+            for name, result in (("ours", ours), ("stock", stock)):
+                bad = {s: c for s, c in result.statuses.items() if s != 200}
+                if bad or result.errors or result.timed_out:
+                    notes.append(f"{name}: non-200 {bad}, connection errors {result.errors}, "
+                                 f"time bound hit: {result.timed_out}")  # fmt: skip
+
+            def latency_row(name: str, result: FireResult) -> tuple[str, str, str]:
+                lat = result.latencies_ms
+                return (
+                    f"intake {name}: p50/p95/p99 ({result.done} events, {args.clients} clients)",
+                    f"{statistics.median(lat):.1f} / {percentile(lat, 0.95):.1f} / "
+                    f"{percentile(lat, 0.99):.1f} ms",
+                    "p99 < 50 ms" if name == "ours" else "",
+                )
+
+            with psycopg.connect(DB_URL, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE t.processed), count(*) "
+                    "FROM djstripe_webhookeventtrigger t JOIN djstripe_webhookendpoint e "
+                    "ON e.id = t.webhook_endpoint_id WHERE e.djstripe_uuid = %s",
+                    (uuid.UUID(fixture["stock"]["uuid"]),),
+                ).fetchone()
+            notes.append(f"stock view: {row[0] if row else 0} of {row[1] if row else 0} "
+                         "triggers processed synchronously (warm-up included)")  # fmt: skip
+            serial_p50 = statistics.median(serial.latencies_ms)
+            rows.append((
+                f"intake ours, 1 client: p50 / p99 ({serial.done} events)",
+                f"{serial_p50:.1f} / {percentile(serial.latencies_ms, 0.99):.1f} ms",
+                "",
+            ))  # fmt: skip
+            ratio = ours.throughput / stock.throughput if stock.throughput else float("inf")
+            rows += [
+                latency_row("ours", ours),
+                latency_row("stock dj-stripe", stock),
+                ("intake throughput ours / stock",
+                 f"{ours.throughput:.0f} / {stock.throughput:.1f} req/s", ""),
+                ("intake throughput ratio", f"{ratio:.1f}x", ">= 10x"),
+            ]  # fmt: skip
+
+            app = Celery(broker=env["CELERY_BROKER_URL"])
+            with psycopg.connect(DB_URL, autocommit=True) as conn:
+                pks = stored_event_pks(conn, "o")
+                if len(pks) < stored_needed:
+                    notes.append(f"only {len(pks)} of {stored_needed} events were stored")
+                burst_pks = pks[: args.burst]
+                memory_pks = pks[args.burst :]
+
+                print(f"processing: {len(burst_pks)} events, two workers...", flush=True)
+                workers = [start_worker(services, f"bench{i}", env) for i in (1, 2)]
+                seconds, counts = drain(conn, app, burst_pks, max_seconds=180)
+                for proc in workers:
+                    services.stop(proc)
+                done = counts.get("processed", 0)
+                if done < len(burst_pks):
+                    notes.append(f"burst: status counts {counts}")
+                rows += [
+                    (f"burst of {len(burst_pks)}: enqueue -> all processed (2 workers)",
+                     f"{seconds:.1f} s", "< 60 s"),
+                    ("processing rate per worker", f"{done / seconds / 2:.1f} events/s", ""),
+                ]  # fmt: skip
+
+                print(f"memory: one worker, {len(memory_pks)} events...", flush=True)
+                worker = start_worker(services, "bench_mem", env)
+                warmup = memory_pks[: args.memory_warmup]
+                rest = memory_pks[args.memory_warmup :]
+                drain(conn, app, warmup, max_seconds=120)
+                child = pool_children(worker.pid)[0]
+                start_parent, start_child = rss_kib(worker.pid), rss_kib(child)
+                samples: list[tuple[float, int]] = []
+                last_sample = time.monotonic()
+                began = last_sample
+
+                def sample() -> None:
+                    nonlocal last_sample
+                    if time.monotonic() - last_sample >= 30:
+                        last_sample = time.monotonic()
+                        samples.append((last_sample - began, rss_kib(child)))
+
+                seconds, counts = drain(
+                    conn, app, rest, max_seconds=args.memory_seconds, on_tick=sample
+                )
+                children = pool_children(worker.pid)
+                end_parent = rss_kib(worker.pid)
+                end_child = rss_kib(children[0]) if children else 0
+                services.stop(worker)
+                if children != [child]:
+                    notes.append(f"memory: the pool child changed ({child} -> {children})")
+                processed = counts.get("processed", 0)
+                if processed < len(rest):
+                    notes.append(
+                        f"memory: {processed} of {len(rest)} events processed within "
+                        f"{args.memory_seconds:.0f} s (status counts {counts})"
+                    )
+                notes.append(
+                    "memory: pool child VmRSS every 30 s: "
+                    + ", ".join(f"{t:.0f}s={kib / 1024:.1f}" for t, kib in samples)
+                    + " MiB"
+                )
+                growth = (end_child - start_child) / start_child * 100
+                growth_parent = (end_parent - start_parent) / start_parent * 100
+                rows += [
+                    (f"memory: events after {len(warmup)} warm-up (1 worker)",
+                     f"{processed} in {seconds:.0f} s", "10000"),
+                    ("memory: rate (1 worker)", f"{processed / seconds:.1f} events/s", ""),
+                    ("memory: pool child VmRSS start -> end",
+                     f"{start_child / 1024:.1f} -> {end_child / 1024:.1f} MiB "
+                     f"({growth:+.1f} %)", "< 10 %"),
+                    ("memory: worker parent VmRSS start -> end",
+                     f"{start_parent / 1024:.1f} -> {end_parent / 1024:.1f} MiB "
+                     f"({growth_parent:+.1f} %)", "< 10 %"),
+                ]  # fmt: skip
+    except BaseException:
+        print(f"bench failed; process logs kept in {logs}", file=sys.stderr)
+        raise
+    shutil.rmtree(logs, ignore_errors=True)
+
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'result':<32}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:<32}  {target}")
+    print()
+    for note in notes:
+        print(f"note: {note}")
+    print(
+        f"load average (1 min) at the start / end: {load_before:.2f} / "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
+
+
+if __name__ == "__main__":
+    main()
