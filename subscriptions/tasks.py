@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
     soft_time_limit=60,
     time_limit=90,
     max_retries=None,  # bounded by BILLING_WEBHOOK_MAX_ATTEMPTS below
+    ignore_result=True,  # the outcome lives on the StripeEvent row; nobody reads results
 )
 def webhook_event_process_task(self: Any, event_pk: int) -> str:
     """Process one stored Stripe event; retry Stripe/network errors with backoff + jitter."""

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from subscriptions.pipeline import stripe_events_sweep
 from tests.conftest import RedisServer, WorkerProcess, celery_broker, start_worker, stop_worker
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
-from tests.subscriptions.test_webhook_pipeline import _faults, settled, wait_for
+from tests.subscriptions.test_webhook_pipeline import _faults, settled
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -47,7 +48,9 @@ def _worker(log: Path, emulator_url: str, **env: str) -> WorkerProcess:
                 return worker
         except Exception as exc:
             if time.monotonic() > deadline or worker.proc.poll() is not None:
-                raise AssertionError(f"worker did not start ({exc!r}):\n{worker.log()}") from None
+                output = worker.log()
+                stop_worker(worker)  # never leave a stray worker behind
+                raise AssertionError(f"worker did not start ({exc!r}):\n{output}") from None
 
 
 def _kill_hard(worker: WorkerProcess) -> None:
@@ -72,22 +75,43 @@ def test_worker_killed_mid_event_is_processed_after_redelivery(
     settings.BILLING_WEBHOOK_PROCESSING_TIMEOUT = 10  # the claim of a dead worker expires
     settings.BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = 0
     first = _worker(tmp_path / "first.log", live_billing.url)
-    # Slow the re-reads down (the SDK backs off between retries) so we can kill mid-event.
-    _faults(
-        live_billing,
-        "api",
-        {"mode": "500", "count": 2, "route": "^/v1/subscriptions/sub_", "method": "GET"},
-    )
-    user = make_user()
-    client.force_login(user)
-    client.get(live_billing.subscribe(client, "pro_monthly"))
-    wait_for(
-        lambda: StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING).exists(),
-        what="an event in processing",
-    )
-    victim = StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING).first()
-    assert victim is not None
-    _kill_hard(first)
+    killed = threading.Event()
+
+    def killer() -> None:
+        """Kill the worker the moment it holds an event (polls the database)."""
+        from django.db import connection
+
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not killed.is_set():
+                if StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING).exists():
+                    _kill_hard(first)
+                    killed.set()
+                    return
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    try:
+        # Slow the re-reads (the SDK backs off between retries) so we can kill mid-event.
+        _faults(
+            live_billing,
+            "api",
+            {"mode": "500", "count": 4, "route": "^/v1/subscriptions/sub_", "method": "GET"},
+        )
+        user = make_user()
+        client.force_login(user)
+        client.get(live_billing.subscribe(client, "pro_monthly"))
+        watcher.join(timeout=70)
+    finally:
+        if not killed.is_set():
+            killed.set()
+            _kill_hard(first)
+    # Whatever the dead worker was holding stays "processing": those are the victims.
+    victims = list(StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING))
+    assert victims, "the worker finished before it could be killed"
 
     second = _worker(tmp_path / "second.log", live_billing.url)
     try:
@@ -98,9 +122,10 @@ def test_worker_killed_mid_event_is_processed_after_redelivery(
             time.sleep(1)
     finally:
         stop_worker(second)
-    victim.refresh_from_db()
-    assert victim.status == StripeEvent.Status.PROCESSED
-    assert victim.attempts >= 2
+    for victim in victims:
+        victim.refresh_from_db()
+        assert victim.status == StripeEvent.Status.PROCESSED
+        assert victim.attempts >= 2  # the killed attempt, then the one after redelivery
     assert not StripeEvent.objects.exclude(status=StripeEvent.Status.PROCESSED).exists()
     assert access_for(user).plan_key == "pro"
 
