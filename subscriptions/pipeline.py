@@ -93,7 +93,7 @@ def _user_id_for(customer_id: str) -> int | None:
     return customer.subscriber_id if customer is not None else None
 
 
-def _apply(event: StripeEvent) -> None:
+def _apply(event: StripeEvent) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
     from . import services
 
@@ -119,6 +119,7 @@ def _apply(event: StripeEvent) -> None:
         WebhookEventTrigger.objects.filter(pk=event.trigger_id).update(
             processed=True, event=djstripe_event
         )
+    return user_id
 
 
 def _notify(
@@ -153,14 +154,18 @@ def _notify_staff(event: StripeEvent, *, obj: dict[str, Any]) -> None:
     )
 
 
-def _log(event: StripeEvent, outcome: str, started: float, **extra: Any) -> None:
+def _log(
+    event: StripeEvent, outcome: str, started: float, user_id: int | None = None, **extra: Any
+) -> None:
+    if user_id is None:  # failure paths only: the success path already knows it
+        user_id = _user_id_for(event.customer_id)
     logger.info(
         "event %s type=%s object=%s customer=%s user=%s attempt=%s %s in %.0f ms %s",
         event.stripe_id,
         event.type,
         event.object_id,
         event.customer_id,
-        _user_id_for(event.customer_id),
+        user_id,
         event.attempts,
         outcome,
         (time.perf_counter() - started) * 1000,
@@ -179,7 +184,7 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
     started = time.perf_counter()
     try:
         with transaction.atomic():
-            _apply(event)
+            user_id = _apply(event)
     except RETRYABLE_ERRORS as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:2000]
         if retries_left:
@@ -207,7 +212,7 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         claimed_by="",
         last_error="",
     )
-    _log(event, "processed", started)
+    _log(event, "processed", started, user_id=user_id)
     return Outcome("processed")
 
 

@@ -234,7 +234,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
-CELERY_TASK_SEND_SENT_EVENT = True
+# No "task-sent" events: they cost the webhook intake a second Redis write per
+# event, and Flower shows tasks from the moment a worker receives them anyway.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Logging --------------------------------------------------------------------
