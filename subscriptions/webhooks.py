@@ -148,12 +148,10 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         else datetime.now(tz=UTC)
     )
     try:
-        with transaction.atomic():
-            existing = StripeEvent.objects.filter(stripe_id=payload["id"]).first()
-            if existing is not None:
-                StripeEvent.objects.filter(pk=existing.pk).update(deliveries=F("deliveries") + 1)
-                duplicate, event = True, existing
-            else:
+        try:
+            # Insert first: a new event costs two INSERTs; a redelivery hits the
+            # unique stripe_id, rolls back (trigger included) and is counted below.
+            with transaction.atomic():
                 trigger = WebhookEventTrigger.objects.create(
                     headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
                     body=body,
@@ -173,13 +171,16 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
                     payload=payload,
                     trigger=trigger,
                 )
-                duplicate = False
                 pk = event.pk
                 transaction.on_commit(lambda: enqueue(pk))
-    except IntegrityError:
-        # A concurrent delivery of the same event stored it first.
-        duplicate = True
-        event = StripeEvent.objects.get(stripe_id=payload["id"])
+            duplicate = False
+        except IntegrityError:
+            # Stored already (a redelivery, or a concurrent delivery): acknowledge, no new work.
+            StripeEvent.objects.filter(stripe_id=payload["id"]).update(
+                deliveries=F("deliveries") + 1
+            )
+            event = StripeEvent.objects.get(stripe_id=payload["id"])
+            duplicate = True
     except DatabaseError:
         logger.exception("webhook intake: could not store %s", payload["id"])
         return JsonResponse({"error": "temporarily unavailable"}, status=503)
