@@ -6,7 +6,8 @@ Runs Django in-process on a fresh SQLite test database (migrations take about
 a minute), a private Redis for the cache, and the Stripe emulator in a thread,
 then measures with Django's test client (no network between client and view):
   * access check: a view that reads request.access, warm cache, versus the
-    same view without it (difference = cost of the check) and its queries;
+    same view without it (difference = cost of the check) and its queries,
+    and access_for alone from each cache layer (memory, Redis, computed);
   * /pricing/: database queries and p50 latency;
   * POST /billing/checkout/ -> 303 to Stripe Checkout, against the emulator.
 Targets: access < 0.3 ms p50 and no query when warm; /pricing/ <= 4 queries and
@@ -59,9 +60,9 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def timed(fn: Callable[[], Any], n: int) -> list[float]:
-    for _ in range(min(20, n)):
-        fn()  # warm-up
+def timed(fn: Callable[[], Any], n: int, *, warm_up: int = 20) -> list[float]:
+    for _ in range(min(warm_up, n)):
+        fn()
     samples = []
     for _ in range(n):
         start = time.perf_counter()
@@ -80,6 +81,7 @@ def main() -> None:
     django.setup()
     import stripe
     from django.conf import settings
+    from django.core.cache import cache
     from django.db import connection
     from django.http import HttpRequest, HttpResponse
     from django.test import Client
@@ -126,9 +128,30 @@ def main() -> None:
             client.get("/bench/plain")
         with QueryCounter() as gated_q:
             client.get("/bench/gated")
-        plain_ms = timed(lambda: client.get("/bench/plain"), args.n)
-        gated_ms = timed(lambda: client.get("/bench/gated"), args.n)
+        # Interleaved, so drift (CPU frequency, other load) hits both views alike.
+        timed(lambda: (client.get("/bench/plain"), client.get("/bench/gated")), 20)  # warm-up
+        plain_ms: list[float] = []
+        gated_ms: list[float] = []
+        for _ in range(args.n):
+            plain_ms += timed(lambda: client.get("/bench/plain"), 1, warm_up=0)
+            gated_ms += timed(lambda: client.get("/bench/gated"), 1, warm_up=0)
         access_cost = statistics.median(gated_ms) - statistics.median(plain_ms)
+
+        # access_for itself, per layer: process memory, Redis, computed from the mirror.
+        from subscriptions.access import access_for, access_local_clear
+
+        def from_redis() -> None:
+            access_local_clear()
+            access_for(user)
+
+        def computed() -> None:
+            access_local_clear()
+            cache.clear()
+            access_for(user)
+
+        memory_us = [ms * 1000 for ms in timed(lambda: access_for(user), args.n)]
+        redis_us = [ms * 1000 for ms in timed(from_redis, args.n)]
+        computed_us = [ms * 1000 for ms in timed(computed, max(50, args.n // 5))]
 
         anon = Client()
         with QueryCounter() as pricing_q:
@@ -155,6 +178,9 @@ def main() -> None:
             ("access check extra queries", str(len(gated_q) - len(plain_q)), "0"),
             ("plain view p50 / gated view p50",
              f"{statistics.median(plain_ms):.2f} / {statistics.median(gated_ms):.2f} ms", ""),
+            ("access_for p50: memory / Redis / mirror",
+             f"{statistics.median(memory_us):.1f} / {statistics.median(redis_us):.0f}"
+             f" / {statistics.median(computed_us):.0f} us", ""),
             ("/pricing/ queries (anonymous / logged in)",
              f"{len(pricing_q)} / {len(pricing_user_q)}", "<= 4"),
             ("/pricing/ p50 / p95",

@@ -1,20 +1,27 @@
 """What a user may use right now: plan, features and quotas.
 
-``access_for(user)`` answers from the Redis cache; on a miss it reads the
-local Stripe mirror (never Stripe itself) through the selectors and the
-policy in ``policy.py``. The webhook pipeline and the checkout success page
-call ``access_invalidate`` whenever a user's billing may have changed.
+``access_for(user)`` answers from two cache layers keyed by the user's id and
+``billing_version``: this process's memory (no I/O, so a warm check costs
+microseconds), then Redis (shared by every process). On a miss it reads the
+local Stripe mirror (never Stripe itself) through the selectors and the policy
+in ``policy.py``. The webhook pipeline and the checkout success page call
+``access_invalidate`` whenever a user's billing may have changed: it bumps the
+version on the user row, which every request loads anyway, so every process
+sees the change on its next request without a cache round trip.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
@@ -23,9 +30,11 @@ from .policy import LIVE_STATUSES, Reason, decide
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when Access changes shape (it is pickled)
+CACHE_VERSION = 3  # bump when Access changes shape (it is pickled) or the key does
 # Upper bound on how long a cached answer lives even if no webhook invalidates it.
 MAX_CACHE_SECONDS = 3600
+# Per-process entries kept in memory (an Access is well under 1 KiB).
+LOCAL_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -143,8 +152,51 @@ def access_compute(*, user: Any, now: datetime | None = None) -> Access:
     )
 
 
-def _cache_key(user_id: Any) -> str:
-    return f"access:v{CACHE_VERSION}:{user_id}"
+class _LocalCache:
+    """A bounded, thread-safe, per-process map of (user id, billing version) to Access.
+
+    Entries never need invalidating: a billing change bumps the user's version, so
+    the next request, which loads the user row anyway, looks up a different key.
+    Entries still expire at the next moment the decision could change by itself.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Any, int], tuple[float, Access]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, int]) -> Access | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, access = entry
+        if expires <= time.monotonic():
+            with self._lock:
+                self._entries.pop(key, None)
+            return None
+        return access
+
+    def set(self, key: tuple[Any, int], access: Access, ttl: float) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                # Oldest first (dicts keep insertion order); stale versions go early.
+                for old in list(self._entries)[: max(1, self.max_entries // 10)]:
+                    del self._entries[old]
+            self._entries[key] = (time.monotonic() + ttl, access)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_local = _LocalCache(max_entries=LOCAL_CACHE_ENTRIES)
+
+
+def _cache_key(user_id: Any, version: int) -> str:
+    return f"access:v{CACHE_VERSION}:{user_id}:{version}"
 
 
 def _ttl(access: Access, now: datetime) -> int:
@@ -161,24 +213,56 @@ def _ttl(access: Access, now: datetime) -> int:
 
 
 def access_for(user: Any) -> Access:
-    """The user's access: from the cache when warm, else computed and cached."""
+    """The user's access, as of the ``billing_version`` on the user row passed in.
+
+    Looks in this process's memory, then Redis (shared by all processes), then
+    computes from the mirror. Pass a user loaded in this request or task (as
+    ``request.user`` is): a row loaded before a billing change answers with the
+    access from before it.
+    """
     if not getattr(user, "is_authenticated", False):
         return free_access()
-    key = _cache_key(user.pk)
-    cached = cache.get(key)
+    key = (user.pk, user.billing_version)
+    access = _local.get(key)
+    if access is not None:
+        return access
+    cached = cache.get(_cache_key(*key))
     if isinstance(cached, Access):
-        return cached
-    access = access_compute(user=user)
-    cache.set(key, access, timeout=_ttl(access, timezone.now()))
+        access = cached
+    else:
+        access = access_compute(user=user)
+        cache.set(_cache_key(*key), access, timeout=_ttl(access, timezone.now()))
+    # Redis may hand back an answer cached earlier: expire it locally on the same boundary.
+    _local.set(key, access, ttl=_ttl(access, timezone.now()))
     return access
 
 
-def access_invalidate(*, user_id: Any) -> None:
-    """Forget the cached answer; the next request recomputes it."""
-    cache.delete(_cache_key(user_id))
+def access_invalidate(*, user_id: Any = None, user: Any = None) -> None:
+    """Make every cached answer for this user stale, in every process.
+
+    Bumps ``billing_version`` on the user row. Called inside the transaction that
+    changes the mirror, the new version becomes visible together with the new
+    state, so no process can cache the old state under the new version. Given
+    ``user`` (an instance, such as ``request.user``), its version is reloaded too,
+    so the rest of this request or task sees the change.
+    """
+    from django.contrib.auth import get_user_model
+
+    if user is not None:
+        user_id = user.pk
+    if user_id is None:
+        raise TypeError("access_invalidate needs user_id or user")
+    get_user_model().objects.filter(pk=user_id).update(billing_version=F("billing_version") + 1)
+    if user is not None:
+        user.refresh_from_db(fields=["billing_version"])
 
 
 def access_refresh(*, user: Any) -> Access:
-    """Invalidate and recompute now (used after a sync)."""
-    access_invalidate(user_id=user.pk)
+    """Invalidate and recompute now; ``user`` gets the new version."""
+    access_invalidate(user=user)
     return access_for(user)
+
+
+def access_local_clear() -> None:
+    """Empty this process's layer (tests, whose rolled-back rows reuse ids and versions)."""
+    _local.clear()

@@ -109,9 +109,8 @@ def _apply(event: StripeEvent) -> int | None:
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
     if user_id is not None:
-        # Again after commit: a request in between must not cache the old state.
+        # In this transaction: the new version is visible only with the new mirror state.
         access_invalidate(user_id=user_id)
-        transaction.on_commit(lambda: access_invalidate(user_id=user_id))
         _notify(event, user_id=user_id, obj=obj, previous=previous)
     if event.type in STAFF_EVENT_TYPES:
         _notify_staff(event, obj=obj)

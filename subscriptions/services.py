@@ -268,7 +268,7 @@ def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
         logger.exception("syncing subscription %s after checkout failed", sub.id)
         return CheckoutOutcome(state="processing", subscription_status=sub.status)
     finally:
-        access_invalidate(user_id=user.pk)
+        access_invalidate(user=user)  # this request's page shows the new plan too
     status = sub.status
     if status in ("active", "trialing"):
         return CheckoutOutcome(state="ready", subscription_status=status)

@@ -13,7 +13,7 @@ from typing import Any
 
 from djstripe.models import Customer, Subscription
 
-from subscriptions.access import access_invalidate
+from subscriptions.access import Access, access_for, access_invalidate
 
 _ids = itertools.count(1)
 DAY = 86400
@@ -107,5 +107,14 @@ def give_plan(
     subscription = Subscription.objects.create(
         id=sub_id, customer=customer, livemode=False, stripe_data=data
     )
-    access_invalidate(user_id=user.pk)
+    access_invalidate(user=user)
     return subscription
+
+
+def access_now(user: Any) -> Access:
+    """The user's access as a new request would see it: the user row loaded afresh.
+
+    ``access_for`` answers as of the ``billing_version`` on the instance it gets, and
+    a test's ``user`` was loaded before the webhooks or syncs it is checking.
+    """
+    return access_for(type(user).objects.get(pk=user.pk))

@@ -23,10 +23,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    """Database rows roll back between tests but Redis does not: start each test clean."""
+    """Database rows roll back between tests but caches do not: start each test clean."""
     from django.core.cache import cache
 
+    from subscriptions.access import access_local_clear
+
     cache.clear()
+    access_local_clear()
 
 
 @dataclass

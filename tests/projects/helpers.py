@@ -13,21 +13,15 @@ from tests.factories import make_user
 
 
 def new_user(**fields: Any) -> Any:
-    """A verified user whose cached access is fresh.
-
-    The access cache lives in Redis and outlives each test's database rollback, so a
-    new user that reuses a primary key could otherwise see a previous test's plan.
-    """
-    user = make_user(**fields)
-    access_invalidate(user_id=user.pk)
-    return user
+    """A verified user (the caches are emptied before each test, see tests/conftest.py)."""
+    return make_user(**fields)
 
 
 def change_plan(user: Any, lookup_key: str | None) -> Access:
     """Replace the user's subscription (None = back to the free tier) and return the new access."""
     Subscription.objects.filter(customer__subscriber=user).delete()
     if lookup_key is None:
-        access_invalidate(user_id=user.pk)
+        access_invalidate(user=user)
     else:
         give_plan(user, lookup_key=lookup_key)
     return access_for(user)

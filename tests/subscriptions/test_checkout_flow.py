@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from djstripe.models import Subscription
 
-from subscriptions.access import access_for
+from tests.billing_helpers import access_now
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -16,14 +16,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 def test_subscribe_with_4242_gives_access_at_once(client: Client, billing: Billing) -> None:
     user = make_user()
     client.force_login(user)
-    assert access_for(user).plan_key == "free"
+    assert access_now(user).plan_key == "free"
 
     success = billing.subscribe(client, "pro_monthly")
     page = client.get(success)
     assert page.status_code == 200
     assert b"You&#x27;re subscribed" in page.content or b"You're subscribed" in page.content
 
-    access = access_for(user)
+    access = access_now(user)
     assert access.plan_key == "pro"
     assert access.status == "active"
     assert access.has("api_access")
@@ -42,7 +42,7 @@ def test_starter_trial_without_card_is_trialing(client: Client, billing: Billing
     client.force_login(user)
     success = billing.subscribe(client, "starter_monthly", card=None)
     client.get(success)
-    access = access_for(user)
+    access = access_now(user)
     assert access.status == "trialing"
     assert access.plan_key == "starter"
     assert access.has("exports")
@@ -61,7 +61,7 @@ def test_declined_card_leaves_no_subscription(client: Client, billing: Billing) 
     assert result["error"]["decline_code"] == "generic_decline"
     session_status = result.get("session", result["error"].get("session", {})).get("status")
     assert session_status in ("open", None), result
-    assert access_for(user).plan_key == "free"
+    assert access_now(user).plan_key == "free"
     assert not Subscription.objects.filter(customer__subscriber=user).exists()
 
 
@@ -77,7 +77,7 @@ def test_someone_elses_session_is_404(client: Client, billing: Billing) -> None:
     response = client.get(success)
     assert response.status_code == 404
     assert owner.email.encode() not in response.content
-    assert access_for(intruder).plan_key == "starter"
+    assert access_now(intruder).plan_key == "starter"
 
 
 def test_forged_session_ids_are_404(client: Client, billing: Billing) -> None:

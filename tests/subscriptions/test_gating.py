@@ -6,14 +6,27 @@ import time
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.template import Context, Template
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.views import View
 from pytest_django.fixtures import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from subscriptions.access import access_for, access_invalidate
+from accounts.models import User
+from subscriptions import access as access_module
+from subscriptions.access import (
+    _cache_key,
+    _LocalCache,
+    access_for,
+    access_invalidate,
+    access_local_clear,
+    free_access,
+)
 from subscriptions.catalog import get_catalog
 from subscriptions.gating import (
     AccessMiddleware,
@@ -128,16 +141,85 @@ def test_invalidate_recomputes(django_assert_num_queries: DjangoAssertNumQueries
     assert access_for(user).plan_key == "free"
     give_plan(user, lookup_key="pro_yearly")  # invalidates, as the webhook pipeline will
     assert access_for(user).plan_key == "pro"
+    version = user.billing_version
     access_invalidate(user_id=user.pk)
+    user.refresh_from_db()
+    assert user.billing_version == version + 1
+    with CaptureQueriesContext(connection) as recompute:
+        assert access_for(user).plan_key == "pro"
+    assert len(recompute) > 0, "a new version must be computed from the mirror"
+
+
+def test_two_layers_process_memory_then_redis(
+    django_assert_num_queries: DjangoAssertNumQueries,
+) -> None:
+    user = make_user()
+    give_plan(user, lookup_key="starter_monthly")
+    key = _cache_key(user.pk, user.billing_version)
+    assert cache.get(key) is None
+    assert access_for(user).plan_key == "starter"
+    assert cache.get(key) == access_for(user)  # shared with the other processes
+    cache.clear()
     with django_assert_num_queries(0):
-        pass
-    assert access_for(user).plan_key == "pro"
+        assert access_for(user).plan_key == "starter"  # this process's memory
+    assert cache.get(key) is None, "a memory hit must not touch Redis"
+    access_local_clear()
+    cache.set(key, access_for(user))  # recomputed, and shared again
+    access_local_clear()
+    with django_assert_num_queries(0):
+        assert access_for(user).plan_key == "starter"  # from Redis, as another process would
+
+
+def test_a_change_made_elsewhere_is_seen_by_the_next_request(client: Client) -> None:
+    """The mirror changes and the version is bumped without this process being told
+    (as by a worker); its memory still holds the old answer, but the next request
+    loads the user row, sees the new version and recomputes."""
+    user = make_user()
+    client.force_login(user)
+    assert client.get("/app/exports/").status_code == 302  # free: warms this process's memory
+    subscription = give_plan(user, lookup_key="pro_monthly")
+    assert client.get("/app/exports/").status_code == 200
+    subscription.delete()
+    # No version bump, no change: the cached answer stands (what invalidation is for).
+    assert client.get("/app/exports/").status_code == 200
+    User.objects.filter(pk=user.pk).update(billing_version=F("billing_version") + 1)
+    assert client.get("/app/exports/").status_code == 302
+
+
+def test_an_answer_computed_before_a_change_never_serves_the_new_version() -> None:
+    """The race a delete-based cache has: a request computes from the old mirror
+    while a webhook commits and invalidates, then stores the old answer."""
+    user = make_user()
+    stale = User.objects.get(pk=user.pk)  # loaded by a request before the webhook
+    give_plan(user, lookup_key="pro_monthly")  # the webhook: new mirror, new version
+    assert access_for(stale).plan_key in ("free", "pro")  # whatever that request saw
+    assert access_for(User.objects.get(pk=user.pk)).plan_key == "pro"
+
+
+def test_local_layer_expires_and_stays_bounded() -> None:
+    local = _LocalCache(max_entries=20)
+    access = free_access()
+    local.set((1, 0), access, ttl=0.05)
+    assert local.get((1, 0)) is access
+    time.sleep(0.06)
+    assert local.get((1, 0)) is None
+    for i in range(100):
+        local.set((i, 0), access, ttl=60)
+    assert len(local) <= 20
+    assert local.get((99, 0)) is access, "the newest entries survive eviction"
+    assert local.get((0, 0)) is None
+
+
+def test_local_layer_expires_at_the_next_boundary() -> None:
+    """A trial ending in two seconds is cached in memory for about two seconds, not an hour."""
+    user = make_user()
+    give_plan(user, lookup_key="starter_monthly", status="trialing", trial_end=int(time.time()) + 2)
+    assert access_for(user).status == "trialing"
+    expires, _ = access_module._local._entries[(user.pk, user.billing_version)]
+    assert 0 < expires - time.monotonic() <= 3.5
 
 
 def test_gated_view_with_warm_cache_makes_no_access_query(client: Client) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     user = make_user()
     give_plan(user, lookup_key="pro_monthly")
     client.force_login(user)

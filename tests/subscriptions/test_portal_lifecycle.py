@@ -14,7 +14,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from subscriptions.access import access_for
+from tests.billing_helpers import access_now
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing, HostedPage
 
@@ -35,14 +35,14 @@ def _portal(client: Client, flow: str | None = None) -> HostedPage:
 
 
 def _period_end(user: Any) -> Any:
-    access = access_for(user)
+    access = access_now(user)
     assert access.current_period_end is not None
     return access.current_period_end
 
 
 def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing: Billing) -> None:
     user = _subscribed(client, billing, "pro_monthly")
-    assert access_for(user).has("api_access")
+    assert access_now(user).has("api_access")
 
     page = _portal(client).link("Update plan")
     starter = services.price_for_checkout(lookup_key="starter_monthly")
@@ -51,7 +51,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
     confirm.submit("Confirm")
     services.customer_sync_all(user=user)
 
-    access = access_for(user)
+    access = access_now(user)
     assert access.plan_key == "starter"
     assert not access.has("api_access")
     assert access.has("exports")
@@ -73,7 +73,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
         "Continue", price=services.price_for_checkout(lookup_key="pro_monthly").id
     ).submit("Confirm")
     services.customer_sync_all(user=user)
-    assert access_for(user).has("api_access")
+    assert access_now(user).has("api_access")
 
 
 def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing: Billing) -> None:
@@ -82,7 +82,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
     page.submit("Cancel plan", reason="too_expensive")
     services.customer_sync_all(user=user)
 
-    access = access_for(user)
+    access = access_now(user)
     assert access.cancel_at_period_end
     assert access.has_access
     assert access.reason == "canceling"
@@ -90,7 +90,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
     assert b"Resume subscription" in billing_page.content
 
     services.test_clock_advance(user=user, to=_period_end(user) + timedelta(hours=2))
-    access = access_for(user)
+    access = access_now(user)
     assert access.status == "canceled"
     assert not access.has_access
     assert access.plan_key == "free"
@@ -100,11 +100,11 @@ def test_resume_removes_the_scheduled_cancellation(client: Client, billing: Bill
     user = _subscribed(client, billing, "pro_monthly")
     _portal(client, "subscription_cancel").submit("Cancel plan")
     services.customer_sync_all(user=user)
-    assert access_for(user).cancel_at_period_end
+    assert access_now(user).cancel_at_period_end
 
     response = client.post("/billing/resume/")
     assert response.status_code == 302
-    access = access_for(user)
+    access = access_now(user)
     assert not access.cancel_at_period_end
     stripe_sub = services.stripe_client().v1.subscriptions.retrieve(access.subscription_id or "")
     assert stripe_sub.cancel_at_period_end is False
@@ -125,14 +125,14 @@ def test_failed_renewal_past_due_grace_then_lockout(
     )
     renewal = _period_end(user)
     services.test_clock_advance(user=user, to=renewal + timedelta(hours=2))
-    access = access_for(user)
+    access = access_now(user)
     assert access.status == "past_due"
     assert access.has_access  # inside the grace period
     assert access.in_grace
     assert b"Update payment method" in client.get("/billing/").content
 
     services.test_clock_advance(user=user, to=renewal + timedelta(days=3, hours=3))
-    access = access_for(user)
+    access = access_now(user)
     assert not access.has_access
     assert access.plan_key == "free"
     assert access.status in ("past_due", "unpaid", "canceled")
@@ -145,7 +145,7 @@ def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Bi
     status, result = billing.complete_checkout(response["Location"], card="4000002760003184")
     assert status == 200
     assert result["status"] == "requires_action"
-    assert access_for(user).plan_key == "free"
+    assert access_now(user).plan_key == "free"
 
     session_id = billing.session_id(response["Location"])
     status, result = billing.helper(
@@ -153,7 +153,7 @@ def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Bi
     )
     assert status == 200, result
     client.get(f"/billing/success/?session_id={session_id}")
-    access = access_for(user)
+    access = access_now(user)
     assert access.status == "active"
     assert access.has("api_access")
 
@@ -164,11 +164,11 @@ def test_dev_time_machine_moves_the_clock(client: Client, billing: Billing, sett
     page = client.get("/dev/billing/")
     assert page.status_code == 200
     assert b"To trial end" in page.content
-    trial_end = access_for(user).trial_end
+    trial_end = access_now(user).trial_end
     assert trial_end is not None
     response = client.post("/dev/billing/", {"step": "trial_end"})
     assert response.status_code == 302
     # No card and end_behavior=cancel: the trial ends without payment, so it is canceled.
-    access = access_for(user)
+    access = access_now(user)
     assert access.status == "canceled"
     assert access.plan_key == "free"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from subscriptions.access import access_for
 from subscriptions.models import StripeEvent
 from subscriptions.pipeline import stripe_events_replay
+from tests.billing_helpers import access_now
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -86,7 +86,7 @@ def test_subscribe_events_are_stored_and_processed(
     emitted = {e["id"] for e in _emulator_events(live_billing)}
     assert set(stored.values_list("stripe_id", flat=True)) <= emitted
     assert all(e.latency_seconds is not None for e in stored)
-    access = access_for(user)
+    access = access_now(user)
     assert access.plan_key == "pro"
     assert access.has("api_access")
 
@@ -108,7 +108,7 @@ def test_each_event_three_times_is_processed_once(
     assert all(e.deliveries >= 3 for e in stored), [(e.type, e.deliveries) for e in stored]
     assert all(e.status == StripeEvent.Status.PROCESSED for e in stored)
     assert all(e.attempts == 1 for e in stored)  # duplicates added no work
-    assert access_for(user).plan_key == "pro"
+    assert access_now(user).plan_key == "pro"
     try:
         from notifications.models import Notification
     except ImportError:
@@ -125,7 +125,7 @@ def test_shuffled_delivery_reaches_the_same_state(
     user = _subscribe(client, live_billing, "starter_monthly")
     wait_for(settled(live_billing), what="shuffled events to settle")
     _clear_faults(live_billing)
-    access = access_for(user)
+    access = access_now(user)
     assert access.plan_key == "starter"
     assert access.status == "trialing"
     assert access.has("exports")
@@ -156,7 +156,7 @@ def test_stripe_errors_are_retried_then_failed_then_replayed(
     assert replayed
     wait_for(settled(live_billing), what="replay to settle")
     assert not StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).exists()
-    assert access_for(user).plan_key == "pro"
+    assert access_now(user).plan_key == "pro"
 
 
 def test_transient_stripe_errors_are_retried_to_success(
@@ -179,4 +179,4 @@ def test_transient_stripe_errors_are_retried_to_success(
     with urllib.request.urlopen(f"{live_billing.url}/_emulator/faults", timeout=5) as r:
         remaining = r.read().decode()
     assert any(e.attempts > 1 for e in stored), ([(e.type, e.attempts) for e in stored], remaining)
-    assert access_for(user).plan_key == "pro"
+    assert access_now(user).plan_key == "pro"
