@@ -73,6 +73,8 @@ class StripeEvent(models.Model):
     deliveries = models.PositiveIntegerField(default=1)
     last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the dispatcher (or the sweeper, or a replay) queued its processing task.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # The Celery task id holding the claim while processing (a redelivered task keeps it).

@@ -239,7 +239,39 @@ def _fail(event: StripeEvent, error: str, exc: Exception) -> None:
         logger.debug("sentry capture failed", exc_info=True)
 
 
-# --- Sweeper, replay, prune -----------------------------------------------------------
+# --- Dispatch, sweeper, replay, prune --------------------------------------------------
+
+DISPATCH_BATCH = 500
+
+
+def stripe_events_dispatch(*, batch: int = DISPATCH_BATCH) -> int:
+    """Queue a processing task for every stored event not queued yet (the dispatch task).
+
+    The intake sets a flag and queues this once per burst, not once per event
+    (webhooks.request_dispatch). The flag is cleared first: a delivery that
+    commits after this point sets it again and queues another dispatch, and one
+    that committed before is read below. Two dispatches at once may queue an
+    event twice; processing claims each event under a row lock, so the second
+    task finds it done.
+    """
+    from django.core.cache import cache
+
+    from .webhooks import DISPATCH_FLAG, enqueue_many, request_dispatch
+
+    cache.delete(DISPATCH_FLAG)
+    pending = list(
+        StripeEvent.objects.filter(
+            status=StripeEvent.Status.RECEIVED, enqueued_at=None, next_attempt_at=None
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    if not pending:
+        return 0
+    sent = enqueue_many(pending)
+    if len(pending) == batch:
+        request_dispatch(pending[-1])  # more are waiting: another round after these
+    return sent
 
 
 def stripe_events_due(*, now: datetime | None = None) -> list[int]:
@@ -261,10 +293,10 @@ def stripe_events_due(*, now: datetime | None = None) -> list[int]:
 
 def stripe_events_sweep() -> int:
     """Enqueue what is due (beat, every minute). Returns how many were enqueued."""
-    from .webhooks import enqueue
+    from .webhooks import enqueue_many
 
     due = stripe_events_due()
-    sent = sum(1 for pk in due if enqueue(pk))
+    sent = enqueue_many(due)
     if due:
         logger.info("sweeper: %s stored event(s) due, %s enqueued", len(due), sent)
     return sent

@@ -39,6 +39,19 @@ def webhook_event_process_task(self: Any, event_pk: int) -> str:
     return outcome.status
 
 
+@shared_task(
+    name="subscriptions.webhook_events_dispatch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
+def webhook_events_dispatch_task() -> int:
+    """Queue the processing of stored events (queued by the intake, once per burst)."""
+    return pipeline.stripe_events_dispatch()
+
+
 @shared_task(name="subscriptions.webhook_events_sweep", acks_late=True)
 def webhook_events_sweep_task() -> int:
     """Beat, every minute: enqueue stored events never processed or stuck in processing."""

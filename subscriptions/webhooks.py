@@ -11,15 +11,17 @@ Rejections are logged with the reason and the endpoint, never with the body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -57,33 +59,152 @@ def _object_ids(payload: dict[str, Any]) -> tuple[str, str]:
     return object_id, str(customer or "")
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """What the intake needs of a dj-stripe ``WebhookEndpoint`` row."""
+
+    id: str  # Stripe's; dj-stripe's foreign keys point at it
+    secret: str
+    tolerance: int
+    livemode: bool
+
+
+# uuid -> (endpoint, loaded at): one query per endpoint per process and minute,
+# not one per delivery. A rolled secret is picked up at the first signature
+# that fails with the cached one (see stripe_webhook).
+_endpoints: dict[uuid.UUID, tuple[Endpoint, float]] = {}
+ENDPOINT_CACHE_SECONDS = 60.0
+# A flood of bad signatures re-reads an endpoint at most this often.
+ENDPOINT_REFRESH_SECONDS = 1.0
+
+
+def endpoint_for(key: uuid.UUID, *, refresh: bool = False) -> Endpoint | None:
+    """The endpoint for a URL's uuid, from this process's memory when recent."""
+    now = time.monotonic()
+    cached = _endpoints.get(key)
+    if cached is not None:
+        endpoint, loaded = cached
+        age = now - loaded
+        if age < (ENDPOINT_REFRESH_SECONDS if refresh else ENDPOINT_CACHE_SECONDS):
+            return endpoint
+    row = (
+        WebhookEndpoint.objects.filter(djstripe_uuid=key)
+        .values_list("id", "secret", "djstripe_tolerance", "livemode")
+        .first()
+    )
+    if row is None:
+        _endpoints.pop(key, None)
+        return None
+    stripe_id, secret, tolerance, livemode = row
+    endpoint = Endpoint(
+        id=stripe_id,
+        secret=secret,
+        tolerance=tolerance or DEFAULT_TOLERANCE_SECONDS,
+        livemode=bool(livemode),
+    )
+    _endpoints[key] = (endpoint, now)
+    return endpoint
+
+
+def endpoint_cache_clear() -> None:
+    _endpoints.clear()
+
+
+def _verify(body: str, signature: str, endpoint: Endpoint) -> None:
+    stripe.WebhookSignature.verify_header(body, signature, endpoint.secret, endpoint.tolerance)
+
+
 def _remote_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR") or "0.0.0.0")  # noqa: S104
 
 
-def enqueue(event_pk: int) -> bool:
-    """Queue processing; a broker outage only logs (the sweeper re-enqueues)."""
+# Set while a dispatch task is queued and has not started yet (see request_dispatch).
+DISPATCH_FLAG = "billing:webhook-dispatch-pending"
+DISPATCH_FLAG_SECONDS = 30
+
+
+def request_dispatch(event_pk: int) -> bool:
+    """After the intake's commit: make sure a dispatch task will queue this event.
+
+    Queuing a Celery task costs the intake more CPU than everything else it
+    does, so the intake does not queue one per event: it sets a flag in Redis
+    (SET NX) and queues a dispatch task only when no dispatch is pending. The
+    dispatch task clears the flag *before* it reads the stored events, so an
+    event committed before a failed SET NX is always seen (pipeline.py,
+    ``stripe_events_dispatch``). Under a burst, one dispatch task queues the
+    processing tasks of hundreds of events. A broker or Redis outage only logs:
+    the sweeper queues what was stored.
+    """
     from django.conf import settings
+    from django.core.cache import cache
 
-    from .tasks import webhook_event_process_task
+    from .tasks import webhook_events_dispatch_task
 
+    flagged = False
     try:
-        webhook_event_process_task.apply_async(
-            (event_pk,), queue=settings.BILLING_WEBHOOK_QUEUE, retry=False
-        )
+        flagged = cache.add(DISPATCH_FLAG, 1, timeout=DISPATCH_FLAG_SECONDS)
+        if flagged:
+            webhook_events_dispatch_task.apply_async(
+                queue=settings.BILLING_WEBHOOK_QUEUE, retry=False
+            )
     except Exception as exc:
         logger.warning(
             "could not enqueue stored event pk=%s (%s); the sweeper will pick it up",
             event_pk,
             exc.__class__.__name__,
         )
+        if flagged:
+            with contextlib.suppress(Exception):
+                cache.delete(DISPATCH_FLAG)  # let the next delivery try again
         return False
     return True
+
+
+def enqueue(event_pk: int) -> bool:
+    """Queue processing of one stored event; a broker outage only logs."""
+    return enqueue_many([event_pk]) == 1
+
+
+def enqueue_many(event_pks: list[int]) -> int:
+    """Queue a processing task per stored event over one broker connection.
+
+    Marks them ``enqueued_at`` first, so the dispatcher leaves them alone; a
+    broker outage only logs (the sweeper queues them again). Returns how many
+    were queued.
+    """
+    from celery import current_app
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .tasks import webhook_event_process_task
+
+    if not event_pks:
+        return 0
+    StripeEvent.objects.filter(pk__in=event_pks).update(enqueued_at=timezone.now())
+    sent = 0
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for pk in event_pks:
+                webhook_event_process_task.apply_async(
+                    (pk,), queue=settings.BILLING_WEBHOOK_QUEUE, retry=False, producer=producer
+                )
+                sent += 1
+    except Exception as exc:
+        logger.warning(
+            "could not enqueue stored event pk=%s (%s); the sweeper will pick it up",
+            event_pks[sent],
+            exc.__class__.__name__,
+        )
+    return sent
 
 
 @csrf_exempt
 def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
     started = time.perf_counter()
+    try:
+        request.get_host()  # ALLOWED_HOSTS, also on the lean WSGI path (webhook_wsgi.py)
+    except DisallowedHost:
+        return _reject(400, "host not allowed", endpoint=uuid)
     if request.method != "POST":
         response = _reject(405, "method not allowed", method=request.method)
         response["Allow"] = "POST"
@@ -99,7 +220,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         return _reject(413, "body too large", size=len(raw), endpoint=uuid)
 
     try:
-        endpoint = WebhookEndpoint.objects.filter(djstripe_uuid=uuid).first()
+        endpoint = endpoint_for(uuid)
     except DatabaseError:
         logger.exception("webhook intake: database unavailable")
         return JsonResponse({"error": "temporarily unavailable"}, status=503)
@@ -113,11 +234,21 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _reject(400, "body is not UTF-8", endpoint=endpoint.id)
-    tolerance = endpoint.djstripe_tolerance or DEFAULT_TOLERANCE_SECONDS
     try:
-        stripe.WebhookSignature.verify_header(body, signature, endpoint.secret, tolerance)
+        try:
+            _verify(body, signature, endpoint)
+        except stripe.SignatureVerificationError:
+            # The secret may have been rolled since it was cached: ask the database once.
+            fresh = endpoint_for(uuid, refresh=True)
+            if fresh is None or fresh == endpoint:
+                raise
+            endpoint = fresh
+            _verify(body, signature, endpoint)
     except stripe.SignatureVerificationError as exc:
         return _reject(400, "invalid signature", endpoint=endpoint.id, detail=str(exc)[:80])
+    except DatabaseError:
+        logger.exception("webhook intake: database unavailable")
+        return JsonResponse({"error": "temporarily unavailable"}, status=503)
 
     try:
         payload = json.loads(body)
@@ -158,7 +289,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
                     remote_ip=_remote_ip(request),
                     valid=True,
                     processed=False,
-                    webhook_endpoint=endpoint,
+                    webhook_endpoint_id=endpoint.id,
                 )
                 event = StripeEvent.objects.create(
                     stripe_id=payload["id"],
@@ -171,15 +302,17 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
                     payload=payload,
                     trigger=trigger,
                 )
-                pk = event.pk
-                transaction.on_commit(lambda: enqueue(pk))
+                transaction.on_commit(lambda: request_dispatch(event.pk))
             duplicate = False
         except IntegrityError:
             # Stored already (a redelivery, or a concurrent delivery): acknowledge, no new work.
-            StripeEvent.objects.filter(stripe_id=payload["id"]).update(
+            seen = StripeEvent.objects.filter(stripe_id=payload["id"]).update(
                 deliveries=F("deliveries") + 1
             )
-            event = StripeEvent.objects.get(stripe_id=payload["id"])
+            if not seen:
+                # Not a duplicate: some other constraint (the endpoint row went away?).
+                endpoint_cache_clear()
+                raise
             duplicate = True
     except DatabaseError:
         logger.exception("webhook intake: could not store %s", payload["id"])
@@ -189,11 +322,11 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         "webhook %s %s event=%s type=%s object=%s customer=%s endpoint=%s in %.1f ms",
         "duplicate" if duplicate else "stored",
         "(acknowledged)",
-        event.stripe_id,
-        event.type,
+        payload["id"],
+        payload["type"],
         object_id,
         customer_id,
         endpoint.id,
         (time.perf_counter() - started) * 1000,
     )
-    return JsonResponse({"received": True, "id": event.stripe_id, "duplicate": duplicate})
+    return JsonResponse({"received": True, "id": payload["id"], "duplicate": duplicate})

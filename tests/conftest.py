@@ -27,9 +27,11 @@ def _clear_cache() -> None:
     from django.core.cache import cache
 
     from subscriptions.access import access_local_clear
+    from subscriptions.webhooks import endpoint_cache_clear
 
     cache.clear()
     access_local_clear()
+    endpoint_cache_clear()
 
 
 @dataclass

@@ -37,7 +37,9 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_REDIS_URL,
         # One prefix per run: tests never see a previous run's rate limits or cache.
-        "KEY_PREFIX": f"test-{os.getpid()}",
+        # Exported, so the Celery workers a test starts share it (the webhook
+        # dispatch flag is set by the intake and cleared by a worker).
+        "KEY_PREFIX": os.environ.setdefault("TEST_CACHE_PREFIX", f"test-{os.getpid()}"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }

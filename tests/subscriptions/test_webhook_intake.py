@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 import stripe
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from subscriptions.models import StripeEvent
+from subscriptions.webhooks import ENDPOINT_REFRESH_SECONDS
 from tests.conftest import celery_broker
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +225,46 @@ def test_database_down_is_503(post: Post, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(StripeEvent.objects, "create", broken)
     response = post(json.dumps(make_event("evt_db_down")))
     assert response.status_code == 503
+
+
+def test_endpoint_is_read_once_then_from_memory(post: Post) -> None:
+    with CaptureQueriesContext(connection) as first:
+        assert post(json.dumps(make_event("evt_cache_1"))).status_code == 200
+    with CaptureQueriesContext(connection) as warm:
+        assert post(json.dumps(make_event("evt_cache_2"))).status_code == 200
+    endpoint_reads = [
+        [q for q in queries.captured_queries if "djstripe_webhookendpoint" in q["sql"]]
+        for queries in (first, warm)
+    ]
+    assert len(endpoint_reads[0]) == 1
+    assert endpoint_reads[1] == []
+    assert StripeEvent.objects.count() == 2
+
+
+def test_a_rolled_secret_is_picked_up_at_the_first_failing_signature(
+    post: Post, endpoint: WebhookEndpoint
+) -> None:
+    assert post(json.dumps(make_event("evt_roll_1"))).status_code == 200  # cached
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret="whsec_rolled")
+    body = json.dumps(make_event("evt_roll_2"))
+    time.sleep(ENDPOINT_REFRESH_SECONDS)
+    assert post(body, signature=sign(body, secret="whsec_rolled")).status_code == 200
+    body = json.dumps(make_event("evt_roll_3"))
+    assert post(body).status_code == 400  # the old secret no longer works
+    assert set(StripeEvent.objects.values_list("stripe_id", flat=True)) == {
+        "evt_roll_1",
+        "evt_roll_2",
+    }
+
+
+def test_a_deleted_endpoint_is_404_once_its_cache_entry_expires(
+    post: Post, endpoint: WebhookEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert post(json.dumps(make_event("evt_gone_1"))).status_code == 200
+    WebhookEventTrigger.objects.all().delete()
+    StripeEvent.objects.all().delete()
+    endpoint.delete()
+    monkeypatch.setattr("subscriptions.webhooks.ENDPOINT_CACHE_SECONDS", 0.0)
+    response = post(json.dumps(make_event("evt_gone_2")))
+    assert response.status_code == 404
+    assert not StripeEvent.objects.exists()

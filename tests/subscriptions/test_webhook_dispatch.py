@@ -1,0 +1,178 @@
+"""The intake queues one dispatch task per burst; the dispatch task queues one task per event.
+
+Against the real Redis broker: each test gets a queue of its own and reads the
+Celery messages that landed in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+import stripe
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+from djstripe.models import WebhookEndpoint
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from subscriptions import pipeline
+from subscriptions.models import StripeEvent
+from subscriptions.webhooks import DISPATCH_FLAG
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec_test_dispatch"
+DISPATCH = "subscriptions.webhook_events_dispatch"
+PROCESS = "subscriptions.webhook_event_process"
+
+
+@pytest.fixture
+def queue(settings: SettingsWrapper) -> Iterator[list[tuple[str, Any]]]:
+    """A queue nobody consumes; the value lists (task name, args) of what is in it."""
+    name = f"test-dispatch-{uuid.uuid4().hex}"
+    settings.BILLING_WEBHOOK_QUEUE = name
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    class Messages(list[tuple[str, Any]]):
+        def refresh(self) -> Messages:
+            self.clear()
+            for raw in reversed(broker.lrange(name, 0, -1)):  # LPUSHed: oldest last
+                message = json.loads(raw)
+                body = json.loads(
+                    base64.b64decode(message["body"])
+                    if message["properties"].get("body_encoding") == "base64"
+                    else message["body"]
+                )
+                self.append((message["headers"]["task"], body[0]))
+            return self
+
+    try:
+        yield Messages()
+    finally:
+        broker.delete(name)
+
+
+@pytest.fixture
+def deliver(client: Client) -> Any:
+    endpoint_uuid = uuid.uuid4()
+    WebhookEndpoint.objects.create(
+        id="we_dispatch",
+        livemode=False,
+        secret=SECRET,
+        url=f"http://testserver/stripe/webhook/{endpoint_uuid}/",
+        djstripe_uuid=endpoint_uuid,
+        enabled_events=["*"],
+        stripe_data={"id": "we_dispatch", "object": "webhook_endpoint"},
+    )
+
+    def _deliver(event_id: str) -> int:
+        body = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "type": "product.updated",
+                "created": int(time.time()),
+                "livemode": False,
+                "data": {"object": {"id": "prod_1", "object": "product"}},
+            }
+        )
+        t = int(time.time())
+        v1 = stripe.WebhookSignature._compute_signature(f"{t}.{body}", SECRET)
+        response = client.post(
+            f"/stripe/webhook/{endpoint_uuid}/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=f"t={t},v1={v1}",
+        )
+        return response.status_code
+
+    return _deliver
+
+
+def test_a_burst_of_deliveries_queues_one_dispatch(
+    queue: Any, deliver: Any, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [deliver(f"evt_burst_{i}") for i in range(5)]
+    assert statuses == [200] * 5
+    assert queue.refresh() == [(DISPATCH, [])]
+    assert cache.get(DISPATCH_FLAG) is not None  # pending until the dispatch starts
+
+
+def test_dispatch_queues_each_stored_event_once(
+    queue: Any, deliver: Any, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(3):
+            deliver(f"evt_once_{i}")
+    assert pipeline.stripe_events_dispatch() == 3
+    assert cache.get(DISPATCH_FLAG) is None
+    pks = list(StripeEvent.objects.order_by("pk").values_list("pk", flat=True))
+    assert queue.refresh()[1:] == [(PROCESS, [pk]) for pk in pks]
+    assert all(StripeEvent.objects.values_list("enqueued_at", flat=True))
+    assert pipeline.stripe_events_dispatch() == 0  # nothing new: nothing queued twice
+    assert len(queue.refresh()) == 4
+
+    # A delivery after the dispatch started sets the flag again: a second dispatch.
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver("evt_once_late")
+    assert queue.refresh()[-1] == (DISPATCH, [])
+    assert pipeline.stripe_events_dispatch() == 1
+
+
+def test_dispatch_leaves_retries_and_taken_events_alone(queue: Any) -> None:
+    def stored(stripe_id: str, **fields: Any) -> StripeEvent:
+        return StripeEvent.objects.create(
+            stripe_id=stripe_id,
+            type="product.updated",
+            stripe_created=timezone.now(),
+            payload={"id": stripe_id},
+            **fields,
+        )
+
+    waiting = stored("evt_waiting")
+    stored("evt_retry_later", next_attempt_at=timezone.now() + timedelta(minutes=5))
+    stored("evt_done", status=StripeEvent.Status.PROCESSED)
+    stored("evt_queued", enqueued_at=timezone.now())
+    assert pipeline.stripe_events_dispatch() == 1
+    assert queue.refresh() == [(PROCESS, [waiting.pk])]
+
+
+def test_a_full_batch_asks_for_another_round(queue: Any) -> None:
+    for i in range(3):
+        StripeEvent.objects.create(
+            stripe_id=f"evt_batch_{i}",
+            type="product.updated",
+            stripe_created=timezone.now(),
+            payload={},
+        )
+    assert pipeline.stripe_events_dispatch(batch=2) == 2
+    assert [task for task, _ in queue.refresh()] == [PROCESS, PROCESS, DISPATCH]
+    assert pipeline.stripe_events_dispatch(batch=2) == 1
+
+
+def test_broker_down_clears_the_flag_for_the_next_delivery(
+    deliver: Any,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.conftest import celery_broker
+
+    with (
+        celery_broker("redis://127.0.0.1:1/0"),  # nothing listens there
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert deliver("evt_no_broker") == 200
+    assert "could not enqueue stored event pk=" in caplog.text
+    assert cache.get(DISPATCH_FLAG) is None
+    # Stored, not queued: the sweeper's job now.
+    assert StripeEvent.objects.get().status == StripeEvent.Status.RECEIVED
