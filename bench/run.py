@@ -49,12 +49,32 @@ def main() -> None:
         )
     header = (
         "# Benchmark results\n\n"
-        f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make bench` "
-        f"(`uv run python bench/run.py`) on {platform.node() or 'this machine'}: "
+        f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+        + (
+            "`make bench` (`uv run python bench/run.py`)"
+            if selected == SCRIPTS
+            else f"`uv run python bench/run.py {' '.join(selected)}`"
+        )
+        + f" on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}.\n"
         "Each script's docstring says what it measures; targets come from the issues.\n\n"
     )
-    (BENCH / "RESULTS.md").write_text(header + "\n".join(sections))
+    # Scripts not run this time keep their last recorded section (and say when).
+    results = BENCH / "RESULTS.md"
+    if selected != SCRIPTS and results.exists():
+        previous = results.read_text()
+        recorded = previous.split("\n", 3)[2] if previous.count("\n") > 3 else ""
+        kept = {
+            part.split("\n", 1)[0].strip(): "## " + part for part in previous.split("\n## ")[1:]
+        }
+        ran = {section.split("\n", 1)[0][3:].strip(): section for section in sections}
+        sections = []
+        for script in SCRIPTS:
+            if script in ran:
+                sections.append(ran[script])
+            elif script in kept:
+                sections.append(kept[script].rstrip("\n") + f"\n\n(Kept from: {recorded})\n")
+    results.write_text(header + "\n".join(sections))
     print(f"\nwritten to {BENCH / 'RESULTS.md'}")
 
 
