@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 import json
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import stripe
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from djstripe.models import WebhookEndpoint
 
 from subscriptions.models import StripeEvent
+from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -67,35 +65,12 @@ def wsgi() -> Iterator[Any]:
 
 @pytest.fixture
 def endpoint_path() -> str:
-    endpoint_uuid = uuid.uuid4()
-    WebhookEndpoint.objects.create(
-        id="we_wsgi",
-        livemode=False,
-        secret=SECRET,
-        url=f"http://testserver/stripe/webhook/{endpoint_uuid}/",
-        djstripe_uuid=endpoint_uuid,
-        enabled_events=["*"],
-        stripe_data={"id": "we_wsgi", "object": "webhook_endpoint"},
-    )
-    return f"/stripe/webhook/{endpoint_uuid}/"
+    return webhook_path(webhook_endpoint(stripe_id="we_wsgi", secret=SECRET))
 
 
 def _signed(event_id: str) -> tuple[bytes, str]:
-    body = json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "type": "product.updated",
-            "created": int(time.time()),
-            "livemode": False,
-            "data": {"object": {"id": "prod_1", "object": "product"}},
-        }
-    )
-    t = int(time.time())
-    return (
-        body.encode(),
-        f"t={t},v1={stripe.WebhookSignature._compute_signature(f'{t}.{body}', SECRET)}",
-    )
+    body = product_event(event_id)
+    return body.encode(), signature(body, SECRET)
 
 
 def test_a_delivery_takes_the_lean_handler(wsgi: Any, endpoint_path: str) -> None:

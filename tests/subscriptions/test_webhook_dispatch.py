@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,17 +15,16 @@ from typing import Any
 
 import pytest
 import redis
-import stripe
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
-from djstripe.models import WebhookEndpoint
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from subscriptions import pipeline
 from subscriptions.models import StripeEvent
 from subscriptions.webhooks import DISPATCH_FLAG
+from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -63,35 +61,15 @@ def queue(settings: SettingsWrapper) -> Iterator[list[tuple[str, Any]]]:
 
 @pytest.fixture
 def deliver(client: Client) -> Any:
-    endpoint_uuid = uuid.uuid4()
-    WebhookEndpoint.objects.create(
-        id="we_dispatch",
-        livemode=False,
-        secret=SECRET,
-        url=f"http://testserver/stripe/webhook/{endpoint_uuid}/",
-        djstripe_uuid=endpoint_uuid,
-        enabled_events=["*"],
-        stripe_data={"id": "we_dispatch", "object": "webhook_endpoint"},
-    )
+    path = webhook_path(webhook_endpoint(stripe_id="we_dispatch", secret=SECRET))
 
     def _deliver(event_id: str) -> int:
-        body = json.dumps(
-            {
-                "id": event_id,
-                "object": "event",
-                "type": "product.updated",
-                "created": int(time.time()),
-                "livemode": False,
-                "data": {"object": {"id": "prod_1", "object": "product"}},
-            }
-        )
-        t = int(time.time())
-        v1 = stripe.WebhookSignature._compute_signature(f"{t}.{body}", SECRET)
+        body = product_event(event_id)
         response = client.post(
-            f"/stripe/webhook/{endpoint_uuid}/",
+            path,
             data=body,
             content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=f"t={t},v1={v1}",
+            HTTP_STRIPE_SIGNATURE=signature(body, SECRET),
         )
         return response.status_code
 

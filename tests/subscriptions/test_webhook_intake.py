@@ -19,6 +19,7 @@ from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from subscriptions.models import StripeEvent
 from subscriptions.webhooks import ENDPOINT_REFRESH_SECONDS
 from tests.conftest import celery_broker
+from tests.webhook_helpers import webhook_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -27,16 +28,7 @@ SECRET = "whsec_test_intake_secret"
 
 @pytest.fixture
 def endpoint() -> WebhookEndpoint:
-    endpoint_uuid = uuid.uuid4()
-    return WebhookEndpoint.objects.create(
-        id="we_intake",
-        livemode=False,
-        secret=SECRET,
-        url=f"http://testserver/stripe/webhook/{endpoint_uuid}/",
-        djstripe_uuid=endpoint_uuid,
-        enabled_events=["*"],
-        stripe_data={"id": "we_intake", "object": "webhook_endpoint"},
-    )
+    return webhook_endpoint(stripe_id="we_intake", secret=SECRET)
 
 
 def make_event(event_id: str = "evt_intake_1", **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""Webhook endpoints and signed deliveries for the intake tests."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import stripe
+from djstripe.models import WebhookEndpoint
+
+
+def webhook_endpoint(*, stripe_id: str, secret: str, livemode: bool = False) -> WebhookEndpoint:
+    """A dj-stripe endpoint as billing_bootstrap stores it; its URL path is ``webhook_path``."""
+    endpoint_uuid = uuid.uuid4()
+    return WebhookEndpoint.objects.create(
+        id=stripe_id,
+        livemode=livemode,
+        secret=secret,
+        url=f"http://testserver/stripe/webhook/{endpoint_uuid}/",
+        djstripe_uuid=endpoint_uuid,
+        enabled_events=["*"],
+        stripe_data={"id": stripe_id, "object": "webhook_endpoint"},
+    )
+
+
+def webhook_path(endpoint: WebhookEndpoint) -> str:
+    return f"/stripe/webhook/{endpoint.djstripe_uuid}/"
+
+
+def signature(body: str, secret: str, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header Stripe sends: t=<ts>,v1=<HMAC-SHA256 of "t.body">."""
+    t = int(time.time()) if timestamp is None else timestamp
+    return f"t={t},v1={stripe.WebhookSignature._compute_signature(f'{t}.{body}', secret)}"
+
+
+def product_event(event_id: str) -> str:
+    """The JSON body of a small, valid ``product.updated`` event."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "product.updated",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": {"id": "prod_1", "object": "product"}},
+        }
+    )
