@@ -227,13 +227,12 @@ def access_for(user: Any) -> Access:
     if access is not None:
         return access
     cached = cache.get(_cache_key(*key))
-    if isinstance(cached, Access):
-        access = cached
-    else:
-        access = access_compute(user=user)
-        cache.set(_cache_key(*key), access, timeout=_ttl(access, timezone.now()))
-    # Redis may hand back an answer cached earlier: expire it locally on the same boundary.
-    _local.set(key, access, ttl=_ttl(access, timezone.now()))
+    access = cached if isinstance(cached, Access) else access_compute(user=user)
+    # An answer from Redis was cached earlier: it expires here on the same boundary.
+    ttl = _ttl(access, timezone.now())
+    if access is not cached:
+        cache.set(_cache_key(*key), access, timeout=ttl)
+    _local.set(key, access, ttl=ttl)
     return access
 
 

@@ -19,7 +19,7 @@ from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from subscriptions.models import StripeEvent
 from subscriptions.webhooks import ENDPOINT_REFRESH_SECONDS
 from tests.conftest import celery_broker
-from tests.webhook_helpers import webhook_endpoint
+from tests.webhook_helpers import signature, webhook_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -51,9 +51,7 @@ def make_event(event_id: str = "evt_intake_1", **overrides: Any) -> dict[str, An
 
 
 def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    v1 = stripe.WebhookSignature._compute_signature(f"{t}.{body}", secret)
-    return f"t={t},v1={v1},v0=0000"
+    return signature(body, secret, timestamp) + ",v0=0000"
 
 
 Post = Callable[..., Any]
