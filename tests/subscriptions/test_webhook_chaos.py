@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,22 @@ def test_worker_killed_mid_event_is_processed_after_redelivery(
     killed = threading.Event()
 
     def killer() -> None:
-        """Kill the worker the moment it holds an event (polls the database)."""
+        """Kill the worker while it holds an event stuck in the SDK's retries.
+
+        Only an event processing for over half a second counts: the others
+        finish in milliseconds, so killing on them could come too late.
+        """
         from django.db import connection
+        from django.utils import timezone
 
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not killed.is_set():
-                if StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING).exists():
+                stuck = StripeEvent.objects.filter(
+                    status=StripeEvent.Status.PROCESSING,
+                    processing_started_at__lt=timezone.now() - timedelta(seconds=0.5),
+                )
+                if stuck.exists():
                     _kill_hard(first)
                     killed.set()
                     return
