@@ -254,11 +254,9 @@ def stripe_events_dispatch(*, batch: int = DISPATCH_BATCH) -> int:
     event twice; processing claims each event under a row lock, so the second
     task finds it done.
     """
-    from django.core.cache import cache
+    from .webhooks import dispatch_flag_clear, enqueue_many, request_dispatch
 
-    from .webhooks import DISPATCH_FLAG, enqueue_many, request_dispatch
-
-    cache.delete(DISPATCH_FLAG)
+    dispatch_flag_clear()
     pending = list(
         StripeEvent.objects.filter(
             status=StripeEvent.Status.RECEIVED, enqueued_at=None, next_attempt_at=None

@@ -12,6 +12,7 @@ Rejections are logged with the reason and the endpoint, never with the body.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -20,14 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 import stripe
+from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from djstripe.models import WebhookEndpoint, WebhookEventTrigger
+from djstripe.models import WebhookEndpoint
 
+from . import webhook_store
 from .models import StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -119,8 +122,34 @@ def _remote_ip(request: HttpRequest) -> str:
 
 
 # Set while a dispatch task is queued and has not started yet (see request_dispatch).
+# A key of the default cache (so cache.get(DISPATCH_FLAG) reads it), written
+# through a Redis client of its own: Django's cache builds a new client per call,
+# which costs the intake more than the SET itself.
 DISPATCH_FLAG = "billing:webhook-dispatch-pending"
 DISPATCH_FLAG_SECONDS = 30
+
+
+@functools.cache
+def _flag_redis() -> redis.Redis:
+    config = settings.CACHES["default"]
+    location = config["LOCATION"]
+    url = (location if isinstance(location, str) else location[0]).split(",")[0]
+    return redis.Redis.from_url(url, **config.get("OPTIONS", {}))
+
+
+def _flag_key() -> str:
+    from django.core.cache import cache
+
+    return cache.make_and_validate_key(DISPATCH_FLAG)
+
+
+def dispatch_flag_set() -> bool:
+    """SET NX the flag: True when no dispatch was pending (the caller queues one)."""
+    return bool(_flag_redis().set(_flag_key(), 1, nx=True, ex=DISPATCH_FLAG_SECONDS))
+
+
+def dispatch_flag_clear() -> None:
+    _flag_redis().delete(_flag_key())
 
 
 def request_dispatch(event_pk: int) -> bool:
@@ -135,14 +164,11 @@ def request_dispatch(event_pk: int) -> bool:
     processing tasks of hundreds of events. A broker or Redis outage only logs:
     the sweeper queues what was stored.
     """
-    from django.conf import settings
-    from django.core.cache import cache
-
     from .tasks import webhook_events_dispatch_task
 
     flagged = False
     try:
-        flagged = cache.add(DISPATCH_FLAG, 1, timeout=DISPATCH_FLAG_SECONDS)
+        flagged = dispatch_flag_set()
         if flagged:
             webhook_events_dispatch_task.apply_async(
                 queue=settings.BILLING_WEBHOOK_QUEUE, retry=False
@@ -155,7 +181,7 @@ def request_dispatch(event_pk: int) -> bool:
         )
         if flagged:
             with contextlib.suppress(Exception):
-                cache.delete(DISPATCH_FLAG)  # let the next delivery try again
+                dispatch_flag_clear()  # let the next delivery try again
         return False
     return True
 
@@ -173,7 +199,6 @@ def enqueue_many(event_pks: list[int]) -> int:
     were queued.
     """
     from celery import current_app
-    from django.conf import settings
     from django.utils import timezone
 
     from .tasks import webhook_event_process_task
@@ -279,44 +304,34 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         else datetime.now(tz=UTC)
     )
     try:
-        try:
-            # Insert first: a new event costs two INSERTs; a redelivery hits the
-            # unique stripe_id, rolls back (trigger included) and is counted below.
-            with transaction.atomic():
-                trigger = WebhookEventTrigger.objects.create(
-                    headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
-                    body=body,
-                    remote_ip=_remote_ip(request),
-                    valid=True,
-                    processed=False,
-                    webhook_endpoint_id=endpoint.id,
-                )
-                event = StripeEvent.objects.create(
-                    stripe_id=payload["id"],
-                    type=payload["type"],
-                    livemode=bool(payload.get("livemode")),
-                    api_version=str(payload.get("api_version") or ""),
-                    stripe_created=stripe_created,
-                    object_id=object_id,
-                    customer_id=customer_id,
-                    payload=payload,
-                    trigger=trigger,
-                )
-                transaction.on_commit(lambda: request_dispatch(event.pk))
-            duplicate = False
-        except IntegrityError:
-            # Stored already (a redelivery, or a concurrent delivery): acknowledge, no new work.
-            seen = StripeEvent.objects.filter(stripe_id=payload["id"]).update(
-                deliveries=F("deliveries") + 1
-            )
-            if not seen:
-                # Not a duplicate: some other constraint (the endpoint row went away?).
-                endpoint_cache_clear()
-                raise
-            duplicate = True
-    except DatabaseError:
+        pk = webhook_store.store(
+            event={
+                "stripe_id": payload["id"],
+                "type": payload["type"],
+                "livemode": bool(payload.get("livemode")),
+                "api_version": str(payload.get("api_version") or ""),
+                "stripe_created": stripe_created,
+                "object_id": object_id,
+                "customer_id": customer_id,
+                "payload": payload,
+            },
+            trigger={
+                "headers": {k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+                "body": body,
+                "remote_ip": _remote_ip(request),
+                "valid": True,
+                "processed": False,
+                "webhook_endpoint_id": endpoint.id,
+            },
+        )
+    except DatabaseError as exc:
+        if isinstance(exc, IntegrityError):
+            endpoint_cache_clear()  # not a duplicate: did the endpoint row go away?
         logger.exception("webhook intake: could not store %s", payload["id"])
         return JsonResponse({"error": "temporarily unavailable"}, status=503)
+    duplicate = pk is None
+    if pk is not None:
+        transaction.on_commit(lambda: request_dispatch(pk))
 
     logger.info(
         "webhook %s %s event=%s type=%s object=%s customer=%s endpoint=%s in %.1f ms",

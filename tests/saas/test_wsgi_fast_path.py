@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from subscriptions.models import StripeEvent
 from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
@@ -21,43 +22,48 @@ pytestmark = pytest.mark.django_db
 SECRET = "whsec_test_wsgi"
 
 
-@pytest.fixture
-def wsgi() -> Iterator[Any]:
-    """Call saas.wsgi.application as gunicorn would (the test's transaction stays open)."""
+def call_application(
+    method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """Call saas.wsgi.application with a raw environ, as gunicorn would."""
     from saas.wsgi import application
 
-    # As Django's test client does: keep the test's connection and transaction.
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        **{f"HTTP_{k.upper()}": v for k, v in headers.items()},
+    }
+    started: list[Any] = []
+    chunks = application(environ, lambda status, hdrs, *exc: started.append((status, hdrs)))
+    content = b"".join(chunks)
+    getattr(chunks, "close", lambda: None)()
+    status, hdrs = started[0]
+    return int(status.split()[0]), dict(hdrs), content
+
+
+@pytest.fixture
+def wsgi(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """call_application, keeping the test's connection and transaction open.
+
+    As Django's test client does: the end-of-request connection handling would
+    close the connection that holds the test's transaction.
+    """
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-
-    def call(
-        method: str, path: str, body: bytes = b"", **headers: str
-    ) -> tuple[int, dict[str, str], bytes]:
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "SCRIPT_NAME": "",
-            "QUERY_STRING": "",
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "HTTP_HOST": "testserver",
-            "REMOTE_ADDR": "127.0.0.1",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            **{f"HTTP_{k.upper()}": v for k, v in headers.items()},
-        }
-        started: list[Any] = []
-        chunks = application(environ, lambda status, hdrs, *exc: started.append((status, hdrs)))
-        content = b"".join(chunks)
-        getattr(chunks, "close", lambda: None)()
-        status, hdrs = started[0]
-        return int(status.split()[0]), dict(hdrs), content
-
+    monkeypatch.setattr("subscriptions.webhook_wsgi.release_connections", lambda: None)
     try:
-        yield call
+        yield call_application
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -108,3 +114,67 @@ def test_other_paths_take_the_full_stack(wsgi: Any) -> None:
     assert status == 200
     assert headers.get("X-Frame-Options") == "DENY"
     assert headers.get("X-Request-ID")
+
+
+def test_a_malformed_webhook_path_takes_the_full_stack(wsgi: Any) -> None:
+    status, headers, _ = wsgi("POST", "/stripe/webhook/not-a-uuid/", b"{}")
+    assert status == 404
+    assert headers.get("X-Frame-Options") == "DENY"  # the site's middleware answered
+
+
+def test_an_unexpected_error_is_a_logged_500(
+    wsgi: Any, endpoint_path: str, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("subscriptions.webhooks.webhook_store.store", broken)
+    body, signature = _signed("evt_wsgi_bug")
+    status, _, content = wsgi("POST", endpoint_path, body, stripe_signature=signature)
+    assert status == 500  # Stripe delivers again
+    assert json.loads(content) == {"error": "internal error"}
+    assert "webhook intake: unexpected error" in caplog.text
+    assert "RuntimeError: a bug" in caplog.text
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates a PostgreSQL backend")
+@pytest.mark.django_db(transaction=True)
+def test_the_connection_is_kept_and_replaced_when_the_database_drops_it(
+    endpoint_path: str,
+) -> None:
+    body, sig = _signed("evt_conn_1")
+    assert call_application("POST", endpoint_path, body, stripe_signature=sig)[0] == 200
+    kept = connection.connection
+    body, sig = _signed("evt_conn_2")
+    assert call_application("POST", endpoint_path, body, stripe_signature=sig)[0] == 200
+    assert kept is not None
+    assert connection.connection is kept  # persistent, as CONN_MAX_AGE says
+    # A database restart ends every connection; the next delivery must not fail.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    body, sig = _signed("evt_conn_3")
+    assert call_application("POST", endpoint_path, body, stripe_signature=sig)[0] == 200
+    assert connection.connection is not kept
+    assert StripeEvent.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_left_in_a_transaction_is_closed_after_the_delivery(
+    endpoint_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from subscriptions import webhooks
+
+    original = webhooks.webhook_store.store
+
+    def leaves_a_transaction_open(**kwargs: Any) -> Any:
+        connection.set_autocommit(False)  # a bug that forgets to commit
+        return original(**kwargs)
+
+    monkeypatch.setattr(webhooks.webhook_store, "store", leaves_a_transaction_open)
+    body, sig = _signed("evt_open_tx")
+    call_application("POST", endpoint_path, body, stripe_signature=sig)
+    assert connection.connection is None  # dropped, as Django's request_finished would

@@ -212,7 +212,7 @@ def test_database_down_is_503(post: Post, monkeypatch: pytest.MonkeyPatch) -> No
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(StripeEvent.objects, "create", broken)
+    monkeypatch.setattr("subscriptions.webhook_store.store", broken)
     response = post(json.dumps(make_event("evt_db_down")))
     assert response.status_code == 503
 
