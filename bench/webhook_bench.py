@@ -24,7 +24,8 @@ with fresh `evt_` ids, signed like Stripe (`t=<ts>,v1=<HMAC-SHA256 of
      (bench/wrk_deliver.lua); without wrk, 50 Python client threads do it. No
      Celery worker runs: our intake enqueues on a queue nobody consumes, so
      processing does not compete for the cores. Latency = request sent ->
-     response read, at the client.
+     response read, at the client. The CPU that each delivery costs gunicorn,
+     PostgreSQL, Redis and the load generator is read from /proc around the run.
   2. Processing: two worker processes (`--concurrency=1` each, the way they
      scale as containers), started and ready; the bench enqueues 1,000 of the
      events stored in step 1 at once; time from the first enqueue until all are
@@ -343,6 +344,53 @@ def fire_wrk(
     )
 
 
+# --- CPU by process ----------------------------------------------------------------
+
+
+def _cpu_seconds_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) of every live process, summed by kind."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue  # gone in between
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if b"gunicorn" in cmdline:
+            group = "gunicorn"
+        elif name.startswith("postgres"):
+            group = "PostgreSQL"
+        elif name.startswith("redis-server"):
+            group = "Redis"
+        else:
+            group = "other"
+        groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return groups
+
+
+@contextlib.contextmanager
+def cpu_split() -> Iterator[dict[str, float]]:
+    """CPU seconds spent in the block by gunicorn, PostgreSQL, Redis and the load generator.
+
+    Live processes are read from /proc; the load generator (wrk, a child that
+    has exited by the end) from this process's children's resource usage.
+    """
+    import resource
+
+    split: dict[str, float] = {}
+    before, children = _cpu_seconds_by_group(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield split
+    after, children_after = _cpu_seconds_by_group(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    for group in ("gunicorn", "PostgreSQL", "Redis"):
+        split[group] = after.get(group, 0.0) - before.get(group, 0.0)
+    split["load generator"] = (children_after.ru_utime + children_after.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
+
+
 # --- workers and the database ------------------------------------------------------
 
 
@@ -568,9 +616,10 @@ def main() -> None:
             serial = deliver(app_port, ours_path, ours_secret, clone_events(sources, 300, "q"),
                           clients=1, max_seconds=120)  # fmt: skip
             print(f"intake: {stored_needed} events to our view...", flush=True)
-            ours = deliver(app_port, ours_path, ours_secret,
-                           clone_events(sources, stored_needed, "o"),
-                        clients=args.clients, max_seconds=args.intake_seconds)  # fmt: skip
+            ours_events = clone_events(sources, stored_needed, "o")
+            with cpu_split() as cpu:
+                ours = deliver(app_port, ours_path, ours_secret, ours_events,
+                               clients=args.clients, max_seconds=args.intake_seconds)  # fmt: skip
             print(f"intake: {args.stock_events} events to the stock view...", flush=True)
             stock = deliver(app_port, stock_path, stock_secret,
                          clone_events(sources, args.stock_events, "s"),
@@ -610,6 +659,12 @@ def main() -> None:
                 ("intake throughput ours / stock",
                  f"{ours.throughput:.0f} / {stock.throughput:.1f} req/s", ""),
                 ("intake throughput ratio", f"{ratio:.1f}x", ">= 10x"),
+                ("intake ours: CPU per delivery, " + " / ".join(cpu),
+                 " / ".join(f"{1000 * v / max(ours.done, 1):.2f}" for v in cpu.values()) + " ms",
+                 ""),
+                ("intake ours: CPU per delivery, all of them",
+                 f"{1000 * sum(cpu.values()) / max(ours.done, 1):.2f} ms "
+                 f"(cores busy: {sum(cpu.values()) / ours.seconds:.2f} of {os.cpu_count()})", ""),
             ]  # fmt: skip
 
             app = Celery(broker=env["CELERY_BROKER_URL"])
