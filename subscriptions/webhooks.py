@@ -137,6 +137,7 @@ def _flag_redis() -> redis.Redis:
     return redis.Redis.from_url(url, **config.get("OPTIONS", {}))
 
 
+@functools.cache
 def _flag_key() -> str:
     from django.core.cache import cache
 

@@ -6,7 +6,9 @@ import json
 import time
 import uuid
 
+import psycopg
 import stripe
+from django.db import connection
 from djstripe.models import WebhookEndpoint
 
 
@@ -46,3 +48,13 @@ def product_event(event_id: str) -> str:
             "data": {"object": {"id": "prod_1", "object": "product"}},
         }
     )
+
+
+def end_database_connection() -> None:
+    """Terminate this process's PostgreSQL backend, as a database restart would."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

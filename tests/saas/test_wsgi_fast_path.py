@@ -9,13 +9,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 
 from subscriptions.models import StripeEvent
-from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
+from tests.webhook_helpers import (
+    end_database_connection,
+    product_event,
+    signature,
+    webhook_endpoint,
+    webhook_path,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -150,12 +155,7 @@ def test_the_connection_is_kept_and_replaced_when_the_database_drops_it(
     assert kept is not None
     assert connection.connection is kept  # persistent, as CONN_MAX_AGE says
     # A database restart ends every connection; the next delivery must not fail.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
-    with psycopg.connect(**params, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    end_database_connection()
     body, sig = _signed("evt_conn_3")
     assert call_application("POST", endpoint_path, body, stripe_signature=sig)[0] == 200
     assert connection.connection is not kept

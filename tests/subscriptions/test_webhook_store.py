@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import IntegrityError, connection
 from django.forms.models import model_to_dict
@@ -14,7 +13,7 @@ from djstripe.models import WebhookEventTrigger
 
 from subscriptions import webhook_store
 from subscriptions.models import StripeEvent
-from tests.webhook_helpers import webhook_endpoint
+from tests.webhook_helpers import end_database_connection, webhook_endpoint
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's"
@@ -106,15 +105,7 @@ def test_a_conflict_other_than_the_event_id_raises_and_stores_nothing() -> None:
 def test_a_connection_the_database_dropped_is_replaced_without_an_error() -> None:
     webhook_endpoint(stripe_id="we_store", secret="whsec_store")
     assert webhook_store.store(**delivery("evt_before")) is not None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    # What a database restart does to every persistent connection.
-    settings = connection.get_connection_params()
-    with psycopg.connect(
-        **{k: v for k, v in settings.items() if k != "cursor_factory"}, autocommit=True
-    ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    end_database_connection()  # what a database restart does to every persistent connection
     assert webhook_store.store(**delivery("evt_after")) is not None
     assert set(StripeEvent.objects.values_list("stripe_id", flat=True)) == {
         "evt_before",
