@@ -26,7 +26,11 @@ from typing import Any
 
 JSONDict = dict[str, Any]
 
-FIXTURES_PATH = Path(os.environ.get("STRIPE_FIXTURES", "/work/shared/stripe/fixtures3.json"))
+# Stripe's published sample objects, kept in the package with their licence
+# (reference/README.md); STRIPE_FIXTURES points at another copy.
+FIXTURES_PATH = Path(
+    os.environ.get("STRIPE_FIXTURES") or Path(__file__).parent / "reference" / "fixtures3.json"
+)
 
 # Fields the emulator returns that the SDK classes do not declare, on purpose.
 ALLOWED_EXTRA: dict[str, set[str]] = {}
@@ -245,8 +249,7 @@ def _name(tp: Any) -> str:
 
 @functools.cache
 def fixtures() -> dict[str, JSONDict]:
-    if not FIXTURES_PATH.exists():
-        return {}
+    """Stripe's sample object per resource name (raises if the file is missing)."""
     data: dict[str, dict[str, JSONDict]] = json.loads(FIXTURES_PATH.read_text())
     return data.get("resources", {})
 

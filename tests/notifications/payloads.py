@@ -1,32 +1,23 @@
 """Dahlia-shaped ``data.object`` payloads built from Stripe's own sample objects.
 
-``fixtures3.json`` gives the field set and nesting (item periods, ``invoice.parent``);
-its placeholder values are replaced with coherent ones here.
+``fixtures3.json`` (kept in ``stripe_emulator/reference/``) gives the field set and
+nesting (item periods, ``invoice.parent``); its placeholder values are replaced with
+coherent ones here.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path("/work/shared/stripe/fixtures3.json")
+from stripe_emulator.conformance import fixtures
+
 NOW = 1_790_000_000  # 2026-09-21
 DAY = 86_400
 
 
-@cache
-def _resources() -> dict[str, Any]:
-    if FIXTURES.exists():
-        data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
-        return data
-    return {}
-
-
 def _sample(name: str) -> dict[str, Any]:
-    return copy.deepcopy(_resources().get(name, {"object": name}))
+    return copy.deepcopy(fixtures()[name])
 
 
 def price(lookup_key: str | None, *, amount: int = 900, interval: str = "month") -> dict[str, Any]:
