@@ -25,7 +25,7 @@ import redis
 import stripe
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from djstripe.models import WebhookEndpoint
@@ -51,15 +51,53 @@ def _reject(status: int, reason: str, **log: Any) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
 
 
+# Column sizes of StripeEvent: longer values are not Stripe's.
+MAX_ID_LENGTH = 255
+MAX_TYPE_LENGTH = 100
+MAX_API_VERSION_LENGTH = 64
+# Event ``created`` must be a Unix time a datetime can hold (years 1970 to 9999).
+MAX_CREATED = 253_402_300_799
+
+
+def _short_str(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and len(value) <= limit
+
+
+def _event_problem(payload: Any) -> str | None:
+    """Why a signed body is not an event we can store, or None when it is one."""
+    if not isinstance(payload, dict) or payload.get("object") != "event":
+        return "not an event object"
+    if not _short_str(payload.get("id"), MAX_ID_LENGTH) or not payload["id"].startswith("evt_"):
+        return "bad id"
+    if not _short_str(payload.get("type"), MAX_TYPE_LENGTH) or not payload["type"]:
+        return "bad type"
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "no data.object"
+    created = payload.get("created")
+    if created is not None and (
+        type(created) is not int or not 0 <= created <= MAX_CREATED  # bools are not times
+    ):
+        return "bad created"
+    version = payload.get("api_version")
+    if version is not None and not _short_str(version, MAX_API_VERSION_LENGTH):
+        return "bad api_version"
+    return None
+
+
+def _stripe_id(value: Any) -> str:
+    """An id as Stripe sends it (a string, or an expanded object's id); else empty."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if _short_str(value, MAX_ID_LENGTH) else ""
+
+
 def _object_ids(payload: dict[str, Any]) -> tuple[str, str]:
-    obj = (payload.get("data") or {}).get("object") or {}
-    object_id = str(obj.get("id") or "")
+    obj = payload["data"]["object"]
+    object_id = _stripe_id(obj.get("id"))
     if obj.get("object") == "customer":
         return object_id, object_id
-    customer = obj.get("customer")
-    if isinstance(customer, dict):
-        customer = customer.get("id")
-    return object_id, str(customer or "")
+    return object_id, _stripe_id(obj.get("customer"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +152,9 @@ def endpoint_cache_clear() -> None:
 
 
 def _verify(body: str, signature: str, endpoint: Endpoint) -> None:
+    if not signature.isascii():
+        # The SDK's constant-time compare raises TypeError on non-ASCII text.
+        raise stripe.SignatureVerificationError("signature is not ASCII", signature, body)
     stripe.WebhookSignature.verify_header(body, signature, endpoint.secret, endpoint.tolerance)
 
 
@@ -195,9 +236,9 @@ def enqueue(event_pk: int) -> bool:
 def enqueue_many(event_pks: list[int]) -> int:
     """Queue a processing task per stored event over one broker connection.
 
-    Marks them ``enqueued_at`` first, so the dispatcher leaves them alone; a
-    broker outage only logs (the sweeper queues them again). Returns how many
-    were queued.
+    Marks them ``enqueued_at`` first, so the dispatcher and the sweeper leave
+    them alone; a broker outage only logs and unmarks the ones not sent (the
+    sweeper queues them again). Returns how many were queued.
     """
     from celery import current_app
     from django.utils import timezone
@@ -221,6 +262,7 @@ def enqueue_many(event_pks: list[int]) -> int:
             event_pks[sent],
             exc.__class__.__name__,
         )
+        StripeEvent.objects.filter(pk__in=event_pks[sent:]).update(enqueued_at=None)
     return sent
 
 
@@ -280,14 +322,9 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         payload = json.loads(body)
     except ValueError:
         return _reject(400, "malformed JSON", endpoint=endpoint.id)
-    if (
-        not isinstance(payload, dict)
-        or payload.get("object") != "event"
-        or not str(payload.get("id", "")).startswith("evt_")
-        or not isinstance(payload.get("type"), str)
-        or not isinstance((payload.get("data") or {}).get("object"), dict)
-    ):
-        return _reject(400, "not a Stripe event", endpoint=endpoint.id)
+    problem = _event_problem(payload)
+    if problem:
+        return _reject(400, "not a Stripe event", endpoint=endpoint.id, problem=problem)
     if bool(payload.get("livemode")) != bool(endpoint.livemode):
         return _reject(
             400,
@@ -300,8 +337,8 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
     object_id, customer_id = _object_ids(payload)
     created_ts = payload.get("created")
     stripe_created = (
-        datetime.fromtimestamp(int(created_ts), tz=UTC)
-        if isinstance(created_ts, int)
+        datetime.fromtimestamp(created_ts, tz=UTC)
+        if created_ts is not None
         else datetime.now(tz=UTC)
     )
     try:
@@ -310,7 +347,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
                 "stripe_id": payload["id"],
                 "type": payload["type"],
                 "livemode": bool(payload.get("livemode")),
-                "api_version": str(payload.get("api_version") or ""),
+                "api_version": payload.get("api_version") or "",
                 "stripe_created": stripe_created,
                 "object_id": object_id,
                 "customer_id": customer_id,
@@ -325,6 +362,13 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
                 "webhook_endpoint_id": endpoint.id,
             },
         )
+    except (DataError, UnicodeEncodeError) as exc:
+        # Signed, but holding text the database cannot keep (a NUL, a lone
+        # surrogate): retrying would fail the same way, so no 5xx.
+        logger.error(
+            "webhook intake: %s cannot be stored (%s)", payload["id"], exc.__class__.__name__
+        )
+        return _reject(400, "event cannot be stored", endpoint=endpoint.id, event=payload["id"])
     except DatabaseError as exc:
         if isinstance(exc, IntegrityError):
             endpoint_cache_clear()  # not a duplicate: did the endpoint row go away?
