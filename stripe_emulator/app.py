@@ -4,6 +4,13 @@
 a `Response`. Pipeline for /v1 requests: fault injection -> auth -> API
 version -> route match -> param decoding and validation -> idempotency ->
 handler (inside one transaction) -> render (strip + expand) -> response hooks.
+
+The test helpers (/_emulator/...) and the hosted pages need no API key, so a
+web page on another site must not be able to drive them from a visitor's
+browser (``_refusal``): helpers take POSTs only with a JSON body, which a
+cross-site form cannot send and cross-site JavaScript cannot send without a
+CORS preflight that the emulator never answers; and helpers and pages refuse
+any state-changing request the browser marks as coming from another site.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import routing
 from .config import (
@@ -38,6 +46,9 @@ from .webhooks import Dispatcher
 logger = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
+# Methods that change nothing; browsers send every other one cross-site only
+# after a CORS preflight, except POST from a plain form or fetch().
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # fn(method, path, status, body) called with every JSON response body; tests
 # use it to run the conformance checker over everything the emulator returns.
 ResponseHook = Callable[[str, str, int, Any], None]
@@ -90,9 +101,16 @@ class Emulator:
         method = method.upper()
         request_id = new_request_id()
         if path.startswith("/_emulator/"):
+            refused = self._refusal(method, headers, helper=True)
+            if refused is not None:
+                return refused
             return self._handle_helper(method, path, query, body)
         if path == "/" or path.startswith(PAGE_PREFIXES):
             # Hosted HTML pages (checkout, portal, invoices, 3DS, dashboard): no API key.
+            # Their forms post to themselves (same origin) with a per-object token.
+            refused = self._refusal(method, headers, helper=False)
+            if refused is not None:
+                return refused
             return dispatch_page(self, method, path, query, headers, body)
         version = headers.get("stripe-version") or DEFAULT_API_VERSION
         base_headers = {"Request-Id": request_id, "Stripe-Version": version}
@@ -257,6 +275,51 @@ class Emulator:
         return int(row["status"]), str(row["body"]).encode()
 
     # -- pieces --------------------------------------------------------------
+
+    def _cross_site(self, headers: dict[str, str]) -> str | None:
+        """The header by which a browser says the request comes from another site, or None.
+
+        Requests without these headers come from programs (the SDKs, tests,
+        curl), not from a web page, and are let through.
+        """
+        site = headers.get("sec-fetch-site", "").strip().lower()
+        if site:
+            return None if site in ("same-origin", "none") else f"Sec-Fetch-Site: {site}"
+        origin = headers.get("origin", "").strip()
+        if not origin:
+            return None
+        own = {headers.get("host", "").strip().lower()}
+        if self.config.public_url:
+            own.add(urlsplit(self.config.public_url).netloc.lower())
+        if origin.lower() != "null" and urlsplit(origin).netloc.lower() in own - {""}:
+            return None
+        return f"Origin: {origin}"
+
+    def _refusal(self, method: str, headers: dict[str, str], *, helper: bool) -> Response | None:
+        """A 403/415 for a state-changing request a web page on another site could send."""
+        if method in SAFE_METHODS:
+            return None
+        foreign = self._cross_site(headers)
+        if foreign is not None:
+            logger.warning("refused a cross-site %s request (%s)", method, foreign)
+            message = (
+                f"Refused a cross-site request ({foreign}): the emulator's test helpers and "
+                "hosted pages only take requests from its own pages and from programs."
+            )
+            if not helper:
+                from .pages.html import error_page
+
+                return error_page(403, "Cross-site request refused", message)
+            return Response(403, json.dumps(invalid_request(message, status=403).body()).encode())
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if helper and method == "POST" and media_type != "application/json":
+            message = (
+                "Test helpers take a JSON body: send 'Content-Type: application/json' "
+                f"(got {media_type or 'no content type'!r}). Web pages on other sites cannot, "
+                "so they cannot reset or change the emulator from a visitor's browser."
+            )
+            return Response(415, json.dumps(invalid_request(message, status=415).body()).encode())
+        return None
 
     @staticmethod
     def _api_key(authorization: str) -> str | None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import stripe
@@ -257,3 +258,25 @@ def test_dashboard_opens_a_customers_portal(emulator: EmulatorServer) -> None:
     session = stripe.Event.list(type="billing_portal.session.created").data[0].data.object
     assert session.customer == customer.id
     assert sub.id in portal.text
+
+
+def test_page_forms_refuse_cross_site_posts(emulator: EmulatorServer) -> None:
+    """Even with the form's token, a POST the browser marks as cross-site changes nothing."""
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_900_000_000)
+    browser = Browser(emulator.url)
+    home = browser.get("/")
+    action = home.form_action("+1 day")
+    fields = urlencode({"token": home.token(), "by": "day"}).encode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for foreign in (
+        {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://evil.example"},
+    ):
+        refused = browser._request("POST", action, fields, {**form, **foreign})
+        assert refused.status == 403, foreign
+        assert "Cross-site request refused" in refused.visible_text()
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == 1_900_000_000
+
+    same = {"Origin": emulator.url, "Sec-Fetch-Site": "same-origin"}
+    assert browser._request("POST", action, fields, {**form, **same}).status == 303
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == 1_900_000_000 + 86400

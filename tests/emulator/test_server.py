@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import stripe
 
@@ -165,3 +167,54 @@ def test_concurrent_clients_while_webhooks_deliver() -> None:
         finally:
             receiver.shutdown()
             receiver.server_close()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_helpers_refuse_what_a_page_on_another_site_can_send() -> None:
+    with EmulatorServer(port=0) as server:
+        client = _client(server.url)
+        cus = client.v1.customers.create(params={"email": "kept@example.com"})
+        reset = f"{server.url}/_emulator/reset"
+
+        # What a cross-site form or no-cors fetch() sends without a CORS preflight.
+        for body, headers in [
+            (b"{}", {"Content-Type": "text/plain"}),
+            (b"x=1", {"Content-Type": "application/x-www-form-urlencoded"}),
+            (b"", {}),
+        ]:
+            status, answer = _post(reset, body, headers)
+            assert status == 415, (headers, answer)
+            assert "Content-Type: application/json" in answer["error"]["message"]
+        # JSON, but the browser says it comes from another site.
+        for foreign in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},  # another port on localhost
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+        ):
+            status, answer = _post(reset, b"{}", {"Content-Type": "application/json", **foreign})
+            assert status == 403, (foreign, answer)
+            assert "cross-site" in answer["error"]["message"]
+        assert client.v1.customers.retrieve(cus.id).email == "kept@example.com"
+
+        # Programs and the emulator's own pages get through.
+        status, answer = _post(
+            f"{server.url}/_emulator/webhooks/wait",
+            b'{"timeout": 1}',
+            {"Content-Type": "application/json; charset=utf-8", "Origin": server.url},
+        )
+        assert status == 200, answer
+        status, answer = _post(reset, b"", {"Content-Type": "application/json"})
+        assert status == 200, answer
+        assert client.v1.customers.list().data == []
+        delete = urllib.request.Request(f"{server.url}/_emulator/faults", method="DELETE")
+        with urllib.request.urlopen(delete, timeout=10) as response:
+            assert response.status == 200
