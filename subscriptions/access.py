@@ -4,7 +4,9 @@
 ``billing_version``: this process's memory (no I/O, so a warm check costs
 microseconds), then Redis (shared by every process). On a miss it reads the
 local Stripe mirror (never Stripe itself) through the selectors and the policy
-in ``policy.py``. The webhook pipeline and the checkout success page call
+in ``policy.py``. While Redis is down the cache backend (``saas/cache.py``)
+answers from memory instead of raising, so the check still answers, from the
+mirror. The webhook pipeline and the checkout success page call
 ``access_invalidate`` whenever a user's billing may have changed: it bumps the
 version on the user row, which every request loads anyway, so every process
 sees the change on its next request without a cache round trip.

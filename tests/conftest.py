@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,9 +53,19 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
+            self.thaw()  # a stopped process would keep the SIGTERM pending
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections, but nothing answers (a hung Redis)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture

@@ -34,13 +34,13 @@ REDIS_URL = os.environ["REDIS_URL"]
 CACHE_REDIS_URL = re.sub(r"/\d*$", "", REDIS_URL.rstrip("/")) + "/3"
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "saas.cache.ResilientRedisCache",
         "LOCATION": CACHE_REDIS_URL,
         # One prefix per run: tests never see a previous run's rate limits or cache.
         # Exported, so the Celery workers a test starts share it (the webhook
         # dispatch flag is set by the intake and cleared by a worker).
         "KEY_PREFIX": os.environ.setdefault("TEST_CACHE_PREFIX", f"test-{os.getpid()}"),
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": CACHES["default"]["OPTIONS"],  # noqa: F405 (the timeouts of base)
     }
 }
 CELERY_BROKER_URL = REDIS_URL
