@@ -8,3 +8,13 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from subscriptions.signals import subscription_duplicates_canceled
+
+        from . import receivers
+
+        subscription_duplicates_canceled.connect(
+            receivers.on_subscription_duplicates_canceled,
+            dispatch_uid="notifications.on_subscription_duplicates_canceled",
+        )

@@ -19,6 +19,7 @@ class Notification(models.Model):
         CANCELLATION_SCHEDULED = "cancellation_scheduled", _("Cancellation scheduled")
         SUBSCRIPTION_RESUMED = "subscription_resumed", _("Subscription resumed")
         SUBSCRIPTION_ENDED = "subscription_ended", _("Subscription ended")
+        DUPLICATE_CANCELED = "duplicate_canceled", _("Duplicate subscription canceled")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -96,7 +97,15 @@ class NotificationPreferences(models.Model):
 
 
 class StaffAlert(models.Model):
-    """A dispute or refund that staff are emailed about, once per Stripe event."""
+    """A dispute, refund or canceled duplicate subscription that staff are emailed about.
+
+    Once per Stripe event id. For a duplicate (``event_type`` is
+    ``DUPLICATE_EVENT_TYPE``, our own) ``stripe_event_id`` is the event whose
+    processing canceled it, ``object_id`` the canceled subscription(s),
+    ``status`` the subscription kept, and ``amount`` what was refunded.
+    """
+
+    DUPLICATE_EVENT_TYPE = "subscription.duplicate_canceled"
 
     stripe_event_id = models.CharField(_("Stripe event id"), max_length=255, unique=True)
     event_type = models.CharField(_("event type"), max_length=100)
@@ -123,6 +132,8 @@ class StaffAlert(models.Model):
         return f"{self.event_type} {self.object_id}"
 
     def stripe_dashboard_url(self) -> str:
-        """The charge in the Stripe dashboard (test or live)."""
+        """The charge (or, for a duplicate, the customer) in the Stripe dashboard."""
         prefix = "" if self.livemode else "test/"
+        if self.event_type == self.DUPLICATE_EVENT_TYPE:
+            return f"https://dashboard.stripe.com/{prefix}customers/{self.customer_id}"
         return f"https://dashboard.stripe.com/{prefix}payments/{self.charge_id}"

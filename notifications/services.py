@@ -34,7 +34,13 @@ customer.subscription.updated       cancel_at_period_end            subscription
 customer.subscription.resumed       status not canceled             subscription_resumed
                                                                     (from a pause)
 customer.subscription.deleted       status not incomplete_expired   subscription_ended
+(signal) subscription_duplicates_   a second live subscription      duplicate_canceled
+canceled                            was canceled by the pipeline    (kept plan, refund)
 ==================================  ==============================  =======================
+
+A subscription canceled as a duplicate announces nothing of its own (no
+"started", "ended" or other subscription notification once it is known to be
+one): the ``duplicate_canceled`` notification says what happened.
 
 Deliberately silent: ``customer.subscription.created`` while ``incomplete``
 (the update to active announces it), renewals (``previous.items`` shows only the
@@ -50,6 +56,8 @@ Staff (``notify_staff_from_stripe_event``): ``charge.dispute.created``,
 ``charge.dispute.closed`` and ``charge.refunded`` each store one
 :class:`~notifications.models.StaffAlert` per event id and email
 ``BILLING_STAFF_EMAILS`` (or the active staff users).
+A canceled duplicate subscription stores one more kind of StaffAlert
+(``subscription.duplicate_canceled``, once per resolving event).
 
 Emails go out from Celery tasks after the transaction commits; a task sends at
 most once per row (``emailed_at`` under a row lock). Receipts respect the
@@ -76,6 +84,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import User
 from subscriptions.catalog import get_catalog
 from subscriptions.formatting import format_money
+from subscriptions.selectors import subscription_canceled_as_duplicate
 
 from . import selectors
 from .models import Notification, NotificationPreferences, StaffAlert
@@ -448,8 +457,11 @@ def notify_from_stripe_event(
     """Create the notifications this Stripe event means for `user` (possibly none) and
     queue their emails on commit. Idempotent: a unique constraint on
     (user, kind, stripe_event_id) means a duplicate event creates nothing and sends nothing."""
-    from .tasks import notification_email_send_task
-
+    if event_type.startswith("customer.subscription.") and subscription_canceled_as_duplicate(
+        subscription=obj
+    ):
+        logger.info("event %s is about canceled duplicate %s: silent", event_id, obj.get("id"))
+        return []
     created: list[Notification] = []
     for draft in notification_drafts(event_type=event_type, obj=obj, previous=previous):
         try:
@@ -484,8 +496,15 @@ def notify_from_stripe_event(
             obj.get("id"),
         )
 
+    _queue_emails(user=user, notifications=created)
+    return created
+
+
+def _queue_emails(*, user: User, notifications: list[Notification]) -> None:
+    from .tasks import notification_email_send_task
+
     receipts_wanted: bool | None = None
-    for notification in created:
+    for notification in notifications:
         if notification.is_receipt:
             if receipts_wanted is None:
                 receipts_wanted = selectors.notification_preferences_get(user=user).email_receipts
@@ -497,7 +516,100 @@ def notify_from_stripe_event(
             lambda pk=notification.pk: notification_email_send_task.delay(pk),  # type: ignore[misc]
             robust=True,
         )
-    return created
+
+
+def _plan_name(lookup_key: str) -> str:
+    plan = get_catalog().plan_for_lookup_key(lookup_key) if lookup_key else None
+    return plan.name if plan is not None else ""
+
+
+def _duplicate_draft(resolutions: list[Any]) -> NotificationDraft:
+    kept = _plan_name(resolutions[0].kept_lookup_key) or _("your plan")
+    canceled = [_plan_name(r.canceled_lookup_key) or _("a second plan") for r in resolutions]
+    refunded = sum(r.refunded_amount for r in resolutions)
+    currency = next((r.currency for r in resolutions if r.currency), "usd")
+    canceled_names = ", ".join(canceled)
+    title = _("We canceled your duplicate %(plan)s subscription") % {"plan": canceled_names}
+    body = _(
+        "You had two subscriptions at the same time, so we kept %(kept)s and canceled "
+        "%(canceled)s right away."
+    ) % {"kept": kept, "canceled": canceled_names}
+    if refunded:
+        body += " " + _("%(amount)s is on its way back to your card.") % {
+            "amount": format_money(refunded, currency)
+        }
+    else:
+        body += " " + _("It will not be charged.")
+    data = {
+        "kept_subscription": resolutions[0].kept_subscription_id,
+        "kept_plan": kept,
+        "canceled_subscriptions": [r.canceled_subscription_id for r in resolutions],
+        "canceled_plans": canceled,
+        "refunded_amount": refunded,
+        "currency": currency,
+        "amount_display": format_money(refunded, currency) if refunded else "",
+    }
+    return NotificationDraft(Kind.DUPLICATE_CANCELED, title, body, _site_url("/billing/"), data)
+
+
+def notify_duplicates_canceled(
+    *, resolutions: list[Any], user_id: int | None, stripe_event_id: str, livemode: bool = False
+) -> None:
+    """Tell the user and staff, once, that duplicate subscriptions were canceled.
+
+    ``resolutions`` are the ``subscriptions.DuplicateSubscription`` rows the
+    event created (each exists once, so this runs once per canceled
+    duplicate); the notification and the alert are unique per event as well.
+    """
+    from .tasks import staff_alert_email_send_task
+
+    if not resolutions:
+        return
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    if user is not None:
+        draft = _duplicate_draft(resolutions)
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(
+                    user=user,
+                    kind=draft.kind,
+                    title=draft.title[:200],
+                    body=draft.body,
+                    link=draft.link,
+                    data=draft.data,
+                    stripe_event_id=stripe_event_id,
+                    livemode=livemode,
+                )
+        except IntegrityError:
+            logger.info("duplicate notification exists user=%s event=%s", user.pk, stripe_event_id)
+        else:
+            _queue_emails(user=user, notifications=[notification])
+    first = resolutions[0]
+    try:
+        with transaction.atomic():
+            alert = StaffAlert.objects.create(
+                stripe_event_id=stripe_event_id,
+                event_type=StaffAlert.DUPLICATE_EVENT_TYPE,
+                object_id=", ".join(r.canceled_subscription_id for r in resolutions)[:255],
+                charge_id="",
+                customer_id=first.customer_id,
+                amount=sum(r.refunded_amount for r in resolutions),
+                currency=next((r.currency for r in resolutions if r.currency), ""),
+                reason="duplicate",
+                status=f"kept {first.kept_subscription_id}"[:100],
+                livemode=livemode,
+            )
+    except IntegrityError:
+        logger.info("duplicate staff alert exists event=%s", stripe_event_id)
+        return
+    logger.warning(
+        "billing staff alert event=%s type=%s object=%s customer=%s",
+        stripe_event_id,
+        alert.event_type,
+        alert.object_id,
+        alert.customer_id,
+    )
+    transaction.on_commit(lambda: staff_alert_email_send_task.delay(alert.pk), robust=True)
 
 
 def _render_email(
@@ -526,6 +638,7 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.CANCELLATION_SCHEDULED: gettext_lazy("Resume subscription"),
     Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
     Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
+    Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
 }
 
 
@@ -662,6 +775,9 @@ STAFF_SUBJECTS: dict[str, Any] = {
     "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
     "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
     "charge.refunded": gettext_lazy("Refund on %(charge)s: %(amount)s refunded in total"),
+    StaffAlert.DUPLICATE_EVENT_TYPE: gettext_lazy(
+        "Duplicate subscription %(object)s of %(customer)s canceled (%(amount)s refunded)"
+    ),
 }
 
 
@@ -684,6 +800,8 @@ def staff_alert_email_send(*, alert_id: int) -> str:
             "charge": alert.charge_id,
             "amount": amount,
             "status": alert.status,
+            "object": alert.object_id,
+            "customer": alert.customer_id,
         }
         message = _render_email(
             template="staff_alert",

@@ -8,8 +8,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from djstripe.models import APIKey
 
-from .models import CustomerEntitlements, StripeEvent, TestClockTime
+from .models import CustomerEntitlements, DuplicateSubscription, StripeEvent, TestClockTime
 from .pipeline import stripe_events_replay
 from .selectors import stripe_dashboard_url
 
@@ -82,3 +83,57 @@ class CustomerEntitlementsAdmin(admin.ModelAdmin):
 class TestClockTimeAdmin(admin.ModelAdmin):
     list_display = ("clock_id", "frozen_time")
     readonly_fields = ("clock_id", "frozen_time")
+
+
+@admin.register(DuplicateSubscription)
+class DuplicateSubscriptionAdmin(admin.ModelAdmin):
+    """What the pipeline canceled as a second live subscription; read-only evidence."""
+
+    list_display = (
+        "canceled_link",
+        "canceled_lookup_key",
+        "status_before",
+        "kept_link",
+        "kept_lookup_key",
+        "refunded_amount",
+        "currency",
+        "customer_id",
+        "created",
+    )
+    list_filter = ("status_before", "livemode")
+    search_fields = (
+        "customer_id",
+        "canceled_subscription_id",
+        "kept_subscription_id",
+        "stripe_event_id",
+        "refund_id",
+    )
+    date_hierarchy = "created"
+    readonly_fields = [f.name for f in DuplicateSubscription._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="canceled")
+    def canceled_link(self, obj: DuplicateSubscription) -> str:
+        return _stripe_link(obj.canceled_subscription_id)
+
+    @admin.display(description="kept")
+    def kept_link(self, obj: DuplicateSubscription) -> str:
+        return _stripe_link(obj.kept_subscription_id)
+
+
+def _stripe_link(object_id: str) -> str:
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener">{}</a>',
+        stripe_dashboard_url(object_id),
+        object_id,
+    )
+
+
+# Stripe keys come from the environment; dj-stripe's form would store one in plain text.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)

@@ -8,3 +8,6 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .stripe_account import account_lookup_install
+
+        account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table

@@ -98,3 +98,45 @@ class StripeEvent(models.Model):
         if self.processed_at is None:
             return None
         return (self.processed_at - self.received_at).total_seconds()
+
+
+class DuplicateSubscription(models.Model):
+    """A second live subscription of one customer, canceled by the webhook pipeline.
+
+    One row per canceled subscription (a unique constraint, not an ``if``): the
+    worker that inserts it is the one that refunds, cancels and tells people;
+    any other delivery of any event of that customer finds the row and does
+    nothing. See ``services.subscription_duplicates_resolve`` for the rule.
+    """
+
+    customer_id = models.CharField(max_length=255, db_index=True)  # cus_...
+    # The subscription that stays: the rule's winner among the live ones.
+    kept_subscription_id = models.CharField(max_length=255)
+    canceled_subscription_id = models.CharField(max_length=255)
+    # Price lookup keys of both (empty for prices without one), for people reading the row.
+    kept_lookup_key = models.CharField(max_length=255, blank=True)
+    canceled_lookup_key = models.CharField(max_length=255, blank=True)
+    # The canceled subscription's status when it was found (trialing, active, ...).
+    status_before = models.CharField(max_length=32)
+    # The refund of the unused part of its latest paid invoice, if it had one.
+    refund_id = models.CharField(max_length=255, blank=True)
+    # Minor units, in `currency`.
+    refunded_amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    # Its open invoice, voided so it can no longer be paid.
+    voided_invoice_id = models.CharField(max_length=255, blank=True)
+    # The event whose processing found it (evt_...).
+    stripe_event_id = models.CharField(max_length=255)
+    livemode = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["canceled_subscription_id"], name="duplicate_subscription_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.canceled_subscription_id} (kept {self.kept_subscription_id})"

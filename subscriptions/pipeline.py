@@ -22,7 +22,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
@@ -40,6 +40,17 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
 )
+# Events after which a customer may have one live subscription too many.
+DUPLICATE_CHECK_EVENT_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.resumed",
+    }
+)
+# An update can add a live subscription only by changing one of these.
+_DUPLICATE_CHECK_FIELDS = frozenset({"status", "cancel_at_period_end", "cancel_at"})
 
 
 def processing_timeout() -> timedelta:
@@ -108,6 +119,12 @@ def _apply(event: StripeEvent) -> int | None:
     user_id = _user_id_for(event.customer_id)
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
+    if _may_add_live_subscription(event, previous):
+        services.subscription_duplicates_resolve(
+            customer_id=event.customer_id,
+            stripe_event_id=event.stripe_id,
+            livemode=event.livemode,
+        )
     if user_id is not None:
         # In this transaction: the new version is visible only with the new mirror state.
         access_invalidate(user_id=user_id)
@@ -119,6 +136,14 @@ def _apply(event: StripeEvent) -> int | None:
             processed=True, event=djstripe_event
         )
     return user_id
+
+
+def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | None) -> bool:
+    if event.type not in DUPLICATE_CHECK_EVENT_TYPES or not event.customer_id:
+        return False
+    if event.type == "customer.subscription.updated":
+        return bool(_DUPLICATE_CHECK_FIELDS & set(previous or {}))
+    return True
 
 
 def _notify(
@@ -272,8 +297,24 @@ def stripe_events_dispatch(*, batch: int = DISPATCH_BATCH) -> int:
     return sent
 
 
+def enqueue_lease() -> timedelta:
+    """How long the sweeper trusts a queued task to reach a worker before queuing another.
+
+    A task not started by then is presumed lost (e.g. Redis lost its data). Long
+    on purpose: a task waits in the queue for as long as the workers are down or
+    behind, and every extra copy only adds to the backlog.
+    """
+    return timedelta(seconds=settings.BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS)
+
+
 def stripe_events_due(*, now: datetime | None = None) -> list[int]:
-    """Stored events that no task is taking care of: never enqueued, or stuck."""
+    """Stored events that no task is taking care of: never enqueued, or stuck.
+
+    An event whose task is still in the queue is not due: it was enqueued after
+    its last claim (a claim is what a worker does with the task it takes) and
+    the lease on that task has not run out. So while the workers are down,
+    each sweep leaves the queued tasks alone instead of adding a copy of each.
+    """
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.BILLING_WEBHOOK_SWEEP_GRACE_SECONDS)
     waiting = Q(status=StripeEvent.Status.RECEIVED, received_at__lt=grace) & (
@@ -282,8 +323,13 @@ def stripe_events_due(*, now: datetime | None = None) -> list[int]:
     stuck = Q(
         status=StripeEvent.Status.PROCESSING, processing_started_at__lt=now - processing_timeout()
     )
+    not_queued = (
+        Q(enqueued_at__isnull=True)
+        | Q(enqueued_at__lt=now - enqueue_lease())
+        | Q(processing_started_at__gte=F("enqueued_at"))
+    )
     return list(
-        StripeEvent.objects.filter(waiting | stuck)
+        StripeEvent.objects.filter((waiting | stuck) & not_queued)
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
     )

@@ -14,7 +14,7 @@ from django.conf import settings
 from djstripe.models import Customer, Invoice, Price, Subscription
 
 from .catalog import get_catalog
-from .models import CustomerEntitlements, TestClockTime
+from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
 
 # Most relevant first when a customer has several subscriptions.
 _STATUS_RANK = {
@@ -122,6 +122,23 @@ def subscription_current(*, user: Any) -> Subscription | None:
         return None
     subs = subscriptions_for_customer(customer=customer)
     return subs[0] if subs else None
+
+
+# Starts the cancellation comment of every subscription the webhook pipeline
+# cancels as a duplicate (services.subscription_duplicates_resolve), so its
+# customer.subscription.deleted event says so by itself.
+DUPLICATE_CANCELLATION_COMMENT = "Duplicate subscription; kept"
+
+
+def subscription_canceled_as_duplicate(*, subscription: dict[str, Any]) -> bool:
+    """Whether a subscription (a Stripe payload) was, or is being, canceled as a duplicate."""
+    details = subscription.get("cancellation_details") or {}
+    if str(details.get("comment") or "").startswith(DUPLICATE_CANCELLATION_COMMENT):
+        return True
+    sub_id = subscription.get("id")
+    return bool(sub_id) and (
+        DuplicateSubscription.objects.filter(canceled_subscription_id=str(sub_id)).exists()
+    )
 
 
 def invoice_past_due_since(*, invoice_id: str | None) -> datetime | None:

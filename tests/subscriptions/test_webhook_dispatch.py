@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 from django.core.cache import cache
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
@@ -154,3 +155,81 @@ def test_broker_down_clears_the_flag_for_the_next_delivery(
     assert cache.get(DISPATCH_FLAG) is None
     # Stored, not queued: the sweeper's job now.
     assert StripeEvent.objects.get().status == StripeEvent.Status.RECEIVED
+
+
+def _minutes_pass(minutes: float) -> None:
+    """Move every stored timestamp back, as if that much time had passed."""
+    shift = timedelta(minutes=minutes)
+    StripeEvent.objects.update(
+        received_at=F("received_at") - shift,
+        enqueued_at=F("enqueued_at") - shift,
+        processing_started_at=F("processing_started_at") - shift,
+    )
+
+
+def _stored(stripe_id: str, **fields: Any) -> StripeEvent:
+    return StripeEvent.objects.create(
+        stripe_id=stripe_id,
+        type="product.updated",
+        stripe_created=timezone.now(),
+        payload={"id": stripe_id},
+        **fields,
+    )
+
+
+def test_sweeps_while_the_workers_are_down_queue_each_event_once(
+    queue: Any, settings: SettingsWrapper
+) -> None:
+    settings.BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = 60
+    # Ten events reached the queue at intake; ten were stored while the broker was down.
+    queued = [_stored(f"evt_queued_{i}").pk for i in range(10)]
+    assert pipeline.stripe_events_dispatch() == 10
+    missed = [_stored(f"evt_missed_{i}").pk for i in range(10)]
+    StripeEvent.objects.filter(pk__in=missed).update(enqueued_at=None)
+
+    sent = []
+    for _ in range(3):  # beat, every minute, and no worker takes anything
+        _minutes_pass(1)
+        sent.append(pipeline.stripe_events_sweep())
+
+    assert sent == [10, 0, 0]  # the missed ones, once
+    messages = queue.refresh()
+    assert len(messages) == 20
+    assert sorted(args[0] for _, args in messages) == sorted(queued + missed)
+
+    # A task still not taken after the lease is presumed lost: one more copy, once.
+    _minutes_pass(pipeline.enqueue_lease().total_seconds() / 60)
+    assert pipeline.stripe_events_sweep() == 20
+    _minutes_pass(1)
+    assert pipeline.stripe_events_sweep() == 0
+    assert len(queue.refresh()) == 40
+
+
+def test_a_stuck_event_is_queued_again_once(queue: Any, settings: SettingsWrapper) -> None:
+    """A worker died holding the event: its task is gone, so the sweeper queues one."""
+    settings.BILLING_WEBHOOK_PROCESSING_TIMEOUT = 300
+    event = _stored("evt_stuck")
+    assert pipeline.stripe_events_dispatch() == 1
+    StripeEvent.objects.filter(pk=event.pk).update(  # a worker took the task, then died
+        status=StripeEvent.Status.PROCESSING, processing_started_at=timezone.now()
+    )
+    _minutes_pass(4)
+    assert pipeline.stripe_events_sweep() == 0  # its claim may still be alive
+    _minutes_pass(2)
+    assert [pipeline.stripe_events_sweep() for _ in range(3)] == [1, 0, 0]
+    assert queue.refresh() == [(PROCESS, [event.pk]), (PROCESS, [event.pk])]
+
+
+def test_a_sweep_into_a_broker_outage_is_retried_at_the_next_sweep(
+    queue: Any, settings: SettingsWrapper, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import celery_broker
+
+    settings.BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = 0
+    event = _stored("evt_outage")
+    with celery_broker("redis://127.0.0.1:1/0"):  # nothing listens there
+        assert pipeline.stripe_events_sweep() == 0
+    assert "could not enqueue stored event" in caplog.text
+    assert queue.refresh() == []
+    assert pipeline.stripe_events_sweep() == 1  # not waiting for the lease
+    assert queue.refresh() == [(PROCESS, [event.pk])]

@@ -1,0 +1,21 @@
+"""Receivers of the billing domain's signals: one line each, calling a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import services
+
+
+def on_subscription_duplicates_canceled(
+    sender: Any,
+    *,
+    resolutions: list[Any],
+    user_id: int | None,
+    stripe_event_id: str,
+    livemode: bool,
+    **kwargs: Any,
+) -> None:
+    services.notify_duplicates_canceled(
+        resolutions=resolutions, user_id=user_id, stripe_event_id=stripe_event_id, livemode=livemode
+    )

@@ -1,0 +1,15 @@
+"""Signals the billing domain sends; other apps (notifications) connect to them.
+
+``subscriptions`` never imports the apps that react: they connect in their
+``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent once per processed event that canceled one or more duplicate subscriptions,
+# inside the event's transaction (receivers queue emails with on_commit).
+# Arguments: ``resolutions`` (list of DuplicateSubscription rows created by this
+# event), ``user_id`` (the customer's user, or None), ``stripe_event_id``, ``livemode``.
+subscription_duplicates_canceled = Signal()
