@@ -106,7 +106,7 @@ class DuplicateSubscription(models.Model):
     One row per canceled subscription (a unique constraint, not an ``if``): the
     worker that inserts it is the one that refunds, cancels and tells people;
     any other delivery of any event of that customer finds the row and does
-    nothing. See ``services.subscription_duplicates_resolve`` for the rule.
+    nothing. See ``duplicates.subscription_duplicates_resolve`` for the rule.
     """
 
     customer_id = models.CharField(max_length=255, db_index=True)  # cus_...

@@ -106,7 +106,7 @@ def _user_id_for(customer_id: str) -> int | None:
 
 def _apply(event: StripeEvent) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
-    from . import services
+    from . import duplicates, services
 
     existed = Event.objects.filter(id=event.stripe_id).exists()
     djstripe_event = Event.process(data=event.payload)
@@ -120,7 +120,7 @@ def _apply(event: StripeEvent) -> int | None:
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
     if _may_add_live_subscription(event, previous):
-        services.subscription_duplicates_resolve(
+        duplicates.subscription_duplicates_resolve(
             customer_id=event.customer_id,
             stripe_event_id=event.stripe_id,
             livemode=event.livemode,

@@ -125,7 +125,7 @@ def subscription_current(*, user: Any) -> Subscription | None:
 
 
 # Starts the cancellation comment of every subscription the webhook pipeline
-# cancels as a duplicate (services.subscription_duplicates_resolve), so its
+# cancels as a duplicate (duplicates.subscription_duplicates_resolve), so its
 # customer.subscription.deleted event says so by itself.
 DUPLICATE_CANCELLATION_COMMENT = "Duplicate subscription; kept"
 

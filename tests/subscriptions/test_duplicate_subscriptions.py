@@ -18,7 +18,7 @@ from django.test import Client
 from djstripe.models import Customer
 
 from notifications.models import Notification, StaffAlert
-from subscriptions import services
+from subscriptions import duplicates, services
 from subscriptions.models import DuplicateSubscription, StripeEvent
 from tests.billing_helpers import access_now
 from tests.conftest import WorkerProcess
@@ -117,7 +117,7 @@ def test_the_kept_subscription_does_not_depend_on_the_order_seen() -> None:
         _sub("sub_pro_unpaid", status="past_due", amount=99000, interval="month", created=10),
     ]
     winners = {
-        min(order, key=services.subscription_keeper_key)["id"]
+        min(order, key=duplicates.subscription_keeper_key)["id"]
         for order in itertools.permutations(subs)
     }
     # Good standing first, then the most per year (2900 x 12 > 29000), then the oldest.
@@ -288,7 +288,7 @@ def test_resolving_again_for_other_events_changes_nothing(
     events = [f"evt_test_{i}" for i in range(4)]
     random.shuffle(events)
     resolved = [
-        services.subscription_duplicates_resolve(customer_id=customer_id, stripe_event_id=e)
+        duplicates.subscription_duplicates_resolve(customer_id=customer_id, stripe_event_id=e)
         for e in events
     ]
     assert [len(r) for r in resolved] == [1, 0, 0, 0]
