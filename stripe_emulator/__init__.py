@@ -1,4 +1,4 @@
-"""Offline, stateful Stripe API emulator (API version 2026-05-27.dahlia).
+"""Offline, stateful Stripe API emulator (API versions 2026-05-27.dahlia to 2026-10-28.endive).
 
 from stripe_emulator import EmulatorServer
 srv = EmulatorServer(port=0, data=":memory:").start()

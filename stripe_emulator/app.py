@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from . import routing
 from .config import (
-    ACCEPTED_API_VERSIONS,
     DEFAULT_API_VERSION,
     IDEMPOTENCY_TTL_SECONDS,
     EmulatorConfig,
@@ -41,6 +40,7 @@ from .pages import dispatch as dispatch_page
 from .params import decode_form, schema_for, validate
 from .render import render
 from .store import Store
+from .versions import check_version, render_version
 from .webhooks import Dispatcher
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # fn(method, path, status, body) called with every JSON response body; tests
 # use it to run the conformance checker over everything the emulator returns.
 ResponseHook = Callable[[str, str, int, Any], None]
+# The same plus the API version the response is rendered in (the snapshot
+# conformance check of each version uses it).
+VersionedResponseHook = Callable[[str, str, int, Any, str], None]
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Emulator:
         self.faults = Faults()
         self.dispatcher = Dispatcher(self)
         self.response_hooks: list[ResponseHook] = []
+        self.versioned_response_hooks: list[VersionedResponseHook] = []
 
     def start_background(self) -> None:
         self.dispatcher.start()
@@ -151,13 +155,7 @@ class Emulator:
         version = base_headers["Stripe-Version"]
         try:
             self._authenticate(headers.get("authorization", ""))
-            if version not in ACCEPTED_API_VERSIONS:
-                raise invalid_request(
-                    f"Invalid Stripe API version: {version}. The emulator renders only "
-                    f"{', '.join(sorted(ACCEPTED_API_VERSIONS))}; pin stripe.api_version "
-                    "(or pass stripe_version=) to that value.",
-                    param=None,
-                )
+            check_version(version)
             found = routing.match(method, path)
             if found is None:
                 raise not_found_route(method, path)
@@ -202,7 +200,7 @@ class Emulator:
                         "Idempotency-Key": idem_key,
                         "Idempotent-Replayed": "true",
                     }
-                    self._run_hooks(method, path, status, saved_body)
+                    self._run_hooks(method, path, status, saved_body, version)
                     return Response(status, saved_body, hdrs)
             ctx = Ctx(
                 app=self,
@@ -224,7 +222,7 @@ class Emulator:
                         # attempt (charge, events) and still answers 402.
                         kept = exc
                     else:
-                        payload = render(ctx, result, params.get("expand"))
+                        payload = render_version(render(ctx, result, params.get("expand")), version)
                 if kept is not None:
                     raise kept
                 status, out = 200, json.dumps(payload).encode()
@@ -248,7 +246,7 @@ class Emulator:
         hdrs = dict(base_headers)
         if idem_key:
             hdrs["Idempotency-Key"] = idem_key
-        self._run_hooks(method, path, status, out)
+        self._run_hooks(method, path, status, out, version)
         return Response(status, out, hdrs)
 
     def _idempotent_lookup(
@@ -359,15 +357,19 @@ class Emulator:
         self, exc: StripeAPIError, request_id: str, headers: dict[str, str], method: str, path: str
     ) -> Response:
         body = json.dumps(exc.body(request_id)).encode()
-        self._run_hooks(method, path, exc.status, body)
+        self._run_hooks(method, path, exc.status, body, headers.get("Stripe-Version", ""))
         return Response(exc.status, body, {**headers, **exc.headers})
 
-    def _run_hooks(self, method: str, path: str, status: int, body: bytes) -> None:
-        if not self.response_hooks:
+    def _run_hooks(
+        self, method: str, path: str, status: int, body: bytes, version: str = ""
+    ) -> None:
+        if not self.response_hooks and not self.versioned_response_hooks:
             return
         parsed = json.loads(body)
         for hook in self.response_hooks:
             hook(method, path, status, parsed)
+        for versioned in self.versioned_response_hooks:
+            versioned(method, path, status, parsed, version)
 
     def _handle_helper(self, method: str, path: str, query: str, body: bytes) -> Response:
         found = routing.match(method, path)

@@ -2174,6 +2174,9 @@ def subscription_create(
             "url": f"/v1/subscription_items?subscription={sub_id}",
         },
         "latest_invoice": None,
+        # Declared by every accepted version's SDK (managed payments since
+        # 2026-04-22.dahlia); absent, stripe-python raises AttributeError.
+        "managed_payments": None,
         "livemode": False,
         "metadata": apply_metadata({}, params.get("metadata")),
         "next_pending_invoice_item_invoice": None,

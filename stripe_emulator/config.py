@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-# The single API version the emulator renders. The app pins it; the SDK's own
-# pin differs, so anything else is refused rather than silently mis-rendered.
+from .versions import RELEASED_VERSIONS
+
+# The account's API version: requests without `Stripe-Version`, and events
+# for endpoints without `api_version`, are rendered in it (as Stripe uses the
+# account default). Every released version in versions.RELEASED_VERSIONS is
+# accepted and rendered in its own shape (versions.py).
 DEFAULT_API_VERSION = "2026-05-27.dahlia"
-ACCEPTED_API_VERSIONS: frozenset[str] = frozenset({DEFAULT_API_VERSION})
+ACCEPTED_API_VERSIONS: frozenset[str] = frozenset(RELEASED_VERSIONS)
 
 DEFAULT_PORT = 12111
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .config import DEFAULT_API_VERSION
 from .ids import new_id, random_token
 from .render import diff, strip
+from .versions import apply_changes, render_version
 
 if TYPE_CHECKING:
     from .context import Ctx
@@ -38,27 +39,36 @@ def record(
     request: JSONDict | None,
     created: int,
 ) -> JSONDict:
+    # `obj` has the newest version's shape; each rendering below picks its
+    # version's fields. The stored Event is in the account's version; each
+    # endpoint receives it in its own `api_version` (or the account's), as
+    # Stripe renders an event once per destination version (STRIPE.md §1.1, §4.3).
     snapshot = strip(obj)
-    data: JSONDict = {"object": snapshot}
-    if previous is not None:
-        data["previous_attributes"] = diff(strip(previous), snapshot)
+    previous_attributes = diff(strip(previous), snapshot) if previous is not None else None
     endpoints = [e for e in ctx.store.all("webhook_endpoint") if endpoint_matches(e, event_type)]
     event: JSONDict = {
         "id": new_id("event"),
         "object": "event",
         "api_version": DEFAULT_API_VERSION,
         "created": created,
-        "data": data,
+        "data": {},
         "livemode": False,
         "pending_webhooks": len(endpoints),
         "request": request or {"id": None, "idempotency_key": None},
         "type": event_type,
         "context": None,
     }
+    bodies: dict[str, str] = {}
+    for endpoint in endpoints:
+        bodies.setdefault(endpoint.get("api_version") or DEFAULT_API_VERSION, "")
+    for version in bodies:
+        rendered = {**event, "api_version": version}
+        rendered["data"] = _data_in(snapshot, previous_attributes, version)
+        # Pretty JSON as Stripe sends it; json's indent mode is slow, so only
+        # when someone will receive it.
+        bodies[version] = json.dumps(rendered, indent=2)
+    event["data"] = _data_in(snapshot, previous_attributes, DEFAULT_API_VERSION, copy=False)
     ctx.store.put(event)
-    # Pretty JSON as Stripe sends it; json's indent mode is slow, so only
-    # when someone will receive it.
-    body = json.dumps(event, indent=2) if endpoints else ""
     faults = ctx.app.faults.delivery
     now = time.time()
     for endpoint in endpoints:
@@ -74,12 +84,27 @@ def record(
                 event["id"],
                 endpoint["id"],
                 now + delay,
-                body,
+                bodies[endpoint.get("api_version") or DEFAULT_API_VERSION],
                 1 if faults.duplicate else 0,
                 now,
             ),
         )
     return event
+
+
+def _data_in(
+    snapshot: JSONDict, previous: JSONDict | None, version: str, *, copy: bool = True
+) -> JSONDict:
+    """`data` of an event rendered in `version` (on copies unless `copy=False`)."""
+    obj = render_version(json.loads(json.dumps(snapshot)) if copy else snapshot, version)
+    data: JSONDict = {"object": obj}
+    if previous is not None:
+        prev = render_version(json.loads(json.dumps(previous)) if copy else previous, version)
+        obj_type = snapshot.get("object")
+        if isinstance(obj_type, str):
+            apply_changes(obj_type, prev, version, fill=False)
+        data["previous_attributes"] = prev
+    return data
 
 
 def event_matches_type(event: JSONDict, pattern: str) -> bool:

@@ -21,6 +21,7 @@ import stripe
 
 from stripe_emulator import DEFAULT_API_VERSION, EmulatorConfig, EmulatorServer
 from stripe_emulator.conformance import ConformanceCollector
+from stripe_emulator.snapshots import VersionedCollector
 
 API_KEY = "sk_test_emulator_tests"
 
@@ -40,20 +41,27 @@ SESSION_COVERAGE = ConformanceCollector()
 
 @pytest.fixture
 def conformance(emulator_server: EmulatorServer) -> Iterator[ConformanceCollector]:
-    """Checks every object the emulator returns in the test against the SDK's types.
+    """Checks every object the emulator returns in the test against its version's schema.
 
-    Covers every HTTP response and, at teardown, every Event recorded during
-    the test (so objects only seen in webhooks are checked too).
+    Covers every HTTP response, in the API version it was rendered in, and,
+    at teardown, every Event recorded during the test in its `api_version`
+    (so objects only seen in webhooks are checked too), against the schema
+    snapshot of the stripe-python release pinned to that version
+    (stripe_emulator/schemas/). The yielded collector keeps the field
+    coverage tally against fixtures3.json.
     """
     collector = ConformanceCollector()
+    versioned = VersionedCollector()
     emu = emulator_server.emulator
     emu.response_hooks.append(collector.hook)
+    emu.versioned_response_hooks.append(versioned.hook)
     yield collector
     emu.response_hooks.remove(collector.hook)
+    emu.versioned_response_hooks.remove(versioned.hook)
     for event in emu.store.all("event"):
-        collector.hook("EVENT", str(event["type"]), 200, event)
+        versioned.hook("EVENT", str(event["type"]), 200, event, str(event["api_version"]))
     SESSION_COVERAGE.merge(collector)
-    problems = collector.violations()
+    problems = versioned.violations()
     assert not problems, "conformance violations:\n" + "\n".join(problems[:50])
 
 
