@@ -127,7 +127,7 @@ def endpoint() -> WebhookEndpoint:
     return webhook_endpoint(stripe_id="we_fuzz", secret=SECRET)
 
 
-Deliver = Callable[[bytes, dict[str, str]], tuple[int, bytes]]
+Deliver = Callable[[bytes, dict[str, Any]], tuple[int, bytes]]
 
 
 @pytest.fixture(params=["full stack", "wsgi fast path"])
@@ -142,11 +142,11 @@ def deliver(
     monkeypatch.setattr("subscriptions.webhook_wsgi.release_connections", lambda: None)
     path = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
 
-    def full_stack(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def full_stack(body: bytes, headers: dict[str, Any]) -> tuple[int, bytes]:
         response = client.generic("POST", path, body, **headers)
         return response.status_code, response.content
 
-    def fast_path(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    def fast_path(body: bytes, headers: dict[str, Any]) -> tuple[int, bytes]:
         environ = RequestFactory().generic("POST", path, body, **headers).environ
         started: list[str] = []
         chunks = intake(
