@@ -519,7 +519,10 @@ def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], in
             "CELERY_BROKER_URL": redis_url,
             "CELERY_RESULT_BACKEND": redis_url,
             "STRIPE_API_BASE": emulator_url(),
-            "SITE_URL": f"http://127.0.0.1:{app_port}",
+            # Production settings run on the emulator only when told to (a warning at start).
+            "STRIPE_EMULATOR_IN_PRODUCTION": "true",
+            # Production settings want https; the emulator delivers no webhook to it here.
+            "SITE_URL": f"https://127.0.0.1:{app_port}",
             "EMAIL_URL": "consolemail://",
             "BILLING_WEBHOOK_QUEUE": INTAKE_QUEUE,
             "SENTRY_DSN": "",

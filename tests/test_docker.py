@@ -15,6 +15,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +220,129 @@ def test_compose_flower_requires_basic_auth() -> None:
     assert "${FLOWER_BASIC_AUTH:?" in COMPOSE_FILE.read_text()
 
 
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, container port) of each published port; "" is every interface."""
+    published = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):  # long syntax
+            published.append((str(port.get("host_ip", "")), str(port["target"])))
+            continue
+        parts = compose_interpolate(str(port), {}).split(":")
+        host_ip = parts[0] if len(parts) == 3 else ""
+        published.append((host_ip, parts[-1]))
+    return published
+
+
+def test_published_ports_parser_sees_every_interface() -> None:
+    service = {
+        "ports": ["8000:8000", "0.0.0.0:1:2", "127.0.0.1:${P:-3}:4", {"target": 5}],
+    }
+    assert published_ports(service) == [
+        ("", "8000"),
+        ("0.0.0.0", "2"),  # noqa: S104
+        ("127.0.0.1", "4"),
+        ("", "5"),
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_compose_publishes_ports_on_the_host_loopback_only(name: str) -> None:
+    """Production trusts X-Forwarded-Proto and X-Forwarded-For: only the TLS proxy on
+    this host (or on the compose network) may reach gunicorn; Flower, PostgreSQL and
+    Redis are for the operator, through an SSH tunnel."""
+    for host_ip, target in published_ports(services()[name]):
+        assert host_ip == "127.0.0.1", f"{name} publishes {target} on every interface"
+
+
+def test_compose_web_is_published_and_takes_the_client_address_from_one_proxy() -> None:
+    web = services()["web"]
+    assert published_ports(web) == [("127.0.0.1", "8000")]
+    env = web["environment"]
+    assert env["ALLAUTH_TRUSTED_PROXY_COUNT"] == "${ALLAUTH_TRUSTED_PROXY_COUNT:-1}"
+    # The app environment is still there underneath.
+    assert env["DJANGO_SETTINGS_MODULE"] == "saas.settings.production"
+
+
+# --- Flower: every page behind the basic auth, /metrics included -------------------------
+
+
+def http_status(url: str, auth: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+@pytest.fixture
+def compose_flower() -> Iterator[str]:
+    """compose's Flower command, run here (port and address changed): its base URL."""
+    from saas.devtools.redis_server import free_port
+
+    command = services()["flower"]["command"]
+    assert isinstance(command, list)
+    port = free_port()
+    argv = [str(a) for a in command if not str(a).startswith("--port=")]
+    argv[0] = str(Path(sys.executable).with_name("celery"))
+    argv += [f"--port={port}", "--address=127.0.0.1"]
+    env = {
+        **os.environ,
+        # Test settings and the suite's Redis (saas/settings/test.py exports REDIS_URL).
+        "DJANGO_SETTINGS_MODULE": "saas.settings.test",
+        "FLOWER_BASIC_AUTH": "ops:s3cret",
+    }
+    proc = subprocess.Popen(
+        argv, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http_status(f"{base}/healthcheck")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail(f"Flower exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "Flower did not start"
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_compose_flower_asks_for_credentials_on_every_page_and_metrics(
+    compose_flower: str,
+) -> None:
+    assert http_status(f"{compose_flower}/")[0] == 401
+    assert http_status(f"{compose_flower}/metrics")[0] == 401
+    assert http_status(f"{compose_flower}/metrics", auth="ops:wrong")[0] == 401
+    status, body = http_status(f"{compose_flower}/metrics", auth="ops:s3cret")
+    assert status == 200
+    assert b"flower_" in body
+    # The liveness probe says "OK" and nothing else.
+    assert http_status(f"{compose_flower}/healthcheck") == (200, b"OK")
+
+
+def test_dev_flower_uses_the_same_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    from saas.devtools import flower
+
+    started: list[list[str]] = []
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:pw")
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    flower.main()
+    conf = option_value(command_argv({"command": started[0]}), "--conf")
+    compose_conf = option_value(command_argv(services()["flower"]), "--conf")
+    assert conf
+    assert compose_conf
+    assert Path(conf).resolve() == (BASE_DIR / compose_conf).resolve()
+
+
 # --- compose: every command names real code ----------------------------------------------
 
 
@@ -329,6 +457,33 @@ def test_dockerfile_collects_static_with_production_settings_and_build_only_secr
             assert not re.match(r"(ENV|ARG)\s+[^\n]*DJANGO_SECRET_KEY", line), line
 
 
+def test_dockerfile_collectstatic_environment_satisfies_production_settings(
+    tmp_path: Path,
+) -> None:
+    """The build-time RUN line gives production settings everything they refuse to
+    start without, and nothing else from this machine."""
+    (collect,) = [
+        line
+        for stage in dockerfile_stages()
+        for line in stage
+        if line.startswith("RUN") and "collectstatic" in line
+    ]
+    assignments = re.findall(r"\b([A-Z][A-Z0-9_]*)=(\S+)", collect.split("python", 1)[0])
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(assignments)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'build.sqlite3'}"
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(BASE_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_dockerfile_starts_gunicorn_and_probes_healthz() -> None:
     final = dockerfile_stages()[-1]
     cmd = [line for line in final if line.startswith("CMD")]
@@ -386,6 +541,26 @@ def env_example_values() -> dict[str, str]:
     return values
 
 
+def compose_interpolate(value: str, env: dict[str, str]) -> str:
+    """`${NAME}`, `${NAME:-default}` and `${NAME:?error}` as compose fills them in."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        assert op != ":?", f"compose would refuse to start: {arg}"
+        return arg if op == ":-" else ""
+
+    return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def test_compose_interpolate() -> None:
+    env = {"A": "a", "E": ""}
+    assert compose_interpolate("${A}-${B:-b}-${E:-e}-${A:?x}", env) == "a-b-e-a"
+    with pytest.raises(AssertionError):
+        compose_interpolate("${B:?set B}", env)
+
+
 def test_env_example_copied_to_docker_env_starts_production_securely(tmp_path: Path) -> None:
     """README: `cp .env.example docker/.env`, fill in the required values, `compose up`.
 
@@ -401,19 +576,22 @@ def test_env_example_copied_to_docker_env_starts_production_securely(tmp_path: P
     env.update(
         DJANGO_SECRET_KEY="x" * 60,
         DJANGO_ALLOWED_HOSTS="app.example.com",
+        SITE_URL="https://app.example.com",
+        STRIPE_SECRET_KEY="sk_test_" + "x" * 24,
         POSTGRES_PASSWORD="pw",
         FLOWER_BASIC_AUTH="ops:pw",
     )
     env.update(
         {
-            key: value.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in docker/.env}", "pw")
+            key: compose_interpolate(value, env)
             for key, value in services()["web"]["environment"].items()
         }
     )
     env["DATABASE_URL"] = "postgres://saas:pw@postgres:5432/saas"
     probe = (
         "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE)"
+        "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE,"
+        " s.ALLAUTH_TRUSTED_PROXY_COUNT)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -425,4 +603,4 @@ def test_env_example_copied_to_docker_env_starts_production_securely(tmp_path: P
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["False", "True", "True", "True"], result.stdout
+    assert result.stdout.split() == ["False", "True", "True", "True", "1"], result.stdout

@@ -41,6 +41,9 @@ class PageParser(HTMLParser):
         self.inputs: list[dict[str, str | None]] = []
         self.label_for: set[str] = set()
         self.inline_scripts = 0
+        # What style-src 'self' / script-src 'self' refuse: style="", <style>, onclick="".
+        self.inline_styles: list[str] = []
+        self.inline_handlers: list[str] = []
         self.asset_urls: list[str] = []
         self.forms: list[dict[str, str | None]] = []
         self.submit_buttons: list[str] = []
@@ -50,7 +53,12 @@ class PageParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag in ("input", "select", "textarea"):
+        if "style" in a:
+            self.inline_styles.append(f"<{tag} style={a['style']!r}>")
+        self.inline_handlers.extend(f"<{tag} {k}=...>" for k in a if k.startswith("on"))
+        if tag == "style":
+            self.inline_styles.append("<style>")
+        elif tag in ("input", "select", "textarea"):
             self.inputs.append({"tag": tag, **a})
         elif tag == "label" and a.get("for"):
             self.label_for.add(a["for"] or "")
@@ -106,6 +114,8 @@ def assert_page_is_self_contained(html: str) -> None:
     for url in page.asset_urls:
         assert not re.match(r"^(https?:)?//", url), f"external asset {url}"
     assert page.inline_scripts == 0, "inline <script> breaks a strict CSP"
+    assert page.inline_styles == [], "inline styles break a strict CSP"
+    assert page.inline_handlers == [], "inline event handlers break a strict CSP"
 
 
 def assert_every_input_is_labelled(html: str) -> None:
@@ -137,6 +147,33 @@ def test_user_pages_render_with_labels_and_no_cdn(user_client: Client, name: str
     html = response.content.decode()
     assert_page_is_self_contained(html)
     assert_every_input_is_labelled(html)
+
+
+def test_pending_email_change_page_has_no_inline_style(client: Client) -> None:
+    """allauth's stock page hides the pending address's form with style="display: none"."""
+    from allauth.account.models import EmailAddress
+
+    user = make_user(email="old@example.com")
+    EmailAddress.objects.create(user=user, email="new@example.com", primary=False, verified=False)
+    client.force_login(user)
+    html = client.get(reverse("account_email")).content.decode()
+    assert "new@example.com" in html
+    assert_page_is_self_contained(html)
+    form = [f for f in parse(html).forms if f.get("id") == "pending-email"]
+    assert form, "the Re-send / Cancel buttons submit the pending-email form"
+    assert "hidden" in form[0]
+
+
+def test_totp_activation_page_shows_the_qr_code_as_a_data_image(client: Client) -> None:
+    """The one image the policy's `img-src data:` is for besides Bootstrap's CSS."""
+    client.force_login(make_user())
+    # allauth asks for the password again before adding MFA.
+    client.post(reverse("account_reauthenticate"), {"password": "correct horse battery staple"})
+    response = client.get(reverse("mfa_activate_totp"))
+    assert response.status_code == 200, response
+    html = response.content.decode()
+    assert 'src="data:image/svg+xml;base64,' in html
+    assert_page_is_self_contained(html)
 
 
 def test_home_calls_anonymous_visitors_to_sign_up(client: Client) -> None:

@@ -33,7 +33,10 @@ def main() -> None:
     sys.stdout.flush()
     os.environ["FLOWER_BASIC_AUTH"] = auth
     celery = str(Path(sys.executable).with_name("celery"))
-    os.execv(celery, [celery, "-A", "saas", "flower", f"--port={port}", "--address=127.0.0.1"])  # noqa: S606
+    # The same configuration as docker/compose.yaml: /metrics needs the credentials too.
+    conf = BASE_DIR / "saas" / "flowerconfig.py"
+    argv = ["-A", "saas", "flower", f"--port={port}", "--address=127.0.0.1", f"--conf={conf}"]
+    os.execv(celery, [celery, *argv])  # noqa: S606
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 import stripe
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "djstripe",
     "django_celery_beat",
     "bootstrap",  # Bootstrap 5 static files (django-bootstrap-static), served by whitenoise
+    "csp",  # Content-Security-Policy header (django-csp), see "Security headers" below
     # ours
     "accounts",
     "subscriptions",
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "saas.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -116,14 +119,53 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # never collides with a system Redis on the standard port.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6380/0")
 
+# Seconds a cache call waits for Redis (connect and reply). Pages call the cache,
+# so keep it short: while Redis is down the cache serves from process memory
+# (saas/cache.py) and a frozen Redis costs one timeout per process every few seconds.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+# The Celery broker and result backend (publish, ack, results): a little longer, as
+# the worker treats a timeout as a lost connection.
+CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=1.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_REDIS_SOCKET_TIMEOUT  # result backend
+
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "saas.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "saas",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        # Passed to redis-py as is (the webhook dispatch flag client reuses them).
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
+
+# --- Security headers -------------------------------------------------------------
+
+# Content-Security-Policy on every response (django-csp 4). Every script and
+# stylesheet is a static file of this site (Bootstrap from django-bootstrap-static,
+# allauth's and the admin's own scripts; allauth's <script type="application/json">
+# blocks are data, not code): no inline script or style, no style="" attribute, no
+# CDN. data: images are what Bootstrap's CSS draws its select arrows, check marks,
+# navbar toggler and close buttons with, and what allauth's TOTP QR code is.
+# No form-action: Checkout and the Customer Portal are a POST here that redirects
+# to Stripe, and browsers hold that redirect to form-action too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+# Django's defaults, stated: X-Content-Type-Options, Referrer-Policy, X-Frame-Options.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 # --- Auth and accounts (django-allauth) -----------------------------------------
 
@@ -153,7 +195,15 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 # allauth's own rate limits (login failures, signups, password resets) stay on
-# their defaults; they are kept in the Redis cache above.
+# their defaults; they are kept in the Redis cache above and counted per client
+# address. Behind a proxy REMOTE_ADDR is the proxy, the same for everyone, and ten
+# bad passwords a minute from anyone would lock everybody out: give the number of
+# proxies in front of the app that append to X-Forwarded-For (1 for the one TLS
+# proxy of docker/compose.yaml), or the header your proxy puts the client address
+# in (e.g. CF-Connecting-IP). Off by default: a client that reaches the app
+# directly can forge both headers.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER: str | None = env("ALLAUTH_TRUSTED_CLIENT_IP_HEADER", default=None)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = SITE_NAME
 
@@ -227,9 +277,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 # Must exceed the longest task so Redis does not redeliver a task still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
-    # Fail fast when Redis is down: the webhook intake must still answer.
-    "socket_connect_timeout": 2,
-    "socket_timeout": 5,
+    # Fail fast when Redis is down or frozen: the webhook intake must still answer.
+    "socket_connect_timeout": CELERY_REDIS_SOCKET_TIMEOUT,
+    "socket_timeout": CELERY_REDIS_SOCKET_TIMEOUT,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -300,6 +350,10 @@ BILLING_WEBHOOK_RETRY_MAX_SECONDS = env.float("BILLING_WEBHOOK_RETRY_MAX_SECONDS
 BILLING_WEBHOOK_PROCESSING_TIMEOUT = env.int("BILLING_WEBHOOK_PROCESSING_TIMEOUT", default=300)
 # The sweeper leaves freshly stored events to the task enqueued at intake for this long.
 BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("BILLING_WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# A queued processing task not started within this long is presumed lost and queued again.
+BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS = env.int(
+    "BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS", default=600
+)
 # Celery queue for event processing (give it dedicated workers if you like).
 BILLING_WEBHOOK_QUEUE = env("BILLING_WEBHOOK_QUEUE", default="celery")
 # Processed events (and their raw requests) are deleted after this many days.

@@ -5,19 +5,58 @@ Refuses to start without the variables a real deployment cannot guess.
 
 from __future__ import annotations
 
+import warnings
+from urllib.parse import urlsplit
+
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from saas.checks import stripe_emulator_in_production
+
 from .base import *  # noqa: F403
-from .base import SITE_URL, env
+from .base import SITE_URL, STRIPE_API_BASE, STRIPE_EMULATOR, env
 
 _REQUIRED = ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL")
+_problems: list[str] = []
 _missing = [name for name in _REQUIRED if not env.str(name, default="")]
 if _missing:
-    raise ImproperlyConfigured(
+    _problems.append(
         "Production settings need these environment variables: "
         + ", ".join(_missing)
         + " (see .env.example)."
     )
+# Without a key base.py points Stripe at the offline emulator with a dummy key: in
+# production that would take no money and tell nobody. A staging site may run on the
+# emulator, but only when it says so and names the emulator's address.
+STRIPE_EMULATOR_IN_PRODUCTION = env.bool("STRIPE_EMULATOR_IN_PRODUCTION", default=False)
+if STRIPE_EMULATOR and not (
+    STRIPE_EMULATOR_IN_PRODUCTION and env.str("STRIPE_API_BASE", default="")
+):
+    _problems.append(
+        "Production settings need STRIPE_SECRET_KEY (sk_test_... or sk_live_...): without "
+        "it billing would go to the offline Stripe emulator. For a staging site that "
+        "must use the emulator, set STRIPE_EMULATOR_IN_PRODUCTION=true and "
+        "STRIPE_API_BASE to the emulator's URL."
+    )
+# Stripe's return URLs, the webhook endpoint and every email link are built on it.
+_site = urlsplit(SITE_URL)
+if _site.scheme != "https" or not _site.hostname:
+    _problems.append(
+        f"SITE_URL must be the site's public https:// address, not {SITE_URL!r}: "
+        "Stripe redirects, the webhook endpoint and email links are built from it."
+    )
+if _problems:
+    raise ImproperlyConfigured(" ".join(_problems))
+
+if STRIPE_EMULATOR:
+    warnings.warn(
+        f"STRIPE_EMULATOR_IN_PRODUCTION: billing goes to the Stripe emulator at "
+        f"{STRIPE_API_BASE}, not to Stripe. No real payment will be taken.",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+    # And saas.W001 from `manage.py check`, `migrate` and every other command that checks.
+    checks.register(stripe_emulator_in_production, checks.Tags.security)
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -37,9 +76,8 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
+# X-Content-Type-Options, Referrer-Policy, X-Frame-Options and the
+# Content-Security-Policy come from base.py.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="smtp://localhost:25")

@@ -10,42 +10,23 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from subscriptions.access import access_invalidate
 from tests.conftest import WorkerProcess
+from tests.e2e.conftest import CHROMIUM
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium"),
 ]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.fail("CI must install Debian's chromium for the browser tests (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes around it are still synchronous and safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as pw:
-        instance = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield instance
-        instance.close()
 
 
 def _until(page: Any, url: str, text: str, timeout: float = 45) -> None:

@@ -54,6 +54,62 @@ def test_production_refuses_to_start_without(missing: str) -> None:
     assert missing in result.stderr
 
 
+def without(*names: str, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in PRODUCTION_ENV.items() if k not in names}, **extra}
+
+
+def test_production_refuses_to_start_without_a_stripe_key() -> None:
+    """No key would mean the emulator on 127.0.0.1 with a dummy key: no money, no error."""
+    result = manage("check", **without("STRIPE_SECRET_KEY"))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: Production settings need STRIPE_SECRET_KEY" in result.stderr
+    assert "STRIPE_EMULATOR_IN_PRODUCTION=true" in result.stderr
+
+
+def test_production_refuses_the_emulator_opt_in_without_its_address() -> None:
+    env = without("STRIPE_SECRET_KEY", STRIPE_EMULATOR_IN_PRODUCTION="true")
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "Production settings need STRIPE_SECRET_KEY" in result.stderr
+
+
+def test_production_on_the_emulator_for_staging_says_so_loudly() -> None:
+    env = without(
+        "STRIPE_SECRET_KEY",
+        STRIPE_EMULATOR_IN_PRODUCTION="true",
+        STRIPE_API_BASE="http://stripe-emulator:12111",
+    )
+    result = manage("check", **env)
+    assert result.returncode == 0, result.stderr
+    # At start-up (every process: gunicorn, the worker, beat) ...
+    assert "RuntimeWarning: STRIPE_EMULATOR_IN_PRODUCTION" in result.stderr
+    assert "http://stripe-emulator:12111" in result.stderr
+    # ... and as a system check warning, which `check --deploy` does not let through.
+    assert "(saas.W001) Billing goes to the offline Stripe emulator" in result.stderr
+    deploy = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert deploy.returncode != 0
+    assert "saas.W001" in deploy.stderr
+
+
+@pytest.mark.parametrize(
+    "site_url", [None, "http://saas.example.com", "saas.example.com", "https://"]
+)
+def test_production_refuses_a_site_url_that_is_not_https(site_url: str | None) -> None:
+    env = without("SITE_URL") if site_url is None else without(SITE_URL=site_url)
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SITE_URL must be the site's public https:// address" in (
+        result.stderr
+    )
+
+
+def test_production_names_every_problem_at_once() -> None:
+    result = manage("check", **without("DJANGO_SECRET_KEY", "STRIPE_SECRET_KEY", "SITE_URL"))
+    assert result.returncode != 0
+    for name in ("DJANGO_SECRET_KEY", "STRIPE_SECRET_KEY", "SITE_URL"):
+        assert name in result.stderr
+
+
 def test_live_key_without_live_mode_fails_system_check() -> None:
     env = {**PRODUCTION_ENV, "STRIPE_SECRET_KEY": "sk_live_abcdef"}
     result = manage("check", **env)
