@@ -23,7 +23,7 @@ def _node_modules() -> str | None:
         os.environ.get("STRIPE_NODE_MODULES", ""),
         # `make test` installs the pinned SDK here (tests/emulator/node/package-lock.json).
         str(Path(__file__).with_name("node") / "node_modules"),
-        str(Path(__file__).resolve().parents[2] / "node_modules"),
+        str(Path(__file__).resolve().parents[1] / "node_modules"),
     ]
     for path in candidates:
         if path and (Path(path) / "stripe").is_dir():

@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not SESSION_COVERAGE.seen:
         return
     report = SESSION_COVERAGE.report()
-    out = Path(__file__).resolve().parents[2] / "var" / "stripe_emulator_coverage.txt"
+    out = Path(__file__).resolve().parents[1] / "var" / "stripe_emulator_coverage.txt"
     out.parent.mkdir(exist_ok=True)
     out.write_text(report + "\n")
     terminalreporter.write_line(
