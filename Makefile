@@ -44,8 +44,8 @@ fmt: install
 	$(RUN) ruff format .
 
 typecheck: install
-	$(RUN) mypy .
 	cd $(EMULATOR) && $(RUN) mypy
+	$(RUN) mypy .
 
 # Stripe's Node SDK for the emulator's cross-SDK smoke test (skipped without node/npm).
 node-sdk:
