@@ -1,10 +1,13 @@
 # The two commands: `make run` (the whole product on embedded defaults) and
-# `make test` (lint, types, the whole suite). Both install what they need.
+# `make test` (lint, types, the whole suite, the emulator package's too). Both install what they need.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
+# The Stripe emulator is its own package (a uv workspace member) with its own
+# configuration; its tests run in their own pytest process, without pytest-django.
+EMULATOR := stripe-emulator
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean node-sdk
@@ -31,6 +34,7 @@ run: migrate
 flower: install
 	$(RUN) python -m saas.devtools.flower
 
+# ruff reads the nearest pyproject.toml, so $(EMULATOR)/ is checked with its own settings.
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -40,16 +44,20 @@ fmt: install
 	$(RUN) ruff format .
 
 typecheck: install
+	cd $(EMULATOR) && $(RUN) mypy
 	$(RUN) mypy .
 
 # Stripe's Node SDK for the emulator's cross-SDK smoke test (skipped without node/npm).
 node-sdk:
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --prefix tests/emulator/node --no-audit --no-fund --silent || echo "npm ci failed: the Node SDK smoke test will be skipped"; \
+		npm ci --prefix $(EMULATOR)/tests/node --no-audit --no-fund --silent || echo "npm ci failed: the Node SDK smoke test will be skipped"; \
 	fi
 
+# Coverage of both runs is combined in .coverage (the second one appends and reports).
+# EMULATOR_PYTEST_ARGS and PYTEST_ARGS pass options to each run.
 pytest: install node-sdk
-	$(RUN) pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(RUN) pytest -p no:django --cov=stripe_emulator --cov-report= $(EMULATOR)/tests $(EMULATOR_PYTEST_ARGS)
+	$(RUN) pytest --cov --cov-append --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
@@ -58,3 +66,4 @@ bench: install
 
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(EMULATOR)/var $(EMULATOR)/dist $(EMULATOR)/.pytest_cache $(EMULATOR)/.mypy_cache

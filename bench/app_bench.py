@@ -87,8 +87,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
     from django.urls import clear_url_caches, path
-
     from stripe_emulator import EmulatorServer
+
     from subscriptions.bootstrap import billing_bootstrap
 
     setup_test_environment()

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from stripe_emulator import EmulatorConfig, EmulatorServer
 
 from saas.devtools.redis_server import free_port, spawn_redis, wait_for_redis
-from stripe_emulator import EmulatorConfig, EmulatorServer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

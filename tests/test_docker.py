@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from base64 import b64encode
@@ -436,6 +437,24 @@ def test_dockerfile_installs_locked_dependencies_with_uv() -> None:
     assert re.search(r"uv sync [^\n]*--no-dev", text)
     assert "COPY pyproject.toml uv.lock" in text
     assert not re.search(r"curl[^\n]*\|\s*(ba)?sh", text), "no curl | sh installers"
+
+
+def test_dockerfile_installs_the_workspace_members() -> None:
+    """The emulator is a uv workspace member: the image must read and install it."""
+    root = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())
+    members = root["tool"]["uv"]["workspace"]["members"]
+    assert members
+    builder = dockerfile_stages()[0]
+    syncs = [i for i, line in enumerate(builder) if re.match(r"RUN uv sync ", line)]
+    copy_all = builder.index("COPY . .")
+    first, last = syncs[0], syncs[-1]
+    assert first < copy_all < last, "dependencies first, then the code and the members"
+    for member in members:
+        assert (BASE_DIR / member / "pyproject.toml").is_file()
+        assert f"COPY {member}/pyproject.toml {member}/" in builder[:first]
+    assert "--no-install-workspace" in builder[first]
+    assert "--no-install-workspace" not in builder[last]
+    assert "--no-install-project" not in builder[last]
 
 
 def test_dockerfile_runs_as_non_root() -> None:

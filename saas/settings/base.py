@@ -238,7 +238,7 @@ stripe.api_version = STRIPE_API_VERSION
 STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLIC_KEY = env("STRIPE_PUBLIC_KEY", default="")
-# With no secret key the app talks to the offline emulator (stripe_emulator/).
+# With no secret key the app talks to the offline emulator (stripe-emulator/).
 STRIPE_EMULATOR = not STRIPE_SECRET_KEY
 STRIPE_API_BASE = env(
     "STRIPE_API_BASE", default="http://127.0.0.1:12111" if STRIPE_EMULATOR else ""

@@ -10,10 +10,9 @@ import json
 
 import pytest
 import stripe
-
 from stripe_emulator import EmulatorServer
 
-from .billing_helpers import advance, clock_customer, price, ts
+from .helpers import advance, clock_customer, price, ts
 
 pytestmark = pytest.mark.django_db
 

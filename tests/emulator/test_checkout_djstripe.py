@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import stripe
-
 from stripe_emulator import EmulatorServer
 
-from .test_checkout import helper
+from .helpers import helper
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,9 @@
 """Dahlia-shaped ``data.object`` payloads built from Stripe's own sample objects.
 
-``fixtures3.json`` (kept in ``stripe_emulator/reference/``) gives the field set and
-nesting (item periods, ``invoice.parent``); its placeholder values are replaced with
-coherent ones here.
+``fixtures3.json`` (shipped in the emulator package,
+``stripe-emulator/src/stripe_emulator/reference/``) gives the field set and nesting
+(item periods, ``invoice.parent``); its placeholder values are replaced with coherent
+ones here.
 """
 
 from __future__ import annotations

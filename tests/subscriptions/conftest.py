@@ -16,8 +16,8 @@ import pytest
 import stripe
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
-
 from stripe_emulator import EmulatorServer
+
 from subscriptions.bootstrap import billing_bootstrap
 
 

@@ -1,6 +1,6 @@
 """Stripe's official Node SDK against the emulator, so the wire format is not tied to Python.
 
-`make test` installs the pinned npm `stripe` into tests/emulator/node/ when node
+`make test` installs the pinned npm `stripe` into stripe-emulator/tests/node/ when node
 and npm are present; STRIPE_NODE_MODULES can point elsewhere. Skipped without them.
 """
 
@@ -21,9 +21,9 @@ SCRIPT = Path(__file__).with_name("node_smoke.cjs")
 def _node_modules() -> str | None:
     candidates = [
         os.environ.get("STRIPE_NODE_MODULES", ""),
-        # `make test` installs the pinned SDK here (tests/emulator/node/package-lock.json).
+        # `make test` installs the pinned SDK here (tests/node/package-lock.json).
         str(Path(__file__).with_name("node") / "node_modules"),
-        str(Path(__file__).resolve().parents[2] / "node_modules"),
+        str(Path(__file__).resolve().parents[1] / "node_modules"),
     ]
     for path in candidates:
         if path and (Path(path) / "stripe").is_dir():

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import decimal
 import functools
-import importlib
 import json
 import os
+import pkgutil
 import sys
 import threading
 import types
@@ -23,6 +23,8 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import stripe
 
 JSONDict = dict[str, Any]
 
@@ -36,29 +38,68 @@ FIXTURES_PATH = Path(
 ALLOWED_EXTRA: dict[str, set[str]] = {}
 
 
+# Object names whose public class name is not the CamelCase of the name's last part.
+_CLASS_NAMES = {
+    "list": "ListObject",
+    "search_result": "SearchResultObject",
+    "file_upload": "File",  # the older name of `file`
+    "fee_refund": "ApplicationFeeRefund",
+    "invoiceitem": "InvoiceItem",
+    "line_item": "InvoiceLineItem",
+    "item": "LineItem",
+    "transfer_reversal": "Reversal",
+    "scheduled_query_run": "sigma.ScheduledQueryRun",
+}
+
+
+def _public_namespace(dotted: str) -> Any:
+    """`stripe` or one of its public sub-packages (`stripe.checkout`, ...), or None."""
+    module: Any = stripe
+    for part in dotted.split(".") if dotted else ():
+        module = getattr(module, part, None)
+        if not isinstance(module, types.ModuleType):
+            return None
+    return module
+
+
 @functools.cache
-def _object_classes() -> dict[str, type]:
-    from stripe._object_classes import OBJECT_CLASSES
-
-    out: dict[str, type] = {}
-    for name, (module, cls_name) in OBJECT_CLASSES.items():
-        try:
-            out[name] = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            continue
-    return out
-
-
-@functools.cache
-def _classes_by_name() -> dict[str, list[type]]:
-    by_name: dict[str, list[type]] = {}
-    for cls in _object_classes().values():
-        by_name.setdefault(cls.__name__, []).append(cls)
-    return by_name
-
-
 def resource_class(object_name: str) -> type | None:
-    return _object_classes().get(object_name)
+    """The SDK's public resource class for an object name (its `OBJECT_NAME`)."""
+    namespace, _, last = object_name.rpartition(".")
+    path = _CLASS_NAMES.get(object_name) or "".join(p.capitalize() for p in last.split("_"))
+    package, _, cls_name = f"{namespace}.{path}".strip(".").rpartition(".")
+    cls = getattr(_public_namespace(package), cls_name, None)
+    if not isinstance(cls, type) or not issubclass(cls, stripe.StripeObject):
+        return None
+    if object_name in _CLASS_NAMES or getattr(cls, "OBJECT_NAME", None) == object_name:
+        return cls
+    return None
+
+
+@functools.cache
+def _public_packages() -> tuple[Any, ...]:
+    """`stripe` and its public v1 sub-packages, where forward refs are looked up."""
+    names = sorted(
+        m.name
+        for m in pkgutil.iter_modules(stripe.__path__)
+        if m.ispkg and not m.name.startswith("_") and m.name not in _NOT_RESOURCE_PACKAGES
+    )
+    found = (_public_namespace(name) for name in names)
+    return (stripe, *(m for m in found if m is not None))
+
+
+# Sub-packages of `stripe` that hold no v1 resource classes.
+_NOT_RESOURCE_PACKAGES = {"params", "v2", "events"}
+
+
+def _class_named(key: str, module: str) -> type | None:
+    """A public SDK class named `key`: first in `module`'s package, then anywhere."""
+    package = _public_namespace(module.rsplit(".", 1)[0].removeprefix("stripe").lstrip("."))
+    for namespace in (package, *_public_packages()):
+        cls = getattr(namespace, key, None) if namespace is not None else None
+        if isinstance(cls, type) and issubclass(cls, stripe.StripeObject):
+            return cls
+    return None
 
 
 class _Namespace(dict[str, Any]):
@@ -69,14 +110,10 @@ class _Namespace(dict[str, Any]):
         self.module = module
 
     def __missing__(self, key: str) -> Any:
-        candidates = _classes_by_name().get(key, [])
-        package = self.module.rsplit(".", 1)[0]
-        for cls in candidates:
-            if cls.__module__.rsplit(".", 1)[0] == package:
-                return cls
-        if candidates:
-            return candidates[0]
-        raise KeyError(key)
+        cls = _class_named(key, self.module)
+        if cls is None:
+            raise KeyError(key)
+        return cls
 
 
 def _resolve(tp: Any, module: str) -> Any:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import stripe
+
 from .errors import StripeAPIError, invalid_request, missing_parameter, unknown_parameter
 
 # Keys the SDK's RequestOptions adds to *Params classes used by class methods;
@@ -147,16 +149,24 @@ def _eval_ref(ref: Any, module: str) -> Any:
         ref = ref.__forward_arg__
     if isinstance(ref, str):
         namespace = dict(vars(sys.modules[module]))
-        namespace.setdefault("UntypedStripeObject", _untyped_stripe_object())
+        namespace.setdefault("UntypedStripeObject", _StripeObjectOf)
         return eval(ref, namespace)  # noqa: S307 - SDK-generated annotations only
     return ref
 
 
-@functools.cache
-def _untyped_stripe_object() -> Any:
-    from stripe._stripe_object import UntypedStripeObject
+_T = typing.TypeVar("_T")
 
-    return UntypedStripeObject
+
+class _StripeObjectOf(typing.Generic[_T]):
+    """Stands in for the SDK's private generic StripeObject in the few annotations
+    that name it without importing it: `...|UntypedStripeObject[str]` is a map of str."""
+
+
+def _is_stripe_object_map(origin: Any) -> bool:
+    """`UntypedStripeObject[T]` (a StripeObject used as a map of T) or its stand-in."""
+    if not isinstance(origin, type):
+        return False
+    return origin is _StripeObjectOf or issubclass(origin, stripe.StripeObject)
 
 
 def _is_typed_dict(tp: Any) -> bool:
@@ -201,7 +211,7 @@ def to_node(tp: Any, module: str) -> Node:
         return ListOf(to_node(args[0], module) if args else _ANY)
     if origin in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
         return MapOf(to_node(args[1], module) if len(args) == 2 else _ANY)
-    if origin is not None and getattr(origin, "__name__", "") == "UntypedStripeObject":
+    if _is_stripe_object_map(origin):
         return MapOf(to_node(args[0], module) if args else _ANY)
     if _is_typed_dict(tp):
         if tp not in _obj_cache:
@@ -211,10 +221,9 @@ def to_node(tp: Any, module: str) -> Node:
 
 
 def _typed_dict_fields(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
-    from stripe._request_options import RequestOptions
-
-    inherits_options = RequestOptions in getattr(cls, "__orig_bases__", ()) or (
-        issubclass(cls, dict) and any(b is RequestOptions for b in cls.__mro__)
+    options = stripe.RequestOptions
+    inherits_options = options in getattr(cls, "__orig_bases__", ()) or (
+        issubclass(cls, dict) and any(b is options for b in cls.__mro__)
     )
     fields: dict[str, Node] = {}
     required: set[str] = set()

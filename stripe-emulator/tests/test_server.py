@@ -16,7 +16,7 @@ import stripe
 
 from stripe_emulator import DEFAULT_API_VERSION, EmulatorConfig, EmulatorServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _client(url: str) -> stripe.StripeClient:
