@@ -47,3 +47,20 @@ def test_stripe_sample_objects_ship_inside_the_repository() -> None:
     assert FIXTURES_PATH.resolve().is_relative_to(BASE_DIR)
     assert (FIXTURES_PATH.parent / "LICENSE").read_text().startswith("The MIT License")
     assert {"customer", "subscription", "invoice", "checkout.session"} <= set(fixtures())
+
+
+def test_coverage_measures_every_app_of_the_project() -> None:
+    import tomllib
+
+    from django.apps import apps
+
+    def is_ours(path: str) -> bool:
+        resolved = Path(path).resolve()
+        # Installed packages live in .venv, inside the checkout but not the project's.
+        return resolved.is_relative_to(BASE_DIR) and not resolved.is_relative_to(BASE_DIR / ".venv")
+
+    ours = {config.name.split(".")[0] for config in apps.get_app_configs() if is_ours(config.path)}
+    config = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())
+    sources = set(config["tool"]["coverage"]["run"]["source"])
+    assert {"accounts", "subscriptions", "notifications", "projects"} <= ours
+    assert ours - sources == set()
