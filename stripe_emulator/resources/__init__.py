@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401 - imported for their @route registrations
     account,
+    accounts_v2,
     billing_portal,
     catalog,
     charges,
@@ -19,6 +20,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     invoice_items,
     invoices,
     meters,
+    not_emulated,
     payment_intents,
     payment_methods,
     setup_intents,
