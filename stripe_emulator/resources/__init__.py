@@ -12,6 +12,8 @@ from . import (  # noqa: F401 - imported for their @route registrations
     catalog,
     charges,
     checkout,
+    customer_balance,
+    customer_sources,
     customers,
     discounts,
     entitlements,
@@ -25,6 +27,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     payment_methods,
     setup_intents,
     subscriptions,
+    tax_ids,
     test_clocks,
     webhook_endpoints,
 )

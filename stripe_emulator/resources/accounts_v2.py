@@ -8,7 +8,7 @@ empty and every id is unknown; the emulator's own account is a v1 account
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 from ..context import Ctx
 from ..errors import resource_missing
@@ -17,18 +17,16 @@ from ..routing import route
 JSONDict = dict[str, Any]
 
 
-class AccountListParams(TypedDict):
-    """`stripe.params.v2.core.AccountListParams`, plus `include`.
-
-    dj-stripe's `AccountV2.api_list` sends `include[]` (the retrieve call's
-    parameter) to the list endpoint too; the SDK's list params do not declare
-    it. It is accepted and has no effect on an empty list.
-    """
-
-    applied_configurations: NotRequired[list[str]]
-    closed: NotRequired[bool]
-    limit: NotRequired[int]
-    include: NotRequired[list[str]]
+# `stripe.params.v2.core.AccountListParams` plus `include`: dj-stripe's
+# `AccountV2.api_list` sends the retrieve call's `include[]` to the list
+# endpoint too, which the SDK's list params do not declare. It is accepted
+# and has no effect on an empty list. (`total=False` rather than
+# `NotRequired`, which postponed annotations would hide from TypedDict.)
+class AccountListParams(TypedDict, total=False):
+    applied_configurations: list[str]
+    closed: bool
+    limit: int
+    include: list[str]
 
 
 @route("GET", "/v2/core/accounts", params=f"{__name__}:AccountListParams")

@@ -30,8 +30,16 @@ EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/disputes", "dispute", "Dispute"),
     ("/v1/file_links", "file_link", "FileLink"),
     ("/v1/files", "file", "File"),
-    ("/v1/identity/verification_reports", "identity.verification_report", "identity.VerificationReport"),
-    ("/v1/identity/verification_sessions", "identity.verification_session", "identity.VerificationSession"),
+    (
+        "/v1/identity/verification_reports",
+        "identity.verification_report",
+        "identity.VerificationReport",
+    ),
+    (
+        "/v1/identity/verification_sessions",
+        "identity.verification_session",
+        "identity.VerificationSession",
+    ),
     ("/v1/issuing/authorizations", "issuing.authorization", "issuing.Authorization"),
     ("/v1/issuing/cardholders", "issuing.cardholder", "issuing.Cardholder"),
     ("/v1/issuing/cards", "issuing.card", "issuing.Card"),
