@@ -40,11 +40,11 @@ _ADDRESS_FIELDS = (
 )
 
 
-def live_customer(ctx: Ctx, customer_id: str) -> JSONDict:
+def live_customer(ctx: Ctx, customer_id: str, *, param: str = "id") -> JSONDict:
     """The customer, or Stripe's 404 (deleted customers included)."""
-    cus = ctx.get("customer", customer_id)
+    cus = ctx.get("customer", customer_id, param=param)
     if cus.get("deleted"):
-        raise resource_missing("customer", customer_id)
+        raise resource_missing("customer", customer_id, param=param)
     return cus
 
 

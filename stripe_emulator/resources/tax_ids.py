@@ -188,7 +188,7 @@ def list_tax_ids(ctx: Ctx, params: JSONDict) -> JSONDict:
                 param="owner[customer]",
                 code="parameter_missing",
             )
-        live_customer(ctx, customer)
+        live_customer(ctx, customer, param="owner[customer]")
         items = customer_tax_ids(ctx, customer)
     return paginate(items, params, "/v1/tax_ids", object_label="tax_id")
 

@@ -123,6 +123,9 @@ def test_tax_ids_create_list_retrieve_delete(emulator: EmulatorServer) -> None:
     owned = stripe.TaxId.list(owner={"type": "customer", "customer": cus.id})
     assert len(owned.data) == 4
     assert stripe.TaxId.list().data == []  # owner[type]=self: the account's own
+    with pytest.raises(stripe.InvalidRequestError) as unknown_owner:
+        stripe.TaxId.list(owner={"type": "customer", "customer": "cus_missing"})
+    assert (unknown_owner.value.http_status, unknown_owner.value.param) == (404, "owner[customer]")
     expanded = stripe.Customer.retrieve(cus.id, expand=["tax_ids"])
     assert expanded.tax_ids is not None
     assert len(expanded.tax_ids.data) == 4
