@@ -13,6 +13,8 @@ import stripe
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
+from saas.stripe_bases import stripe_bases_route
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -250,6 +252,9 @@ if STRIPE_EMULATOR:
 if STRIPE_API_BASE:
     STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe copies it to stripe.api_base
     stripe.api_base = STRIPE_API_BASE
+if STRIPE_EMULATOR and STRIPE_API_BASE:
+    # Every SDK base, and bare StripeClient()s (dj-stripe's Accounts v2), too.
+    stripe_bases_route(base=STRIPE_API_BASE)
 if STRIPE_LIVE_MODE:
     STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
 else:

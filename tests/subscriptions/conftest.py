@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import stripe
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 from stripe_emulator import EmulatorServer
 
+from saas.stripe_bases import stripe_bases_restore, stripe_bases_route
 from subscriptions.bootstrap import billing_bootstrap
 
 
@@ -74,14 +74,13 @@ def _billing(
     stripe_emulator.emulator.dispatcher.wait_idle(5)
     stripe_emulator.emulator.reset()
     url = stripe_emulator.url
-    saved_base = stripe.api_base
     settings.STRIPE_API_BASE = url
     settings.STRIPE_API_HOST = url
     settings.SITE_URL = site_url
-    stripe.api_base = url
+    saved_bases = stripe_bases_route(base=url)
     billing_bootstrap(site_url=site_url)
     yield Billing(url=url)
-    stripe.api_base = saved_base
+    stripe_bases_restore(saved=saved_bases)
 
 
 @pytest.fixture

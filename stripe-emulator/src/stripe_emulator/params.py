@@ -238,8 +238,15 @@ def _typed_dict_fields(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
 
 @functools.cache
 def schema_for(name: str) -> Obj:
-    """The schema of `stripe.params[.<sub>].<Name>`, e.g. "entitlements.FeatureCreateParams"."""
-    package, _, cls_name = ("stripe.params." + name).rpartition(".")
+    """The schema of `stripe.params[.<sub>].<Name>`, e.g. "entitlements.FeatureCreateParams".
+
+    `"module:Class"` names a TypedDict an emulator module defines itself, for
+    the few requests whose parameters the SDK does not declare.
+    """
+    if ":" in name:
+        package, _, cls_name = name.partition(":")
+    else:
+        package, _, cls_name = ("stripe.params." + name).rpartition(".")
     cls = getattr(importlib.import_module(package), cls_name)
     node = to_node(cls, cls.__module__)
     if not isinstance(node, Obj):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from . import (  # noqa: F401 - imported for their @route registrations
     account,
+    accounts_v2,
     billing_portal,
     catalog,
     charges,
     checkout,
+    customer_balance,
+    customer_sources,
     customers,
     discounts,
     entitlements,
@@ -19,10 +22,12 @@ from . import (  # noqa: F401 - imported for their @route registrations
     invoice_items,
     invoices,
     meters,
+    not_emulated,
     payment_intents,
     payment_methods,
     setup_intents,
     subscriptions,
+    tax_ids,
     test_clocks,
     webhook_endpoints,
 )

@@ -1,4 +1,7 @@
-"""GET /v1/account: the single test-mode account the emulator pretends to be."""
+"""GET /v1/account: the single test-mode account the emulator pretends to be.
+
+Also GET /v1/accounts (the connected accounts of a platform: none here).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..errors import resource_missing
+from ..listing import paginate
 from ..routing import route
 
 JSONDict = dict[str, Any]
@@ -109,3 +113,10 @@ def retrieve_account_by_id(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if id != ACCOUNT_ID:
         raise resource_missing("account", id)
     return account_object(ctx)
+
+
+@route("GET", "/v1/accounts", params="AccountListParams")
+def list_accounts(ctx: Ctx, params: JSONDict) -> JSONDict:
+    # Stripe lists the accounts connected to a Connect platform, never the
+    # caller's own account; the emulator is no platform, so the list is empty.
+    return paginate([], params, "/v1/accounts", object_label="account")

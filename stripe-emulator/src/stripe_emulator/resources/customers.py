@@ -23,13 +23,10 @@ CUSTOMER_DELETE_HOOKS: list[Callable[[Ctx, JSONDict], None]] = []
 
 
 def _sources(ctx: Ctx, cus: JSONDict) -> JSONDict:
-    # Legacy Sources/Cards are not emulated; dj-stripe expands this on every sync.
-    return {
-        "object": "list",
-        "data": [],
-        "has_more": False,
-        "url": f"/v1/customers/{cus['id']}/sources",
-    }
+    # dj-stripe expands this on every sync; the card sources live in customer_sources.
+    from .customer_sources import sources_list
+
+    return sources_list(ctx, cus)
 
 
 def _subscriptions(ctx: Ctx, cus: JSONDict) -> JSONDict:
@@ -49,12 +46,9 @@ def _subscriptions(ctx: Ctx, cus: JSONDict) -> JSONDict:
 
 
 def _tax_ids(ctx: Ctx, cus: JSONDict) -> JSONDict:
-    return {
-        "object": "list",
-        "data": [],
-        "has_more": False,
-        "url": f"/v1/customers/{cus['id']}/tax_ids",
-    }
+    from .tax_ids import tax_ids_list
+
+    return tax_ids_list(ctx, cus)
 
 
 register_includable("customer", "sources", _sources)
