@@ -15,7 +15,13 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SCRIPTS = ["emulator_bench.py", "billing_bench.py", "app_bench.py", "webhook_bench.py"]
+SCRIPTS = [
+    "emulator_bench.py",
+    "operations_bench.py",
+    "billing_bench.py",
+    "app_bench.py",
+    "webhook_bench.py",
+]
 
 
 def main() -> None:
