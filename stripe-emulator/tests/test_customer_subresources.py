@@ -37,6 +37,7 @@ def test_sources_first_card_becomes_default_and_lists(emulator: EmulatorServer) 
     cus = _customer()
     visa = _card(stripe.Customer.create_source(cus.id, source="tok_visa", metadata={"k": "v"}))
     assert (visa.object, visa.brand, visa.last4, visa.customer) == ("card", "Visa", "4242", cus.id)
+    assert visa.metadata is not None
     assert visa.metadata.to_dict() == {"k": "v"}
     master = _card(stripe.Customer.create_source(cus.id, source="tok_mastercard"))
     assert master.brand == "MasterCard"
@@ -192,6 +193,7 @@ def test_balance_transactions_move_the_balance(emulator: EmulatorServer) -> None
     changed = stripe.Customer.modify_balance_transaction(
         cus.id, credit.id, description="Apology", metadata={"ticket": "42"}
     )
+    assert changed.metadata is not None
     assert (changed.description, changed.metadata.to_dict(), changed.amount) == (
         "Apology",
         {"ticket": "42"},
