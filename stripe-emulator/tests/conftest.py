@@ -38,6 +38,10 @@ def emulator_server() -> Iterator[EmulatorServer]:
 # pytest_terminal_summary below).
 SESSION_COVERAGE = ConformanceCollector()
 
+# "stripe-python 16.1.0 (2026-10-28.endive)": the stock SDKs whose lifecycle run
+# passed (test_sdk_lifecycle.py, test_node_sdk.py), named in the summary.
+SDK_RUNS: list[str] = []
+
 
 @pytest.fixture
 def conformance(emulator_server: EmulatorServer) -> Iterator[ConformanceCollector]:
@@ -66,6 +70,10 @@ def conformance(emulator_server: EmulatorServer) -> Iterator[ConformanceCollecto
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SDK_RUNS:
+        terminalreporter.write_line(
+            "stripe emulator: subscription lifecycle with " + ", ".join(dict.fromkeys(SDK_RUNS))
+        )
     if not SESSION_COVERAGE.seen:
         return
     report = SESSION_COVERAGE.report()
