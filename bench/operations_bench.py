@@ -510,7 +510,7 @@ def main() -> int:
             "of requests are the same on both servers)."
         )
     stored = ", ".join(f"{server} {count}" for server, count in events.items())
-    print(f"\nevents stored when listed (the list reads them all): {stored}")
+    print(f"\nevents stored when listed: {stored}")
     if failures:
         print("\nemulator failures:\n" + "\n".join(failures))
     return 1 if failures else 0

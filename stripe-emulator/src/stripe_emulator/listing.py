@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from .errors import invalid_request, resource_missing
@@ -36,9 +38,13 @@ def match_range(value: Any, spec: Any) -> bool:
 
 
 def paginate(
-    items: list[JSONDict], params: JSONDict, url: str, *, object_label: str = "object"
+    items: Iterable[JSONDict], params: JSONDict, url: str, *, object_label: str = "object"
 ) -> JSONDict:
-    """Cursor pagination over `items` (already newest first), Stripe style."""
+    """Cursor pagination over ``items`` (newest first), Stripe style.
+
+    ``items`` may be a lazy iterable (``Store.iter_all``): only what the page
+    needs is consumed, plus one object to tell ``has_more``.
+    """
     limit = params.get("limit", 10)
     if not 1 <= limit <= 100:
         raise invalid_request(
@@ -47,19 +53,28 @@ def paginate(
             code="parameter_invalid_integer",
         )
     after, before = params.get("starting_after"), params.get("ending_before")
-    ids = [o["id"] for o in items]
+    remaining = iter(items)
     if after:
-        if after not in ids:
+        if not any(obj["id"] == after for obj in remaining):
             raise resource_missing(object_label, after, param="starting_after")
-        rest = items[ids.index(after) + 1 :]
-        return list_object(rest[:limit], url, len(rest) > limit)
-    if before:
-        if before not in ids:
-            raise resource_missing(object_label, before, param="ending_before")
-        head = items[: ids.index(before)]
-        page = head[-limit:]
-        return list_object(page, url, len(head) > limit)
-    return list_object(items[:limit], url, len(items) > limit)
+    elif before:
+        return _page_before(remaining, before, limit, url, object_label)
+    page = list(islice(remaining, limit + 1))
+    return list_object(page[:limit], url, len(page) > limit)
+
+
+def _page_before(
+    items: Iterator[JSONDict], before: str, limit: int, url: str, object_label: str
+) -> JSONDict:
+    """The ``limit`` objects just newer than ``before`` (ending_before)."""
+    window: deque[JSONDict] = deque(maxlen=limit)
+    dropped = False
+    for obj in items:
+        if obj["id"] == before:
+            return list_object(list(window), url, dropped)
+        dropped = dropped or len(window) == limit
+        window.append(obj)
+    raise resource_missing(object_label, before, param="ending_before")
 
 
 # --------------------------------------------------------------------------

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS objects (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS objects_type ON objects(type, deleted);
+-- Lists read newest first, a page at a time (Store.iter_all).
+CREATE INDEX IF NOT EXISTS objects_type_created ON objects(type, deleted, created);
 CREATE TABLE IF NOT EXISTS idempotency (
     api_key TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -173,6 +175,36 @@ class Store:
         if where is not None:
             out = [o for o in out if where(o)]
         return out
+
+    def iter_all(
+        self, object_type: str, *, include_deleted: bool = False, batch: int = 100
+    ) -> Iterator[JSONDict]:
+        """Objects of one type, newest first, read and decoded as they are consumed.
+
+        A page of a long list (``limit=10`` of thousands of events) reads and
+        decodes about that many objects instead of all of them. Rows are read in
+        batches by keyset (created, rowid), each batch under the lock, so
+        writers are not held up while a caller works through the objects.
+        """
+        where = "type = ?" + ("" if include_deleted else " AND deleted = 0")
+        order = " ORDER BY created DESC, rowid DESC LIMIT ?"
+        first = f"SELECT rowid, created, data FROM objects WHERE {where}{order}"  # noqa: S608
+        after = (
+            f"SELECT rowid, created, data FROM objects WHERE {where}"  # noqa: S608 - fixed SQL
+            f" AND (created < ? OR (created = ? AND rowid < ?)){order}"
+        )
+        args: tuple[Any, ...] = (object_type, batch)
+        sql = first
+        while True:
+            with self.lock:
+                rows = self._conn.execute(sql, args).fetchall()
+            for row in rows:
+                yield json.loads(row["data"])
+            if len(rows) < batch:
+                return
+            last = rows[-1]
+            sql = after
+            args = (object_type, last["created"], last["created"], last["rowid"], batch)
 
     def all_where(self, object_type: str, equals: dict[str, Any]) -> list[JSONDict]:
         """Objects of one type whose JSON fields equal the given values, newest first.
