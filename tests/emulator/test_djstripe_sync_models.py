@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 import stripe
 from django.core.management import call_command
+from django.db import connection
 from stripe_emulator import EmulatorServer
 
 from saas.stripe_bases import stripe_bases_restore, stripe_bases_route
@@ -67,6 +68,18 @@ DJSTRIPE_FAILURES = {
     # sync command has no per-customer handler for this model.
     "ActiveEntitlement": "Missing required param: customer",
 }
+# dj-stripe 2.11 reads an event's `request` with isinstance(..., dict); stripe 15's
+# StripeObject is no longer a dict, so an event listed from the API (not one from a
+# webhook, which is a dict) gets the object's JSON text as `request_id`, which
+# PostgreSQL's varchar(50) refuses (SQLite stores it). The app never syncs events
+# this way: the webhook pipeline hands dj-stripe the delivered JSON.
+EVENT_REQUEST_ID_TOO_LONG = "DataError('value too long for type character varying(50)')"
+
+
+def _is_event_request_id_error(line: str) -> bool:
+    return bool(
+        re.match(r"\s+Error syncing evt_\w+: ", line) and EVENT_REQUEST_ID_TOO_LONG in line
+    ) or bool(re.match(r"\s+\d+ Event object\(s\) failed to sync", line))
 
 
 @pytest.fixture
@@ -139,12 +152,14 @@ def test_djstripe_sync_models_lists_every_model(all_bases: str) -> None:
     assert failed == set(DJSTRIPE_FAILURES), errors
     for model, message in DJSTRIPE_FAILURES.items():
         assert re.search(rf"Error listing {model}: .*{re.escape(message)}", errors), errors
+    event_bug = connection.vendor == "postgresql"
     other_errors = [
         line
         for line in errors.splitlines()
         if line.strip()
         and not any(f"listing {m}" in line or f"{m} object(s)" in line for m in DJSTRIPE_FAILURES)
-        and not line.startswith("2 model/key sync(s) failed")
+        and not (event_bug and _is_event_request_id_error(line))
+        and not re.match(rf"{3 if event_bug else 2} model/key sync\(s\) failed", line)
     ]
     assert other_errors == []
 
