@@ -81,7 +81,7 @@ class Emulator:
         self.dispatcher.start()
         # Renewals, retries and the invoice gate of subscriptions without a
         # test clock, on the real clock (see billing.start_real_clock).
-        from .billing import start_real_clock
+        from .engine import start_real_clock
 
         start_real_clock(self)
 

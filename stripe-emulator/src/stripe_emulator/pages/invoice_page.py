@@ -2,7 +2,7 @@
 (`invoice.invoice_pdf` = /invoices/{id}/pdf).
 
 Open invoices show a card form (button "Pay"); paying calls
-`billing.invoice_pay` with the new card, attached to the invoice's customer.
+`engine.invoice_pay` with the new card, attached to the invoice's customer.
 """
 
 # ruff: noqa: E501 - HTML templates read better unwrapped
@@ -157,7 +157,7 @@ def invoice_get(ctx: Ctx, req: PageRequest, id: str) -> Response:
 
 @page("POST", "/invoices/{id}")
 def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     inv = _invoice(ctx, id)
     if not token_ok(ctx, inv["id"], req.form.get("token", "")):
@@ -184,7 +184,7 @@ def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
             return render_invoice(ctx, inv, error=exc.message)
         raise
     try:
-        billing.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
+        engine.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
     except StripeAPIError as exc:
         if exc.code in ("invoice_payment_intent_requires_action", "authentication_required"):
             pi = (exc.extra or {}).get("payment_intent")

@@ -450,13 +450,13 @@ def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
 
 
 def _preview(p: _Portal, sub: JSONDict, price_id: str, quantity: int | None, when: int) -> JSONDict:
-    from .. import billing
+    from .. import engine
 
     item = _items(sub)[0]
     change: JSONDict = {"id": item["id"], "price": price_id}
     if quantity:
         change["quantity"] = quantity
-    return billing.invoice_preview(
+    return engine.invoice_preview(
         p.ctx,
         {
             "customer": p.customer["id"],
@@ -547,7 +547,7 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/update/confirm")
 def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     p = _Portal(ctx, secret)
     if not p.check(req):
@@ -576,7 +576,7 @@ def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     if p.features["subscription_update"].get("billing_cycle_anchor") == "now":
         params["billing_cycle_anchor"] = "now"
     try:
-        billing.subscription_update(ctx, sub_id, params)
+        engine.subscription_update(ctx, sub_id, params)
     except StripeAPIError as exc:
         p.flash(f"Your plan could not be changed: {exc.message}", "error")
         return redirect(p.base)
@@ -646,7 +646,7 @@ def cancel_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/cancel")
 def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     p = _Portal(ctx, secret)
     if not p.check(req):
@@ -664,7 +664,7 @@ def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
         details["comment"] = req.value("comment")[:500]
     try:
         if feature.get("mode") == "immediately":
-            billing.subscription_cancel(
+            engine.subscription_cancel(
                 ctx,
                 sub_id,
                 prorate=feature.get("proration_behavior") == "create_prorations",
@@ -675,7 +675,7 @@ def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
             params: JSONDict = {"cancel_at_period_end": True}
             if details:
                 params["cancellation_details"] = details
-            billing.subscription_update(ctx, sub_id, params)
+            engine.subscription_update(ctx, sub_id, params)
             message = f"Your plan will be canceled on {date(_period_end(sub))}."
     except StripeAPIError as exc:
         p.flash(f"Your plan could not be canceled: {exc.message}", "error")
@@ -685,7 +685,7 @@ def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/retain")
 def do_retain(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     p = _Portal(ctx, secret)
     if not p.check(req):
@@ -695,13 +695,13 @@ def do_retain(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     offer = ((flow.get("subscription_cancel") or {}).get("retention") or {}).get("coupon_offer")
     if not offer:
         raise PageNotFound("There is no offer on this page.")
-    billing.subscription_update(ctx, sub_id, {"discounts": [{"coupon": offer["coupon"]}]})
+    engine.subscription_update(ctx, sub_id, {"discounts": [{"coupon": offer["coupon"]}]})
     return p.finish_flow("The discount was applied to your plan.")
 
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/renew")
 def do_renew(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     p = _Portal(ctx, secret)
     if not p.check(req):
@@ -713,7 +713,7 @@ def do_renew(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     if sub.get("cancel_at"):
         params["cancel_at"] = ""
     if params:
-        billing.subscription_update(ctx, sub_id, params)
+        engine.subscription_update(ctx, sub_id, params)
     p.flash("Your plan will renew as usual.")
     return redirect(p.base)
 
@@ -754,7 +754,7 @@ def payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 @page("POST", "/portal/{secret}/payment-method")
 def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
     """Save a card through a SetupIntent (3-D Secure when the card asks for it)."""
-    from .. import billing
+    from .. import engine
 
     p = _Portal(ctx, secret)
     if not p.check(req):
@@ -778,13 +778,13 @@ def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         if exc.type == "card_error":
             return _pm_form(p, exc.message)
         raise
-    env = billing.Env(ctx.now_for_customer(p.customer), automatic=True)
-    seti = billing.new_setup_intent(
+    env = engine.Env(ctx.now_for_customer(p.customer), automatic=True)
+    seti = engine.new_setup_intent(
         ctx,
         env,
         {"customer": p.customer["id"], "payment_method": pm["id"], "usage": "off_session"},
     )
-    seti = billing.confirm_setup_intent(ctx, seti)
+    seti = engine.confirm_setup_intent(ctx, seti)
     if seti["status"] == "requires_action":
         p.session["_pending_setup_intent"] = seti["id"]
         ctx.save(p.session)
@@ -817,13 +817,13 @@ def finish_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 
 def _use_payment_method(p: _Portal, pm_id: str) -> Response:
     """Make `pm_id` the default everywhere, then pay what is overdue with it."""
-    from .. import billing
+    from .. import engine
 
     ctx = p.ctx
     update_customer(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, p.customer["id"])
     for sub in p.subscriptions():
         if sub.get("default_payment_method") != pm_id:
-            billing.subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
+            engine.subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
     # Pay what is overdue with the new card (past_due / unpaid / incomplete).
     for sub in p.subscriptions():
         if sub.get("status") not in ("past_due", "unpaid", "incomplete"):
@@ -834,7 +834,7 @@ def _use_payment_method(p: _Portal, pm_id: str) -> Response:
         if not inv or inv.get("status") != "open":
             continue
         try:
-            billing.invoice_pay(ctx, inv["id"], payment_method=pm_id)
+            engine.invoice_pay(ctx, inv["id"], payment_method=pm_id)
         except StripeAPIError as exc:
             pi_id = _requires_action_intent(ctx, inv["id"], exc)
             if pi_id:

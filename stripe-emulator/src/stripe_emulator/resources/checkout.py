@@ -2,7 +2,7 @@
 test helpers) and expiry.
 
 Completion leaves billing to the engine: a subscription-mode session calls
-`billing.subscription_create(..., origin="checkout",
+`engine.subscription_create(..., origin="checkout",
 payment_behavior="error_if_incomplete")` (one-time prices as
 `add_invoice_items` on the first invoice), payment mode confirms a PaymentIntent
 and setup mode a SetupIntent. It runs in a savepoint, so a decline leaves
@@ -804,9 +804,9 @@ def start_completion(
             pm = _make_payment_method(ctx, card, email) if card.given else None
             needs_auth = False
             if pm is not None:
-                from .. import billing
+                from .. import engine
 
-                outcome = billing.card_charge_outcome(pm, off_session=False)
+                outcome = engine.card_charge_outcome(pm, off_session=False)
                 if (
                     outcome.result == "declined"
                     and (pm.get("_test_card") or {}).get("behaviour") == "decline"
@@ -922,7 +922,7 @@ def _finish(
     *,
     authenticated: bool,
 ) -> Outcome:
-    from .. import billing
+    from .. import engine
 
     mode = session["mode"]
     customer_id = session.get("customer")
@@ -983,7 +983,7 @@ def _finish(
                 if d.get("promotion_code")
                 else {"coupon": d["coupon"]}
             ]
-        sub = billing.subscription_create(
+        sub = engine.subscription_create(
             ctx, params, origin="checkout", authenticated=authenticated
         )
         if sub.get("status") not in ("active", "trialing"):
@@ -1031,11 +1031,11 @@ def _set_up(
     ctx: Ctx, session: JSONDict, pm: JSONDict, customer_id: str | None, authenticated: bool
 ) -> str:
     """Setup mode: a SetupIntent for the card, confirmed now (the card is set up)."""
-    from .. import billing
+    from .. import engine
 
     data = session.get("_setup_intent_data") or {}
-    env = billing.Env(session_now(ctx, session), automatic=True)
-    seti = billing.new_setup_intent(
+    env = engine.Env(session_now(ctx, session), automatic=True)
+    seti = engine.new_setup_intent(
         ctx,
         env,
         {
@@ -1046,7 +1046,7 @@ def _set_up(
             "usage": "off_session",
         },
     )
-    seti = billing.confirm_setup_intent(ctx, seti, authenticated=authenticated)
+    seti = engine.confirm_setup_intent(ctx, seti, authenticated=authenticated)
     if seti["status"] != "succeeded":
         error = seti.get("last_setup_error") or {}
         raise _Rollback(
@@ -1072,15 +1072,15 @@ def _pay_once(
     authenticated: bool,
 ) -> None:
     """Payment mode: one PaymentIntent for the session total, confirmed now."""
-    from .. import billing
+    from .. import engine
 
     amount = int(session.get("amount_total") or 0)
     if amount <= 0 or pm is None:
         session["payment_status"] = "no_payment_required"
         return
     data = session.get("_payment_intent_data") or {}
-    env = billing.Env(session_now(ctx, session), automatic=True)
-    pi = billing.new_payment_intent(
+    env = engine.Env(session_now(ctx, session), automatic=True)
+    pi = engine.new_payment_intent(
         ctx,
         env,
         amount=amount,
@@ -1091,7 +1091,7 @@ def _pay_once(
         metadata=data.get("metadata"),
         setup_future_usage=data.get("setup_future_usage"),
     )
-    pi, outcome = billing.attempt_payment_intent(
+    pi, outcome = engine.attempt_payment_intent(
         ctx, env, pi, pm, off_session=False, authenticated=authenticated
     )
     if outcome.result != "succeeded":
