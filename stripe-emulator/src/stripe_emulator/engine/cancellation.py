@@ -108,7 +108,7 @@ def _customer_deleted(ctx: Ctx, customer: JSONDict) -> None:
 
 
 def _register_hooks() -> None:
-    from ..resources.customers import CUSTOMER_DELETE_HOOKS
+    from .customers import CUSTOMER_DELETE_HOOKS
 
     if _customer_deleted not in CUSTOMER_DELETE_HOOKS:
         CUSTOMER_DELETE_HOOKS.append(_customer_deleted)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import Ctx
 from ..errors import invalid_request
-from ..resources.payment_methods import resolve_payment_method as resolve_payment_method
+from .cards import resolve_payment_method as resolve_payment_method
 from .common import Env, JSONDict, _api_env, _copy, _emit, _id, authentication_url
 from .invoicing import _invoice_subscription, _record_invoice_attempt
 from .payments import (
@@ -151,7 +151,7 @@ def confirm_setup_intent(
         _emit(ctx, env, "setup_intent.setup_failed", seti)
         return seti
     if seti.get("customer") and not pm.get("customer"):
-        from ..resources.payment_methods import attach_payment_method
+        from .cards import attach_payment_method
 
         pm = attach_payment_method(ctx, pm["id"], seti["customer"])
     pm["_setup_off_session"] = True

@@ -68,7 +68,6 @@ def discounts_from_params(
     `order` (amount, currency) of what is being bought lets promotion codes'
     `restrictions` (minimum_amount, first_time_transaction) be checked.
     """
-    from ..resources.discounts import coupon_is_valid, promotion_code_redeemable
 
     if not raw or raw == UNSET:
         return []
@@ -152,3 +151,28 @@ def _applies_to(coupon: JSONDict, line: JSONDict) -> bool:
         return True
     details = (line.get("pricing") or {}).get("price_details") or {}
     return details.get("product") in products
+
+
+def coupon_is_valid(coupon: JSONDict, now: int) -> bool:
+    """Whether a coupon can still be redeemed (redeem_by, max_redemptions)."""
+    if coupon.get("redeem_by") and now > coupon["redeem_by"]:
+        return False
+    max_r = coupon.get("max_redemptions")
+    return not (max_r is not None and coupon.get("times_redeemed", 0) >= max_r)
+
+
+def promotion_code_redeemable(ctx: Ctx, promo: JSONDict, customer_id: str | None, now: int) -> bool:
+    """For checkout/subscriptions: active, unexpired, under limits, right customer."""
+    if not promo.get("active"):
+        return False
+    if promo.get("expires_at") and now > promo["expires_at"]:
+        return False
+    if (
+        promo.get("max_redemptions") is not None
+        and promo["times_redeemed"] >= promo["max_redemptions"]
+    ):
+        return False
+    if promo.get("customer") and promo["customer"] != customer_id:
+        return False
+    coupon = ctx.find("coupon", promo["promotion"]["coupon"])
+    return coupon is not None and coupon_is_valid(coupon, now)

@@ -269,7 +269,7 @@ def add_usage_line(
     ctx: Ctx, inv: JSONDict, sub: JSONDict, item: JSONDict, start: int, end: int
 ) -> JSONDict:
     """A metered item's line: usage in [start, end) from its meter x the unit price."""
-    from ..resources.meters import meter_usage
+    from .usage import meter_usage
 
     price = item["price"]
     meter = str((price.get("recurring") or {}).get("meter"))
@@ -753,9 +753,9 @@ def add_invoice_items(ctx: Ctx, env: Env, sub: JSONDict, raw: Any) -> list[JSOND
         if entry.get("price"):
             price = ctx.get("price", entry["price"], param=f"{param}[price]")
         elif entry.get("price_data"):
-            from ..resources.catalog import _create_price
+            from .catalog import price_create
 
-            price = _create_price(ctx, dict(entry["price_data"]))
+            price = price_create(ctx, dict(entry["price_data"]))
         else:
             raise invalid_request(
                 "Missing required param: price.", param=f"{param}[price]", code="parameter_missing"

@@ -7,9 +7,9 @@ from typing import Literal
 
 from ..context import Ctx
 from ..ids import new_id, random_token
-from ..resources.payment_methods import TestCard, test_card_for
-from ..resources.payment_methods import resolve_payment_method as resolve_payment_method
 from ..updates import apply_metadata
+from .cards import TestCard, test_card_for
+from .cards import resolve_payment_method as resolve_payment_method
 from .common import Env, JSONDict, _base_url, _copy, _emit, authentication_url
 
 

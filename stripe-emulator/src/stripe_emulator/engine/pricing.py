@@ -113,10 +113,10 @@ def _recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
     if entry.get("price"):
         price = ctx.get("price", entry["price"], param=f"{param}[price]")
     elif entry.get("price_data"):
-        from ..resources.catalog import _create_price
+        from .catalog import price_create
 
         data = dict(entry["price_data"])
-        price = _create_price(ctx, data)
+        price = price_create(ctx, data)
     else:
         raise invalid_request(
             "Missing required param: price.", param=f"{param}[price]", code="parameter_missing"

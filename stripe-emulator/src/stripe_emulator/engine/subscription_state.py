@@ -8,8 +8,8 @@ from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id
 from ..params import UNSET
-from ..resources.payment_methods import resolve_payment_method as resolve_payment_method
 from ..updates import apply_metadata
+from .cards import resolve_payment_method as resolve_payment_method
 from .common import _SUB_PATH, TERMINAL, Env, JSONDict, _copy, _emit, _id
 from .invoicing import (
     _invoice_subscription,
@@ -94,7 +94,7 @@ def _subscription_pm(ctx: Ctx, sub: JSONDict) -> str | None:
 
 
 def _entitlements(ctx: Ctx, env: Env, customer_id: str) -> None:
-    from ..resources.entitlements import recompute_active_entitlements
+    from .entitlements import recompute_active_entitlements
 
     recompute_active_entitlements(ctx, customer_id, automatic=env.automatic, created=env.now)
 
@@ -197,7 +197,7 @@ def _check_pm(ctx: Ctx, pm_id: Any, customer_id: str, param: str) -> str | None:
     pm = resolve_payment_method(ctx, pm_id, param=param)
     if pm.get("customer") != customer_id:
         if pm_id.startswith(("pm_card_", "tok_")):
-            from ..resources.payment_methods import attach_payment_method
+            from .cards import attach_payment_method
 
             pm = attach_payment_method(ctx, pm["id"], customer_id, param=param)
         else:

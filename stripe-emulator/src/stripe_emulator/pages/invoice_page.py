@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from ..app import Response
 from ..context import Ctx
+from ..engine.cards import attach_payment_method, build_card_payment_method
 from ..errors import StripeAPIError
-from ..resources.payment_methods import attach_payment_method, build_card_payment_method
 from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (

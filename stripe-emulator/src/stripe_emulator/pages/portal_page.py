@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 from ..app import Response
 from ..context import Ctx
+from ..engine.cards import build_card_payment_method
 from ..errors import StripeAPIError
 from ..resources.billing_portal import REASON_LABELS, session_for_secret
 from ..resources.customers import update_customer
-from ..resources.payment_methods import build_card_payment_method
 from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (

@@ -18,21 +18,22 @@ from typing import Any, Literal
 
 from ..clock import register_advance_handler
 from ..context import Ctx
+from ..engine.cards import (
+    alias_number,
+    attach_payment_method,
+    build_card_payment_method,
+    resolve_payment_method,
+)
+from ..engine.catalog import price_create
+from ..engine.discounts import coupon_is_valid, promotion_code_redeemable
 from ..errors import StripeAPIError, invalid_request, resource_missing
 from ..ids import new_id, random_token
 from ..listing import list_object, match_range, paginate
 from ..render import register_includable
 from ..routing import helper_route, route
 from ..updates import apply_metadata
-from .catalog import _create_price, price_or_404
+from .catalog import price_or_404
 from .customers import create_customer
-from .discounts import coupon_is_valid, promotion_code_redeemable
-from .payment_methods import (
-    alias_number,
-    attach_payment_method,
-    build_card_payment_method,
-    resolve_payment_method,
-)
 
 JSONDict = dict[str, Any]
 
@@ -66,7 +67,7 @@ def _line_item(ctx: Ctx, raw: JSONDict, index: int, mode: str) -> JSONDict:
             )
     elif raw.get("price_data"):
         data = dict(raw["price_data"])
-        price = _create_price(ctx, data)
+        price = price_create(ctx, data)
     else:
         raise invalid_request(
             f"Missing required param: {param}[price].",

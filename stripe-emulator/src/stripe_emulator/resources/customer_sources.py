@@ -14,12 +14,12 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.cards import _DECLINED, _card_object, alias_number
 from ..errors import card_error, invalid_request, resource_missing
 from ..ids import new_id
 from ..listing import paginate
 from ..routing import route
 from ..updates import apply_metadata
-from .payment_methods import _DECLINED, _card_object, alias_number
 
 JSONDict = dict[str, Any]
 

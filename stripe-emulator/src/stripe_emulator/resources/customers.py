@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from ..context import Ctx
+from ..engine.customers import CUSTOMER_DELETE_HOOKS
 from ..errors import invalid_request, resource_missing
 from ..ids import new_id, random_token
 from ..listing import match_range, paginate, search
@@ -16,10 +16,6 @@ from ..routing import route
 from ..updates import apply_metadata, apply_simple, merge_hash
 
 JSONDict = dict[str, Any]
-
-# fn(ctx, customer) run when a customer with live subscriptions is deleted
-# (Stripe cancels them immediately). Registered by the billing engine.
-CUSTOMER_DELETE_HOOKS: list[Callable[[Ctx, JSONDict], None]] = []
 
 
 def _sources(ctx: Ctx, cus: JSONDict) -> JSONDict:
@@ -158,7 +154,7 @@ def create_customer(ctx: Ctx, params: JSONDict) -> JSONDict:
     default_pm = cus["invoice_settings"].get("default_payment_method")
     if pm_id:
         # Attaching at creation is what `payment_method=` does on Stripe.
-        from .payment_methods import attach_payment_method
+        from ..engine.cards import attach_payment_method
 
         attach_payment_method(ctx, pm_id, cus["id"], param="payment_method")
         cus = ctx.get("customer", cus["id"])

@@ -1,6 +1,6 @@
 """Invoice items: pending charges or credits picked up by the next invoice.
 
-Proration items are made by the billing engine (`engine.proration_lines`).
+Proration items are made by the billing engine (`engine.proration.proration_lines`).
 """
 
 from __future__ import annotations

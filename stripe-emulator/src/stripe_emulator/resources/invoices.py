@@ -1,7 +1,7 @@
 """Invoices: create, retrieve, update, delete (draft), finalize, pay, void,
 mark_uncollectible, list, search, lines, create_preview; invoice payments.
 
-Subscription invoices are made by the billing engine (`engine.py`); this
+Subscription invoices are made by the billing engine (`engine/`); this
 module adds the manual invoice endpoints and the lifecycle actions.
 """
 
