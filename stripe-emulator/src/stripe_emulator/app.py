@@ -21,7 +21,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +38,7 @@ from .pages import PAGE_PREFIXES
 from .pages import dispatch as dispatch_page
 from .params import decode_form, schema_for, validate
 from .render import render
+from .response import Response
 from .store import Store
 from .versions import check_version, render_version
 from .webhooks import Dispatcher
@@ -55,15 +55,6 @@ ResponseHook = Callable[[str, str, int, Any], None]
 # The same plus the API version the response is rendered in (the snapshot
 # conformance check of each version uses it).
 VersionedResponseHook = Callable[[str, str, int, Any, str], None]
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-    drop_connection: bool = False
 
 
 class Emulator:

@@ -1,16 +1,23 @@
-"""Time: what is due when (`_due_at`), `process_due`, test-clock advances, the real clock."""
+"""Time: what is due when (`_due_at`), `process_due`, advancing test clocks, the real clock."""
 
 from __future__ import annotations
 
+import copy
 import heapq
 import logging
 import sqlite3
 import threading
 from typing import TYPE_CHECKING
 
-from ..clock import real_now, register_advance_handler, register_advance_validator
+from ..clock import (
+    ADVANCE_HANDLERS,
+    ADVANCE_VALIDATORS,
+    real_now,
+    register_advance_handler,
+    register_advance_validator,
+)
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from .cancellation import cancel_now
 from .common import (
     TERMINAL,
@@ -242,3 +249,55 @@ def start_real_clock(app: Emulator, interval: float = REAL_CLOCK_INTERVAL) -> No
         thread = threading.Thread(target=loop, name="billing-real-clock", daemon=True)
         setattr(app, _TICKER_ATTR, thread)
         thread.start()
+
+
+# -- advancing a test clock --------------------------------------------------
+
+
+def test_clock_advance(ctx: Ctx, id: str, target: int) -> JSONDict:
+    """Advance a test clock: validators, `advancing`, every advance handler, `ready`.
+
+    Returns the clock as it was when advancing began (what Stripe answers).
+    """
+    clock = ctx.get("test_helpers.test_clock", id)
+    if clock["status"] != "ready":
+        raise invalid_request(
+            f"The test clock {id} is not ready (status: {clock['status']}).",
+            param="frozen_time",
+        )
+    if target <= clock["frozen_time"]:
+        raise invalid_request(
+            "The test clock can only be advanced to a time later than its current frozen_time.",
+            param="frozen_time",
+        )
+    for validate in ADVANCE_VALIDATORS:
+        validate(ctx, copy.deepcopy(clock), target)
+    before = copy.deepcopy(clock)
+    clock["status"] = "advancing"
+    clock["status_details"] = {"advancing": {"target_frozen_time": target}}
+    ctx.save(clock)
+    advancing = copy.deepcopy(clock)
+    ctx.emit("test_helpers.test_clock.advancing", clock, automatic=False)
+    try:
+        with ctx.store.atomic():  # a failing handler leaves no half-done billing
+            for handler in ADVANCE_HANDLERS:
+                handler(ctx, copy.deepcopy(before), target)
+    except StripeAPIError:
+        raise  # answered as that error; the request's writes roll back
+    except Exception:
+        logger.exception("advancing test clock %s failed", id)
+        clock = ctx.get("test_helpers.test_clock", id)
+        clock["status"] = "internal_failure"
+        clock["status_details"] = {}
+        ctx.save(clock)
+        ctx.emit("test_helpers.test_clock.internal_failure", clock, automatic=True)
+        return advancing
+    clock = ctx.get("test_helpers.test_clock", id)
+    clock["frozen_time"] = target
+    clock["status"] = "ready"
+    clock["status_details"] = {}
+    ctx.save(clock)
+    ctx.emit("test_helpers.test_clock.ready", clock, automatic=True)
+    # Like Stripe, the response shows the clock as it was when advancing began;
+    # clients poll until status == "ready" (which here is already true).
+    return advancing

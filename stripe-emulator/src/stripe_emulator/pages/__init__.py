@@ -24,7 +24,8 @@ from ..errors import StripeAPIError
 from ..routing import Route, _compile
 
 if TYPE_CHECKING:
-    from ..app import Emulator, Response
+    from ..app import Emulator
+    from ..response import Response
 
 logger = logging.getLogger(__name__)
 

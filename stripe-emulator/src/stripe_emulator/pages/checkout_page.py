@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..app import Response
 from ..context import Ctx
-from ..resources.account import account_object
+from ..engine.account import account_object
 from ..resources.checkout import (
     ADDRESS_KEYS,
     CardInput,
@@ -29,6 +28,7 @@ from ..resources.checkout import (
     needs_terms,
     start_completion,
 )
+from ..response import Response
 from . import PageNotFound, PageRequest, page
 from .html import (
     document,

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ..app import Response
 from ..context import Ctx
 from ..engine.cards import attach_payment_method, build_card_payment_method
 from ..errors import StripeAPIError
+from ..response import Response
 from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (
@@ -208,7 +208,7 @@ def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
 
 @page("GET", "/invoices/{id}/pdf")
 def invoice_pdf(ctx: Ctx, req: PageRequest, id: str) -> Response:
-    from ..app import Response as Resp
+    from ..response import Response as Resp
 
     inv = _invoice(ctx, id)
     data = invoice_pdf_bytes(ctx, inv)

@@ -20,12 +20,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ..app import Response
 from ..context import Ctx
 from ..engine.cards import build_card_payment_method
+from ..engine.customers import customer_update
+from ..engine.portal import REASON_LABELS, session_for_secret
 from ..errors import StripeAPIError
-from ..resources.billing_portal import REASON_LABELS, session_for_secret
-from ..resources.customers import update_customer
+from ..response import Response
 from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (
@@ -820,7 +820,7 @@ def _use_payment_method(p: _Portal, pm_id: str) -> Response:
     from .. import engine
 
     ctx = p.ctx
-    update_customer(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, p.customer["id"])
+    customer_update(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, p.customer["id"])
     for sub in p.subscriptions():
         if sub.get("default_payment_method") != pm_id:
             engine.subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
@@ -950,6 +950,6 @@ def do_customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         if any(address[k] != (current.get(k) or "") for k in address):
             params["address"] = {k: v for k, v in address.items() if v}
     if params:
-        update_customer(ctx, params, p.customer["id"])
+        customer_update(ctx, params, p.customer["id"])
     p.flash("Your billing information was updated.")
     return redirect(p.base)

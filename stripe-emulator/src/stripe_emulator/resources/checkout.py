@@ -25,6 +25,7 @@ from ..engine.cards import (
     resolve_payment_method,
 )
 from ..engine.catalog import price_create
+from ..engine.customers import customer_create
 from ..engine.discounts import coupon_is_valid, promotion_code_redeemable
 from ..errors import StripeAPIError, invalid_request, resource_missing
 from ..ids import new_id, random_token
@@ -33,7 +34,6 @@ from ..render import register_includable
 from ..routing import helper_route, route
 from ..updates import apply_metadata
 from .catalog import price_or_404
-from .customers import create_customer
 
 JSONDict = dict[str, Any]
 
@@ -940,7 +940,7 @@ def _finish(
             new_customer["address"] = details["address"]
         if details.get("phone"):
             new_customer["phone"] = details["phone"]
-        customer = create_customer(ctx, new_customer)
+        customer = customer_create(ctx, new_customer)
         customer_id = customer["id"]
     if pm is not None and customer_id:
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
