@@ -17,12 +17,16 @@ advance handler; subscriptions without a clock are processed by
 `tick_real_clock()` (run by a background thread, see `start_real_clock`).
 
 Importing the package registers the engine's hooks (invoice outcomes,
-customer deletion, test-clock advances).
+customer deletion, test-clock advances: checkout session expiry, then billing).
 """
 
 from __future__ import annotations
 
 from .cancellation import subscription_cancel
+
+# checkout before clocks: its test-clock advance handler (session expiry) runs
+# before the billing one, as it always has.
+from .checkout import finish_authentication, start_completion
 from .clocks import process_due, start_real_clock, tick_real_clock
 from .common import (
     HOUR,
@@ -83,6 +87,7 @@ __all__ = [
     "confirm_setup_intent",
     "discounts_from_params",
     "finalize_invoice",
+    "finish_authentication",
     "hosted_invoice_url",
     "invoice_pay",
     "invoice_pdf_url",
@@ -104,6 +109,7 @@ __all__ = [
     "resolve_payment_method",
     "settings",
     "setup_intent_authenticate",
+    "start_completion",
     "start_real_clock",
     "subscription_cancel",
     "subscription_create",

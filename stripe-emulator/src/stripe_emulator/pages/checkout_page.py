@@ -15,7 +15,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.account import account_object
-from ..resources.checkout import (
+from ..engine.checkout import (
     ADDRESS_KEYS,
     CardInput,
     Outcome,
