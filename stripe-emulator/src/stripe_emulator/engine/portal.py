@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..context import Ctx
-from ..errors import invalid_request, resource_missing
+from ..errors import StripeAPIError, invalid_request, resource_missing
 from ..ids import new_id, random_token
 from ..params import UNSET
 from ..updates import apply_metadata
+from .cancellation import subscription_cancel
+from .common import Env
+from .confirmation import confirm_setup_intent
+from .customers import customer_update
+from .invoicing import invoice_pay
+from .payments import new_setup_intent
+from .preview import invoice_preview
+from .subscriptions import subscription_update
 
 JSONDict = dict[str, Any]
 
@@ -478,3 +487,177 @@ def ensure_default_configuration(ctx: Ctx, body: JSONDict | None = None) -> JSON
     if body.get("default_return_url"):
         params["default_return_url"] = body["default_return_url"]
     return portal_configuration_create(ctx, params)
+
+
+# -- what the portal pages do -----------------------------------------------
+# The hosted portal pages (pages/portal_page.py) validate the form and render;
+# these make the change, through the same engine calls as the API.
+
+# The subscriptions a portal shows and acts on.
+LIVE = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+
+
+def portal_subscriptions(ctx: Ctx, customer_id: str) -> list[JSONDict]:
+    """The customer's live subscriptions, newest first."""
+    return ctx.store.all(
+        "subscription",
+        lambda s: s.get("customer") == customer_id and s.get("status") in LIVE,
+    )
+
+
+def _plan_change(item_id: str, price_id: str, quantity: int | None) -> JSONDict:
+    change: JSONDict = {"id": item_id, "price": price_id}
+    if quantity:
+        change["quantity"] = quantity
+    return change
+
+
+def portal_plan_preview(
+    ctx: Ctx,
+    *,
+    customer_id: str,
+    subscription_id: str,
+    item_id: str,
+    price_id: str,
+    quantity: int | None,
+    proration_behavior: str,
+    when: int,
+) -> JSONDict:
+    """The invoice preview of switching the item to `price_id` at `when` (the confirm page)."""
+    return invoice_preview(
+        ctx,
+        {
+            "customer": customer_id,
+            "subscription": subscription_id,
+            "subscription_details": {
+                "items": [_plan_change(item_id, price_id, quantity)],
+                "proration_behavior": proration_behavior,
+                "proration_date": when,
+            },
+        },
+    )
+
+
+def portal_plan_update(
+    ctx: Ctx,
+    *,
+    subscription: JSONDict,
+    item_id: str,
+    feature: JSONDict,
+    price_id: str,
+    quantity: int | None,
+    proration_behavior: str,
+    proration_date: int | None,
+) -> JSONDict:
+    """Switch the plan as the configuration's `subscription_update` feature says."""
+    params: JSONDict = {
+        "items": [_plan_change(item_id, price_id, quantity)],
+        "proration_behavior": proration_behavior,
+    }
+    if proration_date is not None:
+        params["proration_date"] = proration_date
+    if (
+        subscription.get("status") == "trialing"
+        and feature.get("trial_update_behavior") == "end_trial"
+    ):
+        params["trial_end"] = "now"
+    if feature.get("billing_cycle_anchor") == "now":
+        params["billing_cycle_anchor"] = "now"
+    return subscription_update(ctx, subscription["id"], params)
+
+
+def portal_subscription_cancel(
+    ctx: Ctx, *, sub_id: str, feature: JSONDict, reason: str, comment: str
+) -> bool:
+    """Cancel as the `subscription_cancel` feature says; True when it ended now."""
+    allowed = (feature.get("cancellation_reason") or {}).get("options") or []
+    details: JSONDict = {}
+    if reason and reason in allowed:
+        details["feedback"] = reason
+    if comment:
+        details["comment"] = comment[:500]
+    if feature.get("mode") == "immediately":
+        subscription_cancel(
+            ctx,
+            sub_id,
+            prorate=feature.get("proration_behavior") == "create_prorations",
+            cancellation_details=details or None,
+        )
+        return True
+    params: JSONDict = {"cancel_at_period_end": True}
+    if details:
+        params["cancellation_details"] = details
+    subscription_update(ctx, sub_id, params)
+    return False
+
+
+def portal_retention_accept(ctx: Ctx, *, sub_id: str, coupon: str) -> JSONDict:
+    """The cancellation flow's retention offer: the coupon goes on the subscription."""
+    return subscription_update(ctx, sub_id, {"discounts": [{"coupon": coupon}]})
+
+
+def portal_subscription_renew(ctx: Ctx, *, subscription: JSONDict) -> None:
+    """Undo a scheduled cancellation (`cancel_at_period_end`, `cancel_at`)."""
+    params: JSONDict = {}
+    if subscription.get("cancel_at_period_end"):
+        params["cancel_at_period_end"] = False
+    if subscription.get("cancel_at"):
+        params["cancel_at"] = ""
+    if params:
+        subscription_update(ctx, subscription["id"], params)
+
+
+def portal_card_setup(ctx: Ctx, *, customer: JSONDict, payment_method_id: str) -> JSONDict:
+    """Save a card for off-session use: a confirmed SetupIntent (maybe `requires_action`)."""
+    env = Env(ctx.now_for_customer(customer), automatic=True)
+    seti = new_setup_intent(
+        ctx,
+        env,
+        {"customer": customer["id"], "payment_method": payment_method_id, "usage": "off_session"},
+    )
+    return confirm_setup_intent(ctx, seti)
+
+
+@dataclass(frozen=True)
+class OverduePaymentFailure:
+    """Paying an overdue invoice with the new card failed (`requires_action_intent`: 3DS)."""
+
+    error: StripeAPIError
+    requires_action_intent: str | None
+
+
+def portal_payment_method_use(
+    ctx: Ctx, *, customer_id: str, payment_method_id: str
+) -> OverduePaymentFailure | None:
+    """Make the card the default everywhere, then pay what is overdue with it."""
+    pm_id = payment_method_id
+    customer_update(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, customer_id)
+    for sub in portal_subscriptions(ctx, customer_id):
+        if sub.get("default_payment_method") != pm_id:
+            subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
+    # Pay what is overdue with the new card (past_due / unpaid / incomplete).
+    for sub in portal_subscriptions(ctx, customer_id):
+        if sub.get("status") not in ("past_due", "unpaid", "incomplete"):
+            continue
+        latest = sub.get("latest_invoice")
+        inv_id = latest["id"] if isinstance(latest, dict) else latest
+        inv = ctx.find("invoice", str(inv_id)) if inv_id else None
+        if not inv or inv.get("status") != "open":
+            continue
+        try:
+            invoice_pay(ctx, inv["id"], payment_method=pm_id)
+        except StripeAPIError as exc:
+            return OverduePaymentFailure(exc, _requires_action_intent(ctx, inv["id"], exc))
+    return None
+
+
+def _requires_action_intent(ctx: Ctx, invoice_id: str, exc: StripeAPIError) -> str | None:
+    if exc.code not in ("invoice_payment_intent_requires_action", "authentication_required"):
+        return None
+    pi = exc.extra.get("payment_intent") if exc.extra else None
+    if isinstance(pi, dict) and pi.get("id"):
+        return str(pi["id"])
+    for intent in ctx.store.all("payment_intent", lambda i: i.get("status") == "requires_action"):
+        if invoice_id in (str(intent.get("_invoice")), str(intent.get("invoice"))):
+            return str(intent["id"])
+    return None
