@@ -34,7 +34,7 @@ from .invoicing import (
     refresh_totals,
     void_invoice,
 )
-from .payments import new_setup_intent
+from .payments import ChargeOutcome, new_setup_intent
 from .pricing import _recurring_price, item_quantity, price_amount
 from .proration import _apply_item_changes, proration_lines
 from .subscription_state import (
@@ -81,12 +81,78 @@ def subscription_create(
     """
     customer = _customer_or_404(ctx, params["customer"])
     env = _api_env(ctx, customer)
-    raw_items = params.get("items") or []
+    sub_id = new_id("subscription")
+    items = _build_items(ctx, env, sub_id, params.get("items") or [])
+    _check_items_agree(items)
+    interval = items[0]["price"]["recurring"]
+    pm_id = _check_pm(
+        ctx, params.get("default_payment_method"), customer["id"], "default_payment_method"
+    )
+    trial_end = _trial_end(params, interval, env.now)
+    collection = params.get("collection_method") or "charge_automatically"
+    if collection == "send_invoice" and not params.get("days_until_due"):
+        raise invalid_request(
+            "Missing required param: days_until_due.",
+            param="days_until_due",
+            code="parameter_missing",
+        )
+    anchor = _billing_cycle_anchor(params, env.now)
+    sub = _new_subscription(
+        sub_id,
+        params,
+        customer,
+        items,
+        pm_id=pm_id,
+        trial_end=trial_end,
+        now=env.now,
+        origin=origin,
+    )
+    _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
+    _schedule_cancellation_at_create(sub, params)
+    sub["discounts"] = discounts_from_params(
+        ctx,
+        env,
+        params.get("discounts"),
+        customer=customer["id"],
+        subscription=sub_id,
+        param="discounts",
+        order=(
+            sum(price_amount(i["price"], item_quantity(i)) for i in items if not is_metered(i)),
+            sub["currency"],
+        ),
+    )
+    inv = _open_first_invoice(ctx, env, sub, params, trial_end=trial_end, anchor=anchor)
+    inv = _collect_first_invoice(
+        ctx,
+        env,
+        sub_id,
+        inv,
+        params,
+        pm_id=pm_id,
+        collection=collection,
+        authenticated=authenticated,
+    )
+    sub = ctx.get("subscription", sub_id)
+    if (
+        (params.get("payment_behavior") or "allow_incomplete") == "default_incomplete"
+        and inv["status"] == "paid"
+        and not pm_id
+        and collection == "charge_automatically"
+    ):
+        # Nothing to pay now (a trial): a SetupIntent collects the card for later.
+        seti = new_setup_intent(ctx, env, {"customer": customer["id"], "usage": "off_session"})
+        sub["pending_setup_intent"] = seti["id"]
+        save_subscription(ctx, sub)
+    _entitlements(ctx, env, sub["customer"])
+    return sub
+
+
+def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> list[JSONDict]:
+    """The subscription items of `items=[...]` (inline `price_data` makes its price)."""
     if not raw_items:
         raise invalid_request(
             "Missing required param: items.", param="items", code="parameter_missing"
         )
-    sub_id = new_id("subscription")
     items: list[JSONDict] = []
     for i, entry in enumerate(raw_items):
         price = _recurring_price(ctx, entry, f"items[{i}]")
@@ -99,6 +165,11 @@ def subscription_create(
                 param=f"items[{i}][price]",
             )
         items.append(_new_item(sub_id, price, qty, env, entry.get("metadata")))
+    return items
+
+
+def _check_items_agree(items: list[JSONDict]) -> None:
+    """Every price of a subscription has the first one's currency and interval."""
     currency = items[0]["price"]["currency"]
     interval = items[0]["price"]["recurring"]
     for i, item in enumerate(items):
@@ -116,12 +187,10 @@ def subscription_create(
                 "All prices on a subscription must have the same recurring interval.",
                 param=f"items[{i}][price]",
             )
-    pm_id = _check_pm(
-        ctx, params.get("default_payment_method"), customer["id"], "default_payment_method"
-    )
 
-    # trial
-    now = env.now
+
+def _trial_end(params: JSONDict, interval: JSONDict, now: int) -> int | None:
+    """When the trial ends: `trial_end`, `trial_period_days` or the plan's trial days."""
     trial_end: int | None = None
     raw_trial_end = params.get("trial_end")
     if raw_trial_end not in (None, "now"):
@@ -134,23 +203,35 @@ def subscription_create(
         trial_end = now + int(interval["trial_period_days"]) * DAY
     if trial_end is not None and trial_end - now > 730 * DAY:
         raise invalid_request("Trial period must be at most 730 days.", param="trial_period_days")
-    trial_behavior = ((params.get("trial_settings") or {}).get("end_behavior") or {}).get(
-        "missing_payment_method"
-    ) or "create_invoice"
+    return trial_end
 
-    collection = params.get("collection_method") or "charge_automatically"
-    if collection == "send_invoice" and not params.get("days_until_due"):
-        raise invalid_request(
-            "Missing required param: days_until_due.",
-            param="days_until_due",
-            code="parameter_missing",
-        )
+
+def _billing_cycle_anchor(params: JSONDict, now: int) -> int | None:
     anchor = int(params["billing_cycle_anchor"]) if params.get("billing_cycle_anchor") else None
     if anchor is not None and anchor <= now:
         raise invalid_request(
             "billing_cycle_anchor cannot be in the past.", param="billing_cycle_anchor"
         )
+    return anchor
 
+
+def _new_subscription(
+    sub_id: str,
+    params: JSONDict,
+    customer: JSONDict,
+    items: list[JSONDict],
+    *,
+    pm_id: str | None,
+    trial_end: int | None,
+    now: int,
+    origin: Origin,
+) -> JSONDict:
+    """The subscription object as created, before its period is set."""
+    currency = items[0]["price"]["currency"]
+    collection = params.get("collection_method") or "charge_automatically"
+    trial_behavior = ((params.get("trial_settings") or {}).get("end_behavior") or {}).get(
+        "missing_payment_method"
+    ) or "create_invoice"
     sub: JSONDict = {
         "id": sub_id,
         "object": "subscription",
@@ -226,6 +307,13 @@ def subscription_create(
         "_origin": origin,
     }
     sub["items"].pop("total_count")
+    return sub
+
+
+def _set_first_period(
+    sub: JSONDict, interval: JSONDict, *, trial_end: int | None, anchor: int | None, now: int
+) -> None:
+    """The first period ends at the trial end, the billing cycle anchor or one interval on."""
     rec_interval, rec_count = str(interval["interval"]), int(interval.get("interval_count", 1))
     if trial_end:
         sub["billing_cycle_anchor"] = trial_end
@@ -235,108 +323,124 @@ def subscription_create(
         _set_period(sub, now, anchor)
     else:
         _set_period(sub, now, add_interval(now, rec_interval, rec_count))
+
+
+def _schedule_cancellation_at_create(sub: JSONDict, params: JSONDict) -> None:
     if params.get("cancel_at_period_end"):
         sub["cancel_at_period_end"] = True
         sub["cancel_at"] = period_of(sub)[1]
     if params.get("cancel_at"):
         value = params["cancel_at"]
         sub["cancel_at"] = period_of(sub)[1] if isinstance(value, str) else int(value)
-    sub["discounts"] = discounts_from_params(
-        ctx,
-        env,
-        params.get("discounts"),
-        customer=customer["id"],
-        subscription=sub_id,
-        param="discounts",
-        order=(
-            sum(price_amount(i["price"], item_quantity(i)) for i in items if not is_metered(i)),
-            currency,
-        ),
-    )
 
+
+def _open_first_invoice(
+    ctx: Ctx,
+    env: Env,
+    sub: JSONDict,
+    params: JSONDict,
+    *,
+    trial_end: int | None,
+    anchor: int | None,
+) -> JSONDict:
+    """Save the subscription with its first (draft) invoice; `customer.subscription.created`,
+    `invoice.created` and, for a short trial, `trial_will_end` at once."""
+    now = env.now
     # first invoice (one-off `add_invoice_items` ride along as pending items)
     add_invoice_items(ctx, env, sub, params.get("add_invoice_items"))
     inv = _cycle_invoice(ctx, env, sub, "subscription_create", trial=bool(trial_end))
     if anchor is not None and not trial_end:
-        # Prorate the stub period up to the anchor against a full cycle ending there.
-        full = anchor - add_interval(anchor, rec_interval, -rec_count)
-        behavior = params.get("proration_behavior", "create_prorations")
-        for line in inv["lines"]["data"]:
-            if line["parent"]["type"] != "subscription_item_details":
-                continue
-            amount = (
-                0 if behavior == "none" else _round_half_up(line["amount"] * (anchor - now), full)
-            )
-            line["amount"] = line["subtotal"] = amount
-            line["parent"]["subscription_item_details"]["proration"] = behavior != "none"
-            line["description"] = (
-                f"Remaining time on {line['description']} until {_fmt_date(anchor)}"
-            )
-        for item in items:
-            item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
-        refresh_totals(ctx, inv)
+        _prorate_stub_period(ctx, sub, inv, params, anchor=anchor, now=now)
     sub["latest_invoice"] = inv["id"]
     save_subscription(ctx, sub)
     _emit(ctx, env, "customer.subscription.created", sub)
     ctx.save(inv)
     _emit(ctx, env, "invoice.created", inv)
     if trial_end and trial_end - now <= TRIAL_WILL_END_BEFORE:
-        sub = ctx.get("subscription", sub_id)
+        sub = ctx.get("subscription", sub["id"])
         sub["_trial_will_end_sent"] = True
         ctx.save(sub)
         _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+    return inv
 
+
+def _prorate_stub_period(
+    ctx: Ctx, sub: JSONDict, inv: JSONDict, params: JSONDict, *, anchor: int, now: int
+) -> None:
+    """Prorate the stub period up to the anchor against a full cycle ending there."""
+    rec_interval, rec_count = _interval(sub)
+    full = anchor - add_interval(anchor, rec_interval, -rec_count)
+    behavior = params.get("proration_behavior", "create_prorations")
+    for line in inv["lines"]["data"]:
+        if line["parent"]["type"] != "subscription_item_details":
+            continue
+        amount = 0 if behavior == "none" else _round_half_up(line["amount"] * (anchor - now), full)
+        line["amount"] = line["subtotal"] = amount
+        line["parent"]["subscription_item_details"]["proration"] = behavior != "none"
+        line["description"] = f"Remaining time on {line['description']} until {_fmt_date(anchor)}"
+    for item in _items(sub):
+        item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
+    refresh_totals(ctx, inv)
+
+
+def _collect_first_invoice(
+    ctx: Ctx,
+    env: Env,
+    sub_id: str,
+    inv: JSONDict,
+    params: JSONDict,
+    *,
+    pm_id: str | None,
+    collection: str,
+    authenticated: bool,
+) -> JSONDict:
+    """Finalize the first invoice and collect it as `payment_behavior` and
+    `collection_method` say; returns the invoice."""
     behavior = params.get("payment_behavior") or "allow_incomplete"
     inv = finalize_invoice(ctx, env, inv)
     sub = ctx.get("subscription", sub_id)
-    if inv["status"] == "open":
-        if collection == "send_invoice":
-            _emit(ctx, env, "invoice.sent", inv)
-            _set_status(ctx, env, sub, "active")
-        elif behavior == "default_incomplete":
-            pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
-            if pi is not None and pm_id:
-                pi["payment_method"] = pm_id
-                pi["status"] = "requires_confirmation"
-                ctx.save(pi)
-        else:
-            inv, outcome = collect_invoice(
-                ctx,
-                env,
-                inv,
-                off_session=bool(params.get("off_session")),
-                authenticated=authenticated,
-                automatic=True,
-            )
-            if outcome.result != "succeeded" and behavior == "error_if_incomplete":
-                pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
-                if outcome.result == "requires_action":
-                    raise StripeAPIError(
-                        402,
-                        "Payment for this subscription requires additional user action before "
-                        "it can be completed successfully.",
-                        type="card_error",
-                        code="subscription_payment_intent_requires_action",
-                    )
-                raise card_error(
-                    outcome.message or "Your card was declined.",
-                    code=outcome.code or "card_declined",
-                    decline_code=outcome.decline_code,
-                    extra={"payment_intent": pi} if pi else None,
-                )
-    sub = ctx.get("subscription", sub_id)
-    if (
-        behavior == "default_incomplete"
-        and inv["status"] == "paid"
-        and not pm_id
-        and collection == "charge_automatically"
-    ):
-        # Nothing to pay now (a trial): a SetupIntent collects the card for later.
-        seti = new_setup_intent(ctx, env, {"customer": customer["id"], "usage": "off_session"})
-        sub["pending_setup_intent"] = seti["id"]
-        save_subscription(ctx, sub)
-    _entitlements(ctx, env, sub["customer"])
-    return sub
+    if inv["status"] != "open":
+        return inv
+    if collection == "send_invoice":
+        _emit(ctx, env, "invoice.sent", inv)
+        _set_status(ctx, env, sub, "active")
+    elif behavior == "default_incomplete":
+        pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
+        if pi is not None and pm_id:
+            pi["payment_method"] = pm_id
+            pi["status"] = "requires_confirmation"
+            ctx.save(pi)
+    else:
+        inv, outcome = collect_invoice(
+            ctx,
+            env,
+            inv,
+            off_session=bool(params.get("off_session")),
+            authenticated=authenticated,
+            automatic=True,
+        )
+        if outcome.result != "succeeded" and behavior == "error_if_incomplete":
+            raise _first_payment_error(ctx, inv, outcome)
+    return inv
+
+
+def _first_payment_error(ctx: Ctx, inv: JSONDict, outcome: ChargeOutcome) -> StripeAPIError:
+    """The 402 of `payment_behavior=error_if_incomplete` when the first payment fails."""
+    pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
+    if outcome.result == "requires_action":
+        return StripeAPIError(
+            402,
+            "Payment for this subscription requires additional user action before "
+            "it can be completed successfully.",
+            type="card_error",
+            code="subscription_payment_intent_requires_action",
+        )
+    return card_error(
+        outcome.message or "Your card was declined.",
+        code=outcome.code or "card_declined",
+        decline_code=outcome.decline_code,
+        extra={"payment_intent": pi} if pi else None,
+    )
 
 
 def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
