@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..context import Ctx
 from ..errors import StripeAPIError, card_error, invalid_request
 from ..ids import new_id
@@ -458,6 +460,41 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     sub = ctx.get("subscription", sub_id)
     env = _api_env(ctx, sub["customer"])
     before = _copy(sub)
+    _check_updatable(sub, params)
+    _apply_plain_fields(ctx, sub, params)
+    _apply_cancellation_trial_and_pause_settings(sub, params)
+    if "discounts" in params:
+        sub["discounts"] = discounts_from_params(
+            ctx,
+            env,
+            params["discounts"],
+            customer=sub["customer"],
+            subscription=sub_id,
+            param="discounts",
+        )
+    _apply_cancel_at_period_end(env, sub, params)
+    _apply_cancel_at(env, sub, params)
+    if params.get("add_invoice_items"):
+        add_invoice_items(ctx, env, sub, params["add_invoice_items"])
+    billing = _prorate_item_changes(ctx, env, sub, params)
+    end_trial = _apply_trial_end(ctx, env, sub, params)
+
+    if sub != before:
+        _emit_sub_update(ctx, env, sub, before)
+    else:
+        save_subscription(ctx, sub)
+    sub = ctx.get("subscription", sub_id)
+    if end_trial:
+        sub = _end_trial(ctx, env, sub, synchronous=True)
+    elif billing.immediate_invoice:
+        sub = _invoice_update_now(ctx, env, sub, params, bill_new_period=billing.bill_new_period)
+    if billing.items_changed or sub.get("status") != before.get("status"):
+        _entitlements(ctx, env, sub["customer"])
+    return ctx.get("subscription", sub_id)
+
+
+def _check_updatable(sub: JSONDict, params: JSONDict) -> None:
+    """Canceled and incomplete subscriptions accept only a few parameters."""
     if sub["status"] in TERMINAL:
         allowed = {"metadata", "cancellation_details", "expand"}
         if set(params) - allowed:
@@ -471,6 +508,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
                 "An incomplete subscription can only update its metadata, description and "
                 "default payment method until its first invoice is paid.",
             )
+
+
+def _apply_plain_fields(ctx: Ctx, sub: JSONDict, params: JSONDict) -> None:
     if "metadata" in params:
         sub["metadata"] = apply_metadata(sub.get("metadata"), params["metadata"])
     if "description" in params:
@@ -483,6 +523,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         sub["collection_method"] = params["collection_method"]
     if "days_until_due" in params:
         sub["days_until_due"] = params["days_until_due"] or None
+
+
+def _apply_cancellation_trial_and_pause_settings(sub: JSONDict, params: JSONDict) -> None:
     if "cancellation_details" in params:
         details = params["cancellation_details"] or {}
         current = sub.get("cancellation_details") or {}
@@ -503,49 +546,57 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
             if not pause or pause == UNSET
             else {"behavior": pause["behavior"], "resumes_at": pause.get("resumes_at")}
         )
-    if "discounts" in params:
-        sub["discounts"] = discounts_from_params(
-            ctx,
-            env,
-            params["discounts"],
-            customer=sub["customer"],
-            subscription=sub_id,
-            param="discounts",
-        )
-    if "cancel_at_period_end" in params:
-        if params["cancel_at_period_end"]:
-            sub["cancel_at_period_end"] = True
-            sub["cancel_at"] = period_of(sub)[1]
-            sub["canceled_at"] = env.now
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
-        else:
-            sub["cancel_at_period_end"] = False
-            sub["cancel_at"] = None
-            sub["canceled_at"] = None
-            sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": None}
-    if "cancel_at" in params:
-        value = params["cancel_at"]
-        if value == UNSET or value is None:
-            sub["cancel_at"] = None
-            sub["cancel_at_period_end"] = False
-            sub["canceled_at"] = None
-            sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": None}
-        else:
-            at = period_of(sub)[1] if isinstance(value, str) else int(value)
-            if at <= env.now:
-                raise invalid_request("cancel_at must be in the future.", param="cancel_at")
-            sub["cancel_at"] = at
-            sub["cancel_at_period_end"] = at == period_of(sub)[1]
-            sub["canceled_at"] = env.now
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
 
-    if params.get("add_invoice_items"):
-        add_invoice_items(ctx, env, sub, params["add_invoice_items"])
+
+def _clear_scheduled_cancellation(sub: JSONDict) -> None:
+    sub["cancel_at_period_end"] = False
+    sub["cancel_at"] = None
+    sub["canceled_at"] = None
+    sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": None}
+
+
+def _apply_cancel_at_period_end(env: Env, sub: JSONDict, params: JSONDict) -> None:
+    if "cancel_at_period_end" not in params:
+        return
+    if params["cancel_at_period_end"]:
+        sub["cancel_at_period_end"] = True
+        sub["cancel_at"] = period_of(sub)[1]
+        sub["canceled_at"] = env.now
+        sub["cancellation_details"]["reason"] = "cancellation_requested"
+    else:
+        _clear_scheduled_cancellation(sub)
+
+
+def _apply_cancel_at(env: Env, sub: JSONDict, params: JSONDict) -> None:
+    if "cancel_at" not in params:
+        return
+    value = params["cancel_at"]
+    if value == UNSET or value is None:
+        _clear_scheduled_cancellation(sub)
+        return
+    at = period_of(sub)[1] if isinstance(value, str) else int(value)
+    if at <= env.now:
+        raise invalid_request("cancel_at must be in the future.", param="cancel_at")
+    sub["cancel_at"] = at
+    sub["cancel_at_period_end"] = at == period_of(sub)[1]
+    sub["canceled_at"] = env.now
+    sub["cancellation_details"]["reason"] = "cancellation_requested"
+
+
+@dataclass
+class _UpdateBilling:
+    """What an update's item changes bill right away."""
+
+    immediate_invoice: bool = False
+    bill_new_period: bool = False  # the invoice also charges a freshly started period
+    items_changed: bool = False
+
+
+def _prorate_item_changes(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -> _UpdateBilling:
+    """Apply `items` and `billing_cycle_anchor=now`, with their proration lines."""
     behavior = params.get("proration_behavior") or "create_prorations"
     at = int(params.get("proration_date") or env.now)
-    immediate_invoice = False
-    bill_new_period = False  # the invoice also charges a freshly started period
-    items_changed = False
+    billing = _UpdateBilling()
     new_invoice_items: list[JSONDict] = []
     # A new interval or billing_cycle_anchor=now restarts the cycle now: the
     # unused time of the old items is credited and the new period billed in
@@ -554,7 +605,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     if params.get("items"):
         old_items = _copy(_items(sub))
         new_items, changed_interval = _apply_item_changes(ctx, env, sub, params["items"])
-        items_changed = True
+        billing.items_changed = True
         reset_now = reset_now or (changed_interval and sub["status"] != "trialing")
         if reset_now:
             if behavior != "none":
@@ -562,16 +613,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         else:
             if behavior != "none":
                 new_invoice_items = proration_lines(ctx, env, sub, old_items, new_items, at)
-            for item in new_items:
-                old = next((o for o in old_items if o["id"] == item["id"]), None)
-                if (
-                    old is None
-                    or old["price"]["id"] != item["price"]["id"]
-                    or old.get("quantity") != item.get("quantity")
-                ):
-                    item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
+            _record_billed_amounts(old_items, new_items)
             if behavior == "always_invoice" and new_invoice_items:
-                immediate_invoice = True
+                billing.immediate_invoice = True
         sub["items"]["data"] = new_items
     elif reset_now and behavior != "none":
         new_invoice_items = proration_lines(ctx, env, sub, _items(sub), [], at)
@@ -579,62 +623,72 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         rec_interval, rec_count = _interval(sub)
         sub["billing_cycle_anchor"] = env.now
         _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
-        immediate_invoice = bill_new_period = True
+        billing.immediate_invoice = billing.bill_new_period = True
+    return billing
 
-    end_trial = False
-    if "trial_end" in params and sub["status"] == "trialing":
-        value = params["trial_end"]
-        if value == "now":
-            end_trial = True
-        else:
-            if int(value) <= env.now:
-                raise invalid_request(
-                    "Invalid timestamp: must be in the future.", param="trial_end"
-                )
-            sub["trial_end"] = int(value)
-            sub["billing_cycle_anchor"] = int(value)
-            for item in _items(sub):
-                item["current_period_end"] = int(value)
-            sub.pop("_trial_will_end_sent", None)
-            if int(value) - env.now <= TRIAL_WILL_END_BEFORE:
-                sub["_trial_will_end_sent"] = True
-                _emit(ctx, env, "customer.subscription.trial_will_end", sub)
 
-    if sub != before:
-        _emit_sub_update(ctx, env, sub, before)
-    else:
-        save_subscription(ctx, sub)
-    sub = ctx.get("subscription", sub_id)
-    if end_trial:
-        sub = _end_trial(ctx, env, sub, synchronous=True)
-    elif immediate_invoice:
-        inv = _cycle_invoice(ctx, env, sub, "subscription_update", include_items=bill_new_period)
-        sub["latest_invoice"] = inv["id"]
-        save_subscription(ctx, sub)
-        ctx.save(inv)
-        _emit(ctx, env, "invoice.created", inv)
-        inv = finalize_invoice(ctx, env, inv)
-        if inv["status"] == "open" and sub["collection_method"] == "charge_automatically":
-            payment_behavior = params.get("payment_behavior") or "allow_incomplete"
-            inv, outcome = collect_invoice(
-                ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=True
-            )
-            if outcome.result != "succeeded" and payment_behavior in (
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ):
-                raise card_error(
-                    outcome.message or "Your card was declined.",
-                    code=outcome.code or "card_declined",
-                    decline_code=outcome.decline_code,
-                )
-            if outcome.result != "succeeded":
-                sub = ctx.get("subscription", sub_id)
-                if sub["status"] == "active":
-                    _set_status(ctx, env, sub, "past_due")
-    if items_changed or sub.get("status") != before.get("status"):
-        _entitlements(ctx, env, sub["customer"])
-    return ctx.get("subscription", sub_id)
+def _record_billed_amounts(old_items: list[JSONDict], new_items: list[JSONDict]) -> None:
+    """A changed item's next renewal bills its new price (the proration covered the rest)."""
+    for item in new_items:
+        old = next((o for o in old_items if o["id"] == item["id"]), None)
+        if (
+            old is None
+            or old["price"]["id"] != item["price"]["id"]
+            or old.get("quantity") != item.get("quantity")
+        ):
+            item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
+
+
+def _apply_trial_end(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -> bool:
+    """Move a trial's end; True when `trial_end="now"` ends it (done after saving)."""
+    if "trial_end" not in params or sub["status"] != "trialing":
+        return False
+    value = params["trial_end"]
+    if value == "now":
+        return True
+    if int(value) <= env.now:
+        raise invalid_request("Invalid timestamp: must be in the future.", param="trial_end")
+    sub["trial_end"] = int(value)
+    sub["billing_cycle_anchor"] = int(value)
+    for item in _items(sub):
+        item["current_period_end"] = int(value)
+    sub.pop("_trial_will_end_sent", None)
+    if int(value) - env.now <= TRIAL_WILL_END_BEFORE:
+        sub["_trial_will_end_sent"] = True
+        _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+    return False
+
+
+def _invoice_update_now(
+    ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict, *, bill_new_period: bool
+) -> JSONDict:
+    """Invoice the update's prorations (and a new period) at once and collect it."""
+    inv = _cycle_invoice(ctx, env, sub, "subscription_update", include_items=bill_new_period)
+    sub["latest_invoice"] = inv["id"]
+    save_subscription(ctx, sub)
+    ctx.save(inv)
+    _emit(ctx, env, "invoice.created", inv)
+    inv = finalize_invoice(ctx, env, inv)
+    if inv["status"] != "open" or sub["collection_method"] != "charge_automatically":
+        return sub
+    payment_behavior = params.get("payment_behavior") or "allow_incomplete"
+    inv, outcome = collect_invoice(
+        ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=True
+    )
+    if outcome.result != "succeeded" and payment_behavior in (
+        "error_if_incomplete",
+        "pending_if_incomplete",
+    ):
+        raise card_error(
+            outcome.message or "Your card was declined.",
+            code=outcome.code or "card_declined",
+            decline_code=outcome.decline_code,
+        )
+    if outcome.result != "succeeded":
+        sub = ctx.get("subscription", sub["id"])
+        if sub["status"] == "active":
+            _set_status(ctx, env, sub, "past_due")
+    return sub
 
 
 def subscription_resume(
