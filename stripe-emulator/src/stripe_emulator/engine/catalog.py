@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import invalid_request, resource_missing
 from ..ids import new_id
 from ..params import UNSET
 from ..updates import apply_metadata, apply_simple
@@ -230,4 +230,11 @@ def price_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         price["lookup_key"] = params["lookup_key"]
     ctx.save(price)
     ctx.emit("price.created", price)
+    return price
+
+
+def price_or_404(ctx: Ctx, price_id: str, param: str) -> JSONDict:
+    price = ctx.find("price", price_id)
+    if price is None:
+        raise resource_missing("price", price_id, param=param)
     return price

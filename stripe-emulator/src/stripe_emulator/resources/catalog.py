@@ -15,7 +15,7 @@ from ..engine.catalog import (
     price_create,
     product_create,
 )
-from ..errors import invalid_request, resource_missing
+from ..errors import invalid_request
 from ..listing import match_range, paginate, search
 from ..params import UNSET
 from ..render import register_includable
@@ -202,10 +202,3 @@ def list_prices(ctx: Ctx, params: JSONDict) -> JSONDict:
         return match_range(p.get("created"), params.get("created"))
 
     return paginate(ctx.store.all("price", keep), params, "/v1/prices", object_label="price")
-
-
-def price_or_404(ctx: Ctx, price_id: str, param: str) -> JSONDict:
-    price = ctx.find("price", price_id)
-    if price is None:
-        raise resource_missing("price", price_id, param=param)
-    return price
