@@ -792,6 +792,40 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         raise invalid_request(
             "Missing required param: mode.", param="mode", code="parameter_missing"
         )
+    _check_mode_params(params, mode)
+    customer = _session_customer(ctx, params)
+    now = ctx.now_for_customer(customer)
+    items, currencies = _session_line_items(ctx, params, mode)
+    currency = next(iter(currencies)) if currencies else params.get("currency")
+    if mode == "setup" and not currency and params.get("currency"):
+        currency = params["currency"].lower()
+    sub_data = _subscription_data(params, now)
+    expires_at = _expires_at(params, now)
+    discounts = [
+        _discount_for(ctx, d, customer["id"] if customer else None, now)
+        for d in params.get("discounts") or []
+    ]
+    if len(discounts) > 1:
+        raise invalid_request("You may only specify one discount.", param="discounts")
+    session = _new_session(
+        ctx,
+        params,
+        mode=mode,
+        customer=customer,
+        now=now,
+        items=items,
+        currency=currency,
+        sub_data=sub_data,
+        expires_at=expires_at,
+        discounts=discounts,
+    )
+    recompute_amounts(ctx, session)
+    ctx.save(session)
+    return session
+
+
+def _check_mode_params(params: JSONDict, mode: str) -> None:
+    """Parameters that only go with some `ui_mode`s or `mode`s, or not together."""
     ui_mode = params.get("ui_mode", "hosted_page")
     hosted = ui_mode == "hosted_page"
     if not hosted and params.get("success_url"):
@@ -834,13 +868,19 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
             "You may only specify one of these parameters: allow_promotion_codes, discounts.",
             param="discounts",
         )
+
+
+def _session_customer(ctx: Ctx, params: JSONDict) -> JSONDict | None:
     customer = None
     if params.get("customer"):
         customer = ctx.get("customer", params["customer"], param="customer")
         if customer.get("deleted"):
             raise resource_missing("customer", params["customer"], param="customer")
-    now = ctx.now_for_customer(customer)
+    return customer
 
+
+def _session_line_items(ctx: Ctx, params: JSONDict, mode: str) -> tuple[list[JSONDict], set[str]]:
+    """The session's line items (`price` or inline `price_data`) and their currencies."""
     raw_items = params.get("line_items") or []
     if mode in ("payment", "subscription") and not raw_items:
         raise invalid_request(
@@ -864,10 +904,10 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
                 "using prices.",
                 param="line_items",
             )
-    currency = next(iter(currencies)) if currencies else params.get("currency")
-    if mode == "setup" and not currency and params.get("currency"):
-        currency = params["currency"].lower()
+    return items, currencies
 
+
+def _subscription_data(params: JSONDict, now: int) -> JSONDict:
     sub_data = dict(params.get("subscription_data") or {})
     if "trial_period_days" in sub_data and not 1 <= int(sub_data["trial_period_days"]) <= 730:
         raise invalid_request(
@@ -879,7 +919,10 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
             "`subscription_data[trial_end]` must be at least 48 hours in the future.",
             param="subscription_data[trial_end]",
         )
+    return sub_data
 
+
+def _expires_at(params: JSONDict, now: int) -> int:
     expires_at = params.get("expires_at") or now + DEFAULT_LIFETIME
     if not now + MIN_LIFETIME - 60 <= expires_at <= now + DEFAULT_LIFETIME + 60:
         raise invalid_request(
@@ -887,14 +930,25 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
             "Checkout Session's creation.",
             param="expires_at",
         )
+    return expires_at
 
-    discounts = [
-        _discount_for(ctx, d, customer["id"] if customer else None, now)
-        for d in params.get("discounts") or []
-    ]
-    if len(discounts) > 1:
-        raise invalid_request("You may only specify one discount.", param="discounts")
 
+def _new_session(
+    ctx: Ctx,
+    params: JSONDict,
+    *,
+    mode: str,
+    customer: JSONDict | None,
+    now: int,
+    items: list[JSONDict],
+    currency: str | None,
+    sub_data: JSONDict,
+    expires_at: int,
+    discounts: list[JSONDict],
+) -> JSONDict:
+    """The open session object (`invoice_creation` only in payment mode)."""
+    ui_mode = params.get("ui_mode", "hosted_page")
+    hosted = ui_mode == "hosted_page"
     session_id = new_id("checkout.session", 58)
     session: JSONDict = {
         "id": session_id,
@@ -989,8 +1043,6 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
                 "rendering_options": None,
             },
         }
-    recompute_amounts(ctx, session)
-    ctx.save(session)
     return session
 
 
