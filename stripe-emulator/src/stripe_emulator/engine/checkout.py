@@ -506,61 +506,7 @@ def _finish(
     if pm is not None and customer_id:
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
     if mode == "subscription":
-        sub_data = session.get("_subscription_data") or {}
-        recurring = [i for i in session["_line_items"] if _is_recurring(ctx, i)]
-        # One-time prices are billed once, on the first invoice.
-        one_time = [
-            {"price": i["price"], "quantity": int(i.get("quantity") or 1)}
-            for i in session["_line_items"]
-            if not _is_recurring(ctx, i)
-        ]
-        params: JSONDict = {
-            "customer": customer_id,
-            "items": [
-                {"price": i["price"], **({"quantity": i["quantity"]} if i["quantity"] else {})}
-                for i in recurring
-            ],
-            "payment_behavior": "error_if_incomplete",
-            **({"add_invoice_items": one_time} if one_time else {}),
-            "metadata": dict(sub_data.get("metadata") or {}),
-        }
-        if pm is not None:
-            params["default_payment_method"] = pm["id"]
-        for key in (
-            "trial_period_days",
-            "trial_end",
-            "trial_settings",
-            "description",
-            "billing_cycle_anchor",
-            "proration_behavior",
-            "default_tax_rates",
-            "invoice_settings",
-        ):
-            if sub_data.get(key) is not None:
-                params[key] = sub_data[key]
-        if session.get("discounts"):
-            d = session["discounts"][0]
-            params["discounts"] = [
-                {"promotion_code": d["promotion_code"]}
-                if d.get("promotion_code")
-                else {"coupon": d["coupon"]}
-            ]
-        sub = subscription_create(ctx, params, origin="checkout", authenticated=authenticated)
-        if sub.get("status") not in ("active", "trialing"):
-            raise _Rollback(
-                Outcome(
-                    "error",
-                    session,
-                    message="Your card was declined.",
-                    param="card_number",
-                    code="card_declined",
-                )
-            )
-        session["subscription"] = sub["id"]
-        latest = sub.get("latest_invoice")
-        session["invoice"] = latest["id"] if isinstance(latest, dict) else latest
-        due = int(session.get("amount_total") or 0)
-        session["payment_status"] = "paid" if due > 0 else "no_payment_required"
+        _subscribe(ctx, session, pm, customer_id, authenticated=authenticated)
     elif mode == "setup":
         session["payment_status"] = "no_payment_required"
         if pm is not None:
@@ -585,6 +531,72 @@ def _finish(
     ctx.save(session)
     ctx.emit("checkout.session.completed", session, automatic=True)
     return Outcome("complete", session)
+
+
+def _subscribe(
+    ctx: Ctx,
+    session: JSONDict,
+    pm: JSONDict | None,
+    customer_id: str | None,
+    *,
+    authenticated: bool,
+) -> None:
+    """Subscription mode: the subscription (a decline rolls the attempt back)."""
+    sub_data = session.get("_subscription_data") or {}
+    recurring = [i for i in session["_line_items"] if _is_recurring(ctx, i)]
+    # One-time prices are billed once, on the first invoice.
+    one_time = [
+        {"price": i["price"], "quantity": int(i.get("quantity") or 1)}
+        for i in session["_line_items"]
+        if not _is_recurring(ctx, i)
+    ]
+    params: JSONDict = {
+        "customer": customer_id,
+        "items": [
+            {"price": i["price"], **({"quantity": i["quantity"]} if i["quantity"] else {})}
+            for i in recurring
+        ],
+        "payment_behavior": "error_if_incomplete",
+        **({"add_invoice_items": one_time} if one_time else {}),
+        "metadata": dict(sub_data.get("metadata") or {}),
+    }
+    if pm is not None:
+        params["default_payment_method"] = pm["id"]
+    for key in (
+        "trial_period_days",
+        "trial_end",
+        "trial_settings",
+        "description",
+        "billing_cycle_anchor",
+        "proration_behavior",
+        "default_tax_rates",
+        "invoice_settings",
+    ):
+        if sub_data.get(key) is not None:
+            params[key] = sub_data[key]
+    if session.get("discounts"):
+        d = session["discounts"][0]
+        params["discounts"] = [
+            {"promotion_code": d["promotion_code"]}
+            if d.get("promotion_code")
+            else {"coupon": d["coupon"]}
+        ]
+    sub = subscription_create(ctx, params, origin="checkout", authenticated=authenticated)
+    if sub.get("status") not in ("active", "trialing"):
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message="Your card was declined.",
+                param="card_number",
+                code="card_declined",
+            )
+        )
+    session["subscription"] = sub["id"]
+    latest = sub.get("latest_invoice")
+    session["invoice"] = latest["id"] if isinstance(latest, dict) else latest
+    due = int(session.get("amount_total") or 0)
+    session["payment_status"] = "paid" if due > 0 else "no_payment_required"
 
 
 def _set_up(

@@ -86,74 +86,89 @@ def _blank_features() -> JSONDict:
 
 
 def _apply_features(ctx: Ctx, features: JSONDict, update: JSONDict) -> JSONDict:
+    """`features` with the `features[...]` parameters of a create or update applied."""
     out = copy.deepcopy(features)
     cu = update.get("customer_update")
     if cu is not None:
-        if "enabled" in cu:
-            out["customer_update"]["enabled"] = bool(cu["enabled"])
-        if "allowed_updates" in cu:
-            allowed = cu["allowed_updates"]
-            out["customer_update"]["allowed_updates"] = [] if allowed == UNSET else list(allowed)
+        _apply_customer_update_feature(out, cu)
     ih = update.get("invoice_history")
     if ih is not None and "enabled" in ih:
         out["invoice_history"]["enabled"] = bool(ih["enabled"])
     pmu = update.get("payment_method_update")
     if pmu is not None:
-        if "enabled" in pmu:
-            out["payment_method_update"]["enabled"] = bool(pmu["enabled"])
-        if "payment_method_configuration" in pmu:
-            value = pmu["payment_method_configuration"]
-            out["payment_method_update"]["payment_method_configuration"] = value or None
+        _apply_payment_method_update_feature(out, pmu)
     sc = update.get("subscription_cancel")
     if sc is not None:
-        target = out["subscription_cancel"]
-        for key in ("enabled", "mode", "proration_behavior"):
-            if key in sc:
-                target[key] = sc[key]
-        reason = sc.get("cancellation_reason")
-        if reason is not None:
-            if "enabled" in reason:
-                target["cancellation_reason"]["enabled"] = bool(reason["enabled"])
-            if "options" in reason:
-                opts = reason["options"]
-                target["cancellation_reason"]["options"] = [] if opts == UNSET else list(opts)
-        if target["proration_behavior"] != "none" and target["mode"] != "immediately":
-            raise invalid_request(
-                "`proration_behavior` can only be set when `mode` is `immediately`.",
-                param="features[subscription_cancel][proration_behavior]",
-            )
-        if target["proration_behavior"] == "always_invoice":
-            raise invalid_request(
-                "Invalid proration_behavior for subscription_cancel: must be one of none, "
-                "create_prorations.",
-                param="features[subscription_cancel][proration_behavior]",
-            )
+        _apply_subscription_cancel_feature(out, sc)
     su = update.get("subscription_update")
     if su is not None:
-        target = out["subscription_update"]
-        for key in ("enabled", "proration_behavior", "billing_cycle_anchor"):
-            if key in su:
-                target[key] = su[key]
-        if "trial_update_behavior" in su:
-            target["trial_update_behavior"] = su["trial_update_behavior"]
-        if "default_allowed_updates" in su:
-            allowed = su["default_allowed_updates"]
-            target["default_allowed_updates"] = [] if allowed == UNSET else list(allowed)
-        if "products" in su:
-            raw = su["products"]
-            target["products"] = None if raw == UNSET else _products(ctx, raw)
-        if "schedule_at_period_end" in su:
-            conditions = (su["schedule_at_period_end"] or {}).get("conditions") or []
-            target["schedule_at_period_end"] = {
-                "conditions": [{"type": c["type"]} for c in conditions]
-            }
-        if target["enabled"] and not target["products"]:
-            raise invalid_request(
-                "You must specify at least one product with prices when subscription updates "
-                "are enabled.",
-                param="features[subscription_update][products]",
-            )
+        _apply_subscription_update_feature(ctx, out, su)
     return out
+
+
+def _apply_customer_update_feature(out: JSONDict, cu: JSONDict) -> None:
+    if "enabled" in cu:
+        out["customer_update"]["enabled"] = bool(cu["enabled"])
+    if "allowed_updates" in cu:
+        allowed = cu["allowed_updates"]
+        out["customer_update"]["allowed_updates"] = [] if allowed == UNSET else list(allowed)
+
+
+def _apply_payment_method_update_feature(out: JSONDict, pmu: JSONDict) -> None:
+    if "enabled" in pmu:
+        out["payment_method_update"]["enabled"] = bool(pmu["enabled"])
+    if "payment_method_configuration" in pmu:
+        value = pmu["payment_method_configuration"]
+        out["payment_method_update"]["payment_method_configuration"] = value or None
+
+
+def _apply_subscription_cancel_feature(out: JSONDict, sc: JSONDict) -> None:
+    target = out["subscription_cancel"]
+    for key in ("enabled", "mode", "proration_behavior"):
+        if key in sc:
+            target[key] = sc[key]
+    reason = sc.get("cancellation_reason")
+    if reason is not None:
+        if "enabled" in reason:
+            target["cancellation_reason"]["enabled"] = bool(reason["enabled"])
+        if "options" in reason:
+            opts = reason["options"]
+            target["cancellation_reason"]["options"] = [] if opts == UNSET else list(opts)
+    if target["proration_behavior"] != "none" and target["mode"] != "immediately":
+        raise invalid_request(
+            "`proration_behavior` can only be set when `mode` is `immediately`.",
+            param="features[subscription_cancel][proration_behavior]",
+        )
+    if target["proration_behavior"] == "always_invoice":
+        raise invalid_request(
+            "Invalid proration_behavior for subscription_cancel: must be one of none, "
+            "create_prorations.",
+            param="features[subscription_cancel][proration_behavior]",
+        )
+
+
+def _apply_subscription_update_feature(ctx: Ctx, out: JSONDict, su: JSONDict) -> None:
+    target = out["subscription_update"]
+    for key in ("enabled", "proration_behavior", "billing_cycle_anchor"):
+        if key in su:
+            target[key] = su[key]
+    if "trial_update_behavior" in su:
+        target["trial_update_behavior"] = su["trial_update_behavior"]
+    if "default_allowed_updates" in su:
+        allowed = su["default_allowed_updates"]
+        target["default_allowed_updates"] = [] if allowed == UNSET else list(allowed)
+    if "products" in su:
+        raw = su["products"]
+        target["products"] = None if raw == UNSET else _products(ctx, raw)
+    if "schedule_at_period_end" in su:
+        conditions = (su["schedule_at_period_end"] or {}).get("conditions") or []
+        target["schedule_at_period_end"] = {"conditions": [{"type": c["type"]} for c in conditions]}
+    if target["enabled"] and not target["products"]:
+        raise invalid_request(
+            "You must specify at least one product with prices when subscription updates "
+            "are enabled.",
+            param="features[subscription_update][products]",
+        )
 
 
 def _products(ctx: Ctx, raw: list[JSONDict]) -> list[JSONDict]:
