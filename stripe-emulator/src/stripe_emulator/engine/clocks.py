@@ -37,7 +37,7 @@ from .subscription_state import _emit_sub_update, _interval, period_of
 from .subscriptions import _end_trial, _expire_incomplete, _renew
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..context import EmulatorCore
 
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ _TICKER_ATTR = "_billing_real_clock"
 _tickers_lock = threading.Lock()
 
 
-def tick_real_clock(app: Emulator) -> int:
+def tick_real_clock(app: EmulatorCore) -> int:
     """Process everything due by now for subscriptions and invoices without a test clock."""
     ctx = app.context()
     with app.store.atomic():
@@ -224,7 +224,7 @@ def tick_real_clock(app: Emulator) -> int:
     return steps
 
 
-def start_real_clock(app: Emulator, interval: float = REAL_CLOCK_INTERVAL) -> None:
+def start_real_clock(app: EmulatorCore, interval: float = REAL_CLOCK_INTERVAL) -> None:
     """Start (once per emulator) the daemon thread that runs `tick_real_clock`.
 
     Called when the server starts its background work (and, idempotently,

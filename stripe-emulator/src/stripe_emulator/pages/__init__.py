@@ -14,22 +14,21 @@ Every state-changing form carries a token bound to the object it acts on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from ..context import Ctx
 from ..errors import StripeAPIError
-from ..routing import Route, _compile
+from .registry import PAGES, PageNotFound, PageRequest, _match, page
 
 if TYPE_CHECKING:
-    from ..app import Emulator
+    from ..context import EmulatorCore
     from ..response import Response
 
 logger = logging.getLogger(__name__)
 
-PageHandler = Callable[..., "Response"]
+__all__ = ["PAGES", "PAGE_PREFIXES", "PageNotFound", "PageRequest", "dispatch", "page"]
+
 # Paths served as HTML pages (besides the dashboard at "/"). The billing engine
 # publishes /3ds/{intent}, /invoices/{id} and /invoices/{id}/pdf.
 PAGE_PREFIXES = (
@@ -41,46 +40,6 @@ PAGE_PREFIXES = (
     "/pages/",
     "/favicon.ico",
 )
-PAGES: list[Route] = []
-
-
-@dataclass
-class PageRequest:
-    """What a page handler gets besides the context."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    form: dict[str, str]
-    headers: dict[str, str]
-    base_url: str
-
-    def value(self, key: str, default: str = "") -> str:
-        """A form field (POST) or query parameter (GET), stripped."""
-        raw = self.form.get(key, self.query.get(key, default))
-        return raw.strip()
-
-
-class PageNotFound(Exception):
-    """Raised by a page handler for an unknown object: rendered as a 404 page."""
-
-
-def page(method: str, pattern: str) -> Callable[[PageHandler], PageHandler]:
-    def deco(fn: PageHandler) -> PageHandler:
-        PAGES.append(Route(method, pattern, _compile(pattern), fn, None, False, len(PAGES)))
-        return fn
-
-    return deco
-
-
-def _match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for r in sorted(PAGES, key=lambda r: (r.pattern.count("{"), r.order)):
-        if r.method != method:
-            continue
-        m = r.regex.match(path)
-        if m:
-            return r, m.groupdict()
-    return None
 
 
 def _decode(raw: str) -> dict[str, str]:
@@ -88,7 +47,7 @@ def _decode(raw: str) -> dict[str, str]:
 
 
 def dispatch(
-    app: Emulator, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    app: EmulatorCore, method: str, path: str, query: str, headers: dict[str, str], body: bytes
 ) -> Response:
     """Serve one page request (called by `Emulator.handle` for `/` and `/pages/...`)."""
     from . import checkout_page, dashboard, invoice_page, portal_page  # noqa: F401 - routes

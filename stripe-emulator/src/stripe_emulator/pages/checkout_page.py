@@ -29,7 +29,6 @@ from ..engine.checkout import (
     start_completion,
 )
 from ..response import Response
-from . import PageNotFound, PageRequest, page
 from .html import (
     document,
     esc,
@@ -42,6 +41,7 @@ from .html import (
     redirect,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 

@@ -21,7 +21,6 @@ from ..context import Ctx
 from ..engine.clocks import test_clock_advance
 from ..render import strip
 from ..response import Response
-from . import PageNotFound, PageRequest, page
 from .html import (
     date,
     datetime,
@@ -37,6 +36,7 @@ from .html import (
     status_pill,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 TOKEN_SCOPE = "dashboard"  # noqa: S105 - a form-token scope, not a password

@@ -16,7 +16,6 @@ from ..context import Ctx
 from ..engine.cards import attach_payment_method, build_card_payment_method
 from ..errors import StripeAPIError
 from ..response import Response
-from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (
     date,
@@ -32,6 +31,7 @@ from .html import (
     token_ok,
 )
 from .pdf import MARGIN, PAGE_W, PdfDocument
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 

@@ -37,7 +37,6 @@ from ..engine.portal import (
 )
 from ..errors import StripeAPIError
 from ..response import Response
-from . import PageNotFound, PageRequest, page
 from .checkout_page import business_name, parse_expiry
 from .html import (
     date,
@@ -53,6 +52,7 @@ from .html import (
     status_pill,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 
