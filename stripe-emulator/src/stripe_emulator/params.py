@@ -173,8 +173,7 @@ def _is_typed_dict(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__total__")
 
 
-# Still to be split into named steps (complexity 18, limit 15; DEVELOPING.md).
-def to_node(tp: Any, module: str) -> Node:  # noqa: C901
+def to_node(tp: Any, module: str) -> Node:
     tp = _eval_ref(tp, module)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -193,21 +192,7 @@ def to_node(tp: Any, module: str) -> Node:  # noqa: C901
     if origin is typing.Literal:
         return Enum(tuple(args))
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        allow_empty = False
-        options: list[Node] = []
-        for arg in args:
-            node = to_node(arg, module)
-            if isinstance(node, Enum) and node.values == ("",):
-                allow_empty = True
-                continue
-            options.append(node)
-        if any(isinstance(o, Enum) for o in options) and Scalar("str") in options:
-            # The SDK widens enums with `str` for forward compatibility; the
-            # server knows the closed set, so the emulator enforces it.
-            options.remove(Scalar("str"))
-        if len(options) == 1 and not allow_empty:
-            return options[0]
-        return OneOf(tuple(options), allow_empty)
+        return _union_node(args, module)
     if origin in (list, typing.List, tuple, typing.Sequence):  # noqa: UP006
         return ListOf(to_node(args[0], module) if args else _ANY)
     if origin in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
@@ -219,6 +204,25 @@ def to_node(tp: Any, module: str) -> Node:  # noqa: C901
             _obj_cache[tp] = Obj(tp)
         return _obj_cache[tp]
     return _ANY
+
+
+def _union_node(args: tuple[Any, ...], module: str) -> Node:
+    """`A | B | Literal[""]`: one of the options; `Literal[""]` allows the empty string."""
+    allow_empty = False
+    options: list[Node] = []
+    for arg in args:
+        node = to_node(arg, module)
+        if isinstance(node, Enum) and node.values == ("",):
+            allow_empty = True
+            continue
+        options.append(node)
+    if any(isinstance(o, Enum) for o in options) and Scalar("str") in options:
+        # The SDK widens enums with `str` for forward compatibility; the
+        # server knows the closed set, so the emulator enforces it.
+        options.remove(Scalar("str"))
+    if len(options) == 1 and not allow_empty:
+        return options[0]
+    return OneOf(tuple(options), allow_empty)
 
 
 def _typed_dict_fields(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
