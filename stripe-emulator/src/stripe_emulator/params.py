@@ -282,48 +282,65 @@ def validate(schema: Obj, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Still to be split into named steps (complexity 22, limit 15; DEVELOPING.md).
-def _coerce(node: Node, value: Any, path: str) -> Any:  # noqa: C901
+def _coerce(node: Node, value: Any, path: str) -> Any:
     if isinstance(node, Scalar):
         return _coerce_scalar(node.kind, value, path)
     if isinstance(node, Enum):
-        if isinstance(value, str):
-            for choice in node.values:
-                rendered = str(choice).lower() if isinstance(choice, bool) else str(choice)
-                if rendered == value:
-                    return choice
-        raise invalid_request(
-            f"Invalid {path}: must be one of {_fmt_choices(node.values)}",
-            param=path,
-            code="parameter_invalid_string" if isinstance(value, str) else None,
-        )
+        return _coerce_enum(node, value, path)
     if isinstance(node, OneOf):
-        if value == UNSET and node.allow_empty:
-            return UNSET
-        first: StripeAPIError | None = None
-        for option in sorted(node.options, key=lambda o: _preference(o, value)):
-            try:
-                return _coerce(option, value, path)
-            except StripeAPIError as exc:
-                if first is None:
-                    first = exc
-        if first is None:
-            raise invalid_request(f"Invalid {path}", param=path)
-        raise first
+        return _coerce_one_of(node, value, path)
     if isinstance(node, ListOf):
-        items: list[Any]
-        if isinstance(value, list):
-            items = value
-        elif isinstance(value, dict) and all(k.isdigit() for k in value):
-            items = [value[k] for k in sorted(value, key=int)]
-        else:
-            raise invalid_request(f"Invalid array: {path}", param=path)
-        return [_coerce(node.item, v, _child(path, i)) for i, v in enumerate(items)]
+        return _coerce_list(node, value, path)
     if isinstance(node, MapOf):
         if not isinstance(value, dict):
             raise invalid_request(f"Invalid object: {path}", param=path)
         return {k: _coerce(node.value, v, _child(path, k)) for k, v in value.items()}
-    # Obj
+    return _coerce_object(node, value, path)
+
+
+def _coerce_enum(node: Enum, value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        for choice in node.values:
+            rendered = str(choice).lower() if isinstance(choice, bool) else str(choice)
+            if rendered == value:
+                return choice
+    raise invalid_request(
+        f"Invalid {path}: must be one of {_fmt_choices(node.values)}",
+        param=path,
+        code="parameter_invalid_string" if isinstance(value, str) else None,
+    )
+
+
+def _coerce_one_of(node: OneOf, value: Any, path: str) -> Any:
+    """The first option the value fits (shape-matching options first), else its error."""
+    if value == UNSET and node.allow_empty:
+        return UNSET
+    first: StripeAPIError | None = None
+    for option in sorted(node.options, key=lambda o: _preference(o, value)):
+        try:
+            return _coerce(option, value, path)
+        except StripeAPIError as exc:
+            if first is None:
+                first = exc
+    if first is None:
+        raise invalid_request(f"Invalid {path}", param=path)
+    raise first
+
+
+def _coerce_list(node: ListOf, value: Any, path: str) -> list[Any]:
+    """A list, or a form-encoded `{"0": .., "1": ..}` map, item by item."""
+    items: list[Any]
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, dict) and all(k.isdigit() for k in value):
+        items = [value[k] for k in sorted(value, key=int)]
+    else:
+        raise invalid_request(f"Invalid array: {path}", param=path)
+    return [_coerce(node.item, v, _child(path, i)) for i, v in enumerate(items)]
+
+
+def _coerce_object(node: Obj, value: Any, path: str) -> dict[str, Any]:
+    """A TypedDict: unknown keys and missing required ones are refused."""
     if not isinstance(value, dict):
         raise invalid_request(f"Invalid object: {path}", param=path)
     fields = node.fields()
