@@ -3,7 +3,7 @@
 Pages are served under the `PAGE_PREFIXES` paths (and the dashboard at `/`) without an API
 key, like Stripe's hosted pages. A page handler is registered with
 `@page("GET", "/pages/...")` and called as `handler(ctx, req, **path_params)`
-inside one store transaction; it returns an `app.Response` (see `html.py`
+inside one store transaction; it returns a `response.Response` (see `html.py`
 for `html_response()` / `redirect()`). Events it emits are automatic (no
 `request.id`), as for actions a customer takes on Stripe's own pages.
 
