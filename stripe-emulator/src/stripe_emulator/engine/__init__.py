@@ -44,7 +44,7 @@ from .confirmation import (
     setup_intent_authenticate,
 )
 from .discounts import discounts_from_params
-from .dunning import _subscription_after_failure as _register_dunning  # noqa: F401 - hook
+from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
 from .invoicing import (
     add_invoice_item_line,
     attach_pending_items,

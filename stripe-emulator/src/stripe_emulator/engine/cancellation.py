@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from ..context import Ctx
 from ..errors import invalid_request
-from .common import _SUB_PATH, TERMINAL, Env, JSONDict, _api_env, _emit
+from .common import SUBSCRIPTION_PATH, TERMINAL, Env, JSONDict, api_env, emit_event
 from .invoicing import collect_invoice, finalize_invoice, pending_invoice_items
 from .proration import proration_lines
 from .subscription_state import (
-    _cycle_invoice,
-    _entitlements,
-    _items,
+    cycle_invoice,
     is_metered,
     period_of,
+    refresh_entitlements,
     save_subscription,
+    subscription_items,
 )
 
 
@@ -33,19 +33,19 @@ def cancel_now(
     if sub["status"] in TERMINAL:
         return sub
     if prorate and sub["status"] in ("active", "past_due"):
-        proration_lines(ctx, env, sub, _items(sub), [], env.now)
+        proration_lines(ctx, env, sub, subscription_items(sub), [], env.now)
     if invoice_now:
         pending = pending_invoice_items(ctx, sub["customer"], sub["id"])
-        metered = any(is_metered(i) for i in _items(sub))
+        metered = any(is_metered(i) for i in subscription_items(sub))
         if pending or metered:
             # Final invoice: pending items and usage not yet billed.
             usage = (period_of(sub)[0], env.now) if metered else None
-            inv = _cycle_invoice(
+            inv = cycle_invoice(
                 ctx, env, sub, "subscription_update", include_items=False, usage_period=usage
             )
             sub["latest_invoice"] = inv["id"]
             ctx.save(inv)
-            _emit(ctx, env, "invoice.created", inv)
+            emit_event(ctx, env, "invoice.created", inv)
             inv = finalize_invoice(ctx, env, inv)
             if inv["status"] == "open":
                 collect_invoice(ctx, env, inv, automatic=False)
@@ -62,15 +62,15 @@ def cancel_now(
     }
     save_subscription(ctx, sub)
     # Stripe turns automatic collection off for the subscription's unpaid invoices.
-    for inv in ctx.store.all_where("invoice", {_SUB_PATH: sub["id"]}):
+    for inv in ctx.store.all_where("invoice", {SUBSCRIPTION_PATH: sub["id"]}):
         if inv["status"] not in ("draft", "open"):
             continue
         inv["auto_advance"] = False
         inv["next_payment_attempt"] = None
         inv["automatically_finalizes_at"] = None
         ctx.save(inv)
-    _emit(ctx, env, "customer.subscription.deleted", sub)
-    _entitlements(ctx, env, sub["customer"])
+    emit_event(ctx, env, "customer.subscription.deleted", sub)
+    refresh_entitlements(ctx, env, sub["customer"])
     return sub
 
 
@@ -86,7 +86,7 @@ def subscription_cancel(
     sub = ctx.get("subscription", sub_id)
     if sub["status"] in TERMINAL:
         raise invalid_request(f"A canceled subscription can't be canceled again: {sub_id}")
-    env = _api_env(ctx, sub["customer"])
+    env = api_env(ctx, sub["customer"])
     details = cancellation_details or {}
     return cancel_now(
         ctx,
@@ -101,7 +101,7 @@ def subscription_cancel(
 
 
 def _customer_deleted(ctx: Ctx, customer: JSONDict) -> None:
-    env = _api_env(ctx, customer)
+    env = api_env(ctx, customer)
     for sub in ctx.store.all_where("subscription", {"customer": customer["id"]}):
         if sub["status"] not in TERMINAL:
             cancel_now(ctx, env, sub)

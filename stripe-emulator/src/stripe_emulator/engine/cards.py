@@ -45,7 +45,7 @@ class TestCard:
     message: str | None = None
 
 
-_DECLINED = "Your card was declined."
+DECLINED_MESSAGE = "Your card was declined."
 
 
 TEST_CARDS: dict[str, TestCard] = {
@@ -63,7 +63,7 @@ TEST_CARDS: dict[str, TestCard] = {
         behaviour="decline",
         code="card_declined",
         decline_code="generic_decline",
-        message=_DECLINED,
+        message=DECLINED_MESSAGE,
     ),
     "4000000000009995": TestCard(
         "visa",
@@ -77,14 +77,14 @@ TEST_CARDS: dict[str, TestCard] = {
         behaviour="decline",
         code="card_declined",
         decline_code="lost_card",
-        message=_DECLINED,
+        message=DECLINED_MESSAGE,
     ),
     "4000000000009979": TestCard(
         "visa",
         behaviour="decline",
         code="card_declined",
         decline_code="stolen_card",
-        message=_DECLINED,
+        message=DECLINED_MESSAGE,
     ),
     "4000000000000069": TestCard(
         "visa",
@@ -120,7 +120,7 @@ TEST_CARDS: dict[str, TestCard] = {
         behaviour="charge_fail",
         code="card_declined",
         decline_code="generic_decline",
-        message=_DECLINED,
+        message=DECLINED_MESSAGE,
     ),
     "4000002500003155": TestCard("visa", behaviour="auth_unless_setup"),
     "4000002760003184": TestCard("visa", behaviour="auth_always"),
@@ -138,7 +138,7 @@ TEST_CARDS: dict[str, TestCard] = {
         behaviour="auth_then_decline",
         code="card_declined",
         decline_code="generic_decline",
-        message=_DECLINED,
+        message=DECLINED_MESSAGE,
     ),
 }
 
@@ -215,7 +215,7 @@ def alias_number(token: str) -> str | None:
     return None
 
 
-def _card_object(
+def card_object(
     ctx: Ctx,
     number: str,
     exp_month: int,
@@ -275,7 +275,7 @@ def _card_object(
     )
 
 
-def _billing_details(raw: Any) -> JSONDict:
+def billing_details_of(raw: Any) -> JSONDict:
     raw = raw if isinstance(raw, dict) else {}
     addr = raw.get("address")
     keys = ("city", "country", "line1", "line2", "postal_code", "state")
@@ -304,12 +304,12 @@ def build_card_payment_method(
     """Create and store a card PaymentMethod (used by the API and hosted pages)."""
     if exp_year is None:
         exp_year = 1970 + ctx.now() // 31_556_952 + 5
-    card, behaviour = _card_object(ctx, number, exp_month, exp_year, cvc, param_prefix)
+    card, behaviour = card_object(ctx, number, exp_month, exp_year, cvc, param_prefix)
     pm: JSONDict = {
         "id": new_id("payment_method"),
         "object": "payment_method",
         "allow_redisplay": "unspecified",
-        "billing_details": _billing_details(billing_details),
+        "billing_details": billing_details_of(billing_details),
         "card": card,
         "created": ctx.now(),
         "customer": None,
@@ -358,7 +358,7 @@ def attach_payment_method(
     card = test_card_for(pm)
     if card.behaviour == "decline":
         raise card_error(
-            card.message or _DECLINED,
+            card.message or DECLINED_MESSAGE,
             code=card.code or "card_declined",
             decline_code=card.decline_code,
             param=None,
@@ -375,7 +375,7 @@ def card_decline_error(card: TestCard, payment_intent: JSONDict | None = None) -
     if payment_intent is not None:
         extra["payment_intent"] = payment_intent
     return card_error(
-        card.message or _DECLINED,
+        card.message or DECLINED_MESSAGE,
         code=card.code or "card_declined",
         decline_code=card.decline_code,
         extra=extra,

@@ -14,7 +14,7 @@ from ..updates import apply_metadata, apply_simple
 JSONDict = dict[str, Any]
 
 
-_PRODUCT_SIMPLE = (
+PRODUCT_SIMPLE_FIELDS = (
     "description",
     "shippable",
     "statement_descriptor",
@@ -33,13 +33,13 @@ def _decimal_str(value: Any) -> str | None:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _marketing(features: Any) -> list[JSONDict]:
+def marketing_features(features: Any) -> list[JSONDict]:
     if not features or features == UNSET:
         return []
     return [{"name": f.get("name")} for f in features]
 
 
-def _package(dims: Any) -> JSONDict | None:
+def package_dimensions(dims: Any) -> JSONDict | None:
     if not dims or dims == UNSET:
         return None
     return {k: float(dims[k]) for k in ("height", "length", "weight", "width")}
@@ -59,10 +59,10 @@ def product_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         "description": None,
         "images": params.get("images") or [],
         "livemode": False,
-        "marketing_features": _marketing(params.get("marketing_features")),
+        "marketing_features": marketing_features(params.get("marketing_features")),
         "metadata": apply_metadata({}, params.get("metadata")),
         "name": params["name"],
-        "package_dimensions": _package(params.get("package_dimensions")),
+        "package_dimensions": package_dimensions(params.get("package_dimensions")),
         "shippable": None,
         "statement_descriptor": None,
         "tax_code": None,
@@ -71,7 +71,7 @@ def product_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         "updated": now,
         "url": None,
     }
-    apply_simple(product, params, _PRODUCT_SIMPLE)
+    apply_simple(product, params, PRODUCT_SIMPLE_FIELDS)
     ctx.save(product)
     ctx.emit("product.created", product)
     if params.get("default_price_data"):
@@ -107,7 +107,7 @@ def _tiers(raw: Any) -> list[JSONDict] | None:
     return out
 
 
-def _currency_option(raw: JSONDict, tax_behavior: str | None) -> JSONDict:
+def currency_option(raw: JSONDict, tax_behavior: str | None) -> JSONDict:
     amount = raw.get("unit_amount")
     return {
         "custom_unit_amount": None,
@@ -118,7 +118,7 @@ def _currency_option(raw: JSONDict, tax_behavior: str | None) -> JSONDict:
     }
 
 
-def _claim_lookup_key(ctx: Ctx, key: str, transfer: bool, new_owner: str) -> None:
+def claim_lookup_key(ctx: Ctx, key: str, transfer: bool, new_owner: str) -> None:
     holders = ctx.store.all("price", lambda p: p.get("lookup_key") == key and p["id"] != new_owner)
     for holder in holders:
         if not transfer:
@@ -178,9 +178,9 @@ def price_create(ctx: Ctx, params: JSONDict) -> JSONDict:
     currency = params["currency"].lower()
     tax_behavior = params.get("tax_behavior", "unspecified")
     price_id = new_id("price")
-    options = {currency: _currency_option(params, tax_behavior)}
+    options = {currency: currency_option(params, tax_behavior)}
     for cur, raw in (params.get("currency_options") or {}).items():
-        options[cur.lower()] = _currency_option(raw, tax_behavior)
+        options[cur.lower()] = currency_option(raw, tax_behavior)
     tq = params.get("transform_quantity")
     price: JSONDict = {
         "id": price_id,
@@ -224,7 +224,7 @@ def price_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         ),
     }
     if params.get("lookup_key"):
-        _claim_lookup_key(
+        claim_lookup_key(
             ctx, params["lookup_key"], bool(params.get("transfer_lookup_key")), price_id
         )
         price["lookup_key"] = params["lookup_key"]

@@ -177,11 +177,13 @@ def session_now(ctx: Ctx, session: JSONDict) -> int:
 def expire_if_due(ctx: Ctx, session: JSONDict, at: int | None = None) -> JSONDict:
     now = at if at is not None else session_now(ctx, session)
     if session.get("status") == "open" and now >= int(session["expires_at"]):
-        return _expire(ctx, session, automatic=True, at=now)
+        return session_expire(ctx, session, automatic=True, at=now)
     return session
 
 
-def _expire(ctx: Ctx, session: JSONDict, *, automatic: bool, at: int | None = None) -> JSONDict:
+def session_expire(
+    ctx: Ctx, session: JSONDict, *, automatic: bool, at: int | None = None
+) -> JSONDict:
     session["status"] = "expired"
     session["url"] = None
     session.pop("_pending", None)
@@ -203,7 +205,7 @@ def _expire_on_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
         lambda s: s.get("_test_clock") == clock["id"] and s.get("status") == "open",
     ):
         if int(session["expires_at"]) <= target:
-            _expire(ctx, session, automatic=True, at=int(session["expires_at"]))
+            session_expire(ctx, session, automatic=True, at=int(session["expires_at"]))
 
 
 # --------------------------------------------------------------------------

@@ -24,17 +24,17 @@ from .common import (
     TRIAL_WILL_END_BEFORE,
     Env,
     JSONDict,
-    _copy,
-    _emit,
-    _fmt_date,
-    _id,
     add_interval,
+    deep_copy,
+    emit_event,
+    format_date,
+    id_of,
     settings,
 )
-from .dunning import _invoice_overdue
-from .invoicing import _finalize_and_collect, collect_invoice
-from .subscription_state import _emit_sub_update, _interval, period_of
-from .subscriptions import _end_trial, _expire_incomplete, _renew
+from .dunning import invoice_overdue
+from .invoicing import collect_invoice, finalize_and_collect
+from .subscription_state import billing_interval, emit_subscription_updated, period_of
+from .subscriptions import expire_incomplete, finish_trial, renew
 
 if TYPE_CHECKING:
     from ..context import EmulatorCore
@@ -83,9 +83,9 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
         sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
         if obj["status"] == "draft":
-            _finalize_and_collect(ctx, env, obj)
+            finalize_and_collect(ctx, env, obj)
         elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            _invoice_overdue(ctx, env, obj)
+            invoice_overdue(ctx, env, obj)
         elif obj["status"] == "open":
             collect_invoice(ctx, env, obj, off_session=True, automatic=True)
         return related
@@ -96,31 +96,31 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
         if not sub.get("_trial_will_end_sent") and env.now >= trial_end - TRIAL_WILL_END_BEFORE:
             sub["_trial_will_end_sent"] = True
             ctx.save(sub)
-            _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+            emit_event(ctx, env, "customer.subscription.trial_will_end", sub)
         cancel_at = sub.get("cancel_at")
         if cancel_at and int(cancel_at) <= env.now:
             # Canceled at (or before) the trial's end: it ends, nothing is billed.
             cancel_now(ctx, env, sub, reason=None)
         elif env.now >= trial_end:
-            _end_trial(ctx, env, sub, synchronous=False)
+            finish_trial(ctx, env, sub, synchronous=False)
     elif status == "incomplete":
-        _expire_incomplete(ctx, env, sub)
+        expire_incomplete(ctx, env, sub)
     elif status in ("active", "past_due", "unpaid"):
         resumes = (sub.get("pause_collection") or {}).get("resumes_at")
         if resumes and int(resumes) <= env.now:
-            before = _copy(sub)
+            before = deep_copy(sub)
             sub["pause_collection"] = None
-            _emit_sub_update(ctx, env, sub, before)
+            emit_subscription_updated(ctx, env, sub, before)
             sub = ctx.get("subscription", sub["id"])
         cancel_at = sub.get("cancel_at")
         if cancel_at and int(cancel_at) <= env.now:
             cancel_now(ctx, env, sub, reason=None)
         elif period_of(sub)[1] <= env.now:
-            _renew(ctx, env, sub)
+            renew(ctx, env, sub)
     fresh = ctx.get("subscription", sub["id"])
     related = [sub["id"]]
     if fresh.get("latest_invoice"):
-        related.append(str(_id(fresh["latest_invoice"])))
+        related.append(str(id_of(fresh["latest_invoice"])))
     return related
 
 
@@ -183,12 +183,12 @@ def _check_advance_limit(ctx: Ctx, clock: JSONDict, target: int) -> None:
     limit = add_interval(now, "year", 2)
     for sub in ctx.store.all_where("subscription", {"test_clock": clock["id"]}):
         if sub["status"] not in TERMINAL:
-            interval, count = _interval(sub)
+            interval, count = billing_interval(sub)
             limit = min(limit, add_interval(now, interval, 2 * count))
     if target > limit:
         raise invalid_request(
             "Cannot advance the test clock more than two billing intervals of its shortest "
-            f"subscription at once: advance at most to {limit} ({_fmt_date(limit)}), "
+            f"subscription at once: advance at most to {limit} ({format_date(limit)}), "
             "then again.",
             param="frozen_time",
         )

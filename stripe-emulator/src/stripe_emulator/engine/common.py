@@ -121,22 +121,22 @@ class Env:
     automatic: bool = False
 
 
-def _emit(
+def emit_event(
     ctx: Ctx, env: Env, event_type: str, obj: JSONDict, previous: JSONDict | None = None
 ) -> None:
     ctx.emit(event_type, obj, previous=previous, automatic=env.automatic, created=env.now)
 
 
-def _api_env(ctx: Ctx, customer: str | JSONDict | None) -> Env:
+def api_env(ctx: Ctx, customer: str | JSONDict | None) -> Env:
     return Env(ctx.now_for_customer(customer))
 
 
-def _copy(obj: Any) -> Any:
+def deep_copy(obj: Any) -> Any:
     """A deep copy of JSON data (several times faster than copy.deepcopy)."""
     return json.loads(json.dumps(obj))
 
 
-def _id(value: Any) -> str | None:
+def id_of(value: Any) -> str | None:
     if isinstance(value, dict):
         return str(value.get("id"))
     return value if isinstance(value, str) and value else None
@@ -177,11 +177,11 @@ def next_boundary(anchor: int, interval: str, count: int, after: int) -> int:
         n += 1
 
 
-def _fmt_date(ts: int) -> str:
+def format_date(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%-d %b %Y")
 
 
-def _round_half_up(numerator: int, denominator: int) -> int:
+def round_half_up(numerator: int, denominator: int) -> int:
     """numerator / denominator rounded to the nearest integer, halves away from zero."""
     if denominator <= 0:
         return 0
@@ -190,7 +190,7 @@ def _round_half_up(numerator: int, denominator: int) -> int:
     return sign * (q + (1 if 2 * r >= denominator else 0))
 
 
-def _base_url(ctx: Ctx) -> str:
+def base_url(ctx: Ctx) -> str:
     return (ctx.app.config.public_url or "http://127.0.0.1:12111").rstrip("/")
 
 
@@ -200,20 +200,20 @@ def authentication_url(ctx: Ctx, intent_id: str) -> str:
     Served by the hosted-pages module at GET /3ds/{intent_id}; its buttons call
     `payment_intent_authenticate` / `setup_intent_authenticate`.
     """
-    return f"{_base_url(ctx)}/3ds/{intent_id}"
+    return f"{base_url(ctx)}/3ds/{intent_id}"
 
 
 def hosted_invoice_url(ctx: Ctx, invoice: JSONDict) -> str:
     """GET /invoices/{id}: the hosted invoice page (pay with a card when open)."""
-    return f"{_base_url(ctx)}/invoices/{invoice['id']}"
+    return f"{base_url(ctx)}/invoices/{invoice['id']}"
 
 
 def invoice_pdf_url(ctx: Ctx, invoice: JSONDict) -> str:
     """GET /invoices/{id}/pdf: the invoice as a PDF."""
-    return f"{_base_url(ctx)}/invoices/{invoice['id']}/pdf"
+    return f"{base_url(ctx)}/invoices/{invoice['id']}/pdf"
 
 
-def _money(amount: int, currency: str) -> str:
+def format_money(amount: int, currency: str) -> str:
     sign = "-" if amount < 0 else ""
     return f"{sign}{currency.upper()} {abs(amount) / 100:.2f}"
 
@@ -221,10 +221,10 @@ def _money(amount: int, currency: str) -> str:
 TERMINAL = ("canceled", "incomplete_expired")
 
 
-_SUB_PATH = "parent.subscription_details.subscription"
+SUBSCRIPTION_PATH = "parent.subscription_details.subscription"
 
 
-def _customer_or_404(ctx: Ctx, customer_id: str) -> JSONDict:
+def customer_or_404(ctx: Ctx, customer_id: str) -> JSONDict:
     customer = ctx.get("customer", customer_id, param="customer")
     if customer.get("deleted"):
         raise resource_missing("customer", customer_id, param="customer")

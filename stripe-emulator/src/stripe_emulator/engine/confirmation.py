@@ -5,16 +5,16 @@ from __future__ import annotations
 from ..context import Ctx
 from ..errors import invalid_request
 from .cards import resolve_payment_method as resolve_payment_method
-from .common import Env, JSONDict, _api_env, _copy, _emit, _id, authentication_url
-from .invoicing import _invoice_subscription, _record_invoice_attempt
+from .common import Env, JSONDict, api_env, authentication_url, deep_copy, emit_event, id_of
+from .invoicing import invoice_subscription, record_invoice_attempt
 from .payments import (
     ChargeOutcome,
-    _payment_error,
-    _payment_method_for,
     attempt_payment_intent,
+    payment_error,
+    payment_method_for,
     setup_outcome,
 )
-from .subscription_state import _emit_sub_update, _subscription_pm
+from .subscription_state import emit_subscription_updated, subscription_payment_method
 
 
 def payment_intent_confirm(
@@ -32,9 +32,9 @@ def payment_intent_confirm(
             f"This PaymentIntent's status is {pi['status']} and it cannot be confirmed.",
             code="payment_intent_unexpected_state",
         )
-    env = _api_env(ctx, pi.get("customer"))
-    pm_id = payment_method or _id(pi.get("payment_method"))
-    pm = _payment_method_for(ctx, pm_id, pi.get("customer"), param="payment_method")
+    env = api_env(ctx, pi.get("customer"))
+    pm_id = payment_method or id_of(pi.get("payment_method"))
+    pm = payment_method_for(ctx, pm_id, pi.get("customer"), param="payment_method")
     pi, outcome = attempt_payment_intent(
         ctx, env, pi, pm, off_session=off_session, return_url=return_url
     )
@@ -57,8 +57,8 @@ def payment_intent_authenticate(ctx: Ctx, pi_id: str, *, succeed: bool) -> JSOND
             f"This PaymentIntent's status is {pi['status']}; it does not require authentication.",
             code="payment_intent_unexpected_state",
         )
-    env = _api_env(ctx, pi.get("customer"))
-    pm = ctx.find("payment_method", _id(pi.get("payment_method")) or "")
+    env = api_env(ctx, pi.get("customer"))
+    pm = ctx.find("payment_method", id_of(pi.get("payment_method")) or "")
     if not succeed or pm is None:
         outcome = ChargeOutcome(
             "declined",
@@ -68,9 +68,9 @@ def payment_intent_authenticate(ctx: Ctx, pi_id: str, *, succeed: bool) -> JSOND
         )
         pi["status"] = "requires_payment_method"
         pi["next_action"] = None
-        pi["last_payment_error"] = _payment_error(outcome, pm, None)
+        pi["last_payment_error"] = payment_error(outcome, pm, None)
         ctx.save(pi)
-        _emit(ctx, env, "payment_intent.payment_failed", pi)
+        emit_event(ctx, env, "payment_intent.payment_failed", pi)
     else:
         pi, outcome = attempt_payment_intent(
             ctx, env, pi, pm, off_session=bool(pi.get("_off_session")), authenticated=True
@@ -87,7 +87,7 @@ def _after_intent_attempt(ctx: Ctx, env: Env, pi: JSONDict, outcome: ChargeOutco
     inv = ctx.find("invoice", inv_id)
     if inv is None or inv["status"] != "open":
         return
-    sub = _invoice_subscription(ctx, inv)
+    sub = invoice_subscription(ctx, inv)
     if (
         outcome.result == "succeeded"
         and sub is not None
@@ -97,11 +97,11 @@ def _after_intent_attempt(ctx: Ctx, env: Env, pi: JSONDict, outcome: ChargeOutco
     ):
         # Paying the invoice's PaymentIntent (e.g. with Elements) saves the
         # card as the subscription's default, as Stripe does with this setting.
-        before = _copy(sub)
-        sub["default_payment_method"] = _id(pi["payment_method"])
+        before = deep_copy(sub)
+        sub["default_payment_method"] = id_of(pi["payment_method"])
         if sub != before:
-            _emit_sub_update(ctx, env, sub, before)
-    _record_invoice_attempt(ctx, env, inv, pi, outcome, counts_as_retry=False)
+            emit_subscription_updated(ctx, env, sub, before)
+    record_invoice_attempt(ctx, env, inv, pi, outcome, counts_as_retry=False)
 
 
 def confirm_setup_intent(
@@ -118,8 +118,8 @@ def confirm_setup_intent(
             f"This SetupIntent's status is {seti['status']} and it cannot be confirmed.",
             code="setup_intent_unexpected_state",
         )
-    env = _api_env(ctx, seti.get("customer"))
-    pm_id = payment_method or _id(seti.get("payment_method"))
+    env = api_env(ctx, seti.get("customer"))
+    pm_id = payment_method or id_of(seti.get("payment_method"))
     if not pm_id:
         raise invalid_request(
             "You cannot confirm this SetupIntent because it's missing a payment method.",
@@ -138,17 +138,17 @@ def confirm_setup_intent(
             },
         }
         ctx.save(seti)
-        _emit(ctx, env, "setup_intent.requires_action", seti)
+        emit_event(ctx, env, "setup_intent.requires_action", seti)
         return seti
     if outcome.result == "declined":
         seti["status"] = "requires_payment_method"
         seti["next_action"] = None
-        err = _payment_error(outcome, pm, None)
+        err = payment_error(outcome, pm, None)
         err.pop("charge", None)
         seti["last_setup_error"] = err
         seti["payment_method"] = None
         ctx.save(seti)
-        _emit(ctx, env, "setup_intent.setup_failed", seti)
+        emit_event(ctx, env, "setup_intent.setup_failed", seti)
         return seti
     if seti.get("customer") and not pm.get("customer"):
         from .cards import attach_payment_method
@@ -160,7 +160,7 @@ def confirm_setup_intent(
     seti["next_action"] = None
     seti["last_setup_error"] = None
     ctx.save(seti)
-    _emit(ctx, env, "setup_intent.succeeded", seti)
+    emit_event(ctx, env, "setup_intent.succeeded", seti)
     _setup_intent_succeeded(ctx, env, seti)
     return seti
 
@@ -177,15 +177,15 @@ def setup_intent_authenticate(ctx: Ctx, seti_id: str, *, succeed: bool) -> JSOND
         seti["status"] = "requires_confirmation"
         ctx.save(seti)
         return confirm_setup_intent(ctx, seti, authenticated=True)
-    env = _api_env(ctx, seti.get("customer"))
-    pm = ctx.find("payment_method", _id(seti.get("payment_method")) or "")
+    env = api_env(ctx, seti.get("customer"))
+    pm = ctx.find("payment_method", id_of(seti.get("payment_method")) or "")
     outcome = ChargeOutcome(
         "declined",
         code="setup_intent_authentication_failure",
         message="We are unable to authenticate your payment method. Please choose a "
         "different payment method and try again.",
     )
-    err = _payment_error(outcome, pm, None)
+    err = payment_error(outcome, pm, None)
     err.pop("charge", None)
     seti.update(
         status="requires_payment_method",
@@ -194,7 +194,7 @@ def setup_intent_authenticate(ctx: Ctx, seti_id: str, *, succeed: bool) -> JSOND
         payment_method=None,
     )
     ctx.save(seti)
-    _emit(ctx, env, "setup_intent.setup_failed", seti)
+    emit_event(ctx, env, "setup_intent.setup_failed", seti)
     return seti
 
 
@@ -205,10 +205,10 @@ def _setup_intent_succeeded(ctx: Ctx, env: Env, seti: JSONDict) -> None:
     for sub in ctx.store.all_where(
         "subscription", {"customer": seti["customer"], "pending_setup_intent": seti["id"]}
     ):
-        before = _copy(sub)
+        before = deep_copy(sub)
         sub["pending_setup_intent"] = None
         if (sub.get("payment_settings") or {}).get(
             "save_default_payment_method"
-        ) == "on_subscription" or not _subscription_pm(ctx, sub):
+        ) == "on_subscription" or not subscription_payment_method(ctx, sub):
             sub["default_payment_method"] = seti["payment_method"]
-        _emit_sub_update(ctx, env, sub, before)
+        emit_subscription_updated(ctx, env, sub, before)

@@ -8,7 +8,7 @@ from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id
 from ..params import UNSET
-from .common import Env, JSONDict, _money, _round_half_up, add_interval
+from .common import Env, JSONDict, add_interval, format_money, round_half_up
 
 
 def new_discount(
@@ -128,24 +128,24 @@ def _check_restrictions(
         if currency == rules.get("minimum_amount_currency") and amount < int(minimum):
             raise invalid_request(
                 "This promotion code requires a minimum order of "
-                f"{_money(int(minimum), currency)}.",
+                f"{format_money(int(minimum), currency)}.",
                 param=param,
             )
 
 
-def _discount_amount(coupon: JSONDict, base: int, currency: str) -> int:
+def discount_amount(coupon: JSONDict, base: int, currency: str) -> int:
     if base <= 0:
         return 0
     if coupon.get("percent_off") is not None:
         # Percent in hundredths to stay in integers: 12.5% -> 1250.
         pct = round(float(coupon["percent_off"]) * 100)
-        return _round_half_up(base * pct, 10000)
+        return round_half_up(base * pct, 10000)
     if coupon.get("amount_off") is not None and coupon.get("currency") == currency:
         return min(int(coupon["amount_off"]), base)
     return 0
 
 
-def _applies_to(coupon: JSONDict, line: JSONDict) -> bool:
+def applies_to(coupon: JSONDict, line: JSONDict) -> bool:
     products = (coupon.get("applies_to") or {}).get("products") or []
     if not products:
         return True

@@ -31,7 +31,7 @@ def _entitled_statuses(ctx: Ctx) -> frozenset[str]:
     return ENTITLED_STATUSES
 
 
-def _item_products(ctx: Ctx, sub: JSONDict) -> set[str]:
+def item_products(ctx: Ctx, sub: JSONDict) -> set[str]:
     products: set[str] = set()
     for item in (sub.get("items") or {}).get("data") or []:
         price = item.get("price")
@@ -49,7 +49,7 @@ def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
     products: set[str] = set()
     for sub in ctx.store.all_where("subscription", {"customer": customer_id}):
         if sub.get("status") in statuses:
-            products |= _item_products(ctx, sub)
+            products |= item_products(ctx, sub)
     features: dict[str, JSONDict] = {}
     if not products:
         return {}
@@ -60,7 +60,7 @@ def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
     return features
 
 
-def _public_entitlement(ent: JSONDict) -> JSONDict:
+def public_entitlement(ent: JSONDict) -> JSONDict:
     return {k: ent[k] for k in ("id", "object", "feature", "livemode", "lookup_key")}
 
 
@@ -70,7 +70,7 @@ def _summary(ctx: Ctx, customer_id: str, ents: list[JSONDict]) -> JSONDict:
         "customer": customer_id,
         "entitlements": {
             "object": "list",
-            "data": [_public_entitlement(e) for e in ents],
+            "data": [public_entitlement(e) for e in ents],
             "has_more": False,
             "url": "/v1/customer/entitlements",
         },

@@ -20,25 +20,25 @@ from .common import (
     TIMES,
     Env,
     JSONDict,
-    _api_env,
-    _copy,
-    _emit,
-    _id,
-    _money,
-    _round_half_up,
+    api_env,
+    deep_copy,
+    emit_event,
+    format_money,
     hosted_invoice_url,
+    id_of,
     invoice_pdf_url,
+    round_half_up,
     settings,
 )
-from .discounts import _applies_to, _discount_amount
+from .discounts import applies_to, discount_amount
 from .payments import (
     ChargeOutcome,
-    _payment_method_for,
     attempt_payment_intent,
     cancel_payment_intent,
     new_payment_intent,
+    payment_method_for,
 )
-from .pricing import _pricing, _product_name, item_quantity, price_amount
+from .pricing import item_quantity, price_amount, pricing_of, product_name
 
 InvoiceHook = Callable[[Ctx, Env, JSONDict], None]
 FailureHook = Callable[..., None]
@@ -240,10 +240,10 @@ def add_subscription_item_line(
     at = (
         "tiered"
         if price.get("billing_scheme") == "tiered"
-        else f"at {_money(int(price.get('unit_amount') or 0), inv['currency'])}"
+        else f"at {format_money(int(price.get('unit_amount') or 0), inv['currency'])}"
     )
     line.update(
-        description=f"{qty} {TIMES} {_product_name(ctx, price)} ({at} / {interval})",
+        description=f"{qty} {TIMES} {product_name(ctx, price)} ({at} / {interval})",
         parent={
             "invoice_item_details": None,
             "subscription_item_details": {
@@ -256,7 +256,7 @@ def add_subscription_item_line(
             "type": "subscription_item_details",
         },
         period={"end": end, "start": start},
-        pricing=_pricing(price),
+        pricing=pricing_of(price),
         quantity=qty,
         quantity_decimal=str(qty),
         subscription=sub["id"],
@@ -279,7 +279,7 @@ def add_usage_line(
     qty = int(usage.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     line = _line_base(inv, amount, inv["currency"])
     line.update(
-        description=f"{qty} {TIMES} {_product_name(ctx, price)} (usage)",
+        description=f"{qty} {TIMES} {product_name(ctx, price)} (usage)",
         parent={
             "invoice_item_details": None,
             "subscription_item_details": {
@@ -292,7 +292,7 @@ def add_usage_line(
             "type": "subscription_item_details",
         },
         period={"end": end, "start": start},
-        pricing=_pricing(price),
+        pricing=pricing_of(price),
         quantity=qty,
         quantity_decimal=format(usage.normalize(), "f"),
         subscription=sub["id"],
@@ -369,16 +369,16 @@ def refresh_totals(ctx: Ctx, inv: JSONDict) -> JSONDict:
             eligible = [
                 ln
                 for ln in lines
-                if ln["discountable"] and ln["amount"] > 0 and _applies_to(coupon, ln)
+                if ln["discountable"] and ln["amount"] > 0 and applies_to(coupon, ln)
             ]
             base = sum(
                 ln["amount"] - sum(d["amount"] for d in ln["discount_amounts"]) for ln in eligible
             )
-            total = _discount_amount(coupon, base, currency)
+            total = discount_amount(coupon, base, currency)
             left = total
             for i, ln in enumerate(eligible):
                 net = ln["amount"] - sum(d["amount"] for d in ln["discount_amounts"])
-                share = left if i == len(eligible) - 1 else _round_half_up(total * net, base or 1)
+                share = left if i == len(eligible) - 1 else round_half_up(total * net, base or 1)
                 share = min(share, left)
                 left -= share
                 ln["discount_amounts"].append({"amount": share, "discount": discount_id})
@@ -388,11 +388,11 @@ def refresh_totals(ctx: Ctx, inv: JSONDict) -> JSONDict:
             # Percentages also apply to proration credits (negative lines), so a
             # credit gives back what was actually paid for the unused time.
             for ln in lines:
-                if not ln["discountable"] or ln["amount"] == 0 or not _applies_to(coupon, ln):
+                if not ln["discountable"] or ln["amount"] == 0 or not applies_to(coupon, ln):
                     continue
                 net = ln["amount"] - sum(d["amount"] for d in ln["discount_amounts"])
                 sign = -1 if net < 0 else 1
-                amount = sign * _discount_amount(coupon, abs(net), currency)
+                amount = sign * discount_amount(coupon, abs(net), currency)
                 ln["discount_amounts"].append({"amount": amount, "discount": discount_id})
                 totals[discount_id] = totals.get(discount_id, 0) + amount
     subtotal = sum(int(ln["amount"]) for ln in lines)
@@ -434,10 +434,10 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     new_balance = min(0, after)
     inv["ending_balance"] = new_balance
     if new_balance != balance:
-        before = _copy(customer)
+        before = deep_copy(customer)
         customer["balance"] = new_balance
         ctx.save(customer)
-        _emit(ctx, env, "customer.updated", customer, previous=before)
+        emit_event(ctx, env, "customer.updated", customer, previous=before)
     inv["number"] = _next_number(ctx, customer)
     inv["status"] = "open"
     inv["status_transitions"]["finalized_at"] = env.now
@@ -487,7 +487,7 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
         ctx.save(payment)
         inv["_invoice_payment"] = payment["id"]
     ctx.save(inv)
-    _emit(ctx, env, "invoice.finalized", inv)
+    emit_event(ctx, env, "invoice.finalized", inv)
     if inv["amount_due"] == 0:
         inv = mark_paid(ctx, env, inv)
     return inv
@@ -505,16 +505,16 @@ def mark_paid(ctx: Ctx, env: Env, inv: JSONDict, *, before: JSONDict | None = No
         inv["attempted"] = True
     ctx.save(inv)
     if before is not None:
-        _emit(ctx, env, "invoice.updated", inv, previous=before)
-    _emit(ctx, env, "invoice.paid", inv)
-    _emit(ctx, env, "invoice.payment_succeeded", inv)
+        emit_event(ctx, env, "invoice.updated", inv, previous=before)
+    emit_event(ctx, env, "invoice.paid", inv)
+    emit_event(ctx, env, "invoice.payment_succeeded", inv)
     payment = ctx.find("invoice_payment", inv.get("_invoice_payment") or "")
     if payment is not None:
         payment["status"] = "paid"
         payment["amount_paid"] = inv["amount_paid"]
         payment["status_transitions"]["paid_at"] = env.now
         ctx.save(payment)
-        _emit(ctx, env, "invoice_payment.paid", payment)
+        emit_event(ctx, env, "invoice_payment.paid", payment)
     for after_paid in _after_paid:
         after_paid(ctx, env, inv)
     customer = ctx.find("customer", inv["customer"]) or {}
@@ -532,10 +532,10 @@ def _set_delinquent(ctx: Ctx, env: Env, customer_id: str, value: bool) -> None:
     customer = ctx.find("customer", customer_id)
     if customer is None or customer.get("deleted") or bool(customer.get("delinquent")) == value:
         return
-    before = _copy(customer)
+    before = deep_copy(customer)
     customer["delinquent"] = value
     ctx.save(customer)
-    _emit(ctx, env, "customer.updated", customer, previous=before)
+    emit_event(ctx, env, "customer.updated", customer, previous=before)
 
 
 def _payment_method_chain(ctx: Ctx, inv: JSONDict, explicit: str | None) -> str | None:
@@ -543,17 +543,17 @@ def _payment_method_chain(ctx: Ctx, inv: JSONDict, explicit: str | None) -> str 
     if explicit:
         return explicit
     if inv.get("default_payment_method"):
-        return _id(inv["default_payment_method"])
-    sub = _invoice_subscription(ctx, inv)
+        return id_of(inv["default_payment_method"])
+    sub = invoice_subscription(ctx, inv)
     if sub is not None and sub.get("default_payment_method"):
-        return _id(sub["default_payment_method"])
+        return id_of(sub["default_payment_method"])
     customer = ctx.find("customer", inv["customer"]) or {}
-    return _id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    return id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))
 
 
-def _invoice_subscription(ctx: Ctx, inv: JSONDict) -> JSONDict | None:
+def invoice_subscription(ctx: Ctx, inv: JSONDict) -> JSONDict | None:
     details = (inv.get("parent") or {}).get("subscription_details") or {}
-    sub_id = _id(details.get("subscription"))
+    sub_id = id_of(details.get("subscription"))
     return ctx.find("subscription", sub_id) if sub_id else None
 
 
@@ -593,15 +593,15 @@ def collect_invoice(
         }
         ctx.save(inv)
     pm_id = _payment_method_chain(ctx, inv, payment_method)
-    pm = _payment_method_for(ctx, pm_id, inv["customer"], param="payment_method")
+    pm = payment_method_for(ctx, pm_id, inv["customer"], param="payment_method")
     pi, outcome = attempt_payment_intent(
         ctx, env, pi, pm, off_session=off_session, authenticated=authenticated
     )
-    inv = _record_invoice_attempt(ctx, env, inv, pi, outcome, counts_as_retry=automatic)
+    inv = record_invoice_attempt(ctx, env, inv, pi, outcome, counts_as_retry=automatic)
     return inv, outcome
 
 
-def _record_invoice_attempt(
+def record_invoice_attempt(
     ctx: Ctx,
     env: Env,
     inv: JSONDict,
@@ -611,7 +611,7 @@ def _record_invoice_attempt(
     counts_as_retry: bool,
 ) -> JSONDict:
     inv = ctx.get("invoice", inv["id"])
-    before = _copy(inv)
+    before = deep_copy(inv)
     inv["attempted"] = True
     inv["attempt_count"] = int(inv["attempt_count"]) + 1
     if outcome.result == "succeeded":
@@ -634,10 +634,10 @@ def _record_invoice_attempt(
             exhausted = bool(retryable)
     ctx.save(inv)
     if outcome.result == "requires_action":
-        _emit(ctx, env, "invoice.payment_action_required", inv)
+        emit_event(ctx, env, "invoice.payment_action_required", inv)
     else:
-        _emit(ctx, env, "invoice.payment_failed", inv)
-    _emit(ctx, env, "invoice.updated", inv, previous=before)
+        emit_event(ctx, env, "invoice.payment_failed", inv)
+    emit_event(ctx, env, "invoice.updated", inv, previous=before)
     _set_delinquent(ctx, env, inv["customer"], True)
     for after_failure in _after_failure:
         after_failure(ctx, env, inv, exhausted=exhausted)
@@ -663,7 +663,7 @@ def void_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
         payment["status"] = "canceled"
         payment["status_transitions"]["canceled_at"] = env.now
         ctx.save(payment)
-    _emit(ctx, env, "invoice.voided", inv)
+    emit_event(ctx, env, "invoice.voided", inv)
     return inv
 
 
@@ -677,7 +677,7 @@ def mark_uncollectible(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     inv["next_payment_attempt"] = None
     inv["auto_advance"] = False
     ctx.save(inv)
-    _emit(ctx, env, "invoice.marked_uncollectible", inv)
+    emit_event(ctx, env, "invoice.marked_uncollectible", inv)
     return inv
 
 
@@ -703,7 +703,7 @@ def invoice_pay(
     (check `status`, and the PaymentIntent's `status` / `last_payment_error`).
     """
     inv = ctx.get("invoice", invoice_id)
-    env = _api_env(ctx, inv["customer"])
+    env = api_env(ctx, inv["customer"])
     if inv["status"] == "draft":
         inv = finalize_invoice(ctx, env, inv)
     if inv["status"] == "paid":
@@ -711,7 +711,7 @@ def invoice_pay(
     if inv["status"] == "void":
         raise invalid_request("You cannot pay a voided invoice.")
     if payment_method:
-        _payment_method_for(ctx, payment_method, inv["customer"], param="payment_method")
+        payment_method_for(ctx, payment_method, inv["customer"], param="payment_method")
     inv, outcome = collect_invoice(
         ctx,
         env,
@@ -730,7 +730,7 @@ def invoice_pay(
                 "authentication.",
                 type="card_error",
                 code="invoice_payment_intent_requires_action",
-                extra={"payment_intent": _copy(pi)} if pi else None,
+                extra={"payment_intent": deep_copy(pi)} if pi else None,
             )
         else:
             err = card_error(
@@ -775,7 +775,7 @@ def add_invoice_items(ctx: Ctx, env: Env, sub: JSONDict, raw: Any) -> list[JSOND
             "customer": sub["customer"],
             "customer_account": None,
             "date": env.now,
-            "description": _product_name(ctx, price),
+            "description": product_name(ctx, price),
             "discountable": bool(entry.get("discountable", True)),
             "discounts": [],
             "invoice": None,
@@ -790,7 +790,7 @@ def add_invoice_items(ctx: Ctx, env: Env, sub: JSONDict, raw: Any) -> list[JSOND
                 "end": (period.get("end") or {}).get("timestamp") or env.now,
                 "start": (period.get("start") or {}).get("timestamp") or env.now,
             },
-            "pricing": _pricing(price),
+            "pricing": pricing_of(price),
             "proration": False,
             "proration_details": {"credited_items": None, "discount_amounts": []},
             "quantity": qty,
@@ -799,12 +799,12 @@ def add_invoice_items(ctx: Ctx, env: Env, sub: JSONDict, raw: Any) -> list[JSOND
             "test_clock": sub.get("test_clock"),
         }
         ctx.save(ii)
-        _emit(ctx, env, "invoiceitem.created", ii)
+        emit_event(ctx, env, "invoiceitem.created", ii)
         out.append(ii)
     return out
 
 
-def _open_cycle_invoice(
+def open_cycle_invoice(
     ctx: Ctx, env: Env, sub: JSONDict, inv: JSONDict, *, synchronous: bool
 ) -> None:
     """Store a new cycle invoice (invoice.created) and schedule or run finalisation."""
@@ -818,7 +818,7 @@ def _open_cycle_invoice(
     elif not synchronous and delay > 0:
         inv["automatically_finalizes_at"] = env.now + delay
     ctx.save(inv)
-    _emit(ctx, env, "invoice.created", inv)
+    emit_event(ctx, env, "invoice.created", inv)
     if pause:
         if pause["behavior"] == "keep_as_draft":
             return
@@ -830,13 +830,13 @@ def _open_cycle_invoice(
                 mark_uncollectible(ctx, env, inv)
         return
     if inv["auto_advance"] and (synchronous or delay <= 0):
-        _finalize_and_collect(ctx, env, inv)
+        finalize_and_collect(ctx, env, inv)
 
 
-def _finalize_and_collect(ctx: Ctx, env: Env, inv: JSONDict) -> None:
+def finalize_and_collect(ctx: Ctx, env: Env, inv: JSONDict) -> None:
     inv = finalize_invoice(ctx, env, inv)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         collect_invoice(ctx, env, inv, off_session=True, automatic=True)
     elif inv["status"] == "open":
         # Stripe emails it to the customer (the emulator sends nothing).
-        _emit(ctx, env, "invoice.sent", inv)
+        emit_event(ctx, env, "invoice.sent", inv)

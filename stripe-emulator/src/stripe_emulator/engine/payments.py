@@ -10,7 +10,7 @@ from ..ids import new_id, random_token
 from ..updates import apply_metadata
 from .cards import TestCard, test_card_for
 from .cards import resolve_payment_method as resolve_payment_method
-from .common import Env, JSONDict, _base_url, _copy, _emit, authentication_url
+from .common import Env, JSONDict, authentication_url, base_url, deep_copy, emit_event
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def new_payment_intent(
         "_invoice": invoice_id,
     }
     ctx.save(pi)
-    _emit(ctx, env, "payment_intent.created", pi)
+    emit_event(ctx, env, "payment_intent.created", pi)
     return pi
 
 
@@ -251,7 +251,7 @@ def _new_charge(
         "payment_method_details": {"card": details, "type": "card"},
         "receipt_email": None,
         "receipt_number": None,
-        "receipt_url": f"{_base_url(ctx)}/receipts/{ch_id}",
+        "receipt_url": f"{base_url(ctx)}/receipts/{ch_id}",
         "refunded": False,
         "review": None,
         "shipping": None,
@@ -267,7 +267,7 @@ def _new_charge(
     return charge
 
 
-def _payment_error(outcome: ChargeOutcome, pm: JSONDict | None, charge_id: str | None) -> JSONDict:
+def payment_error(outcome: ChargeOutcome, pm: JSONDict | None, charge_id: str | None) -> JSONDict:
     return {
         "advice_code": None,
         "charge": charge_id,
@@ -278,7 +278,7 @@ def _payment_error(outcome: ChargeOutcome, pm: JSONDict | None, charge_id: str |
         "network_advice_code": None,
         "network_decline_code": None,
         "param": None,
-        "payment_method": _copy(pm) if pm else None,
+        "payment_method": deep_copy(pm) if pm else None,
         "payment_method_type": "card" if pm else None,
         "type": "card_error" if pm else "invalid_request_error",
     }
@@ -299,10 +299,10 @@ def attempt_payment_intent(
     Does not touch the invoice; `_collect_invoice` wraps it for that.
     """
     if pm is None:
-        pi["last_payment_error"] = _payment_error(_NO_PM, None, None)
+        pi["last_payment_error"] = payment_error(_NO_PM, None, None)
         pi["status"] = "requires_payment_method"
         ctx.save(pi)
-        _emit(ctx, env, "payment_intent.payment_failed", pi)
+        emit_event(ctx, env, "payment_intent.payment_failed", pi)
         return pi, _NO_PM
     pi["payment_method"] = pm["id"]
     outcome = card_charge_outcome(pm, off_session=off_session, authenticated=authenticated)
@@ -317,7 +317,7 @@ def attempt_payment_intent(
         }
         pi["_off_session"] = off_session
         ctx.save(pi)
-        _emit(ctx, env, "payment_intent.requires_action", pi)
+        emit_event(ctx, env, "payment_intent.requires_action", pi)
         return pi, outcome
     charge = _new_charge(ctx, env, pi, pm, outcome, authenticated)
     pi["latest_charge"] = charge["id"]
@@ -332,18 +332,18 @@ def attempt_payment_intent(
             pm["_setup_off_session"] = True
             ctx.save(pm)
         ctx.save(pi)
-        _emit(ctx, env, "payment_intent.succeeded", pi)
-        _emit(ctx, env, "charge.succeeded", charge)
+        emit_event(ctx, env, "payment_intent.succeeded", pi)
+        emit_event(ctx, env, "charge.succeeded", charge)
     else:
         pi["status"] = "requires_payment_method"
-        pi["last_payment_error"] = _payment_error(outcome, pm, charge["id"])
+        pi["last_payment_error"] = payment_error(outcome, pm, charge["id"])
         ctx.save(pi)
-        _emit(ctx, env, "charge.failed", charge)
-        _emit(ctx, env, "payment_intent.payment_failed", pi)
+        emit_event(ctx, env, "charge.failed", charge)
+        emit_event(ctx, env, "payment_intent.payment_failed", pi)
     return pi, outcome
 
 
-def _payment_method_for(
+def payment_method_for(
     ctx: Ctx, pm_id: str | None, customer: str | None, *, param: str
 ) -> JSONDict | None:
     if not pm_id:
@@ -364,7 +364,7 @@ def cancel_payment_intent(ctx: Ctx, env: Env, pi: JSONDict, reason: str | None =
     pi["cancellation_reason"] = reason
     pi["next_action"] = None
     ctx.save(pi)
-    _emit(ctx, env, "payment_intent.canceled", pi)
+    emit_event(ctx, env, "payment_intent.canceled", pi)
     return pi
 
 
@@ -406,5 +406,5 @@ def new_setup_intent(ctx: Ctx, env: Env, params: JSONDict) -> JSONDict:
         "usage": params.get("usage") or "off_session",
     }
     ctx.save(seti)
-    _emit(ctx, env, "setup_intent.created", seti)
+    emit_event(ctx, env, "setup_intent.created", seti)
     return seti

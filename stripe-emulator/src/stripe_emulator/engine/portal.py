@@ -85,7 +85,7 @@ def _blank_features() -> JSONDict:
     }
 
 
-def _apply_features(ctx: Ctx, features: JSONDict, update: JSONDict) -> JSONDict:
+def apply_features(ctx: Ctx, features: JSONDict, update: JSONDict) -> JSONDict:
     """`features` with the `features[...]` parameters of a create or update applied."""
     out = copy.deepcopy(features)
     cu = update.get("customer_update")
@@ -210,7 +210,7 @@ def _products(ctx: Ctx, raw: list[JSONDict]) -> list[JSONDict]:
     return out
 
 
-def _business_profile(current: JSONDict | None, update: Any) -> JSONDict:
+def business_profile(current: JSONDict | None, update: Any) -> JSONDict:
     out = dict(
         current or {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None}
     )
@@ -235,10 +235,10 @@ def portal_configuration_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         "object": "billing_portal.configuration",
         "active": True,
         "application": None,
-        "business_profile": _business_profile(None, params.get("business_profile")),
+        "business_profile": business_profile(None, params.get("business_profile")),
         "created": now,
         "default_return_url": params.get("default_return_url") or None,
-        "features": _apply_features(ctx, _blank_features(), params["features"]),
+        "features": apply_features(ctx, _blank_features(), params["features"]),
         "is_default": not has_default,
         "livemode": False,
         "login_page": {"enabled": False, "url": None},

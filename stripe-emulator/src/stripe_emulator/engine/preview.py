@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from ..context import Ctx
 from ..errors import invalid_request
-from .common import Env, JSONDict, _copy, _customer_or_404, _id, next_boundary
+from .common import Env, JSONDict, customer_or_404, deep_copy, id_of, next_boundary
 from .invoicing import attach_pending_items, new_invoice, pending_invoice_items, refresh_totals
-from .proration import _apply_item_changes, proration_lines
-from .subscription_state import _cycle_invoice, _interval, _items, _set_period, period_of
+from .proration import apply_item_changes, proration_lines
+from .subscription_state import (
+    billing_interval,
+    cycle_invoice,
+    period_of,
+    set_period,
+    subscription_items,
+)
 from .subscriptions import subscription_create
 
 
@@ -54,22 +60,22 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         at = int(details.get("proration_date") or env.now)
         behavior = details.get("proration_behavior") or "create_prorations"
         if details.get("items"):
-            old_items = _copy(_items(sub))
-            new_items, _changed = _apply_item_changes(ctx, env, sub, details["items"])
+            old_items = deep_copy(subscription_items(sub))
+            new_items, _changed = apply_item_changes(ctx, env, sub, details["items"])
             if behavior != "none":
                 proration_lines(ctx, env, sub, old_items, new_items, at, store=True)
             sub["items"]["data"] = new_items
             ctx.save(sub)
         if behavior == "always_invoice" and details.get("items"):
-            inv = _cycle_invoice(ctx, env, sub, "subscription_update", include_items=False)
+            inv = cycle_invoice(ctx, env, sub, "subscription_update", include_items=False)
         else:
             # The upcoming renewal: next period plus pending items (prorations).
             end = period_of(sub)[1]
-            rec_interval, rec_count = _interval(sub)
+            rec_interval, rec_count = billing_interval(sub)
             nxt = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, end)
-            shifted = _copy(sub)
-            _set_period(shifted, end, nxt)
-            inv = _cycle_invoice(
+            shifted = deep_copy(sub)
+            set_period(shifted, end, nxt)
+            inv = cycle_invoice(
                 ctx, Env(end), shifted, "subscription_cycle", usage_period=period_of(sub)
             )
             inv["created"] = env.now
@@ -77,7 +83,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
     elif details.get("items"):
         # A would-be subscription: create it inside the rolled-back savepoint
         # (without a payment attempt) and show its first invoice as a draft.
-        customer = _customer_or_404(ctx, str(customer_id))
+        customer = customer_or_404(ctx, str(customer_id))
         create: JSONDict = {
             "customer": customer["id"],
             "items": details["items"],
@@ -89,7 +95,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         if params.get("discounts"):
             create["discounts"] = params["discounts"]
         sub = subscription_create(ctx, create)
-        inv = ctx.get("invoice", str(_id(sub["latest_invoice"])))
+        inv = ctx.get("invoice", str(id_of(sub["latest_invoice"])))
         inv.update(
             status="draft",
             number=None,
@@ -102,7 +108,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         inv["status_transitions"]["paid_at"] = None
         inv["amount_paid"] = 0
     else:
-        customer = _customer_or_404(ctx, str(customer_id))
+        customer = customer_or_404(ctx, str(customer_id))
         env = Env(ctx.now_for_customer(customer))
         inv = new_invoice(
             ctx,

@@ -15,12 +15,12 @@ def price_product(price: JSONDict) -> str:
     return str(product["id"] if isinstance(product, dict) else product)
 
 
-def _product_name(ctx: Ctx, price: JSONDict) -> str:
+def product_name(ctx: Ctx, price: JSONDict) -> str:
     product = ctx.find("product", price_product(price))
     return str(product["name"]) if product else price_product(price)
 
 
-def _pricing(price: JSONDict) -> JSONDict:
+def pricing_of(price: JSONDict) -> JSONDict:
     return {
         "price_details": {"price": price["id"], "product": price_product(price)},
         "type": "price_details",
@@ -84,7 +84,7 @@ def _tiered_amount(tiers: list[JSONDict], mode: str, qty: int) -> Decimal:
     return total
 
 
-def _plan(price: JSONDict) -> JSONDict:
+def plan_of(price: JSONDict) -> JSONDict:
     recurring = price.get("recurring") or {}
     return {
         "id": price["id"],
@@ -109,7 +109,7 @@ def _plan(price: JSONDict) -> JSONDict:
     }
 
 
-def _recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
+def recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
     if entry.get("price"):
         price = ctx.get("price", entry["price"], param=f"{param}[price]")
     elif entry.get("price_data"):

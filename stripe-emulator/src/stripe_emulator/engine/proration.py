@@ -6,9 +6,15 @@ from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id
 from ..updates import apply_metadata
-from .common import TIMES, Env, JSONDict, _copy, _emit, _fmt_date, _round_half_up
-from .pricing import _plan, _pricing, _product_name, _recurring_price, item_quantity, price_amount
-from .subscription_state import _interval, _items, _new_item, is_metered, period_of
+from .common import TIMES, Env, JSONDict, deep_copy, emit_event, format_date, round_half_up
+from .pricing import item_quantity, plan_of, price_amount, pricing_of, product_name, recurring_price
+from .subscription_state import (
+    billing_interval,
+    is_metered,
+    new_subscription_item,
+    period_of,
+    subscription_items,
+)
 
 
 def _proration_item(
@@ -44,7 +50,7 @@ def _proration_item(
             "type": "subscription_details",
         },
         "period": {"end": end, "start": start},
-        "pricing": _pricing(price),
+        "pricing": pricing_of(price),
         "proration": True,
         "proration_details": {"credited_items": None, "discount_amounts": []},
         "quantity": item_quantity(item),
@@ -54,7 +60,7 @@ def _proration_item(
     }
     if store:
         ctx.save(ii)
-        _emit(ctx, env, "invoiceitem.created", ii)
+        emit_event(ctx, env, "invoiceitem.created", ii)
     return ii
 
 
@@ -83,7 +89,7 @@ def proration_lines(
     old_by_id = {i["id"]: i for i in old_items}
     new_by_id = {i["id"]: i for i in new_items}
     out: list[JSONDict] = []
-    when = _fmt_date(at)
+    when = format_date(at)
     for item_id, old in old_by_id.items():
         if is_metered(old):
             continue  # usage is billed in arrears, never prorated
@@ -94,7 +100,7 @@ def proration_lines(
         ):
             continue
         billed = int(old.get("_billed_amount") or 0)
-        credit = -_round_half_up(billed * remaining, total)
+        credit = -round_half_up(billed * remaining, total)
         if credit:
             out.append(
                 _proration_item(
@@ -106,7 +112,7 @@ def proration_lines(
                     at,
                     end,
                     f"Unused time on {old.get('quantity') or 1} {TIMES} "
-                    f"{_product_name(ctx, old['price'])} after {when}",
+                    f"{product_name(ctx, old['price'])} after {when}",
                     store=store,
                 )
             )
@@ -120,7 +126,7 @@ def proration_lines(
         ):
             continue
         full = price_amount(new["price"], item_quantity(new))
-        charge = _round_half_up(full * remaining, total)
+        charge = round_half_up(full * remaining, total)
         if charge:
             out.append(
                 _proration_item(
@@ -132,18 +138,18 @@ def proration_lines(
                     at,
                     end,
                     f"Remaining time on {new.get('quantity') or 1} {TIMES} "
-                    f"{_product_name(ctx, new['price'])} after {when}",
+                    f"{product_name(ctx, new['price'])} after {when}",
                     store=store,
                 )
             )
     return out
 
 
-def _apply_item_changes(
+def apply_item_changes(
     ctx: Ctx, env: Env, sub: JSONDict, raw_items: list[JSONDict]
 ) -> tuple[list[JSONDict], bool]:
     """Apply `items[...]` params in place; returns (new items, interval changed)."""
-    items = [_copy(i) for i in _items(sub)]
+    items = [deep_copy(i) for i in subscription_items(sub)]
     by_id = {i["id"]: i for i in items}
     removed: list[str] = []
     for n, entry in enumerate(raw_items):
@@ -161,16 +167,16 @@ def _apply_item_changes(
                 removed.append(item_id)
                 continue
             if entry.get("price") or entry.get("price_data"):
-                price = _recurring_price(ctx, entry, param)
+                price = recurring_price(ctx, entry, param)
                 item["price"] = price
-                item["plan"] = _plan(price)
+                item["plan"] = plan_of(price)
             if "quantity" in entry:
                 item["quantity"] = int(entry["quantity"])
             if "metadata" in entry:
                 item["metadata"] = apply_metadata(item.get("metadata"), entry["metadata"])
         else:
-            price = _recurring_price(ctx, entry, param)
-            new = _new_item(
+            price = recurring_price(ctx, entry, param)
+            new = new_subscription_item(
                 sub["id"], price, int(entry.get("quantity", 1)), env, entry.get("metadata")
             )
             start, end = period_of(sub)
@@ -201,6 +207,6 @@ def _apply_item_changes(
         raise invalid_request(
             "All prices on a subscription must have the same recurring interval.", param="items"
         )
-    changed_interval = intervals != {_interval(sub)}
+    changed_interval = intervals != {billing_interval(sub)}
     sub["_removed_items"] = removed
     return items, changed_interval

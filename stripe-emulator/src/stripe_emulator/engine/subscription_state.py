@@ -10,21 +10,23 @@ from ..ids import new_id
 from ..params import UNSET
 from ..updates import apply_metadata
 from .cards import resolve_payment_method as resolve_payment_method
-from .common import _SUB_PATH, TERMINAL, Env, JSONDict, _copy, _emit, _id
+from .common import SUBSCRIPTION_PATH, TERMINAL, Env, JSONDict, deep_copy, emit_event, id_of
 from .invoicing import (
-    _invoice_subscription,
     add_subscription_item_line,
     add_usage_line,
     attach_pending_items,
+    invoice_subscription,
     new_invoice,
     on_invoice_paid,
     pending_invoice_items,
     refresh_totals,
 )
-from .pricing import _plan, _product_name, item_quantity, price_amount
+from .pricing import item_quantity, plan_of, price_amount, product_name
 
 
-def _new_item(sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any) -> JSONDict:
+def new_subscription_item(
+    sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any
+) -> JSONDict:
     return {
         "id": new_id("subscription_item", 14),
         "object": "subscription_item",
@@ -34,7 +36,7 @@ def _new_item(sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any) -
         "current_period_start": env.now,
         "discounts": [],
         "metadata": apply_metadata({}, metadata),
-        "plan": _plan(price),
+        "plan": plan_of(price),
         "price": price,
         # Metered items have no quantity: usage comes from the meter.
         "quantity": None if (price.get("recurring") or {}).get("usage_type") == "metered" else qty,
@@ -44,18 +46,18 @@ def _new_item(sub_id: str, price: JSONDict, qty: int, env: Env, metadata: Any) -
     }
 
 
-def _items(sub: JSONDict) -> list[JSONDict]:
+def subscription_items(sub: JSONDict) -> list[JSONDict]:
     data: list[JSONDict] = sub["items"]["data"]
     return data
 
 
-def _interval(sub: JSONDict) -> tuple[str, int]:
-    recurring = _items(sub)[0]["price"].get("recurring") or {}
+def billing_interval(sub: JSONDict) -> tuple[str, int]:
+    recurring = subscription_items(sub)[0]["price"].get("recurring") or {}
     return str(recurring.get("interval", "month")), int(recurring.get("interval_count", 1))
 
 
 def period_of(sub: JSONDict) -> tuple[int, int]:
-    item = _items(sub)[0]
+    item = subscription_items(sub)[0]
     return int(item["current_period_start"]), int(item["current_period_end"])
 
 
@@ -63,8 +65,8 @@ def is_metered(item: JSONDict) -> bool:
     return (item["price"].get("recurring") or {}).get("usage_type") == "metered"
 
 
-def _set_period(sub: JSONDict, start: int, end: int) -> None:
-    for item in _items(sub):
+def set_period(sub: JSONDict, start: int, end: int) -> None:
+    for item in subscription_items(sub):
         item["current_period_start"] = start
         item["current_period_end"] = end
         # Metered items are billed in arrears: nothing is paid in advance.
@@ -76,9 +78,9 @@ def _set_period(sub: JSONDict, start: int, end: int) -> None:
 def save_subscription(ctx: Ctx, sub: JSONDict) -> JSONDict:
     """Store the subscription and each item (GET /v1/subscription_items/{id})."""
     ctx.save(sub)
-    keep = {item["id"] for item in _items(sub)}
-    for item in _items(sub):
-        ctx.save(_copy(item))
+    keep = {item["id"] for item in subscription_items(sub)}
+    for item in subscription_items(sub):
+        ctx.save(deep_copy(item))
     for gone in sub.get("_removed_items") or []:
         if gone not in keep:
             ctx.store.remove(gone)
@@ -86,14 +88,14 @@ def save_subscription(ctx: Ctx, sub: JSONDict) -> JSONDict:
     return sub
 
 
-def _subscription_pm(ctx: Ctx, sub: JSONDict) -> str | None:
+def subscription_payment_method(ctx: Ctx, sub: JSONDict) -> str | None:
     if sub.get("default_payment_method"):
-        return _id(sub["default_payment_method"])
+        return id_of(sub["default_payment_method"])
     customer = ctx.find("customer", sub["customer"]) or {}
-    return _id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    return id_of((customer.get("invoice_settings") or {}).get("default_payment_method"))
 
 
-def _entitlements(ctx: Ctx, env: Env, customer_id: str) -> None:
+def refresh_entitlements(ctx: Ctx, env: Env, customer_id: str) -> None:
     from .entitlements import recompute_active_entitlements
 
     recompute_active_entitlements(ctx, customer_id, automatic=env.automatic, created=env.now)
@@ -102,7 +104,7 @@ def _entitlements(ctx: Ctx, env: Env, customer_id: str) -> None:
 def _active_discounts(ctx: Ctx, sub: JSONDict, at: int) -> list[str]:
     out = []
     for discount_id in sub.get("discounts") or []:
-        discount = ctx.find("discount", _id(discount_id) or "")
+        discount = ctx.find("discount", id_of(discount_id) or "")
         if discount is None:
             continue
         if discount.get("end") is not None and discount["end"] <= at:
@@ -114,7 +116,7 @@ def _active_discounts(ctx: Ctx, sub: JSONDict, at: int) -> list[str]:
     return out
 
 
-def _cycle_invoice(
+def cycle_invoice(
     ctx: Ctx,
     env: Env,
     sub: JSONDict,
@@ -146,52 +148,54 @@ def _cycle_invoice(
     )
     attach_pending_items(ctx, inv, pending_invoice_items(ctx, sub["customer"], sub["id"]))
     if usage_period is not None:
-        for item in _items(sub):
+        for item in subscription_items(sub):
             if is_metered(item):
                 add_usage_line(ctx, inv, sub, item, *usage_period)
     if include_items:
-        for item in _items(sub):
+        for item in subscription_items(sub):
             if is_metered(item):
                 continue
             line = add_subscription_item_line(ctx, inv, sub, item, start, end)
             if trial:
                 line["amount"] = line["subtotal"] = 0
-                line["description"] = f"Trial period for {_product_name(ctx, item['price'])}"
+                line["description"] = f"Trial period for {product_name(ctx, item['price'])}"
     refresh_totals(ctx, inv)
     return inv
 
 
-def _emit_sub_update(ctx: Ctx, env: Env, sub: JSONDict, before: JSONDict) -> None:
+def emit_subscription_updated(ctx: Ctx, env: Env, sub: JSONDict, before: JSONDict) -> None:
     save_subscription(ctx, sub)
-    _emit(ctx, env, "customer.subscription.updated", sub, previous=before)
+    emit_event(ctx, env, "customer.subscription.updated", sub, previous=before)
 
 
-def _set_status(ctx: Ctx, env: Env, sub: JSONDict, status: str) -> JSONDict:
+def set_status(ctx: Ctx, env: Env, sub: JSONDict, status: str) -> JSONDict:
     if sub["status"] == status:
         return sub
-    before = _copy(sub)
+    before = deep_copy(sub)
     sub["status"] = status
-    _emit_sub_update(ctx, env, sub, before)
-    _entitlements(ctx, env, sub["customer"])
+    emit_subscription_updated(ctx, env, sub, before)
+    refresh_entitlements(ctx, env, sub["customer"])
     return sub
 
 
 @on_invoice_paid
 def _subscription_after_paid(ctx: Ctx, env: Env, inv: JSONDict) -> None:
-    sub = _invoice_subscription(ctx, inv)
+    sub = invoice_subscription(ctx, inv)
     if sub is None or sub["status"] in TERMINAL:
         return
     if sub["status"] in ("incomplete", "past_due", "unpaid"):
         others = [
             i
-            for i in ctx.store.all_where("invoice", {_SUB_PATH: sub["id"], "status": "open"})
+            for i in ctx.store.all_where(
+                "invoice", {SUBSCRIPTION_PATH: sub["id"], "status": "open"}
+            )
             if i["id"] != inv["id"]
         ]
-        if not others or _id(sub.get("latest_invoice")) == inv["id"]:
-            _set_status(ctx, env, sub, "active")
+        if not others or id_of(sub.get("latest_invoice")) == inv["id"]:
+            set_status(ctx, env, sub, "active")
 
 
-def _check_pm(ctx: Ctx, pm_id: Any, customer_id: str, param: str) -> str | None:
+def check_payment_method(ctx: Ctx, pm_id: Any, customer_id: str, param: str) -> str | None:
     if not pm_id or pm_id == UNSET:
         return None
     pm = resolve_payment_method(ctx, pm_id, param=param)

@@ -17,42 +17,42 @@ from .common import (
     Env,
     JSONDict,
     Origin,
-    _api_env,
-    _copy,
-    _customer_or_404,
-    _emit,
-    _fmt_date,
-    _id,
-    _round_half_up,
     add_interval,
+    api_env,
+    customer_or_404,
+    deep_copy,
+    emit_event,
+    format_date,
+    id_of,
     next_boundary,
+    round_half_up,
 )
 from .discounts import discounts_from_params
 from .invoicing import (
-    _open_cycle_invoice,
     add_invoice_items,
     collect_invoice,
     finalize_invoice,
+    open_cycle_invoice,
     refresh_totals,
     void_invoice,
 )
 from .payments import ChargeOutcome, new_setup_intent
-from .pricing import _recurring_price, item_quantity, price_amount
-from .proration import _apply_item_changes, proration_lines
+from .pricing import item_quantity, price_amount, recurring_price
+from .proration import apply_item_changes, proration_lines
 from .subscription_state import (
-    _check_pm,
-    _cycle_invoice,
-    _emit_sub_update,
-    _entitlements,
-    _interval,
-    _items,
-    _new_item,
-    _set_period,
-    _set_status,
-    _subscription_pm,
+    billing_interval,
+    check_payment_method,
+    cycle_invoice,
+    emit_subscription_updated,
     is_metered,
+    new_subscription_item,
     period_of,
+    refresh_entitlements,
     save_subscription,
+    set_period,
+    set_status,
+    subscription_items,
+    subscription_payment_method,
 )
 
 
@@ -81,13 +81,13 @@ def subscription_create(
     payment_behavior="error_if_incomplete": a decline then raises the 402
     card_error and nothing is created (the handler's transaction rolls back).
     """
-    customer = _customer_or_404(ctx, params["customer"])
-    env = _api_env(ctx, customer)
+    customer = customer_or_404(ctx, params["customer"])
+    env = api_env(ctx, customer)
     sub_id = new_id("subscription")
     items = _build_items(ctx, env, sub_id, params.get("items") or [])
     _check_items_agree(items)
     interval = items[0]["price"]["recurring"]
-    pm_id = _check_pm(
+    pm_id = check_payment_method(
         ctx, params.get("default_payment_method"), customer["id"], "default_payment_method"
     )
     trial_end = _trial_end(params, interval, env.now)
@@ -145,7 +145,7 @@ def subscription_create(
         seti = new_setup_intent(ctx, env, {"customer": customer["id"], "usage": "off_session"})
         sub["pending_setup_intent"] = seti["id"]
         save_subscription(ctx, sub)
-    _entitlements(ctx, env, sub["customer"])
+    refresh_entitlements(ctx, env, sub["customer"])
     return sub
 
 
@@ -157,7 +157,7 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
         )
     items: list[JSONDict] = []
     for i, entry in enumerate(raw_items):
-        price = _recurring_price(ctx, entry, f"items[{i}]")
+        price = recurring_price(ctx, entry, f"items[{i}]")
         qty = int(entry.get("quantity", 1))
         if qty < 0:
             raise invalid_request("Quantity must be non-negative.", param=f"items[{i}][quantity]")
@@ -166,7 +166,7 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
                 "Cannot add multiple subscription items with the same price.",
                 param=f"items[{i}][price]",
             )
-        items.append(_new_item(sub_id, price, qty, env, entry.get("metadata")))
+        items.append(new_subscription_item(sub_id, price, qty, env, entry.get("metadata")))
     return items
 
 
@@ -319,12 +319,12 @@ def _set_first_period(
     rec_interval, rec_count = str(interval["interval"]), int(interval.get("interval_count", 1))
     if trial_end:
         sub["billing_cycle_anchor"] = trial_end
-        _set_period(sub, now, trial_end)
+        set_period(sub, now, trial_end)
     elif anchor is not None:
         sub["billing_cycle_anchor"] = anchor
-        _set_period(sub, now, anchor)
+        set_period(sub, now, anchor)
     else:
-        _set_period(sub, now, add_interval(now, rec_interval, rec_count))
+        set_period(sub, now, add_interval(now, rec_interval, rec_count))
 
 
 def _schedule_cancellation_at_create(sub: JSONDict, params: JSONDict) -> None:
@@ -350,19 +350,19 @@ def _open_first_invoice(
     now = env.now
     # first invoice (one-off `add_invoice_items` ride along as pending items)
     add_invoice_items(ctx, env, sub, params.get("add_invoice_items"))
-    inv = _cycle_invoice(ctx, env, sub, "subscription_create", trial=bool(trial_end))
+    inv = cycle_invoice(ctx, env, sub, "subscription_create", trial=bool(trial_end))
     if anchor is not None and not trial_end:
         _prorate_stub_period(ctx, sub, inv, params, anchor=anchor, now=now)
     sub["latest_invoice"] = inv["id"]
     save_subscription(ctx, sub)
-    _emit(ctx, env, "customer.subscription.created", sub)
+    emit_event(ctx, env, "customer.subscription.created", sub)
     ctx.save(inv)
-    _emit(ctx, env, "invoice.created", inv)
+    emit_event(ctx, env, "invoice.created", inv)
     if trial_end and trial_end - now <= TRIAL_WILL_END_BEFORE:
         sub = ctx.get("subscription", sub["id"])
         sub["_trial_will_end_sent"] = True
         ctx.save(sub)
-        _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+        emit_event(ctx, env, "customer.subscription.trial_will_end", sub)
     return inv
 
 
@@ -370,17 +370,17 @@ def _prorate_stub_period(
     ctx: Ctx, sub: JSONDict, inv: JSONDict, params: JSONDict, *, anchor: int, now: int
 ) -> None:
     """Prorate the stub period up to the anchor against a full cycle ending there."""
-    rec_interval, rec_count = _interval(sub)
+    rec_interval, rec_count = billing_interval(sub)
     full = anchor - add_interval(anchor, rec_interval, -rec_count)
     behavior = params.get("proration_behavior", "create_prorations")
     for line in inv["lines"]["data"]:
         if line["parent"]["type"] != "subscription_item_details":
             continue
-        amount = 0 if behavior == "none" else _round_half_up(line["amount"] * (anchor - now), full)
+        amount = 0 if behavior == "none" else round_half_up(line["amount"] * (anchor - now), full)
         line["amount"] = line["subtotal"] = amount
         line["parent"]["subscription_item_details"]["proration"] = behavior != "none"
-        line["description"] = f"Remaining time on {line['description']} until {_fmt_date(anchor)}"
-    for item in _items(sub):
+        line["description"] = f"Remaining time on {line['description']} until {format_date(anchor)}"
+    for item in subscription_items(sub):
         item["_billed_amount"] = price_amount(item["price"], item_quantity(item))
     refresh_totals(ctx, inv)
 
@@ -404,8 +404,8 @@ def _collect_first_invoice(
     if inv["status"] != "open":
         return inv
     if collection == "send_invoice":
-        _emit(ctx, env, "invoice.sent", inv)
-        _set_status(ctx, env, sub, "active")
+        emit_event(ctx, env, "invoice.sent", inv)
+        set_status(ctx, env, sub, "active")
     elif behavior == "default_incomplete":
         pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
         if pi is not None and pm_id:
@@ -458,8 +458,8 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     `payment_behavior`, `discounts`, `billing_cycle_anchor="now"`, `metadata`.
     """
     sub = ctx.get("subscription", sub_id)
-    env = _api_env(ctx, sub["customer"])
-    before = _copy(sub)
+    env = api_env(ctx, sub["customer"])
+    before = deep_copy(sub)
     _check_updatable(sub, params)
     _apply_plain_fields(ctx, sub, params)
     _apply_cancellation_trial_and_pause_settings(sub, params)
@@ -480,16 +480,16 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     end_trial = _apply_trial_end(ctx, env, sub, params)
 
     if sub != before:
-        _emit_sub_update(ctx, env, sub, before)
+        emit_subscription_updated(ctx, env, sub, before)
     else:
         save_subscription(ctx, sub)
     sub = ctx.get("subscription", sub_id)
     if end_trial:
-        sub = _end_trial(ctx, env, sub, synchronous=True)
+        sub = finish_trial(ctx, env, sub, synchronous=True)
     elif billing.immediate_invoice:
         sub = _invoice_update_now(ctx, env, sub, params, bill_new_period=billing.bill_new_period)
     if billing.items_changed or sub.get("status") != before.get("status"):
-        _entitlements(ctx, env, sub["customer"])
+        refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
 
 
@@ -516,7 +516,7 @@ def _apply_plain_fields(ctx: Ctx, sub: JSONDict, params: JSONDict) -> None:
     if "description" in params:
         sub["description"] = params["description"] or None
     if "default_payment_method" in params:
-        sub["default_payment_method"] = _check_pm(
+        sub["default_payment_method"] = check_payment_method(
             ctx, params["default_payment_method"], sub["customer"], "default_payment_method"
         )
     if "collection_method" in params:
@@ -603,8 +603,8 @@ def _prorate_item_changes(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -
     # full, on an invoice right away.
     reset_now = params.get("billing_cycle_anchor") == "now" and sub["status"] != "trialing"
     if params.get("items"):
-        old_items = _copy(_items(sub))
-        new_items, changed_interval = _apply_item_changes(ctx, env, sub, params["items"])
+        old_items = deep_copy(subscription_items(sub))
+        new_items, changed_interval = apply_item_changes(ctx, env, sub, params["items"])
         billing.items_changed = True
         reset_now = reset_now or (changed_interval and sub["status"] != "trialing")
         if reset_now:
@@ -618,11 +618,11 @@ def _prorate_item_changes(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -
                 billing.immediate_invoice = True
         sub["items"]["data"] = new_items
     elif reset_now and behavior != "none":
-        new_invoice_items = proration_lines(ctx, env, sub, _items(sub), [], at)
+        new_invoice_items = proration_lines(ctx, env, sub, subscription_items(sub), [], at)
     if reset_now:
-        rec_interval, rec_count = _interval(sub)
+        rec_interval, rec_count = billing_interval(sub)
         sub["billing_cycle_anchor"] = env.now
-        _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
+        set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
         billing.immediate_invoice = billing.bill_new_period = True
     return billing
 
@@ -650,12 +650,12 @@ def _apply_trial_end(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -> boo
         raise invalid_request("Invalid timestamp: must be in the future.", param="trial_end")
     sub["trial_end"] = int(value)
     sub["billing_cycle_anchor"] = int(value)
-    for item in _items(sub):
+    for item in subscription_items(sub):
         item["current_period_end"] = int(value)
     sub.pop("_trial_will_end_sent", None)
     if int(value) - env.now <= TRIAL_WILL_END_BEFORE:
         sub["_trial_will_end_sent"] = True
-        _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+        emit_event(ctx, env, "customer.subscription.trial_will_end", sub)
     return False
 
 
@@ -663,11 +663,11 @@ def _invoice_update_now(
     ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict, *, bill_new_period: bool
 ) -> JSONDict:
     """Invoice the update's prorations (and a new period) at once and collect it."""
-    inv = _cycle_invoice(ctx, env, sub, "subscription_update", include_items=bill_new_period)
+    inv = cycle_invoice(ctx, env, sub, "subscription_update", include_items=bill_new_period)
     sub["latest_invoice"] = inv["id"]
     save_subscription(ctx, sub)
     ctx.save(inv)
-    _emit(ctx, env, "invoice.created", inv)
+    emit_event(ctx, env, "invoice.created", inv)
     inv = finalize_invoice(ctx, env, inv)
     if inv["status"] != "open" or sub["collection_method"] != "charge_automatically":
         return sub
@@ -687,7 +687,7 @@ def _invoice_update_now(
     if outcome.result != "succeeded":
         sub = ctx.get("subscription", sub["id"])
         if sub["status"] == "active":
-            _set_status(ctx, env, sub, "past_due")
+            set_status(ctx, env, sub, "past_due")
     return sub
 
 
@@ -708,81 +708,83 @@ def subscription_resume(
         raise invalid_request(
             "Only a subscription with status `paused` can be resumed.",
         )
-    env = _api_env(ctx, sub["customer"])
-    before = _copy(sub)
-    rec_interval, rec_count = _interval(sub)
+    env = api_env(ctx, sub["customer"])
+    before = deep_copy(sub)
+    rec_interval, rec_count = billing_interval(sub)
     if billing_cycle_anchor == "now":
         sub["billing_cycle_anchor"] = env.now
-        _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
+        set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
     else:
         end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, env.now)
-        _set_period(sub, env.now, end)
+        set_period(sub, env.now, end)
     sub["status"] = "active"
-    inv = _cycle_invoice(ctx, env, sub, "subscription_update")
+    inv = cycle_invoice(ctx, env, sub, "subscription_update")
     sub["latest_invoice"] = inv["id"]
-    _emit_sub_update(ctx, env, sub, before)
-    _emit(ctx, env, "customer.subscription.resumed", sub)
+    emit_subscription_updated(ctx, env, sub, before)
+    emit_event(ctx, env, "customer.subscription.resumed", sub)
     ctx.save(inv)
-    _emit(ctx, env, "invoice.created", inv)
+    emit_event(ctx, env, "invoice.created", inv)
     inv = finalize_invoice(ctx, env, inv)
     if inv["status"] == "open" and sub["collection_method"] == "charge_automatically":
         collect_invoice(ctx, env, inv, automatic=True)
-    _entitlements(ctx, env, sub["customer"])
+    refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
 
 
-def _end_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
+def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
     """Trial over at env.now: pause/cancel without a payment method, else bill period 1."""
-    before = _copy(sub)
+    before = deep_copy(sub)
     if not sub.get("_trial_will_end_sent"):
         sub["_trial_will_end_sent"] = True
         ctx.save(sub)
-        _emit(ctx, env, "customer.subscription.trial_will_end", sub)
+        emit_event(ctx, env, "customer.subscription.trial_will_end", sub)
     behavior = ((sub.get("trial_settings") or {}).get("end_behavior") or {}).get(
         "missing_payment_method", "create_invoice"
     )
-    has_pm = bool(_subscription_pm(ctx, sub)) or sub["collection_method"] == "send_invoice"
+    has_pm = (
+        bool(subscription_payment_method(ctx, sub)) or sub["collection_method"] == "send_invoice"
+    )
     if not has_pm and behavior == "cancel":
         return cancel_now(ctx, env, sub, reason=None)
     sub["trial_end"] = env.now
     if not has_pm and behavior == "pause":
         sub["status"] = "paused"
-        _emit_sub_update(ctx, env, sub, before)
-        _emit(ctx, env, "customer.subscription.paused", sub)
-        _entitlements(ctx, env, sub["customer"])
+        emit_subscription_updated(ctx, env, sub, before)
+        emit_event(ctx, env, "customer.subscription.paused", sub)
+        refresh_entitlements(ctx, env, sub["customer"])
         return sub
-    rec_interval, rec_count = _interval(sub)
+    rec_interval, rec_count = billing_interval(sub)
     sub["status"] = "active"
     sub["billing_cycle_anchor"] = env.now
-    _set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
-    inv = _cycle_invoice(ctx, env, sub, "subscription_cycle")
+    set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
+    inv = cycle_invoice(ctx, env, sub, "subscription_cycle")
     sub["latest_invoice"] = inv["id"]
-    _emit_sub_update(ctx, env, sub, before)
-    _open_cycle_invoice(ctx, env, sub, inv, synchronous=synchronous)
-    _entitlements(ctx, env, sub["customer"])
+    emit_subscription_updated(ctx, env, sub, before)
+    open_cycle_invoice(ctx, env, sub, inv, synchronous=synchronous)
+    refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub["id"])
 
 
-def _renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
+def renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     """Period end at env.now: roll the items' periods and invoice the new period."""
-    before = _copy(sub)
-    rec_interval, rec_count = _interval(sub)
+    before = deep_copy(sub)
+    rec_interval, rec_count = billing_interval(sub)
     previous = period_of(sub)
     start = previous[1]
     end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, start)
-    _set_period(sub, start, end)
-    inv = _cycle_invoice(ctx, env, sub, "subscription_cycle", usage_period=previous)
+    set_period(sub, start, end)
+    inv = cycle_invoice(ctx, env, sub, "subscription_cycle", usage_period=previous)
     sub["latest_invoice"] = inv["id"]
-    _emit_sub_update(ctx, env, sub, before)
-    _open_cycle_invoice(ctx, env, sub, inv, synchronous=False)
+    emit_subscription_updated(ctx, env, sub, before)
+    open_cycle_invoice(ctx, env, sub, inv, synchronous=False)
 
 
-def _expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:
-    before = _copy(sub)
-    inv = ctx.find("invoice", _id(sub.get("latest_invoice")) or "")
+def expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:
+    before = deep_copy(sub)
+    inv = ctx.find("invoice", id_of(sub.get("latest_invoice")) or "")
     if inv is not None and inv["status"] == "open":
         void_invoice(ctx, env, inv)
     sub["status"] = "incomplete_expired"
     sub["ended_at"] = env.now
     sub["canceled_at"] = env.now
-    _emit_sub_update(ctx, env, sub, before)
+    emit_subscription_updated(ctx, env, sub, before)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from ..context import Ctx
 from ..errors import StripeAPIError
-from .registry import PAGES, PageNotFound, PageRequest, _match, page
+from .registry import PAGES, PageNotFound, PageRequest, match_page, page
 
 if TYPE_CHECKING:
     from ..context import EmulatorCore
@@ -55,9 +55,9 @@ def dispatch(
 
     if len(path) > 1:
         path = path.rstrip("/")
-    found = _match(method, path)
+    found = match_page(method, path)
     if found is None:
-        if method == "POST" and _match("GET", path) is not None:
+        if method == "POST" and match_page("GET", path) is not None:
             return error_page(405, "Method not allowed", "This page does not accept that action.")
         return error_page(404, "Page not found", "There is nothing at this address.")
     route, params = found

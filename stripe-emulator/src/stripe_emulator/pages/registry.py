@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..routing import Route, _compile
+from ..routing import Route, compile_pattern
 
 if TYPE_CHECKING:
     from ..response import Response
@@ -45,13 +45,13 @@ class PageNotFound(Exception):
 
 def page(method: str, pattern: str) -> Callable[[PageHandler], PageHandler]:
     def deco(fn: PageHandler) -> PageHandler:
-        PAGES.append(Route(method, pattern, _compile(pattern), fn, None, False, len(PAGES)))
+        PAGES.append(Route(method, pattern, compile_pattern(pattern), fn, None, False, len(PAGES)))
         return fn
 
     return deco
 
 
-def _match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+def match_page(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     for r in sorted(PAGES, key=lambda r: (r.pattern.count("{"), r.order)):
         if r.method != method:
             continue

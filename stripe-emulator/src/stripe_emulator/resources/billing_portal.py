@@ -8,8 +8,8 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.portal import (
-    _apply_features,
-    _business_profile,
+    apply_features,
+    business_profile,
     ensure_default_configuration,
     portal_configuration_create,
     portal_session_create,
@@ -55,13 +55,13 @@ def update_configuration(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             )
         config["active"] = params["active"]
     if "business_profile" in params:
-        config["business_profile"] = _business_profile(
+        config["business_profile"] = business_profile(
             config["business_profile"], params["business_profile"]
         )
     if "default_return_url" in params:
         config["default_return_url"] = params["default_return_url"] or None
     if "features" in params:
-        config["features"] = _apply_features(ctx, config["features"], params["features"])
+        config["features"] = apply_features(ctx, config["features"], params["features"])
     if "metadata" in params:
         config["metadata"] = apply_metadata(config.get("metadata"), params["metadata"])
     if "name" in params:

@@ -7,11 +7,11 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.catalog import (
-    _PRODUCT_SIMPLE,
-    _claim_lookup_key,
-    _currency_option,
-    _marketing,
-    _package,
+    PRODUCT_SIMPLE_FIELDS,
+    claim_lookup_key,
+    currency_option,
+    marketing_features,
+    package_dimensions,
     price_create,
     product_create,
 )
@@ -57,7 +57,7 @@ def retrieve_product(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 def update_product(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     product = ctx.get("product", id)
     before = copy.deepcopy(product)
-    apply_simple(product, params, _PRODUCT_SIMPLE)
+    apply_simple(product, params, PRODUCT_SIMPLE_FIELDS)
     if product.get("name") is None:
         raise invalid_request("You cannot unset the name of a product.", param="name")
     if "metadata" in params:
@@ -65,9 +65,9 @@ def update_product(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if "images" in params:
         product["images"] = params["images"] or []
     if "marketing_features" in params:
-        product["marketing_features"] = _marketing(params["marketing_features"])
+        product["marketing_features"] = marketing_features(params["marketing_features"])
     if "package_dimensions" in params:
-        product["package_dimensions"] = _package(params["package_dimensions"])
+        product["package_dimensions"] = package_dimensions(params["package_dimensions"])
     if "default_price" in params:
         price_id = params["default_price"]
         price = ctx.get("price", price_id, param="default_price")
@@ -159,7 +159,7 @@ def update_price(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         if key == UNSET:
             price["lookup_key"] = None
         else:
-            _claim_lookup_key(ctx, key, bool(params.get("transfer_lookup_key")), id)
+            claim_lookup_key(ctx, key, bool(params.get("transfer_lookup_key")), id)
             price["lookup_key"] = key
     if "currency_options" in params:
         options = price.get("currency_options") or {}
@@ -167,7 +167,7 @@ def update_price(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             if raw == UNSET:
                 options.pop(cur.lower(), None)
             else:
-                options[cur.lower()] = _currency_option(raw, price.get("tax_behavior"))
+                options[cur.lower()] = currency_option(raw, price.get("tax_behavior"))
         price["currency_options"] = options
     if price != before:
         ctx.save(price)

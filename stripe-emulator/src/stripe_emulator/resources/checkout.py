@@ -14,12 +14,12 @@ from ..engine.checkout import (
     ADDRESS_KEYS,
     CardInput,
     Outcome,
-    _expire,
     card_required,
     expire_if_due,
     finish_authentication,
     load_session,
     session_create,
+    session_expire,
     start_completion,
 )
 from ..errors import StripeAPIError, invalid_request
@@ -135,7 +135,7 @@ def expire_session(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             f'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout '
             f'Session has a status of "{session["status"]}".',
         )
-    return _expire(ctx, session, automatic=False)
+    return session_expire(ctx, session, automatic=False)
 
 
 def _card_from_body(body: JSONDict) -> CardInput:

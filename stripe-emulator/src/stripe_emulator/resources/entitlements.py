@@ -11,8 +11,8 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.entitlements import (
-    _item_products,
-    _public_entitlement,
+    item_products,
+    public_entitlement,
     recompute_active_entitlements,
 )
 from ..errors import invalid_request, resource_missing
@@ -185,7 +185,7 @@ def _customers_on_product(ctx: Ctx, product: str) -> set[str]:
     return {
         str(sub["customer"])
         for sub in ctx.store.all("subscription")
-        if product in _item_products(ctx, sub)
+        if product in item_products(ctx, sub)
     }
 
 
@@ -204,7 +204,7 @@ def list_active_entitlements(ctx: Ctx, params: JSONDict) -> JSONDict:
     customer = params["customer"]
     ctx.get("customer", customer, param="customer")
     items = [
-        _public_entitlement(e)
+        public_entitlement(e)
         for e in ctx.store.all(
             "entitlements.active_entitlement", lambda e: e["_customer"] == customer
         )
@@ -220,4 +220,4 @@ def list_active_entitlements(ctx: Ctx, params: JSONDict) -> JSONDict:
     params="entitlements.ActiveEntitlementRetrieveParams",
 )
 def retrieve_active_entitlement(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    return _public_entitlement(ctx.get("entitlements.active_entitlement", id))
+    return public_entitlement(ctx.get("entitlements.active_entitlement", id))

@@ -11,9 +11,9 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.cards import (
-    _billing_details,
     alias_number,
     attach_payment_method,
+    billing_details_of,
     build_card_payment_method,
     resolve_payment_method,
 )
@@ -94,7 +94,7 @@ def update_payment_method(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     before = copy.deepcopy(pm)
     if "billing_details" in params:
         merged = merge_hash(pm.get("billing_details"), params["billing_details"])
-        pm["billing_details"] = _billing_details(merged)
+        pm["billing_details"] = billing_details_of(merged)
     if "metadata" in params:
         pm["metadata"] = apply_metadata(pm.get("metadata"), params["metadata"])
     if "allow_redisplay" in params:
