@@ -18,10 +18,11 @@ help:
 	@echo "make bench  benchmarks (results in bench/RESULTS.md)"
 	@echo "make flower Flower only, against the configured broker"
 
-# uv is installed with pip when missing; the venv is created from uv.lock.
+# uv is installed with pip when missing; the venv is created from uv.lock, with
+# every workspace member's dev group too (the emulator's import-linter).
 install:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-packages
 
 migrate: install
 	$(RUN) python manage.py migrate --noinput
@@ -35,9 +36,11 @@ flower: install
 	$(RUN) python -m saas.devtools.flower
 
 # ruff reads the nearest pyproject.toml, so $(EMULATOR)/ is checked with its own settings.
+# lint-imports checks the emulator's layers (its pyproject's [tool.importlinter]).
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	cd $(EMULATOR) && $(RUN) lint-imports
 
 fmt: install
 	$(RUN) ruff check --fix .
@@ -70,3 +73,4 @@ bench: install
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
 	rm -rf $(EMULATOR)/var $(EMULATOR)/dist $(EMULATOR)/.pytest_cache $(EMULATOR)/.mypy_cache
+	rm -rf $(EMULATOR)/.import_linter_cache $(EMULATOR)/.grimp_cache

@@ -8,8 +8,9 @@ srv.stop()
 
 from __future__ import annotations
 
-from .app import Emulator, Response
+from .app import Emulator
 from .config import ACCEPTED_API_VERSIONS, DEFAULT_API_VERSION, EmulatorConfig
+from .response import Response
 from .server import EmulatorServer
 
 __all__ = [

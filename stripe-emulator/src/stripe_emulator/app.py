@@ -21,7 +21,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +38,7 @@ from .pages import PAGE_PREFIXES
 from .pages import dispatch as dispatch_page
 from .params import decode_form, schema_for, validate
 from .render import render
+from .response import Response
 from .store import Store
 from .versions import check_version, render_version
 from .webhooks import Dispatcher
@@ -57,15 +57,6 @@ ResponseHook = Callable[[str, str, int, Any], None]
 VersionedResponseHook = Callable[[str, str, int, Any, str], None]
 
 
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-    drop_connection: bool = False
-
-
 class Emulator:
     def __init__(self, data: str = ":memory:", config: EmulatorConfig | None = None) -> None:
         from . import resources  # noqa: F401 - registers every route
@@ -81,7 +72,7 @@ class Emulator:
         self.dispatcher.start()
         # Renewals, retries and the invoice gate of subscriptions without a
         # test clock, on the real clock (see billing.start_real_clock).
-        from .billing import start_real_clock
+        from .engine import start_real_clock
 
         start_real_clock(self)
 
@@ -154,19 +145,9 @@ class Emulator:
     ) -> Response:
         version = base_headers["Stripe-Version"]
         try:
-            self._authenticate(headers.get("authorization", ""))
-            check_version(version)
-            found = routing.match(method, path)
-            if found is None:
-                raise not_found_route(method, path)
-            route, path_params = found
-            raw = decode_form(query)
-            if body:
-                raw.update(decode_form(body.decode("utf-8")))
-            if route.params:
-                params = validate(schema_for(route.params), raw)
-            else:
-                params = validate(schema_for("CustomerRetrieveParams"), raw)
+            route, path_params, raw, params = self._parse_api_request(
+                method, path, query, headers, body, version
+            )
         except StripeAPIError as exc:
             return self._error(exc, request_id, base_headers, method, path)
 
@@ -210,31 +191,7 @@ class Emulator:
                 method=method,
                 path=path,
             )
-            try:
-                kept: StripeAPIError | None = None
-                with self.store.atomic():
-                    try:
-                        result = route.handler(ctx, params, **path_params)
-                    except StripeAPIError as exc:
-                        if not exc.keep_state:
-                            raise
-                        # e.g. a declined payment: Stripe keeps the failed
-                        # attempt (charge, events) and still answers 402.
-                        kept = exc
-                    else:
-                        payload = render_version(render(ctx, result, params.get("expand")), version)
-                if kept is not None:
-                    raise kept
-                status, out = 200, json.dumps(payload).encode()
-            except StripeAPIError as exc:
-                status, out = exc.status, json.dumps(exc.body(request_id)).encode()
-                if not exc.keep_state:
-                    ctx.emitted.clear()
-            except Exception:
-                logger.exception("handler crashed: %s %s (request %s)", method, path, request_id)
-                exc2 = api_error()
-                status, out = exc2.status, json.dumps(exc2.body(request_id)).encode()
-                ctx.emitted.clear()
+            status, out = self._run_handler(ctx, route, params, path_params, version)
             if idem_key:
                 self.store.execute(
                     "INSERT OR REPLACE INTO idempotency (api_key, key, fingerprint, status, body, "
@@ -248,6 +205,67 @@ class Emulator:
             hdrs["Idempotency-Key"] = idem_key
         self._run_hooks(method, path, status, out, version)
         return Response(status, out, hdrs)
+
+    def _parse_api_request(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        version: str,
+    ) -> tuple[routing.Route, dict[str, str], JSONDict, JSONDict]:
+        """Auth, API version, route, then the parameters decoded and validated."""
+        self._authenticate(headers.get("authorization", ""))
+        check_version(version)
+        found = routing.match(method, path)
+        if found is None:
+            raise not_found_route(method, path)
+        route, path_params = found
+        raw = decode_form(query)
+        if body:
+            raw.update(decode_form(body.decode("utf-8")))
+        if route.params:
+            params = validate(schema_for(route.params), raw)
+        else:
+            params = validate(schema_for("CustomerRetrieveParams"), raw)
+        return route, path_params, raw, params
+
+    def _run_handler(
+        self,
+        ctx: Ctx,
+        route: routing.Route,
+        params: JSONDict,
+        path_params: dict[str, str],
+        version: str,
+    ) -> tuple[int, bytes]:
+        """Run the handler in a savepoint and render its answer (status, JSON body)."""
+        request_id, method, path = ctx.request_id, ctx.method, ctx.path
+        try:
+            kept: StripeAPIError | None = None
+            with self.store.atomic():
+                try:
+                    result = route.handler(ctx, params, **path_params)
+                except StripeAPIError as exc:
+                    if not exc.keep_state:
+                        raise
+                    # e.g. a declined payment: Stripe keeps the failed
+                    # attempt (charge, events) and still answers 402.
+                    kept = exc
+                else:
+                    payload = render_version(render(ctx, result, params.get("expand")), version)
+            if kept is not None:
+                raise kept
+            return 200, json.dumps(payload).encode()
+        except StripeAPIError as exc:
+            if not exc.keep_state:
+                ctx.emitted.clear()
+            return exc.status, json.dumps(exc.body(request_id)).encode()
+        except Exception:
+            logger.exception("handler crashed: %s %s (request %s)", method, path, request_id)
+            exc2 = api_error()
+            ctx.emitted.clear()
+            return exc2.status, json.dumps(exc2.body(request_id)).encode()
 
     def _idempotent_lookup(
         self, api_key: str, key: str, fingerprint: str

@@ -195,31 +195,53 @@ def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
     if tp is Any:
         return []
     if _is_union(tp):
-        if value is None and type(None) in args:
-            return []
-        options = [a for a in args if a is not type(None)]
-        if str in options and any(typing.get_origin(a) is typing.Literal for a in options):
-            # The SDK widens enums with `str` for forward compatibility; the
-            # emulator must still only produce values of the closed set.
-            options.remove(str)
-        attempts = [_check_type(a, value, path, module) for a in options]
-        if any(not a for a in attempts):
-            return []
-        if not attempts:
-            return [f"{path}: null not allowed"]
-        if isinstance(value, dict):
-            # An expanded object: report why it fails as that object, not as an id.
-            structured = [
-                errs
-                for opt, errs in zip(options, attempts, strict=True)
-                if opt not in (str, int, float, bool)
-            ]
-            attempts = structured or attempts
-        return min(attempts, key=len)
+        return _check_union(args, value, path, module)
     if value is None:
         return [f"{path}: null but the SDK type is not Optional ({_name(tp)})"]
     if origin is typing.Literal:
         return [] if value in args else [f"{path}: {value!r} not in {list(args)}"]
+    scalar = _check_scalar(tp, value, path)
+    if scalar is not None:
+        return scalar
+    collection = _check_collection(origin, args, value, path, module)
+    if collection is not None:
+        return collection
+    if isinstance(tp, type):
+        if not isinstance(value, dict):
+            return [f"{path}: expected {tp.__qualname__} object, got {value!r:.60}"]
+        if isinstance(value.get("object"), str) and getattr(tp, "OBJECT_NAME", None):
+            return check(value, path)
+        return _check_class(tp, value, path)
+    return []
+
+
+def _check_union(args: tuple[Any, ...], value: Any, path: str, module: str) -> list[str]:
+    """Fine if any member fits; else the shortest list of problems."""
+    if value is None and type(None) in args:
+        return []
+    options = [a for a in args if a is not type(None)]
+    if str in options and any(typing.get_origin(a) is typing.Literal for a in options):
+        # The SDK widens enums with `str` for forward compatibility; the
+        # emulator must still only produce values of the closed set.
+        options.remove(str)
+    attempts = [_check_type(a, value, path, module) for a in options]
+    if any(not a for a in attempts):
+        return []
+    if not attempts:
+        return [f"{path}: null not allowed"]
+    if isinstance(value, dict):
+        # An expanded object: report why it fails as that object, not as an id.
+        structured = [
+            errs
+            for opt, errs in zip(options, attempts, strict=True)
+            if opt not in (str, int, float, bool)
+        ]
+        attempts = structured or attempts
+    return min(attempts, key=len)
+
+
+def _check_scalar(tp: Any, value: Any, path: str) -> list[str] | None:
+    """Problems with a str/bool/int/float/Decimal value; None when `tp` is none of them."""
     if tp is str:
         return [] if isinstance(value, str) else [f"{path}: expected string, got {value!r}"]
     if tp is bool:
@@ -237,6 +259,14 @@ def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
         except decimal.InvalidOperation:
             return [f"{path}: expected decimal string, got {value!r}"]
         return [] if isinstance(value, str) else [f"{path}: decimal must be a string"]
+    return None
+
+
+def _check_collection(
+    origin: Any, args: tuple[Any, ...], value: Any, path: str, module: str
+) -> list[str] | None:
+    """Problems in a list, a dict or one of the SDK's containers (StripeObject maps,
+    ListObject, SearchResultObject); None when `origin` is none of them."""
     if origin in (list, typing.List):  # noqa: UP006
         if not isinstance(value, list):
             return [f"{path}: expected array, got {type(value).__name__}"]
@@ -251,29 +281,22 @@ def _check_type(tp: Any, value: Any, path: str, module: str) -> list[str]:
         for k, v in value.items():
             out += _check_type(args[1], v, f"{path}.{k}", module)
         return out
-    if origin is not None:
-        origin_name = getattr(origin, "__name__", "")
-        if origin_name == "UntypedStripeObject":
-            if not isinstance(value, dict):
-                return [f"{path}: expected hash"]
-            out = []
-            for k, v in value.items():
-                out += _check_type(args[0], v, f"{path}.{k}", module) if args else []
-            return out
-        if origin_name in ("ListObject", "SearchResultObject"):
-            if not isinstance(value, dict) or value.get("object") not in ("list", "search_result"):
-                return [f"{path}: expected a list object"]
-            out = []
-            for i, item in enumerate(value.get("data") or []):
-                out += _check_type(args[0], item, f"{path}.data[{i}]", module)
-            return out
-    if isinstance(tp, type):
+    origin_name = getattr(origin, "__name__", "") if origin is not None else ""
+    if origin_name == "UntypedStripeObject":
         if not isinstance(value, dict):
-            return [f"{path}: expected {tp.__qualname__} object, got {value!r:.60}"]
-        if isinstance(value.get("object"), str) and getattr(tp, "OBJECT_NAME", None):
-            return check(value, path)
-        return _check_class(tp, value, path)
-    return []
+            return [f"{path}: expected hash"]
+        out = []
+        for k, v in value.items():
+            out += _check_type(args[0], v, f"{path}.{k}", module) if args else []
+        return out
+    if origin_name in ("ListObject", "SearchResultObject"):
+        if not isinstance(value, dict) or value.get("object") not in ("list", "search_result"):
+            return [f"{path}: expected a list object"]
+        out = []
+        for i, item in enumerate(value.get("data") or []):
+            out += _check_type(args[0], item, f"{path}.data[{i}]", module)
+        return out
+    return None
 
 
 def _name(tp: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import events
 from .clock import real_now
@@ -12,10 +12,28 @@ from .config import DEFAULT_API_VERSION
 from .errors import resource_missing
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .config import EmulatorConfig
+    from .faults import Faults
     from .store import Store
+    from .webhooks import Dispatcher
 
 JSONDict = dict[str, Any]
+
+
+class EmulatorCore(Protocol):
+    """What code below the app uses of the running emulator (`app.Emulator` is one).
+
+    Typed here, not by importing `app`, so that nothing below the app depends on it.
+    """
+
+    config: EmulatorConfig
+    store: Store
+    faults: Faults
+    dispatcher: Dispatcher
+
+    def context(self, **kwargs: Any) -> Ctx: ...
+
+    def reset(self) -> None: ...
 
 
 @dataclass
@@ -26,7 +44,7 @@ class Ctx:
     events, queued webhook deliveries) commits together or not at all.
     """
 
-    app: Emulator
+    app: EmulatorCore
     request_id: str | None = None
     idempotency_key: str | None = None
     api_version: str = DEFAULT_API_VERSION

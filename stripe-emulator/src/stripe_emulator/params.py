@@ -192,21 +192,7 @@ def to_node(tp: Any, module: str) -> Node:
     if origin is typing.Literal:
         return Enum(tuple(args))
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        allow_empty = False
-        options: list[Node] = []
-        for arg in args:
-            node = to_node(arg, module)
-            if isinstance(node, Enum) and node.values == ("",):
-                allow_empty = True
-                continue
-            options.append(node)
-        if any(isinstance(o, Enum) for o in options) and Scalar("str") in options:
-            # The SDK widens enums with `str` for forward compatibility; the
-            # server knows the closed set, so the emulator enforces it.
-            options.remove(Scalar("str"))
-        if len(options) == 1 and not allow_empty:
-            return options[0]
-        return OneOf(tuple(options), allow_empty)
+        return _union_node(args, module)
     if origin in (list, typing.List, tuple, typing.Sequence):  # noqa: UP006
         return ListOf(to_node(args[0], module) if args else _ANY)
     if origin in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
@@ -218,6 +204,25 @@ def to_node(tp: Any, module: str) -> Node:
             _obj_cache[tp] = Obj(tp)
         return _obj_cache[tp]
     return _ANY
+
+
+def _union_node(args: tuple[Any, ...], module: str) -> Node:
+    """`A | B | Literal[""]`: one of the options; `Literal[""]` allows the empty string."""
+    allow_empty = False
+    options: list[Node] = []
+    for arg in args:
+        node = to_node(arg, module)
+        if isinstance(node, Enum) and node.values == ("",):
+            allow_empty = True
+            continue
+        options.append(node)
+    if any(isinstance(o, Enum) for o in options) and Scalar("str") in options:
+        # The SDK widens enums with `str` for forward compatibility; the
+        # server knows the closed set, so the emulator enforces it.
+        options.remove(Scalar("str"))
+    if len(options) == 1 and not allow_empty:
+        return options[0]
+    return OneOf(tuple(options), allow_empty)
 
 
 def _typed_dict_fields(cls: type) -> tuple[dict[str, Node], frozenset[str]]:
@@ -281,43 +286,61 @@ def _coerce(node: Node, value: Any, path: str) -> Any:
     if isinstance(node, Scalar):
         return _coerce_scalar(node.kind, value, path)
     if isinstance(node, Enum):
-        if isinstance(value, str):
-            for choice in node.values:
-                rendered = str(choice).lower() if isinstance(choice, bool) else str(choice)
-                if rendered == value:
-                    return choice
-        raise invalid_request(
-            f"Invalid {path}: must be one of {_fmt_choices(node.values)}",
-            param=path,
-            code="parameter_invalid_string" if isinstance(value, str) else None,
-        )
+        return _coerce_enum(node, value, path)
     if isinstance(node, OneOf):
-        if value == UNSET and node.allow_empty:
-            return UNSET
-        first: StripeAPIError | None = None
-        for option in sorted(node.options, key=lambda o: _preference(o, value)):
-            try:
-                return _coerce(option, value, path)
-            except StripeAPIError as exc:
-                if first is None:
-                    first = exc
-        if first is None:
-            raise invalid_request(f"Invalid {path}", param=path)
-        raise first
+        return _coerce_one_of(node, value, path)
     if isinstance(node, ListOf):
-        items: list[Any]
-        if isinstance(value, list):
-            items = value
-        elif isinstance(value, dict) and all(k.isdigit() for k in value):
-            items = [value[k] for k in sorted(value, key=int)]
-        else:
-            raise invalid_request(f"Invalid array: {path}", param=path)
-        return [_coerce(node.item, v, _child(path, i)) for i, v in enumerate(items)]
+        return _coerce_list(node, value, path)
     if isinstance(node, MapOf):
         if not isinstance(value, dict):
             raise invalid_request(f"Invalid object: {path}", param=path)
         return {k: _coerce(node.value, v, _child(path, k)) for k, v in value.items()}
-    # Obj
+    return _coerce_object(node, value, path)
+
+
+def _coerce_enum(node: Enum, value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        for choice in node.values:
+            rendered = str(choice).lower() if isinstance(choice, bool) else str(choice)
+            if rendered == value:
+                return choice
+    raise invalid_request(
+        f"Invalid {path}: must be one of {_fmt_choices(node.values)}",
+        param=path,
+        code="parameter_invalid_string" if isinstance(value, str) else None,
+    )
+
+
+def _coerce_one_of(node: OneOf, value: Any, path: str) -> Any:
+    """The first option the value fits (shape-matching options first), else its error."""
+    if value == UNSET and node.allow_empty:
+        return UNSET
+    first: StripeAPIError | None = None
+    for option in sorted(node.options, key=lambda o: _preference(o, value)):
+        try:
+            return _coerce(option, value, path)
+        except StripeAPIError as exc:
+            if first is None:
+                first = exc
+    if first is None:
+        raise invalid_request(f"Invalid {path}", param=path)
+    raise first
+
+
+def _coerce_list(node: ListOf, value: Any, path: str) -> list[Any]:
+    """A list, or a form-encoded `{"0": .., "1": ..}` map, item by item."""
+    items: list[Any]
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, dict) and all(k.isdigit() for k in value):
+        items = [value[k] for k in sorted(value, key=int)]
+    else:
+        raise invalid_request(f"Invalid array: {path}", param=path)
+    return [_coerce(node.item, v, _child(path, i)) for i, v in enumerate(items)]
+
+
+def _coerce_object(node: Obj, value: Any, path: str) -> dict[str, Any]:
+    """A TypedDict: unknown keys and missing required ones are refused."""
     if not isinstance(value, dict):
         raise invalid_request(f"Invalid object: {path}", param=path)
     fields = node.fields()

@@ -30,7 +30,7 @@ ROUTES: list[Route] = []
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> re.Pattern[str]:
     parts = _PARAM.split(pattern)
     out = ""
     for i, part in enumerate(parts):
@@ -48,7 +48,9 @@ def route(method: str, pattern: str, *, params: str | None = None) -> Callable[[
     """
 
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(method, pattern, _compile(pattern), fn, params, False, len(ROUTES)))
+        ROUTES.append(
+            Route(method, pattern, compile_pattern(pattern), fn, params, False, len(ROUTES))
+        )
         return fn
 
     return deco
@@ -58,7 +60,7 @@ def helper_route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     """Register a test-helper endpoint under /_emulator/ (handler(ctx, body, **path))."""
 
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(method, pattern, _compile(pattern), fn, None, True, len(ROUTES)))
+        ROUTES.append(Route(method, pattern, compile_pattern(pattern), fn, None, True, len(ROUTES)))
         return fn
 
     return deco

@@ -102,39 +102,11 @@ class Checker:
         if kind == "enum":
             return [] if value in tp[1:] else [f"{path}: {value!r} not in {tp[1:]}"]
         if kind == "union":
-            if value is None and "null" in tp[1:]:
-                return []
-            attempts = [self._check_type(t, value, path) for t in tp[1:]]
-            if any(not a for a in attempts):
-                return []
-            if isinstance(value, dict):
-                # An expanded object: report why it fails as that object, not as an id.
-                typed = [a for t, a in zip(tp[1:], attempts, strict=True) if isinstance(t, list)]
-                attempts = typed or attempts
-            return min(attempts, key=len)
+            return self._check_union(tp, value, path)
         if value is None:
             return [f"{path}: null not allowed"]
-        if kind == "list":
-            if not isinstance(value, list):
-                return [f"{path}: expected array, got {type(value).__name__}"]
-            out: list[str] = []
-            for i, item in enumerate(value):
-                out += self._check_type(tp[1], item, f"{path}[{i}]")
-            return out
-        if kind == "map":
-            if not isinstance(value, dict):
-                return [f"{path}: expected hash"]
-            out = []
-            for k, v in value.items():
-                out += self._check_type(tp[1], v, f"{path}.{k}")
-            return out
-        if kind in ("listobj", "searchobj"):
-            if not isinstance(value, dict) or value.get("object") not in ("list", "search_result"):
-                return [f"{path}: expected a list object"]
-            out = []
-            for i, item in enumerate(value.get("data") or []):
-                out += self._check_type(tp[1], item, f"{path}.data[{i}]")
-            return out
+        if kind in ("list", "map", "listobj", "searchobj"):
+            return self._check_collection(kind, tp[1], value, path)
         if kind == "ref":
             if not isinstance(value, dict):
                 return [f"{path}: expected {tp[1]} object, got {value!r:.60}"]
@@ -142,6 +114,41 @@ class Checker:
                 return self.check(value, path)
             return self._check_class(tp[1], value, path)
         return [f"{path}: unknown snapshot type {tp!r}"]
+
+    def _check_union(self, tp: Any, value: Any, path: str) -> list[str]:
+        """Fine if any member fits; else the shortest list of problems (an expanded
+        object is judged as that object, not as an id)."""
+        if value is None and "null" in tp[1:]:
+            return []
+        attempts = [self._check_type(t, value, path) for t in tp[1:]]
+        if any(not a for a in attempts):
+            return []
+        if isinstance(value, dict):
+            # An expanded object: report why it fails as that object, not as an id.
+            typed = [a for t, a in zip(tp[1:], attempts, strict=True) if isinstance(t, list)]
+            attempts = typed or attempts
+        return min(attempts, key=len)
+
+    def _check_collection(self, kind: str, item_tp: Any, value: Any, path: str) -> list[str]:
+        """An array, a hash, or a list/search-result object, item by item."""
+        out: list[str] = []
+        if kind == "list":
+            if not isinstance(value, list):
+                return [f"{path}: expected array, got {type(value).__name__}"]
+            for i, item in enumerate(value):
+                out += self._check_type(item_tp, item, f"{path}[{i}]")
+            return out
+        if kind == "map":
+            if not isinstance(value, dict):
+                return [f"{path}: expected hash"]
+            for k, v in value.items():
+                out += self._check_type(item_tp, v, f"{path}.{k}")
+            return out
+        if not isinstance(value, dict) or value.get("object") not in ("list", "search_result"):
+            return [f"{path}: expected a list object"]
+        for i, item in enumerate(value.get("data") or []):
+            out += self._check_type(item_tp, item, f"{path}.data[{i}]")
+        return out
 
 
 def _scalar(tp: str, value: Any, path: str) -> list[str]:

@@ -18,10 +18,12 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .config import EmulatorConfig
+    from .faults import Faults
+    from .store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,16 @@ def sign(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={v1},v0={v0}"
 
 
+class DeliveryHost(Protocol):
+    """What the dispatcher uses of the emulator (`app.Emulator` is one)."""
+
+    config: EmulatorConfig
+    store: Store
+    faults: Faults
+
+
 class Dispatcher:
-    def __init__(self, app: Emulator) -> None:
+    def __init__(self, app: DeliveryHost) -> None:
         self.app = app
         self._wake = threading.Condition()
         self._stop = threading.Event()

@@ -3,7 +3,7 @@
 Pages are served under the `PAGE_PREFIXES` paths (and the dashboard at `/`) without an API
 key, like Stripe's hosted pages. A page handler is registered with
 `@page("GET", "/pages/...")` and called as `handler(ctx, req, **path_params)`
-inside one store transaction; it returns an `app.Response` (see `html.py`
+inside one store transaction; it returns a `response.Response` (see `html.py`
 for `html_response()` / `redirect()`). Events it emits are automatic (no
 `request.id`), as for actions a customer takes on Stripe's own pages.
 
@@ -14,21 +14,21 @@ Every state-changing form carries a token bound to the object it acts on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from ..context import Ctx
 from ..errors import StripeAPIError
-from ..routing import Route, _compile
+from .registry import PAGES, PageNotFound, PageRequest, match_page, page
 
 if TYPE_CHECKING:
-    from ..app import Emulator, Response
+    from ..context import EmulatorCore
+    from ..response import Response
 
 logger = logging.getLogger(__name__)
 
-PageHandler = Callable[..., "Response"]
+__all__ = ["PAGES", "PAGE_PREFIXES", "PageNotFound", "PageRequest", "dispatch", "page"]
+
 # Paths served as HTML pages (besides the dashboard at "/"). The billing engine
 # publishes /3ds/{intent}, /invoices/{id} and /invoices/{id}/pdf.
 PAGE_PREFIXES = (
@@ -40,46 +40,6 @@ PAGE_PREFIXES = (
     "/pages/",
     "/favicon.ico",
 )
-PAGES: list[Route] = []
-
-
-@dataclass
-class PageRequest:
-    """What a page handler gets besides the context."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    form: dict[str, str]
-    headers: dict[str, str]
-    base_url: str
-
-    def value(self, key: str, default: str = "") -> str:
-        """A form field (POST) or query parameter (GET), stripped."""
-        raw = self.form.get(key, self.query.get(key, default))
-        return raw.strip()
-
-
-class PageNotFound(Exception):
-    """Raised by a page handler for an unknown object: rendered as a 404 page."""
-
-
-def page(method: str, pattern: str) -> Callable[[PageHandler], PageHandler]:
-    def deco(fn: PageHandler) -> PageHandler:
-        PAGES.append(Route(method, pattern, _compile(pattern), fn, None, False, len(PAGES)))
-        return fn
-
-    return deco
-
-
-def _match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    for r in sorted(PAGES, key=lambda r: (r.pattern.count("{"), r.order)):
-        if r.method != method:
-            continue
-        m = r.regex.match(path)
-        if m:
-            return r, m.groupdict()
-    return None
 
 
 def _decode(raw: str) -> dict[str, str]:
@@ -87,7 +47,7 @@ def _decode(raw: str) -> dict[str, str]:
 
 
 def dispatch(
-    app: Emulator, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    app: EmulatorCore, method: str, path: str, query: str, headers: dict[str, str], body: bytes
 ) -> Response:
     """Serve one page request (called by `Emulator.handle` for `/` and `/pages/...`)."""
     from . import checkout_page, dashboard, invoice_page, portal_page  # noqa: F401 - routes
@@ -95,9 +55,9 @@ def dispatch(
 
     if len(path) > 1:
         path = path.rstrip("/")
-    found = _match(method, path)
+    found = match_page(method, path)
     if found is None:
-        if method == "POST" and _match("GET", path) is not None:
+        if method == "POST" and match_page("GET", path) is not None:
             return error_page(405, "Method not allowed", "This page does not accept that action.")
         return error_page(404, "Page not found", "There is nothing at this address.")
     route, params = found

@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..app import Response
 from ..context import Ctx
-from ..resources.account import account_object
-from ..resources.checkout import (
+from ..engine.account import account_object
+from ..engine.checkout import (
     ADDRESS_KEYS,
     CardInput,
     Outcome,
@@ -29,7 +28,7 @@ from ..resources.checkout import (
     needs_terms,
     start_completion,
 )
-from . import PageNotFound, PageRequest, page
+from ..response import Response
 from .html import (
     document,
     esc,
@@ -42,6 +41,7 @@ from .html import (
     redirect,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 
@@ -505,16 +505,16 @@ def threeds_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
             outcome.session["_flash"] = outcome.message
             ctx.save(outcome.session)
         return redirect(f"/checkout/{id}")
-    from .. import billing
+    from .. import engine
 
     intent = _intent(ctx, id)
     next_action = intent.get("next_action") or {}
     target = str((next_action.get("redirect_to_url") or {}).get("return_url") or "")
     if intent.get("status") == "requires_action":
         if intent["object"] == "setup_intent":
-            intent = billing.setup_intent_authenticate(ctx, id, succeed=succeed)
+            intent = engine.setup_intent_authenticate(ctx, id, succeed=succeed)
         else:
-            intent = billing.payment_intent_authenticate(ctx, id, succeed=succeed)
+            intent = engine.payment_intent_authenticate(ctx, id, succeed=succeed)
     if return_to:
         return redirect(return_to)
     if target:

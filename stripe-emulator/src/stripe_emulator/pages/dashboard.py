@@ -17,11 +17,10 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from ..app import Response
 from ..context import Ctx
+from ..engine.clocks import test_clock_advance
 from ..render import strip
-from ..resources.test_clocks import advance_clock
-from . import PageNotFound, PageRequest, page
+from ..response import Response
 from .html import (
     date,
     datetime,
@@ -37,6 +36,7 @@ from .html import (
     status_pill,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 TOKEN_SCOPE = "dashboard"  # noqa: S105 - a form-token scope, not a password
@@ -346,7 +346,7 @@ def advance(ctx: Ctx, req: PageRequest, id: str) -> Response:
     else:
         target = now + 86400
     try:
-        advance_clock(ctx, {"frozen_time": target}, id)
+        test_clock_advance(ctx, id, target)
     except Exception as exc:  # a StripeAPIError with Stripe's message
         message = getattr(exc, "message", None) or "The clock could not be advanced."
         return redirect("/?error=" + quote(str(message)))
@@ -376,7 +376,7 @@ def favicon(ctx: Ctx, req: PageRequest) -> Response:
 @page("POST", "/dashboard/customers/{id}/portal")
 def open_portal(ctx: Ctx, req: PageRequest, id: str) -> Response:
     """A portal session for the customer (default configuration, created if needed)."""
-    from ..resources.billing_portal import create_portal_session, ensure_default_configuration
+    from ..engine.portal import ensure_default_configuration, portal_session_create
 
     if not token_ok(ctx, TOKEN_SCOPE, req.form.get("token", "")):
         return forbidden()
@@ -384,7 +384,7 @@ def open_portal(ctx: Ctx, req: PageRequest, id: str) -> Response:
     if customer is None or customer.get("deleted"):
         raise PageNotFound("This customer does not exist.")
     config = ensure_default_configuration(ctx)
-    session = create_portal_session(
+    session = portal_session_create(
         ctx, {"customer": id, "configuration": config["id"], "return_url": req.base_url + "/"}
     )
     return redirect("/portal/" + str(session["_secret"]))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..ids import random_token
 
 if TYPE_CHECKING:
-    from ..app import Response
     from ..context import Ctx
+    from ..response import Response
 
 JSONDict = dict[str, Any]
 
@@ -125,7 +125,7 @@ def document(title: str, body: str, *, brand: str = "Stripe emulator", narrow: b
 
 
 def html_response(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    from ..app import Response
+    from ..response import Response
 
     hdrs = {
         "Cache-Control": "no-store",
@@ -139,7 +139,7 @@ def html_response(body: str, status: int = 200, headers: dict[str, str] | None =
 
 
 def redirect(location: str, status: int = 303) -> Response:
-    from ..app import Response
+    from ..response import Response
 
     return Response(status, b"", {"Location": location, "Cache-Control": "no-store"}, "text/plain")
 

@@ -2,7 +2,7 @@
 (`invoice.invoice_pdf` = /invoices/{id}/pdf).
 
 Open invoices show a card form (button "Pay"); paying calls
-`billing.invoice_pay` with the new card, attached to the invoice's customer.
+`engine.invoice_pay` with the new card, attached to the invoice's customer.
 """
 
 # ruff: noqa: E501 - HTML templates read better unwrapped
@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ..app import Response
 from ..context import Ctx
+from ..engine.cards import attach_payment_method, build_card_payment_method
 from ..errors import StripeAPIError
-from ..resources.payment_methods import attach_payment_method, build_card_payment_method
-from . import PageNotFound, PageRequest, page
+from ..response import Response
 from .checkout_page import business_name, parse_expiry
 from .html import (
     date,
@@ -32,6 +31,7 @@ from .html import (
     token_ok,
 )
 from .pdf import MARGIN, PAGE_W, PdfDocument
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
 
@@ -157,7 +157,7 @@ def invoice_get(ctx: Ctx, req: PageRequest, id: str) -> Response:
 
 @page("POST", "/invoices/{id}")
 def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
-    from .. import billing
+    from .. import engine
 
     inv = _invoice(ctx, id)
     if not token_ok(ctx, inv["id"], req.form.get("token", "")):
@@ -184,7 +184,7 @@ def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
             return render_invoice(ctx, inv, error=exc.message)
         raise
     try:
-        billing.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
+        engine.invoice_pay(ctx, inv["id"], payment_method=pm["id"])
     except StripeAPIError as exc:
         if exc.code in ("invoice_payment_intent_requires_action", "authentication_required"):
             pi = (exc.extra or {}).get("payment_intent")
@@ -208,7 +208,7 @@ def invoice_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
 
 @page("GET", "/invoices/{id}/pdf")
 def invoice_pdf(ctx: Ctx, req: PageRequest, id: str) -> Response:
-    from ..app import Response as Resp
+    from ..response import Response as Resp
 
     inv = _invoice(ctx, id)
     data = invoice_pdf_bytes(ctx, inv)

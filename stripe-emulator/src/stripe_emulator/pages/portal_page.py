@@ -20,13 +20,23 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ..app import Response
 from ..context import Ctx
+from ..engine.cards import build_card_payment_method
+from ..engine.customers import customer_update
+from ..engine.portal import (
+    REASON_LABELS,
+    portal_card_setup,
+    portal_payment_method_use,
+    portal_plan_preview,
+    portal_plan_update,
+    portal_retention_accept,
+    portal_subscription_cancel,
+    portal_subscription_renew,
+    portal_subscriptions,
+    session_for_secret,
+)
 from ..errors import StripeAPIError
-from ..resources.billing_portal import REASON_LABELS, session_for_secret
-from ..resources.customers import update_customer
-from ..resources.payment_methods import build_card_payment_method
-from . import PageNotFound, PageRequest, page
+from ..response import Response
 from .checkout_page import business_name, parse_expiry
 from .html import (
     date,
@@ -42,10 +52,9 @@ from .html import (
     status_pill,
     token_ok,
 )
+from .registry import PageNotFound, PageRequest, page
 
 JSONDict = dict[str, Any]
-
-LIVE = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
 
 
 class _Portal:
@@ -71,10 +80,7 @@ class _Portal:
         return bool(self.features.get(feature, {}).get("enabled"))
 
     def subscriptions(self) -> list[JSONDict]:
-        return self.ctx.store.all(
-            "subscription",
-            lambda s: s.get("customer") == self.customer["id"] and s.get("status") in LIVE,
-        )
+        return portal_subscriptions(self.ctx, self.customer["id"])
 
     def subscription(self, sub_id: str) -> JSONDict:
         sub = self.ctx.find("subscription", sub_id)
@@ -450,23 +456,15 @@ def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
 
 
 def _preview(p: _Portal, sub: JSONDict, price_id: str, quantity: int | None, when: int) -> JSONDict:
-    from .. import billing
-
-    item = _items(sub)[0]
-    change: JSONDict = {"id": item["id"], "price": price_id}
-    if quantity:
-        change["quantity"] = quantity
-    return billing.invoice_preview(
+    return portal_plan_preview(
         p.ctx,
-        {
-            "customer": p.customer["id"],
-            "subscription": sub["id"],
-            "subscription_details": {
-                "items": [change],
-                "proration_behavior": _update_proration(p),
-                "proration_date": when,
-            },
-        },
+        customer_id=p.customer["id"],
+        subscription_id=sub["id"],
+        item_id=_items(sub)[0]["id"],
+        price_id=price_id,
+        quantity=quantity,
+        proration_behavior=_update_proration(p),
+        when=when,
     )
 
 
@@ -547,8 +545,6 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/update/confirm")
 def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
-
     p = _Portal(ctx, secret)
     if not p.check(req):
         return forbidden()
@@ -563,20 +559,18 @@ def do_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     if problem:
         p.flash(problem, "error")
         return redirect(f"{p.base}/subscriptions/{quote(sub_id)}/update")
-    change: JSONDict = {"id": _items(sub)[0]["id"], "price": price_id}
-    if quantity:
-        change["quantity"] = quantity
-    params: JSONDict = {"items": [change], "proration_behavior": _update_proration(p)}
-    if req.value("proration_date").isdigit():
-        params["proration_date"] = int(req.value("proration_date"))
-    if sub.get("status") == "trialing" and (
-        p.features["subscription_update"].get("trial_update_behavior") == "end_trial"
-    ):
-        params["trial_end"] = "now"
-    if p.features["subscription_update"].get("billing_cycle_anchor") == "now":
-        params["billing_cycle_anchor"] = "now"
+    proration_date = req.value("proration_date")
     try:
-        billing.subscription_update(ctx, sub_id, params)
+        portal_plan_update(
+            ctx,
+            subscription=sub,
+            item_id=_items(sub)[0]["id"],
+            feature=p.features["subscription_update"],
+            price_id=price_id,
+            quantity=quantity,
+            proration_behavior=_update_proration(p),
+            proration_date=int(proration_date) if proration_date.isdigit() else None,
+        )
     except StripeAPIError as exc:
         p.flash(f"Your plan could not be changed: {exc.message}", "error")
         return redirect(p.base)
@@ -646,8 +640,6 @@ def cancel_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/cancel")
 def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
-
     p = _Portal(ctx, secret)
     if not p.check(req):
         return forbidden()
@@ -655,38 +647,24 @@ def do_cancel(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     feature = p.features["subscription_cancel"]
     if not feature.get("enabled"):
         raise PageNotFound("Cancellation is not available in this portal.")
-    reason = req.value("reason")
-    allowed = (feature.get("cancellation_reason") or {}).get("options") or []
-    details: JSONDict = {}
-    if reason and reason in allowed:
-        details["feedback"] = reason
-    if req.value("comment"):
-        details["comment"] = req.value("comment")[:500]
     try:
-        if feature.get("mode") == "immediately":
-            billing.subscription_cancel(
-                ctx,
-                sub_id,
-                prorate=feature.get("proration_behavior") == "create_prorations",
-                cancellation_details=details or None,
-            )
-            message = "Your plan has been canceled."
-        else:
-            params: JSONDict = {"cancel_at_period_end": True}
-            if details:
-                params["cancellation_details"] = details
-            billing.subscription_update(ctx, sub_id, params)
-            message = f"Your plan will be canceled on {date(_period_end(sub))}."
+        ended_now = portal_subscription_cancel(
+            ctx,
+            sub_id=sub_id,
+            feature=feature,
+            reason=req.value("reason"),
+            comment=req.value("comment"),
+        )
     except StripeAPIError as exc:
         p.flash(f"Your plan could not be canceled: {exc.message}", "error")
         return redirect(p.base)
-    return p.finish_flow(message)
+    if ended_now:
+        return p.finish_flow("Your plan has been canceled.")
+    return p.finish_flow(f"Your plan will be canceled on {date(_period_end(sub))}.")
 
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/retain")
 def do_retain(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
-
     p = _Portal(ctx, secret)
     if not p.check(req):
         return forbidden()
@@ -695,25 +673,16 @@ def do_retain(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     offer = ((flow.get("subscription_cancel") or {}).get("retention") or {}).get("coupon_offer")
     if not offer:
         raise PageNotFound("There is no offer on this page.")
-    billing.subscription_update(ctx, sub_id, {"discounts": [{"coupon": offer["coupon"]}]})
+    portal_retention_accept(ctx, sub_id=sub_id, coupon=offer["coupon"])
     return p.finish_flow("The discount was applied to your plan.")
 
 
 @page("POST", "/portal/{secret}/subscriptions/{sub_id}/renew")
 def do_renew(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
-    from .. import billing
-
     p = _Portal(ctx, secret)
     if not p.check(req):
         return forbidden()
-    sub = p.subscription(sub_id)
-    params: JSONDict = {}
-    if sub.get("cancel_at_period_end"):
-        params["cancel_at_period_end"] = False
-    if sub.get("cancel_at"):
-        params["cancel_at"] = ""
-    if params:
-        billing.subscription_update(ctx, sub_id, params)
+    portal_subscription_renew(ctx, subscription=p.subscription(sub_id))
     p.flash("Your plan will renew as usual.")
     return redirect(p.base)
 
@@ -754,8 +723,6 @@ def payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 @page("POST", "/portal/{secret}/payment-method")
 def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
     """Save a card through a SetupIntent (3-D Secure when the card asks for it)."""
-    from .. import billing
-
     p = _Portal(ctx, secret)
     if not p.check(req):
         return forbidden()
@@ -778,13 +745,7 @@ def do_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         if exc.type == "card_error":
             return _pm_form(p, exc.message)
         raise
-    env = billing.Env(ctx.now_for_customer(p.customer), automatic=True)
-    seti = billing.new_setup_intent(
-        ctx,
-        env,
-        {"customer": p.customer["id"], "payment_method": pm["id"], "usage": "off_session"},
-    )
-    seti = billing.confirm_setup_intent(ctx, seti)
+    seti = portal_card_setup(ctx, customer=p.customer, payment_method_id=pm["id"])
     if seti["status"] == "requires_action":
         p.session["_pending_setup_intent"] = seti["id"]
         ctx.save(p.session)
@@ -817,43 +778,16 @@ def finish_payment_method(ctx: Ctx, req: PageRequest, secret: str) -> Response:
 
 def _use_payment_method(p: _Portal, pm_id: str) -> Response:
     """Make `pm_id` the default everywhere, then pay what is overdue with it."""
-    from .. import billing
-
-    ctx = p.ctx
-    update_customer(ctx, {"invoice_settings": {"default_payment_method": pm_id}}, p.customer["id"])
-    for sub in p.subscriptions():
-        if sub.get("default_payment_method") != pm_id:
-            billing.subscription_update(ctx, sub["id"], {"default_payment_method": pm_id})
-    # Pay what is overdue with the new card (past_due / unpaid / incomplete).
-    for sub in p.subscriptions():
-        if sub.get("status") not in ("past_due", "unpaid", "incomplete"):
-            continue
-        latest = sub.get("latest_invoice")
-        inv_id = latest["id"] if isinstance(latest, dict) else latest
-        inv = ctx.find("invoice", str(inv_id)) if inv_id else None
-        if not inv or inv.get("status") != "open":
-            continue
-        try:
-            billing.invoice_pay(ctx, inv["id"], payment_method=pm_id)
-        except StripeAPIError as exc:
-            pi_id = _requires_action_intent(ctx, inv["id"], exc)
-            if pi_id:
-                return redirect(f"/3ds/{quote(pi_id)}?return_to={quote(p.base)}")
-            p.flash(f"Your card was saved, but the payment failed: {exc.message}", "error")
-            return redirect(p.base)
-    return p.finish_flow("Your payment method was updated.")
-
-
-def _requires_action_intent(ctx: Ctx, invoice_id: str, exc: StripeAPIError) -> str | None:
-    if exc.code not in ("invoice_payment_intent_requires_action", "authentication_required"):
-        return None
-    pi = exc.extra.get("payment_intent") if exc.extra else None
-    if isinstance(pi, dict) and pi.get("id"):
-        return str(pi["id"])
-    for intent in ctx.store.all("payment_intent", lambda i: i.get("status") == "requires_action"):
-        if invoice_id in (str(intent.get("_invoice")), str(intent.get("invoice"))):
-            return str(intent["id"])
-    return None
+    failure = portal_payment_method_use(
+        p.ctx, customer_id=p.customer["id"], payment_method_id=pm_id
+    )
+    if failure is None:
+        return p.finish_flow("Your payment method was updated.")
+    if failure.requires_action_intent:
+        pi_id = failure.requires_action_intent
+        return redirect(f"/3ds/{quote(pi_id)}?return_to={quote(p.base)}")
+    p.flash(f"Your card was saved, but the payment failed: {failure.error.message}", "error")
+    return redirect(p.base)
 
 
 # --------------------------------------------------------------------------
@@ -950,6 +884,6 @@ def do_customer_info(ctx: Ctx, req: PageRequest, secret: str) -> Response:
         if any(address[k] != (current.get(k) or "") for k in address):
             params["address"] = {k: v for k, v in address.items() if v}
     if params:
-        update_customer(ctx, params, p.customer["id"])
+        customer_update(ctx, params, p.customer["id"])
     p.flash("Your billing information was updated.")
     return redirect(p.base)

@@ -1,4 +1,4 @@
-"""Charges (created by payment attempts in billing.py) and refunds."""
+"""Charges (created by payment attempts in engine/payments.py) and refunds."""
 
 from __future__ import annotations
 

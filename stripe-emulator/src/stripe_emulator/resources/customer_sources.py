@@ -14,12 +14,12 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.cards import DECLINED_MESSAGE, alias_number, card_object
 from ..errors import card_error, invalid_request, resource_missing
 from ..ids import new_id
 from ..listing import paginate
 from ..routing import route
 from ..updates import apply_metadata
-from .payment_methods import _DECLINED, _card_object, alias_number
 
 JSONDict = dict[str, Any]
 
@@ -76,11 +76,11 @@ def _card_from_token(ctx: Ctx, customer_id: str, token: str, metadata: Any) -> J
     number = alias_number(token) if token.startswith("tok_") else None
     if number is None:
         raise resource_missing("token", token, param="source")
-    details, behaviour = _card_object(ctx, number, 12, 1970 + ctx.now() // 31_556_952 + 5, None)
+    details, behaviour = card_object(ctx, number, 12, 1970 + ctx.now() // 31_556_952 + 5, None)
     if behaviour.behaviour == "decline":
         # Stripe checks a card with the issuer when it is saved on a customer.
         raise card_error(
-            behaviour.message or _DECLINED,
+            behaviour.message or DECLINED_MESSAGE,
             code=behaviour.code or "card_declined",
             decline_code=behaviour.decline_code,
             param=None,

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.discounts import coupon_is_valid
 from ..errors import invalid_request
 from ..ids import new_id, random_token
 from ..listing import match_range, paginate
@@ -13,14 +14,6 @@ from ..routing import route
 from ..updates import apply_metadata
 
 JSONDict = dict[str, Any]
-
-
-def coupon_is_valid(coupon: JSONDict, now: int) -> bool:
-    """Whether a coupon can still be redeemed (redeem_by, max_redemptions)."""
-    if coupon.get("redeem_by") and now > coupon["redeem_by"]:
-        return False
-    max_r = coupon.get("max_redemptions")
-    return not (max_r is not None and coupon.get("times_redeemed", 0) >= max_r)
 
 
 @route("POST", "/v1/coupons", params="CouponCreateParams")
@@ -226,20 +219,3 @@ def list_promotion_codes(ctx: Ctx, params: JSONDict) -> JSONDict:
         "/v1/promotion_codes",
         object_label="promotion_code",
     )
-
-
-def promotion_code_redeemable(ctx: Ctx, promo: JSONDict, customer_id: str | None, now: int) -> bool:
-    """For checkout/subscriptions: active, unexpired, under limits, right customer."""
-    if not promo.get("active"):
-        return False
-    if promo.get("expires_at") and now > promo["expires_at"]:
-        return False
-    if (
-        promo.get("max_redemptions") is not None
-        and promo["times_redeemed"] >= promo["max_redemptions"]
-    ):
-        return False
-    if promo.get("customer") and promo["customer"] != customer_id:
-        return False
-    coupon = ctx.find("coupon", promo["promotion"]["coupon"])
-    return coupon is not None and coupon_is_valid(coupon, now)

@@ -1,18 +1,20 @@
 """Entitlement features, product features and (computed) active entitlements.
 
-`recompute_active_entitlements(ctx, customer_id)` is the hook for the billing
-engine: call it whenever a customer's subscriptions change status or items
-(and it is called here when a product's features change). It diffs the
-customer's entitled feature set, updates the ActiveEntitlement objects and
-emits `entitlements.active_entitlement_summary.updated` when anything changed.
+The endpoints; `engine/entitlements.py` computes a customer's active
+entitlements (`recompute_active_entitlements`), here after a product's
+features change and in the engine whenever subscriptions change.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.entitlements import (
+    item_products,
+    public_entitlement,
+    recompute_active_entitlements,
+)
 from ..errors import invalid_request, resource_missing
 from ..ids import new_id
 from ..listing import paginate
@@ -20,18 +22,6 @@ from ..routing import route
 from ..updates import apply_metadata
 
 JSONDict = dict[str, Any]
-
-# Subscription statuses that grant entitlements. Whether Stripe keeps them
-# for past_due is unconfirmed; past_due keeps them by default (a grace period
-# during payment retries). POST /_emulator/billing/config
-# {"past_due_keeps_entitlements": false} sets the kv key `entitlements.past_due`.
-ENTITLED_STATUSES = frozenset({"active", "trialing"})
-
-
-def _entitled_statuses(ctx: Ctx) -> frozenset[str]:
-    if ctx.store.kv_get("entitlements.past_due", True):
-        return ENTITLED_STATUSES | {"past_due"}
-    return ENTITLED_STATUSES
 
 
 # --------------------------------------------------------------------------
@@ -191,23 +181,11 @@ def detach_feature(
 # active entitlements
 
 
-def _item_products(ctx: Ctx, sub: JSONDict) -> set[str]:
-    products: set[str] = set()
-    for item in (sub.get("items") or {}).get("data") or []:
-        price = item.get("price")
-        if isinstance(price, str):
-            price = ctx.find("price", price)
-        if isinstance(price, dict):
-            product = price.get("product")
-            products.add(product["id"] if isinstance(product, dict) else str(product))
-    return products
-
-
 def _customers_on_product(ctx: Ctx, product: str) -> set[str]:
     return {
         str(sub["customer"])
         for sub in ctx.store.all("subscription")
-        if product in _item_products(ctx, sub)
+        if product in item_products(ctx, sub)
     }
 
 
@@ -219,84 +197,6 @@ def _customers_with_feature(ctx: Ctx, feature_id: str) -> set[str]:
     }
 
 
-def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
-    """feature id -> Feature for every feature the customer's subscriptions grant."""
-    statuses = _entitled_statuses(ctx)
-    products: set[str] = set()
-    for sub in ctx.store.all_where("subscription", {"customer": customer_id}):
-        if sub.get("status") in statuses:
-            products |= _item_products(ctx, sub)
-    features: dict[str, JSONDict] = {}
-    if not products:
-        return {}
-    for pf in ctx.store.all("product_feature", lambda p: p["_product"] in products):
-        feature = ctx.find("entitlements.feature", pf["_feature"])
-        if feature is not None and feature["active"]:
-            features[feature["id"]] = feature
-    return features
-
-
-def _public_entitlement(ent: JSONDict) -> JSONDict:
-    return {k: ent[k] for k in ("id", "object", "feature", "livemode", "lookup_key")}
-
-
-def _summary(ctx: Ctx, customer_id: str, ents: list[JSONDict]) -> JSONDict:
-    return {
-        "object": "entitlements.active_entitlement_summary",
-        "customer": customer_id,
-        "entitlements": {
-            "object": "list",
-            "data": [_public_entitlement(e) for e in ents],
-            "has_more": False,
-            "url": "/v1/customer/entitlements",
-        },
-        "livemode": False,
-    }
-
-
-def recompute_active_entitlements(
-    ctx: Ctx, customer_id: str, *, automatic: bool = False, created: int | None = None
-) -> bool:
-    """Bring the customer's ActiveEntitlements in line with their subscriptions.
-
-    Returns True (and emits the summary event) when the set changed.
-    """
-    current = ctx.store.all_where("entitlements.active_entitlement", {"_customer": customer_id})
-    wanted = entitled_features(ctx, customer_id)
-    have = {e["feature"]: e for e in current}
-    if set(have) == set(wanted):
-        return False
-    before = _summary(ctx, customer_id, current)
-    for feature_id, ent in have.items():
-        if feature_id not in wanted:
-            ctx.store.remove(ent["id"])
-    for feature_id, feature in wanted.items():
-        if feature_id not in have:
-            ctx.save(
-                {
-                    "id": new_id("entitlements.active_entitlement"),
-                    "object": "entitlements.active_entitlement",
-                    "feature": feature_id,
-                    "livemode": False,
-                    "lookup_key": feature["lookup_key"],
-                    "_created": ctx.now(),
-                    "_customer": customer_id,
-                }
-            )
-    after_list = ctx.store.all(
-        "entitlements.active_entitlement", lambda e: e["_customer"] == customer_id
-    )
-    after = _summary(ctx, customer_id, after_list)
-    ctx.emit(
-        "entitlements.active_entitlement_summary.updated",
-        after,
-        previous=copy.deepcopy(before),
-        automatic=automatic,
-        created=created if created is not None else ctx.now_for_customer(customer_id),
-    )
-    return True
-
-
 @route(
     "GET", "/v1/entitlements/active_entitlements", params="entitlements.ActiveEntitlementListParams"
 )
@@ -304,7 +204,7 @@ def list_active_entitlements(ctx: Ctx, params: JSONDict) -> JSONDict:
     customer = params["customer"]
     ctx.get("customer", customer, param="customer")
     items = [
-        _public_entitlement(e)
+        public_entitlement(e)
         for e in ctx.store.all(
             "entitlements.active_entitlement", lambda e: e["_customer"] == customer
         )
@@ -320,4 +220,4 @@ def list_active_entitlements(ctx: Ctx, params: JSONDict) -> JSONDict:
     params="entitlements.ActiveEntitlementRetrieveParams",
 )
 def retrieve_active_entitlement(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    return _public_entitlement(ctx.get("entitlements.active_entitlement", id))
+    return public_entitlement(ctx.get("entitlements.active_entitlement", id))

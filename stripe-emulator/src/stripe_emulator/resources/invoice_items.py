@@ -1,6 +1,6 @@
 """Invoice items: pending charges or credits picked up by the next invoice.
 
-Proration items are made by the billing engine (`billing.proration_lines`).
+Proration items are made by the billing engine (`engine.proration.proration_lines`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import billing
+from .. import engine
 from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id
@@ -35,8 +35,8 @@ def _rebuild_invoice(ctx: Ctx, inv: JSONDict) -> None:
     ]
     items = list(reversed(ctx.store.all("invoiceitem", lambda i: i.get("invoice") == inv["id"])))
     for ii in items:
-        billing.add_invoice_item_line(ctx, inv, ii)
-    billing.refresh_totals(ctx, inv)
+        engine.add_invoice_item_line(ctx, inv, ii)
+    engine.refresh_totals(ctx, inv)
     ctx.save(inv)
 
 
@@ -97,7 +97,7 @@ def create_invoice_item(ctx: Ctx, params: JSONDict) -> JSONDict:
         "period": {"end": period.get("end", now), "start": period.get("start", now)},
         "pricing": (
             {
-                "price_details": {"price": price["id"], "product": billing.price_product(price)},
+                "price_details": {"price": price["id"], "product": engine.price_product(price)},
                 "type": "price_details",
                 "unit_amount_decimal": price.get("unit_amount_decimal"),
             }

@@ -1,7 +1,7 @@
 """Invoices: create, retrieve, update, delete (draft), finalize, pay, void,
 mark_uncollectible, list, search, lines, create_preview; invoice payments.
 
-Subscription invoices are made by the billing engine (`billing.py`); this
+Subscription invoices are made by the billing engine (`engine/`); this
 module adds the manual invoice endpoints and the lifecycle actions.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import billing
+from .. import engine
 from ..context import Ctx
 from ..errors import invalid_request
 from ..listing import list_object, match_range, paginate, search
@@ -32,8 +32,8 @@ register_includable("invoice", "payments", _payments)
 register_includable("invoice", "confirmation_secret")
 
 
-def _env(ctx: Ctx, inv: JSONDict) -> billing.Env:
-    return billing.Env(ctx.now_for_customer(inv.get("customer")))
+def _env(ctx: Ctx, inv: JSONDict) -> engine.Env:
+    return engine.Env(ctx.now_for_customer(inv.get("customer")))
 
 
 def _subscription_of(inv: JSONDict) -> str | None:
@@ -57,7 +57,7 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
             "Missing required param: customer.", param="customer", code="parameter_missing"
         )
     customer = ctx.get("customer", params["customer"], param="customer")
-    env = billing.Env(ctx.now_for_customer(customer))
+    env = engine.Env(ctx.now_for_customer(customer))
     sub = None
     if params.get("subscription"):
         sub = ctx.get("subscription", params["subscription"], param="subscription")
@@ -72,8 +72,8 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
         )
     pm = params.get("default_payment_method") or None
     if pm:
-        pm = billing.resolve_payment_method(ctx, pm, param="default_payment_method")["id"]
-    inv = billing.new_invoice(
+        pm = engine.resolve_payment_method(ctx, pm, param="default_payment_method")["id"]
+    inv = engine.new_invoice(
         ctx,
         env,
         customer=customer,
@@ -86,7 +86,7 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
         metadata=apply_metadata({}, params.get("metadata")),
         auto_advance=bool(params.get("auto_advance", False)),
         default_payment_method=pm,
-        discounts=billing.discounts_from_params(
+        discounts=engine.discounts_from_params(
             ctx,
             env,
             params.get("discounts"),
@@ -99,12 +99,12 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
         if params.get(key):
             inv[key] = params[key]
     if params.get("pending_invoice_items_behavior") == "include":
-        billing.attach_pending_items(
-            ctx, inv, billing.pending_invoice_items(ctx, customer["id"], _subscription_of(inv))
+        engine.attach_pending_items(
+            ctx, inv, engine.pending_invoice_items(ctx, customer["id"], _subscription_of(inv))
         )
     if inv["auto_advance"]:
-        inv["automatically_finalizes_at"] = env.now + billing.HOUR
-    billing.refresh_totals(ctx, inv)
+        inv["automatically_finalizes_at"] = env.now + engine.HOUR
+    engine.refresh_totals(ctx, inv)
     ctx.save(inv)
     ctx.emit("invoice.created", inv, created=env.now)
     return inv
@@ -123,12 +123,12 @@ def search_invoices(ctx: Ctx, params: JSONDict) -> JSONDict:
 
 @route("POST", "/v1/invoices/create_preview", params="InvoiceCreatePreviewParams")
 def create_preview(ctx: Ctx, params: JSONDict) -> JSONDict:
-    return billing.invoice_preview(ctx, params)
+    return engine.invoice_preview(ctx, params)
 
 
 @route("GET", "/v1/invoices/{id}", params="InvoiceRetrieveParams")
 def retrieve_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    billing.start_real_clock(ctx.app)
+    engine.start_real_clock(ctx.app)
     return ctx.get("invoice", id)
 
 
@@ -158,7 +158,7 @@ def update_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         inv["auto_advance"] = bool(params["auto_advance"])
         if inv["status"] == "draft":
             inv["automatically_finalizes_at"] = (
-                max(env.now, inv["created"] + billing.HOUR) if inv["auto_advance"] else None
+                max(env.now, inv["created"] + engine.HOUR) if inv["auto_advance"] else None
             )
     if "collection_method" in params:
         inv["collection_method"] = params["collection_method"]
@@ -167,12 +167,12 @@ def update_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if "default_payment_method" in params:
         pm = params["default_payment_method"]
         inv["default_payment_method"] = (
-            billing.resolve_payment_method(ctx, pm, param="default_payment_method")["id"]
+            engine.resolve_payment_method(ctx, pm, param="default_payment_method")["id"]
             if pm and pm != UNSET
             else None
         )
     if "discounts" in params:
-        inv["discounts"] = billing.discounts_from_params(
+        inv["discounts"] = engine.discounts_from_params(
             ctx,
             env,
             params["discounts"],
@@ -180,7 +180,7 @@ def update_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             subscription=None,
             param="discounts",
         )
-        billing.refresh_totals(ctx, inv)
+        engine.refresh_totals(ctx, inv)
     if inv != before:
         ctx.save(inv)
         ctx.emit("invoice.updated", inv, previous=before, created=env.now)
@@ -210,13 +210,13 @@ def finalize(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if "auto_advance" in params:
         inv["auto_advance"] = bool(params["auto_advance"])
     env = _env(ctx, inv)
-    inv = billing.finalize_invoice(ctx, env, inv)
+    inv = engine.finalize_invoice(ctx, env, inv)
     if (
         inv["status"] == "open"
         and inv["auto_advance"]
         and inv["collection_method"] == "charge_automatically"
     ):
-        inv, _outcome = billing.collect_invoice(ctx, env, inv, automatic=True)
+        inv, _outcome = engine.collect_invoice(ctx, env, inv, automatic=True)
     return inv
 
 
@@ -226,12 +226,12 @@ def pay(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if params.get("paid_out_of_band"):
         env = _env(ctx, inv)
         if inv["status"] == "draft":
-            inv = billing.finalize_invoice(ctx, env, inv)
+            inv = engine.finalize_invoice(ctx, env, inv)
         if inv["status"] not in ("open", "uncollectible"):
             raise invalid_request(f"Invoice is {inv['status']} and cannot be paid.")
         inv["amount_paid_off_stripe"] = inv["amount_remaining"]
-        return billing.mark_paid(ctx, env, inv)
-    return billing.invoice_pay(
+        return engine.mark_paid(ctx, env, inv)
+    return engine.invoice_pay(
         ctx,
         id,
         payment_method=params.get("payment_method"),
@@ -242,13 +242,13 @@ def pay(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 @route("POST", "/v1/invoices/{id}/void", params="InvoiceVoidInvoiceParams")
 def void(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     inv = ctx.get("invoice", id)
-    return billing.void_invoice(ctx, _env(ctx, inv), inv)
+    return engine.void_invoice(ctx, _env(ctx, inv), inv)
 
 
 @route("POST", "/v1/invoices/{id}/mark_uncollectible", params="InvoiceMarkUncollectibleParams")
 def mark_uncollectible(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     inv = ctx.get("invoice", id)
-    return billing.mark_uncollectible(ctx, _env(ctx, inv), inv)
+    return engine.mark_uncollectible(ctx, _env(ctx, inv), inv)
 
 
 @route("GET", "/v1/invoices/{id}/lines", params="InvoiceListLinesParams")
@@ -261,7 +261,7 @@ def list_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 
 @route("GET", "/v1/invoices", params="InvoiceListParams")
 def list_invoices(ctx: Ctx, params: JSONDict) -> JSONDict:
-    billing.start_real_clock(ctx.app)
+    engine.start_real_clock(ctx.app)
 
     def keep(inv: JSONDict) -> bool:
         if "customer" in params and inv.get("customer") != params["customer"]:
@@ -319,7 +319,7 @@ def send(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     inv = ctx.get("invoice", id)
     env = _env(ctx, inv)
     if inv["status"] == "draft":
-        inv = billing.finalize_invoice(ctx, env, inv)
+        inv = engine.finalize_invoice(ctx, env, inv)
     if inv["status"] != "open":
         raise invalid_request(f"You can only send open invoices; this one is {inv['status']}.")
     ctx.emit("invoice.sent", inv, created=env.now)

@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.usage import meter_usage
 from ..errors import invalid_request
 from ..ids import new_id, random_token
 from ..listing import paginate
@@ -145,25 +146,6 @@ def create_meter_event(ctx: Ctx, params: JSONDict) -> JSONDict:
     }
     ctx.save(event)
     return {k: v for k, v in event.items() if k != "id"}
-
-
-def meter_usage(ctx: Ctx, meter_id: str, customer_id: str, start: int, end: int) -> float:
-    """Aggregated usage in [start, end) per the meter's formula (sum/count/last)."""
-    meter = ctx.get("billing.meter", meter_id)
-    events = ctx.store.all(
-        "billing.meter_event",
-        lambda e: (
-            e["_meter"] == meter_id
-            and e["_customer"] == customer_id
-            and start <= e["timestamp"] < end
-        ),
-    )
-    formula = meter["default_aggregation"]["formula"]
-    if formula == "count":
-        return float(len(events))
-    if formula == "last":
-        return float(max(events, key=lambda e: e["timestamp"])["_value"]) if events else 0.0
-    return float(sum(e["_value"] for e in events))
 
 
 @route(

@@ -1,7 +1,7 @@
 """Payment intents: create, confirm, update, cancel, retrieve, list.
 
 The payment logic (test-card outcomes, charges, 3-D Secure, the invoice a
-PaymentIntent belongs to) lives in `billing.py`; these are the endpoints.
+PaymentIntent belongs to) lives in `engine.py`; these are the endpoints.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import billing
+from .. import engine
 from ..context import Ctx
 from ..errors import card_error, invalid_request
 from ..listing import match_range, paginate, search
@@ -20,7 +20,7 @@ from ..updates import apply_metadata
 JSONDict = dict[str, Any]
 
 
-def _raise_if_failed(pi: JSONDict, outcome: billing.ChargeOutcome) -> None:
+def _raise_if_failed(pi: JSONDict, outcome: engine.ChargeOutcome) -> None:
     """Stripe answers a declined confirmation with a 402 carrying the PaymentIntent."""
     if outcome.result != "declined":
         return
@@ -43,12 +43,12 @@ def create_payment_intent(ctx: Ctx, params: JSONDict) -> JSONDict:
         raise invalid_request(
             "Amount must be at least 50 cents.", param="amount", code="amount_too_small"
         )
-    env = billing.Env(ctx.now_for_customer(customer))
+    env = engine.Env(ctx.now_for_customer(customer))
     pm_id = params.get("payment_method")
     if pm_id:
-        pm = billing.resolve_payment_method(ctx, pm_id)
+        pm = engine.resolve_payment_method(ctx, pm_id)
         pm_id = pm["id"]
-    pi = billing.new_payment_intent(
+    pi = engine.new_payment_intent(
         ctx,
         env,
         amount=params["amount"],
@@ -71,7 +71,7 @@ def create_payment_intent(ctx: Ctx, params: JSONDict) -> JSONDict:
             pi[key] = params[key]
     ctx.save(pi)
     if params.get("confirm"):
-        pi, outcome = billing.payment_intent_confirm(
+        pi, outcome = engine.payment_intent_confirm(
             ctx,
             pi["id"],
             off_session=bool(params.get("off_session")),
@@ -122,19 +122,19 @@ def update_payment_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if "customer" in params:
         pi["customer"] = params["customer"] or None
     if params.get("payment_method"):
-        pi["payment_method"] = billing.resolve_payment_method(ctx, params["payment_method"])["id"]
+        pi["payment_method"] = engine.resolve_payment_method(ctx, params["payment_method"])["id"]
         if pi["status"] == "requires_payment_method":
             pi["status"] = "requires_confirmation"
     if pi != before:
         ctx.save(pi)
-        env = billing.Env(ctx.now_for_customer(pi.get("customer")))
+        env = engine.Env(ctx.now_for_customer(pi.get("customer")))
         ctx.emit("payment_intent.updated", pi, previous=before, created=env.now)
     return pi
 
 
 @route("POST", "/v1/payment_intents/{id}/confirm", params="PaymentIntentConfirmParams")
 def confirm_payment_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    pi, outcome = billing.payment_intent_confirm(
+    pi, outcome = engine.payment_intent_confirm(
         ctx,
         id,
         payment_method=params.get("payment_method"),
@@ -161,8 +161,8 @@ def cancel_payment_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             "You cannot cancel this PaymentIntent because it was created by an invoice.",
             code="payment_intent_unexpected_state",
         )
-    env = billing.Env(ctx.now_for_customer(pi.get("customer")))
-    return billing.cancel_payment_intent(
+    env = engine.Env(ctx.now_for_customer(pi.get("customer")))
+    return engine.cancel_payment_intent(
         ctx, env, pi, params.get("cancellation_reason") or "requested_by_customer"
     )
 
@@ -186,7 +186,7 @@ def list_payment_intents(ctx: Ctx, params: JSONDict) -> JSONDict:
 def authenticate_helper(ctx: Ctx, body: JSONDict, id: str) -> JSONDict:
     """Complete ({"succeed": true}) or fail a pending 3-D Secure challenge without a browser."""
     with ctx.store.atomic():
-        pi = billing.payment_intent_authenticate(ctx, id, succeed=bool(body.get("succeed", True)))
+        pi = engine.payment_intent_authenticate(ctx, id, succeed=bool(body.get("succeed", True)))
     if ctx.emitted:
         ctx.app.dispatcher.notify()
     return render(ctx, pi)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import billing
+from .. import engine
 from ..context import Ctx
 from ..errors import invalid_request
 from ..listing import match_range, paginate
@@ -22,12 +22,12 @@ def create_setup_intent(ctx: Ctx, params: JSONDict) -> JSONDict:
     if customer:
         ctx.get("customer", customer, param="customer")
     if params.get("payment_method"):
-        pm = billing.resolve_payment_method(ctx, params["payment_method"])
+        pm = engine.resolve_payment_method(ctx, params["payment_method"])
         params = {**params, "payment_method": pm["id"]}
-    env = billing.Env(ctx.now_for_customer(customer))
-    seti = billing.new_setup_intent(ctx, env, params)
+    env = engine.Env(ctx.now_for_customer(customer))
+    seti = engine.new_setup_intent(ctx, env, params)
     if params.get("confirm"):
-        seti = billing.confirm_setup_intent(ctx, seti, return_url=params.get("return_url"))
+        seti = engine.confirm_setup_intent(ctx, seti, return_url=params.get("return_url"))
     return seti
 
 
@@ -48,7 +48,7 @@ def update_setup_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         ctx.get("customer", params["customer"], param="customer")
         seti["customer"] = params["customer"]
     if params.get("payment_method"):
-        seti["payment_method"] = billing.resolve_payment_method(ctx, params["payment_method"])["id"]
+        seti["payment_method"] = engine.resolve_payment_method(ctx, params["payment_method"])["id"]
         if seti["status"] == "requires_payment_method":
             seti["status"] = "requires_confirmation"
     if seti != before:
@@ -60,7 +60,7 @@ def update_setup_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 @route("POST", "/v1/setup_intents/{id}/confirm", params="SetupIntentConfirmParams")
 def confirm_setup_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     seti = ctx.get("setup_intent", id)
-    return billing.confirm_setup_intent(
+    return engine.confirm_setup_intent(
         ctx, seti, payment_method=params.get("payment_method"), return_url=params.get("return_url")
     )
 
@@ -102,7 +102,7 @@ def list_setup_intents(ctx: Ctx, params: JSONDict) -> JSONDict:
 def authenticate_helper(ctx: Ctx, body: JSONDict, id: str) -> JSONDict:
     """Complete ({"succeed": true}) or fail a pending 3-D Secure challenge without a browser."""
     with ctx.store.atomic():
-        seti = billing.setup_intent_authenticate(ctx, id, succeed=bool(body.get("succeed", True)))
+        seti = engine.setup_intent_authenticate(ctx, id, succeed=bool(body.get("succeed", True)))
     if ctx.emitted:
         ctx.app.dispatcher.notify()
     return render(ctx, seti)

@@ -1,6 +1,6 @@
 """Subscriptions and subscription items; billing test helpers.
 
-Thin endpoints over `billing.py` (create, update, cancel, resume, items);
+Thin endpoints over `engine.py` (create, update, cancel, resume, items);
 list and search here. `/_emulator/billing/...` exposes the engine settings
 (invoice gate, retry schedule, final dunning action) and a real-clock pass.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import billing
+from .. import engine
 from ..context import Ctx
 from ..errors import invalid_request
 from ..listing import match_range, paginate, search
@@ -20,8 +20,8 @@ JSONDict = dict[str, Any]
 
 @route("POST", "/v1/subscriptions", params="SubscriptionCreateParams")
 def create_subscription(ctx: Ctx, params: JSONDict) -> JSONDict:
-    billing.start_real_clock(ctx.app)
-    return billing.subscription_create(ctx, params)
+    engine.start_real_clock(ctx.app)
+    return engine.subscription_create(ctx, params)
 
 
 @route("GET", "/v1/subscriptions/search", params="SubscriptionSearchParams")
@@ -39,18 +39,18 @@ def search_subscriptions(ctx: Ctx, params: JSONDict) -> JSONDict:
 
 @route("GET", "/v1/subscriptions/{id}", params="SubscriptionRetrieveParams")
 def retrieve_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    billing.start_real_clock(ctx.app)
+    engine.start_real_clock(ctx.app)
     return ctx.get("subscription", id)
 
 
 @route("POST", "/v1/subscriptions/{id}", params="SubscriptionUpdateParams")
 def update_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    return billing.subscription_update(ctx, id, params)
+    return engine.subscription_update(ctx, id, params)
 
 
 @route("DELETE", "/v1/subscriptions/{id}", params="SubscriptionCancelParams")
 def cancel_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    return billing.subscription_cancel(
+    return engine.subscription_cancel(
         ctx,
         id,
         invoice_now=bool(params.get("invoice_now")),
@@ -61,7 +61,7 @@ def cancel_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 
 @route("POST", "/v1/subscriptions/{id}/resume", params="SubscriptionResumeParams")
 def resume_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    return billing.subscription_resume(
+    return engine.subscription_resume(
         ctx,
         id,
         billing_cycle_anchor=params.get("billing_cycle_anchor") or "now",
@@ -74,7 +74,7 @@ _ENDED = ("canceled", "incomplete_expired")
 
 @route("GET", "/v1/subscriptions", params="SubscriptionListParams")
 def list_subscriptions(ctx: Ctx, params: JSONDict) -> JSONDict:
-    billing.start_real_clock(ctx.app)
+    engine.start_real_clock(ctx.app)
     status = params.get("status")
     price = params.get("price") or params.get("plan")
 
@@ -96,7 +96,7 @@ def list_subscriptions(ctx: Ctx, params: JSONDict) -> JSONDict:
             return False
         if price and all(i["price"]["id"] != price for i in s["items"]["data"]):
             return False
-        start, end = billing.period_of(s)
+        start, end = engine.period_of(s)
         if not match_range(start, params.get("current_period_start")):
             return False
         if not match_range(end, params.get("current_period_end")):
@@ -133,7 +133,7 @@ def create_subscription_item(ctx: Ctx, params: JSONDict) -> JSONDict:
     entry: JSONDict = {k: params[k] for k in keys if k in params}
     if "plan" in params and "price" not in entry:
         entry["price"] = params["plan"]
-    sub = billing.subscription_update(ctx, params["subscription"], _change_params(params, entry))
+    sub = engine.subscription_update(ctx, params["subscription"], _change_params(params, entry))
     price_id = entry.get("price")
     for item in sub["items"]["data"]:
         if price_id is None or item["price"]["id"] == price_id:
@@ -155,14 +155,14 @@ def update_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             entry[key] = params[key]
     if "plan" in params and "price" not in entry:
         entry["price"] = params["plan"]
-    billing.subscription_update(ctx, item["subscription"], _change_params(params, entry))
+    engine.subscription_update(ctx, item["subscription"], _change_params(params, entry))
     return _item(ctx, id)
 
 
 @route("DELETE", "/v1/subscription_items/{id}", params="SubscriptionItemDeleteParams")
 def delete_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     item = _item(ctx, id)
-    billing.subscription_update(
+    engine.subscription_update(
         ctx, item["subscription"], _change_params(params, {"id": id, "deleted": True})
     )
     return {"id": id, "object": "subscription_item", "deleted": True}
@@ -185,23 +185,23 @@ def list_subscription_items(ctx: Ctx, params: JSONDict) -> JSONDict:
 
 @helper_route("GET", "/_emulator/billing/config")
 def get_billing_config(ctx: Ctx, body: JSONDict) -> JSONDict:
-    return billing.settings(ctx)
+    return engine.settings(ctx)
 
 
 @helper_route("POST", "/_emulator/billing/config")
 def set_billing_config(ctx: Ctx, body: JSONDict) -> JSONDict:
-    allowed = set(billing.settings(ctx))
+    allowed = set(engine.settings(ctx))
     unknown = set(body) - allowed
     if unknown:
         raise invalid_request(f"Unknown billing setting(s): {sorted(unknown)}")
     with ctx.store.atomic():
-        return billing.update_settings(ctx, body)
+        return engine.update_settings(ctx, body)
 
 
 @helper_route("POST", "/_emulator/billing/tick")
 def tick(ctx: Ctx, body: JSONDict) -> JSONDict:
     """Process now whatever is due on the real clock (the background pass, on demand)."""
-    return {"steps": billing.tick_real_clock(ctx.app)}
+    return {"steps": engine.tick_real_clock(ctx.app)}
 
 
 @route("DELETE", "/v1/subscriptions/{id}/discount", params="SubscriptionDeleteDiscountParams")
@@ -209,5 +209,5 @@ def delete_subscription_discount(ctx: Ctx, params: JSONDict, id: str) -> JSONDic
     sub = ctx.get("subscription", id)
     if not sub.get("discounts"):
         raise invalid_request(f"The subscription {id} has no discount.")
-    billing.subscription_update(ctx, id, {"discounts": ""})
+    engine.subscription_update(ctx, id, {"discounts": ""})
     return {"id": sub["discounts"][0], "object": "discount", "deleted": True}

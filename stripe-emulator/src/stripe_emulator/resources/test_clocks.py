@@ -1,8 +1,9 @@
-"""Test clocks: CRUD plus `advance`, which runs the registered advance handlers.
+"""Test clocks: CRUD plus `advance` (`engine.clocks.test_clock_advance`).
 
 The billing engine fills in what happens while a clock advances by
-registering `clock.register_advance_handler(fn)`; this module only moves the
-clock, emits `advancing` / `ready` and keeps the status right.
+registering `clock.register_advance_handler(fn)`; `test_clock_advance` moves
+the clock, runs the handlers, emits `advancing` / `ready` and keeps the
+status right.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import copy
 import logging
 from typing import Any
 
-from ..clock import ADVANCE_HANDLERS, ADVANCE_VALIDATORS
 from ..context import Ctx
-from ..errors import StripeAPIError, invalid_request
+from ..engine.clocks import test_clock_advance
+from ..errors import invalid_request
 from ..ids import new_id
 from ..listing import paginate
 from ..routing import route
@@ -85,46 +86,4 @@ def delete_clock(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     params="test_helpers.TestClockAdvanceParams",
 )
 def advance_clock(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
-    clock = ctx.get("test_helpers.test_clock", id)
-    target = params["frozen_time"]
-    if clock["status"] != "ready":
-        raise invalid_request(
-            f"The test clock {id} is not ready (status: {clock['status']}).",
-            param="frozen_time",
-        )
-    if target <= clock["frozen_time"]:
-        raise invalid_request(
-            "The test clock can only be advanced to a time later than its current frozen_time.",
-            param="frozen_time",
-        )
-    for validate in ADVANCE_VALIDATORS:
-        validate(ctx, copy.deepcopy(clock), target)
-    before = copy.deepcopy(clock)
-    clock["status"] = "advancing"
-    clock["status_details"] = {"advancing": {"target_frozen_time": target}}
-    ctx.save(clock)
-    advancing = copy.deepcopy(clock)
-    ctx.emit("test_helpers.test_clock.advancing", clock, automatic=False)
-    try:
-        with ctx.store.atomic():  # a failing handler leaves no half-done billing
-            for handler in ADVANCE_HANDLERS:
-                handler(ctx, copy.deepcopy(before), target)
-    except StripeAPIError:
-        raise  # answered as that error; the request's writes roll back
-    except Exception:
-        logger.exception("advancing test clock %s failed", id)
-        clock = ctx.get("test_helpers.test_clock", id)
-        clock["status"] = "internal_failure"
-        clock["status_details"] = {}
-        ctx.save(clock)
-        ctx.emit("test_helpers.test_clock.internal_failure", clock, automatic=True)
-        return advancing
-    clock = ctx.get("test_helpers.test_clock", id)
-    clock["frozen_time"] = target
-    clock["status"] = "ready"
-    clock["status_details"] = {}
-    ctx.save(clock)
-    ctx.emit("test_helpers.test_clock.ready", clock, automatic=True)
-    # Like Stripe, the response shows the clock as it was when advancing began;
-    # clients poll until status == "ready" (which here is already true).
-    return advancing
+    return test_clock_advance(ctx, id, params["frozen_time"])

@@ -137,17 +137,23 @@ class Extractor:
         if origin is dict or getattr(origin, "__name__", "") == "Mapping":
             return ["map", self.encode(args[1], module, scopes)]
         if origin is not None:
-            name = getattr(origin, "__name__", "")
-            if name == "UntypedStripeObject":
-                return ["map", self.encode(args[0], module, scopes) if args else "any"]
-            if name == "ListObject":
-                return ["listobj", self.encode(args[0], module, scopes)]
-            if name == "SearchResultObject":
-                return ["searchobj", self.encode(args[0], module, scopes)]
-            return "any"
+            return self.encode_stripe_generic(origin, args, module, scopes)
         if isinstance(tp, type):
             self.add(tp)
             return ["ref", self.key_of(tp)]
+        return "any"
+
+    def encode_stripe_generic(
+        self, origin: Any, args: tuple[Any, ...], module: str, scopes: list[dict[str, Any]]
+    ) -> Encoded:
+        """The SDK's generic containers: StripeObject maps, ListObject, SearchResultObject."""
+        name = getattr(origin, "__name__", "")
+        if name == "UntypedStripeObject":
+            return ["map", self.encode(args[0], module, scopes) if args else "any"]
+        if name == "ListObject":
+            return ["listobj", self.encode(args[0], module, scopes)]
+        if name == "SearchResultObject":
+            return ["searchobj", self.encode(args[0], module, scopes)]
         return "any"
 
     def add(self, cls: type) -> None:

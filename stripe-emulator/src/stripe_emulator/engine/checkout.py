@@ -1,0 +1,1080 @@
+"""Checkout Sessions: completion (shared by the hosted page and the test
+helpers), promotion codes, amounts and expiry.
+
+Completion leaves billing to the other engine modules: a subscription-mode
+session calls `subscription_create(..., origin="checkout",
+payment_behavior="error_if_incomplete")` (one-time prices as
+`add_invoice_items` on the first invoice), payment mode confirms a PaymentIntent
+and setup mode a SetupIntent. It runs in a savepoint, so a decline leaves
+nothing behind; a 3-D Secure card is challenged first (the session waits in
+`_pending`) and then completed with `authenticated=True`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..clock import register_advance_handler
+from ..context import Ctx
+from ..errors import StripeAPIError, invalid_request, resource_missing
+from ..ids import new_id, random_token
+from ..updates import apply_metadata
+from .cards import (
+    alias_number,
+    attach_payment_method,
+    build_card_payment_method,
+    resolve_payment_method,
+)
+from .catalog import price_create, price_or_404
+from .common import Env
+from .confirmation import confirm_setup_intent
+from .customers import customer_create
+from .discounts import coupon_is_valid, promotion_code_redeemable
+from .payments import (
+    attempt_payment_intent,
+    card_charge_outcome,
+    new_payment_intent,
+    new_setup_intent,
+)
+from .subscriptions import subscription_create
+
+JSONDict = dict[str, Any]
+
+
+# --------------------------------------------------------------------------
+# building
+
+
+def _has_trial(session: JSONDict) -> bool:
+    sub_data = session.get("_subscription_data") or {}
+    return bool(sub_data.get("trial_period_days") or sub_data.get("trial_end"))
+
+
+def recompute_amounts(ctx: Ctx, session: JSONDict) -> None:
+    """Fill amount_subtotal/total, total_details and per-item amounts.
+
+    In subscription mode with a trial nothing is due today, so the session
+    totals are 0 (as the first invoice is).
+    """
+    items: list[JSONDict] = session["_line_items"]
+    coupon = None
+    if session.get("discounts"):
+        coupon = ctx.find("coupon", str(session["discounts"][0]["coupon"]))
+    trial = session["mode"] == "subscription" and _has_trial(session)
+    subtotal = 0
+    discount_total = 0
+    for item in items:
+        # A trial defers the recurring prices; one-time prices are due today.
+        base = 0 if trial and _is_recurring(ctx, item) else _item_base(ctx, item)
+        item["amount_subtotal"] = base
+        off = _discount_on(ctx, coupon, item, base)
+        item["amount_discount"] = off
+        item["amount_total"] = base - off
+        subtotal += base
+        discount_total += off
+    if coupon and coupon.get("amount_off") is not None:
+        # amount_off applies once to the order (in its currency), split over the
+        # items it applies to.
+        eligible = [i for i in items if _eligible(ctx, coupon, i)]
+        same_currency = (coupon.get("currency") or session.get("currency")) == session.get(
+            "currency"
+        )
+        pool = sum(i["amount_subtotal"] for i in eligible) if same_currency else 0
+        discount_total = min(int(coupon["amount_off"]), pool)
+        remaining = discount_total
+        for item in eligible:
+            share = min(remaining, item["amount_subtotal"])
+            item["amount_discount"] = share
+            item["amount_total"] = item["amount_subtotal"] - share
+            remaining -= share
+    if session["mode"] == "setup":
+        session["amount_subtotal"] = None
+        session["amount_total"] = None
+        session["total_details"] = None
+        return
+    session["amount_subtotal"] = subtotal
+    session["amount_total"] = subtotal - discount_total
+    session["total_details"] = {
+        "amount_discount": discount_total,
+        "amount_shipping": 0,
+        "amount_tax": 0,
+    }
+
+
+def _is_recurring(ctx: Ctx, item: JSONDict) -> bool:
+    return bool((ctx.find("price", str(item["price"])) or {}).get("recurring"))
+
+
+def _item_base(ctx: Ctx, item: JSONDict) -> int:
+    price = ctx.find("price", str(item["price"])) or {}
+    recurring = price.get("recurring") or {}
+    if recurring.get("usage_type") == "metered":
+        return 0
+    return int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
+
+
+def _eligible(ctx: Ctx, coupon: JSONDict, item: JSONDict) -> bool:
+    applies = (coupon.get("applies_to") or {}).get("products")
+    if not applies:
+        return True
+    price = ctx.find("price", str(item["price"])) or {}
+    return price.get("product") in applies
+
+
+def _discount_on(ctx: Ctx, coupon: JSONDict | None, item: JSONDict, base: int) -> int:
+    """A percent_off coupon's share of one item (amount_off: see recompute_amounts)."""
+    if not coupon or base <= 0 or coupon.get("percent_off") is None:
+        return 0
+    if not _eligible(ctx, coupon, item):
+        return 0
+    return round(base * float(coupon["percent_off"]) / 100)
+
+
+def _customer_details(
+    email: str | None,
+    name: str | None,
+    address: JSONDict | None = None,
+    phone: str | None = None,
+) -> JSONDict:
+    return {
+        "address": address,
+        "business_name": None,
+        "email": email,
+        "individual_name": None,
+        "name": name,
+        "phone": phone,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+
+
+ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def needs_address(session: JSONDict) -> bool:
+    return session.get("billing_address_collection") == "required"
+
+
+def needs_phone(session: JSONDict) -> bool:
+    return bool((session.get("phone_number_collection") or {}).get("enabled"))
+
+
+def needs_terms(session: JSONDict) -> bool:
+    return (session.get("consent_collection") or {}).get("terms_of_service") == "required"
+
+
+def load_session(ctx: Ctx, session_id: str, *, param: str = "session") -> JSONDict:
+    """The session (expiring it first if its time has passed)."""
+    session = ctx.get("checkout.session", session_id, param=param)
+    return expire_if_due(ctx, session)
+
+
+def session_now(ctx: Ctx, session: JSONDict) -> int:
+    return ctx.now_for_clock(session.get("_test_clock"))
+
+
+def expire_if_due(ctx: Ctx, session: JSONDict, at: int | None = None) -> JSONDict:
+    now = at if at is not None else session_now(ctx, session)
+    if session.get("status") == "open" and now >= int(session["expires_at"]):
+        return session_expire(ctx, session, automatic=True, at=now)
+    return session
+
+
+def session_expire(
+    ctx: Ctx, session: JSONDict, *, automatic: bool, at: int | None = None
+) -> JSONDict:
+    session["status"] = "expired"
+    session["url"] = None
+    session.pop("_pending", None)
+    ctx.save(session)
+    ctx.emit(
+        "checkout.session.expired",
+        session,
+        automatic=automatic,
+        created=at if at is not None else session_now(ctx, session),
+    )
+    return session
+
+
+@register_advance_handler
+def _expire_on_clock(ctx: Ctx, clock: JSONDict, target: int) -> None:
+    """Sessions for customers on an advancing test clock expire in its time."""
+    for session in ctx.store.all(
+        "checkout.session",
+        lambda s: s.get("_test_clock") == clock["id"] and s.get("status") == "open",
+    ):
+        if int(session["expires_at"]) <= target:
+            session_expire(ctx, session, automatic=True, at=int(session["expires_at"]))
+
+
+# --------------------------------------------------------------------------
+# completion (hosted page and test helpers)
+
+
+@dataclass
+class CardInput:
+    """What the customer typed (or a test helper passed)."""
+
+    number: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    cvc: str = ""
+    name: str = ""
+    payment_method: str = ""  # an existing pm_... or pm_card_* alias instead of a number
+    address: dict[str, str] = field(default_factory=dict)  # billing address, when collected
+    phone: str = ""
+    accepted_terms: bool = False
+
+    @property
+    def given(self) -> bool:
+        return bool(self.number or self.payment_method)
+
+
+@dataclass
+class Outcome:
+    """Result of a completion attempt.
+
+    status: "complete"; "requires_action" (show the 3DS page, `challenge` is
+    the URL path); "error" (shown inline, session stays open; `param` names
+    the offending field).
+    """
+
+    status: Literal["complete", "requires_action", "error"]
+    session: JSONDict
+    message: str = ""
+    param: str = ""
+    code: str = ""
+    decline_code: str = ""
+    challenge: str = ""
+
+    @property
+    def redirect_url(self) -> str | None:
+        """success_url with {CHECKOUT_SESSION_ID} filled in (complete only)."""
+        url = self.session.get("success_url")
+        if self.status != "complete" or not url:
+            return None
+        return str(url).replace("{CHECKOUT_SESSION_ID}", str(self.session["id"]))
+
+
+class _Rollback(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+def card_required(ctx: Ctx, session: JSONDict) -> bool:
+    """False when `payment_method_collection=if_required` and nothing is due now."""
+    if session["mode"] != "subscription":
+        return session["mode"] != "payment" or (session.get("amount_total") or 0) > 0
+    if session.get("payment_method_collection") != "if_required":
+        return True
+    return int(session.get("amount_total") or 0) > 0
+
+
+def apply_promotion_code(ctx: Ctx, session: JSONDict, code: str) -> str | None:
+    """Apply a customer-entered code; returns an error message or None."""
+    code = code.strip()
+    if not code:
+        return None
+    if not session.get("allow_promotion_codes"):
+        return "Promotion codes are not accepted for this purchase."
+    now = session_now(ctx, session)
+    matches = ctx.store.all(
+        "promotion_code", lambda p: str(p.get("code", "")).lower() == code.lower()
+    )
+    promo = next((p for p in matches if p.get("active")), None)
+    if promo is None or not promotion_code_redeemable(ctx, promo, session.get("customer"), now):
+        return "This code is invalid."
+    restrictions = promo.get("restrictions") or {}
+    minimum = restrictions.get("minimum_amount")
+    if minimum and int(session.get("amount_subtotal") or 0) < int(minimum):
+        return "This code can't be used for this purchase: the order total is too low."
+    session["discounts"] = [{"coupon": promo["promotion"]["coupon"], "promotion_code": promo["id"]}]
+    recompute_amounts(ctx, session)
+    return None
+
+
+def _card_error_outcome(session: JSONDict, exc: StripeAPIError) -> Outcome:
+    return Outcome(
+        "error",
+        session,
+        message=exc.message,
+        param=exc.param or "card",
+        code=exc.code or "",
+        decline_code=exc.decline_code or "",
+    )
+
+
+def _make_payment_method(ctx: Ctx, card: CardInput, email: str) -> JSONDict:
+    if card.payment_method:
+        return resolve_payment_method(ctx, card.payment_method)
+    number = card.number.replace(" ", "").replace("-", "")
+    alias = alias_number(number)
+    if alias:
+        number = alias
+    return build_card_payment_method(
+        ctx,
+        number,
+        exp_month=card.exp_month or 12,
+        exp_year=card.exp_year,
+        cvc=card.cvc or None,
+        billing_details={"name": card.name or None, "email": email or None},
+        param_prefix="card",
+    )
+
+
+def start_completion(
+    ctx: Ctx,
+    session: JSONDict,
+    *,
+    email: str,
+    card: CardInput,
+    promotion_code: str = "",
+    challenge_base: str = "/3ds/",
+) -> Outcome:
+    """Validate the form, then complete or ask for 3-D Secure.
+
+    Runs the attempt in a savepoint: on a decline everything it created
+    (payment method, customer, subscription, events) is rolled back and the
+    session stays open.
+    """
+    session = expire_if_due(ctx, session)
+    if session["status"] != "open":
+        return Outcome(
+            "error",
+            session,
+            message=f"This Checkout Session is no longer active ({session['status']}).",
+            code="checkout_session_not_open",
+        )
+    session.pop("_pending", None)
+    if promotion_code:
+        problem = apply_promotion_code(ctx, session, promotion_code)
+        if problem:
+            ctx.save(session)
+            return Outcome("error", session, message=problem, param="promotion_code")
+    customer = ctx.find("customer", session["customer"]) if session.get("customer") else None
+    email = (customer or {}).get("email") or session.get("customer_email") or email.strip()
+    if not email or "@" not in email:
+        ctx.save(session)
+        return Outcome("error", session, message="Your email address is incomplete.", param="email")
+    if card_required(ctx, session) and not card.given:
+        ctx.save(session)
+        return Outcome(
+            "error", session, message="Your card number is incomplete.", param="card_number"
+        )
+    missing = _details_problem(session, card)
+    if missing:
+        ctx.save(session)
+        return Outcome("error", session, message=missing[1], param=missing[0])
+    try:
+        with ctx.store.atomic():
+            pm = _make_payment_method(ctx, card, email) if card.given else None
+            needs_auth = False
+            if pm is not None:
+                outcome = card_charge_outcome(pm, off_session=False)
+                if (
+                    outcome.result == "declined"
+                    and (pm.get("_test_card") or {}).get("behaviour") == "decline"
+                ):
+                    raise _Rollback(
+                        Outcome(
+                            "error",
+                            session,
+                            message=outcome.message or "Your card was declined.",
+                            param="card_number",
+                            code=outcome.code or "card_declined",
+                            decline_code=outcome.decline_code or "",
+                        )
+                    )
+                needs_auth = outcome.result == "requires_action"
+            if needs_auth and pm is not None:
+                session["_pending"] = {
+                    "payment_method": pm["id"],
+                    "email": email,
+                    "name": card.name,
+                    "details": _details_of(card),
+                }
+                ctx.save(session)
+                return Outcome(
+                    "requires_action", session, challenge=f"{challenge_base}{session['id']}"
+                )
+            return _finish(
+                ctx, session, pm, email, card.name, _details_of(card), authenticated=False
+            )
+    except _Rollback as rb:
+        ctx.save(session)
+        return rb.outcome
+    except StripeAPIError as exc:
+        if exc.type == "card_error":
+            ctx.save(session)
+            return _card_error_outcome(session, exc)
+        raise
+
+
+def _details_problem(session: JSONDict, card: CardInput) -> tuple[str, str] | None:
+    if needs_address(session):
+        for key, label in (("line1", "address"), ("city", "city"), ("postal_code", "postal code")):
+            if not card.address.get(key):
+                return f"address_{key}", f"Your {label} is incomplete."
+        if len(card.address.get("country", "")) != 2:
+            return "address_country", "Choose your country."
+    if needs_phone(session) and len("".join(ch for ch in card.phone if ch.isdigit())) < 6:
+        return "phone", "Your phone number is incomplete."
+    if needs_terms(session) and not card.accepted_terms:
+        return "terms", "You must agree to the terms of service to continue."
+    return None
+
+
+def _details_of(card: CardInput) -> JSONDict:
+    out: JSONDict = {}
+    if card.address:
+        out["address"] = {k: (card.address.get(k) or None) for k in ADDRESS_KEYS}
+    if card.phone:
+        out["phone"] = card.phone
+    out["accepted_terms"] = card.accepted_terms
+    return out
+
+
+def finish_authentication(ctx: Ctx, session: JSONDict, *, succeed: bool) -> Outcome:
+    """The 3DS page's buttons for a session waiting in `_pending`."""
+    session = expire_if_due(ctx, session)
+    pending = session.get("_pending")
+    if session["status"] != "open" or not pending:
+        return Outcome(
+            "error",
+            session,
+            message="There is no payment waiting for authentication on this session.",
+            code="no_pending_authentication",
+        )
+    session.pop("_pending", None)
+    if not succeed:
+        ctx.save(session)
+        return Outcome(
+            "error",
+            session,
+            message="We are unable to authenticate your payment method. Please choose a "
+            "different payment method and try again.",
+            param="card_number",
+            code="payment_intent_authentication_failure",
+        )
+    pm = ctx.get("payment_method", pending["payment_method"])
+    try:
+        with ctx.store.atomic():
+            return _finish(
+                ctx,
+                session,
+                pm,
+                pending["email"],
+                pending.get("name") or "",
+                pending.get("details") or {},
+                authenticated=True,
+            )
+    except _Rollback as rb:
+        return rb.outcome
+    except StripeAPIError as exc:
+        if exc.type == "card_error":
+            return _card_error_outcome(session, exc)
+        raise
+
+
+def _finish(
+    ctx: Ctx,
+    session: JSONDict,
+    pm: JSONDict | None,
+    email: str,
+    name: str,
+    details: JSONDict,
+    *,
+    authenticated: bool,
+) -> Outcome:
+    mode = session["mode"]
+    customer_id = session.get("customer")
+    customer: JSONDict = {}
+    if customer_id:
+        customer = ctx.get("customer", customer_id)
+    elif mode == "subscription" or session.get("customer_creation") == "always":
+        # Subscription mode always ends with a Customer; payment/setup mode only
+        # with customer_creation=always (otherwise a "guest" purchase).
+        new_customer: JSONDict = {"email": email}
+        if name:
+            new_customer["name"] = name
+        if details.get("address"):
+            new_customer["address"] = details["address"]
+        if details.get("phone"):
+            new_customer["phone"] = details["phone"]
+        customer = customer_create(ctx, new_customer)
+        customer_id = customer["id"]
+    if pm is not None and customer_id:
+        pm = attach_payment_method(ctx, pm["id"], str(customer_id))
+    if mode == "subscription":
+        _subscribe(ctx, session, pm, customer_id, authenticated=authenticated)
+    elif mode == "setup":
+        session["payment_status"] = "no_payment_required"
+        if pm is not None:
+            session["setup_intent"] = _set_up(ctx, session, pm, customer_id, authenticated)
+    else:
+        _pay_once(ctx, session, pm, customer_id, email, authenticated=authenticated)
+    session["status"] = "complete"
+    session["url"] = None
+    session["customer"] = customer_id
+    session["customer_details"] = _customer_details(
+        customer.get("email") or email,
+        customer.get("name") or name or None,
+        details.get("address") or customer.get("address"),
+        details.get("phone") or customer.get("phone"),
+    )
+    if needs_terms(session) or (session.get("consent_collection") or {}).get("promotions"):
+        session["consent"] = {
+            "promotions": None,
+            "terms_of_service": "accepted" if details.get("accepted_terms") else None,
+        }
+    session["_completed_at"] = session_now(ctx, session)
+    ctx.save(session)
+    ctx.emit("checkout.session.completed", session, automatic=True)
+    return Outcome("complete", session)
+
+
+def _subscribe(
+    ctx: Ctx,
+    session: JSONDict,
+    pm: JSONDict | None,
+    customer_id: str | None,
+    *,
+    authenticated: bool,
+) -> None:
+    """Subscription mode: the subscription (a decline rolls the attempt back)."""
+    sub_data = session.get("_subscription_data") or {}
+    recurring = [i for i in session["_line_items"] if _is_recurring(ctx, i)]
+    # One-time prices are billed once, on the first invoice.
+    one_time = [
+        {"price": i["price"], "quantity": int(i.get("quantity") or 1)}
+        for i in session["_line_items"]
+        if not _is_recurring(ctx, i)
+    ]
+    params: JSONDict = {
+        "customer": customer_id,
+        "items": [
+            {"price": i["price"], **({"quantity": i["quantity"]} if i["quantity"] else {})}
+            for i in recurring
+        ],
+        "payment_behavior": "error_if_incomplete",
+        **({"add_invoice_items": one_time} if one_time else {}),
+        "metadata": dict(sub_data.get("metadata") or {}),
+    }
+    if pm is not None:
+        params["default_payment_method"] = pm["id"]
+    for key in (
+        "trial_period_days",
+        "trial_end",
+        "trial_settings",
+        "description",
+        "billing_cycle_anchor",
+        "proration_behavior",
+        "default_tax_rates",
+        "invoice_settings",
+    ):
+        if sub_data.get(key) is not None:
+            params[key] = sub_data[key]
+    if session.get("discounts"):
+        d = session["discounts"][0]
+        params["discounts"] = [
+            {"promotion_code": d["promotion_code"]}
+            if d.get("promotion_code")
+            else {"coupon": d["coupon"]}
+        ]
+    sub = subscription_create(ctx, params, origin="checkout", authenticated=authenticated)
+    if sub.get("status") not in ("active", "trialing"):
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message="Your card was declined.",
+                param="card_number",
+                code="card_declined",
+            )
+        )
+    session["subscription"] = sub["id"]
+    latest = sub.get("latest_invoice")
+    session["invoice"] = latest["id"] if isinstance(latest, dict) else latest
+    due = int(session.get("amount_total") or 0)
+    session["payment_status"] = "paid" if due > 0 else "no_payment_required"
+
+
+def _set_up(
+    ctx: Ctx, session: JSONDict, pm: JSONDict, customer_id: str | None, authenticated: bool
+) -> str:
+    """Setup mode: a SetupIntent for the card, confirmed now (the card is set up)."""
+    data = session.get("_setup_intent_data") or {}
+    env = Env(session_now(ctx, session), automatic=True)
+    seti = new_setup_intent(
+        ctx,
+        env,
+        {
+            "customer": customer_id,
+            "payment_method": pm["id"],
+            "description": data.get("description"),
+            "metadata": data.get("metadata"),
+            "usage": "off_session",
+        },
+    )
+    seti = confirm_setup_intent(ctx, seti, authenticated=authenticated)
+    if seti["status"] != "succeeded":
+        error = seti.get("last_setup_error") or {}
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message=str(error.get("message") or "Your card was declined."),
+                param="card_number",
+                code=str(error.get("code") or "card_declined"),
+                decline_code=str(error.get("decline_code") or ""),
+            )
+        )
+    return str(seti["id"])
+
+
+def _pay_once(
+    ctx: Ctx,
+    session: JSONDict,
+    pm: JSONDict | None,
+    customer_id: str | None,
+    email: str,
+    *,
+    authenticated: bool,
+) -> None:
+    """Payment mode: one PaymentIntent for the session total, confirmed now."""
+    amount = int(session.get("amount_total") or 0)
+    if amount <= 0 or pm is None:
+        session["payment_status"] = "no_payment_required"
+        return
+    data = session.get("_payment_intent_data") or {}
+    env = Env(session_now(ctx, session), automatic=True)
+    pi = new_payment_intent(
+        ctx,
+        env,
+        amount=amount,
+        currency=str(session["currency"]),
+        customer=customer_id,
+        payment_method=pm["id"],
+        description=data.get("description"),
+        metadata=data.get("metadata"),
+        setup_future_usage=data.get("setup_future_usage"),
+    )
+    pi, outcome = attempt_payment_intent(
+        ctx, env, pi, pm, off_session=False, authenticated=authenticated
+    )
+    if outcome.result != "succeeded":
+        raise _Rollback(
+            Outcome(
+                "error",
+                session,
+                message=outcome.message or "Your card was declined.",
+                param="card_number",
+                code=outcome.code or "card_declined",
+                decline_code=outcome.decline_code or "",
+            )
+        )
+    session["payment_intent"] = pi["id"]
+    session["payment_status"] = "paid"
+    if pi.get("receipt_email") is None and email:
+        pi["receipt_email"] = email
+        ctx.save(pi)
+
+
+# --------------------------------------------------------------------------
+# test helpers
+
+
+DEFAULT_LIFETIME = 24 * 3600
+
+
+MIN_LIFETIME = 30 * 60
+
+
+MAX_LINE_ITEMS = 20
+
+
+def checkout_url(ctx: Ctx, session_id: str) -> str:
+    base = (ctx.app.config.public_url or "http://127.0.0.1:12111").rstrip("/")
+    return f"{base}/checkout/{session_id}"
+
+
+def _line_item(ctx: Ctx, raw: JSONDict, index: int, mode: str) -> JSONDict:
+    param = f"line_items[{index}]"
+    if raw.get("price") and raw.get("price_data"):
+        raise invalid_request(
+            "You may only specify one of these parameters: price, price_data.", param=param
+        )
+    if raw.get("price"):
+        price = price_or_404(ctx, raw["price"], f"{param}[price]")
+        if not price.get("active"):
+            raise invalid_request(
+                f"The price specified is inactive. This field only accepts active prices. "
+                f"Price: {price['id']}",
+                param=f"{param}[price]",
+            )
+    elif raw.get("price_data"):
+        data = dict(raw["price_data"])
+        price = price_create(ctx, data)
+    else:
+        raise invalid_request(
+            f"Missing required param: {param}[price].",
+            param=f"{param}[price]",
+            code="parameter_missing",
+        )
+    recurring = price.get("recurring")
+    metered = bool(recurring and recurring.get("usage_type") == "metered")
+    quantity = raw.get("quantity")
+    if quantity is None and not metered:
+        if mode == "payment":
+            raise invalid_request(
+                f"Missing required param: {param}[quantity].",
+                param=f"{param}[quantity]",
+                code="parameter_missing",
+            )
+        quantity = 1
+    if quantity is not None and quantity < 1 and not metered:
+        raise invalid_request(
+            "Quantity must be greater than or equal to 1.", param=f"{param}[quantity]"
+        )
+    if mode == "payment" and recurring:
+        raise invalid_request(
+            "You specified `payment` mode but passed a recurring price. Either switch to "
+            "`subscription` mode or use only one-time prices.",
+            param=f"{param}[price]",
+        )
+    product = ctx.find("product", str(price.get("product")))
+    unit = price.get("unit_amount") or 0
+    subtotal = 0 if metered else int(unit) * int(quantity or 1)
+    adjustable = raw.get("adjustable_quantity")
+    return {
+        "id": new_id("li", 24),
+        "object": "item",
+        "adjustable_quantity": (
+            {
+                "enabled": bool(adjustable.get("enabled")),
+                "maximum": adjustable.get("maximum"),
+                "minimum": adjustable.get("minimum"),
+            }
+            if adjustable
+            else None
+        ),
+        "amount_discount": 0,
+        "amount_subtotal": subtotal,
+        "amount_tax": 0,
+        "amount_total": subtotal,
+        "currency": price["currency"],
+        "description": (product or {}).get("name") or price.get("nickname"),
+        "metadata": apply_metadata({}, raw.get("metadata")),
+        "price": price["id"],
+        "quantity": quantity,
+    }
+
+
+def _discount_for(ctx: Ctx, raw: JSONDict, customer_id: str | None, now: int) -> JSONDict:
+    coupon_id, promo_id = raw.get("coupon"), raw.get("promotion_code")
+    if bool(coupon_id) == bool(promo_id):
+        raise invalid_request(
+            "You must specify exactly one of coupon or promotion_code in discounts.",
+            param="discounts",
+        )
+    if promo_id:
+        promo = ctx.find("promotion_code", promo_id)
+        if promo is None:
+            raise resource_missing("promotion_code", promo_id, param="discounts[0][promotion_code]")
+        if not promotion_code_redeemable(ctx, promo, customer_id, now):
+            raise invalid_request(
+                f"This promotion code cannot be redeemed: {promo_id}",
+                param="discounts[0][promotion_code]",
+            )
+        return {"coupon": promo["promotion"]["coupon"], "promotion_code": promo_id}
+    coupon = ctx.find("coupon", str(coupon_id))
+    if coupon is None:
+        raise resource_missing("coupon", str(coupon_id), param="discounts[0][coupon]")
+    if not coupon_is_valid(coupon, now):
+        raise invalid_request(
+            f"Coupon {coupon_id} is no longer valid.", param="discounts[0][coupon]"
+        )
+    return {"coupon": coupon_id, "promotion_code": None}
+
+
+def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
+    """Create a Checkout Session as POST /v1/checkout/sessions does; returns it."""
+    mode = params.get("mode")
+    if not mode:
+        raise invalid_request(
+            "Missing required param: mode.", param="mode", code="parameter_missing"
+        )
+    _check_mode_params(params, mode)
+    customer = _session_customer(ctx, params)
+    now = ctx.now_for_customer(customer)
+    items, currencies = _session_line_items(ctx, params, mode)
+    currency = next(iter(currencies)) if currencies else params.get("currency")
+    if mode == "setup" and not currency and params.get("currency"):
+        currency = params["currency"].lower()
+    sub_data = _subscription_data(params, now)
+    expires_at = _expires_at(params, now)
+    discounts = [
+        _discount_for(ctx, d, customer["id"] if customer else None, now)
+        for d in params.get("discounts") or []
+    ]
+    if len(discounts) > 1:
+        raise invalid_request("You may only specify one discount.", param="discounts")
+    session = _new_session(
+        ctx,
+        params,
+        mode=mode,
+        customer=customer,
+        now=now,
+        items=items,
+        currency=currency,
+        sub_data=sub_data,
+        expires_at=expires_at,
+        discounts=discounts,
+    )
+    recompute_amounts(ctx, session)
+    ctx.save(session)
+    return session
+
+
+def _check_mode_params(params: JSONDict, mode: str) -> None:
+    """Parameters that only go with some `ui_mode`s or `mode`s, or not together."""
+    ui_mode = params.get("ui_mode", "hosted_page")
+    hosted = ui_mode == "hosted_page"
+    if not hosted and params.get("success_url"):
+        raise invalid_request(
+            f"You may not specify `success_url` when `ui_mode` is `{ui_mode}`.",
+            param="success_url",
+        )
+    if not hosted and params.get("cancel_url"):
+        raise invalid_request(
+            f"You may not specify `cancel_url` when `ui_mode` is `{ui_mode}`.",
+            param="cancel_url",
+        )
+    if hosted and params.get("return_url"):
+        raise invalid_request(
+            "You may only specify `return_url` when `ui_mode` is `embedded_page` or `elements`.",
+            param="return_url",
+        )
+    if params.get("customer") and params.get("customer_email"):
+        raise invalid_request(
+            "You may only specify one of these parameters: customer, customer_email.",
+            param="customer_email",
+        )
+    if params.get("customer_creation") and mode == "subscription":
+        raise invalid_request(
+            "`customer_creation` can only be used in `payment` and `setup` mode.",
+            param="customer_creation",
+        )
+    if params.get("payment_method_collection") and mode != "subscription":
+        raise invalid_request(
+            "`payment_method_collection` can only be used in `subscription` mode.",
+            param="payment_method_collection",
+        )
+    if params.get("subscription_data") and mode != "subscription":
+        raise invalid_request(
+            "You can only specify `subscription_data` in `subscription` mode.",
+            param="subscription_data",
+        )
+    if params.get("allow_promotion_codes") and params.get("discounts"):
+        raise invalid_request(
+            "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+            param="discounts",
+        )
+
+
+def _session_customer(ctx: Ctx, params: JSONDict) -> JSONDict | None:
+    customer = None
+    if params.get("customer"):
+        customer = ctx.get("customer", params["customer"], param="customer")
+        if customer.get("deleted"):
+            raise resource_missing("customer", params["customer"], param="customer")
+    return customer
+
+
+def _session_line_items(ctx: Ctx, params: JSONDict, mode: str) -> tuple[list[JSONDict], set[str]]:
+    """The session's line items (`price` or inline `price_data`) and their currencies."""
+    raw_items = params.get("line_items") or []
+    if mode in ("payment", "subscription") and not raw_items:
+        raise invalid_request(
+            f"`line_items` is required in `{mode}` mode.",
+            param="line_items",
+            code="parameter_missing",
+        )
+    if mode == "setup" and raw_items:
+        raise invalid_request("You cannot pass `line_items` in `setup` mode.", param="line_items")
+    if len(raw_items) > 2 * MAX_LINE_ITEMS:
+        raise invalid_request("Too many line items.", param="line_items")
+    items = [_line_item(ctx, raw, i, mode) for i, raw in enumerate(raw_items)]
+    currencies = {i["currency"] for i in items}
+    if len(currencies) > 1:
+        raise invalid_request("All line items must use the same currency.", param="line_items")
+    if mode == "subscription":
+        recurring = [i for i in items if (ctx.find("price", i["price"]) or {}).get("recurring")]
+        if not recurring:
+            raise invalid_request(
+                "You must provide at least one recurring price in `subscription` mode when "
+                "using prices.",
+                param="line_items",
+            )
+    return items, currencies
+
+
+def _subscription_data(params: JSONDict, now: int) -> JSONDict:
+    sub_data = dict(params.get("subscription_data") or {})
+    if "trial_period_days" in sub_data and not 1 <= int(sub_data["trial_period_days"]) <= 730:
+        raise invalid_request(
+            "The trial period must be between 1 and 730 days.",
+            param="subscription_data[trial_period_days]",
+        )
+    if sub_data.get("trial_end") and int(sub_data["trial_end"]) < now + 48 * 3600:
+        raise invalid_request(
+            "`subscription_data[trial_end]` must be at least 48 hours in the future.",
+            param="subscription_data[trial_end]",
+        )
+    return sub_data
+
+
+def _expires_at(params: JSONDict, now: int) -> int:
+    expires_at = params.get("expires_at") or now + DEFAULT_LIFETIME
+    if not now + MIN_LIFETIME - 60 <= expires_at <= now + DEFAULT_LIFETIME + 60:
+        raise invalid_request(
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours from the "
+            "Checkout Session's creation.",
+            param="expires_at",
+        )
+    return expires_at
+
+
+def _new_session(
+    ctx: Ctx,
+    params: JSONDict,
+    *,
+    mode: str,
+    customer: JSONDict | None,
+    now: int,
+    items: list[JSONDict],
+    currency: str | None,
+    sub_data: JSONDict,
+    expires_at: int,
+    discounts: list[JSONDict],
+) -> JSONDict:
+    """The open session object (`invoice_creation` only in payment mode)."""
+    ui_mode = params.get("ui_mode", "hosted_page")
+    hosted = ui_mode == "hosted_page"
+    session_id = new_id("checkout.session", 58)
+    session: JSONDict = {
+        "id": session_id,
+        "object": "checkout.session",
+        "adaptive_pricing": None,
+        "after_expiration": None,
+        "allow_promotion_codes": params.get("allow_promotion_codes"),
+        "amount_subtotal": None,
+        "amount_total": None,
+        "automatic_tax": {
+            "enabled": bool((params.get("automatic_tax") or {}).get("enabled")),
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
+        "billing_address_collection": params.get("billing_address_collection"),
+        "cancel_url": params.get("cancel_url"),
+        "client_reference_id": params.get("client_reference_id"),
+        "client_secret": None if hosted else f"{session_id}_secret_{random_token(24)}",
+        "collected_information": None,
+        "consent": None,
+        "consent_collection": _consent_collection(params.get("consent_collection")),
+        "created": now,
+        "currency": currency.lower() if currency else None,
+        "currency_conversion": None,
+        "custom_fields": [],
+        "custom_text": _custom_text(params.get("custom_text")),
+        "customer": customer["id"] if customer else None,
+        "customer_account": None,
+        "customer_creation": (
+            params.get("customer_creation", "if_required") if mode != "subscription" else None
+        ),
+        "customer_details": (
+            _customer_details(customer.get("email"), customer.get("name")) if customer else None
+        ),
+        "customer_email": params.get("customer_email"),
+        "discounts": discounts,
+        "expires_at": expires_at,
+        "integration_identifier": params.get("integration_identifier"),
+        "invoice": None,
+        "invoice_creation": None,
+        "livemode": False,
+        "locale": params.get("locale"),
+        "managed_payments": None,
+        "metadata": apply_metadata({}, params.get("metadata")),
+        "mode": mode,
+        "origin_context": params.get("origin_context"),
+        "payment_intent": None,
+        "payment_link": None,
+        "payment_method_collection": (
+            params.get("payment_method_collection", "always") if mode == "subscription" else None
+        ),
+        "payment_method_configuration_details": None,
+        "payment_method_options": {},
+        "payment_method_types": list(params.get("payment_method_types") or ["card"]),
+        "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
+        "permissions": None,
+        "phone_number_collection": {
+            "enabled": bool((params.get("phone_number_collection") or {}).get("enabled"))
+        },
+        "recovered_from": None,
+        "return_url": params.get("return_url"),
+        "saved_payment_method_options": None,
+        "setup_intent": None,
+        "shipping_address_collection": None,
+        "shipping_cost": None,
+        "shipping_options": [],
+        "status": "open",
+        "submit_type": params.get("submit_type"),
+        "subscription": None,
+        "success_url": params.get("success_url"),
+        "total_details": None,
+        "ui_mode": ui_mode,
+        "url": checkout_url(ctx, session_id) if hosted else None,
+        "wallet_options": None,
+        "_line_items": items,
+        "_subscription_data": sub_data,
+        "_payment_intent_data": dict(params.get("payment_intent_data") or {}),
+        "_setup_intent_data": dict(params.get("setup_intent_data") or {}),
+        "_test_clock": customer.get("test_clock") if customer else None,
+    }
+    if mode == "payment":
+        session["invoice_creation"] = {
+            "enabled": bool((params.get("invoice_creation") or {}).get("enabled")),
+            "invoice_data": {
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": None,
+                "metadata": {},
+                "rendering_options": None,
+            },
+        }
+    return session
+
+
+def _custom_text(raw: Any) -> JSONDict:
+    raw = raw if isinstance(raw, dict) else {}
+    out: JSONDict = {}
+    for key in ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance"):
+        value = raw.get(key)
+        out[key] = {"message": value["message"]} if isinstance(value, dict) else None
+    return out
+
+
+def _consent_collection(raw: Any) -> JSONDict | None:
+    if not isinstance(raw, dict):
+        return None
+    reuse = raw.get("payment_method_reuse_agreement")
+    return {
+        "payment_method_reuse_agreement": {"position": reuse["position"]} if reuse else None,
+        "promotions": raw.get("promotions"),
+        "terms_of_service": raw.get("terms_of_service"),
+    }
