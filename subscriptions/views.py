@@ -49,7 +49,9 @@ def pricing(request: HttpRequest) -> HttpResponse:
         interval = "month"
     current_plan = _access(request).plan_key if request.user.is_authenticated else None
     context = {
-        "cards": selectors.pricing_cards(interval=interval),
+        "cards": selectors.pricing_cards(
+            interval=interval, trial_eligible=selectors.trial_eligible(user=request.user)
+        ),
         "interval": interval,
         "intervals": INTERVALS,
         "current_plan": current_plan,
@@ -117,7 +119,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
             (
                 c
                 for c in selectors.pricing_cards(
-                    interval=price.stripe_data["recurring"]["interval"]
+                    interval=price.stripe_data["recurring"]["interval"],
+                    trial_eligible=selectors.trial_eligible(user=request.user),
                 )
                 if c.lookup_key == lookup_key
             ),
