@@ -271,7 +271,7 @@ def _cancellation_changes(sub: dict[str, Any], previous: dict[str, Any]) -> list
     if scheduled and sub.get("status") != "canceled":
         ends = sub.get("cancel_at") or _period_end(sub)
         data["access_ends"] = ends
-        title = _("Your subscription is cancelled")
+        title = _("Your subscription is canceled")
         body = (
             _(
                 "You keep access to %(plan)s until %(date)s. "

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from subscriptions.access import Access
 
@@ -38,7 +39,11 @@ class QuotaExceeded(ProjectError):
         self.used = used
         self.plan_name = plan_name
         super().__init__(
-            _("Your %(plan)s plan includes %(limit)d project(s) and you have %(used)d.")
+            ngettext(
+                "Your %(plan)s plan includes %(limit)d project and you have %(used)d.",
+                "Your %(plan)s plan includes %(limit)d projects and you have %(used)d.",
+                limit,
+            )
             % {"plan": plan_name, "limit": limit, "used": used}
         )
 

@@ -11,11 +11,14 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
 
 class RequestIdFilter(logging.Filter):
@@ -41,3 +44,16 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+def response_logged(response: ResponseT) -> ResponseT:
+    """Mark an error response that our code has just logged, with its cause.
+
+    Django's ``django.request`` logger writes a line of its own for every 4xx
+    and 5xx a view returns ("Service Unavailable: /stripe/webhook/…"), unless
+    the response is marked as logged (``django.utils.log.log_response``
+    checks ``_has_been_logged``). One event, one line: ours, which names the
+    cause and the Stripe ids.
+    """
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -68,6 +68,22 @@ def customer_for_user(*, user: Any) -> Customer | None:
     )
 
 
+def customer_had_subscription(*, customer: Customer) -> bool:
+    """One trial per customer: anyone who subscribed before pays from day one."""
+    return Subscription.objects.filter(customer=customer).exists()
+
+
+def trial_eligible(*, user: Any) -> bool:
+    """Whether a Checkout for ``user`` would start with the plan's free trial.
+
+    The rule ``services.checkout_session_create`` applies, read from the
+    mirror: a visitor or a user who never subscribed gets a trial, a
+    returning customer does not.
+    """
+    customer = customer_for_user(user=user)
+    return customer is None or not customer_had_subscription(customer=customer)
+
+
 def subscription_state(subscription: Subscription) -> SubscriptionState:
     data: dict[str, Any] = subscription.stripe_data or {}
     items = (data.get("items") or {}).get("data") or []
@@ -195,6 +211,7 @@ class PlanCard:
     description: str
     feature_names: tuple[str, ...]
     quota_projects: int | None
+    # Free days this visitor would get: 0 when the plan has no trial or they had one.
     trial_days: int
     highlight: bool
     is_free: bool
@@ -203,11 +220,17 @@ class PlanCard:
     currency: str | None = None
     interval: str | None = None
 
+    @property
+    def due_today(self) -> int | None:
+        """What Checkout charges at once: nothing during a trial, else the first period."""
+        return 0 if self.trial_days else self.amount
 
-def pricing_cards(*, interval: str) -> list[PlanCard]:
+
+def pricing_cards(*, interval: str, trial_eligible: bool) -> list[PlanCard]:
     """Plan cards for ``interval`` ("month" or "year"): catalog text, mirror prices.
 
-    One query whatever the number of plans.
+    ``trial_eligible`` (see ``trial_eligible()``) says whether trials are
+    offered. One query whatever the number of plans.
     """
     catalog = get_catalog()
     wanted = {p.lookup_key: p for plan in catalog.paid_plans for p in plan.prices}
@@ -225,7 +248,7 @@ def pricing_cards(*, interval: str) -> list[PlanCard]:
             "description": plan.description,
             "feature_names": tuple(catalog.features[f].name for f in plan.features),
             "quota_projects": plan.quota("projects"),
-            "trial_days": plan.trial_days,
+            "trial_days": plan.trial_days if trial_eligible else 0,
             "highlight": plan.highlight,
             "is_free": plan.is_free,
         }

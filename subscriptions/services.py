@@ -178,7 +178,7 @@ def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
         "allow_promotion_codes": True,
         "subscription_data": subscription_data,
     }
-    if plan.trial_days and not _had_subscription(customer):
+    if plan.trial_days and not selectors.customer_had_subscription(customer=customer):
         subscription_data["trial_period_days"] = plan.trial_days
         if not plan.trial_requires_payment_method:
             params["payment_method_collection"] = "if_required"
@@ -260,11 +260,6 @@ def _checkout_sessions_expire_others(
             keep,
         )
     return kept_open
-
-
-def _had_subscription(customer: Customer) -> bool:
-    """One trial per customer: anyone who subscribed before pays from day one."""
-    return Subscription.objects.filter(customer=customer).exists()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from saas.logging import response_logged
+
 from . import selectors, services
 from .access import Access
 from .catalog import get_catalog
@@ -49,7 +51,9 @@ def pricing(request: HttpRequest) -> HttpResponse:
         interval = "month"
     current_plan = _access(request).plan_key if request.user.is_authenticated else None
     context = {
-        "cards": selectors.pricing_cards(interval=interval),
+        "cards": selectors.pricing_cards(
+            interval=interval, trial_eligible=selectors.trial_eligible(user=request.user)
+        ),
         "interval": interval,
         "intervals": INTERVALS,
         "current_plan": current_plan,
@@ -117,7 +121,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
             (
                 c
                 for c in selectors.pricing_cards(
-                    interval=price.stripe_data["recurring"]["interval"]
+                    interval=price.stripe_data["recurring"]["interval"],
+                    trial_eligible=selectors.trial_eligible(user=request.user),
                 )
                 if c.lookup_key == lookup_key
             ),
@@ -128,10 +133,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
         url = services.checkout_session_create(user=request.user, price_lookup_key=lookup_key)
     except services.StripeUnavailable as exc:
         logger.exception("checkout failed (retryable) for user %s", request.user.pk)
-        return _error(request, exc, status=503, retry_price=lookup_key)
+        return response_logged(_error(request, exc, status=503, retry_price=lookup_key))
     except services.BillingError as exc:
         logger.exception("checkout failed for user %s", request.user.pk)
-        return _error(request, exc, status=400, retry_price=lookup_key)
+        return response_logged(_error(request, exc, status=400, retry_price=lookup_key))
     return SeeOther(url)
 
 

@@ -30,6 +30,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from djstripe.models import WebhookEndpoint
 
+from saas.logging import response_logged
+
 from . import webhook_store
 from .models import StripeEvent
 
@@ -48,7 +50,7 @@ def _reject(status: int, reason: str, **log: Any) -> JsonResponse:
         reason,
         " ".join(f"{k}={v}" for k, v in log.items()),
     )
-    return JsonResponse({"error": reason}, status=status)
+    return response_logged(JsonResponse({"error": reason}, status=status))
 
 
 # Column sizes of StripeEvent: longer values are not Stripe's.
@@ -291,7 +293,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         endpoint = endpoint_for(uuid)
     except DatabaseError:
         logger.exception("webhook intake: database unavailable")
-        return JsonResponse({"error": "temporarily unavailable"}, status=503)
+        return response_logged(JsonResponse({"error": "temporarily unavailable"}, status=503))
     if endpoint is None:
         return _reject(404, "unknown endpoint", endpoint=uuid)
 
@@ -316,7 +318,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         return _reject(400, "invalid signature", endpoint=endpoint.id, detail=str(exc)[:80])
     except DatabaseError:
         logger.exception("webhook intake: database unavailable")
-        return JsonResponse({"error": "temporarily unavailable"}, status=503)
+        return response_logged(JsonResponse({"error": "temporarily unavailable"}, status=503))
 
     try:
         payload = json.loads(body)
@@ -373,7 +375,7 @@ def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
         if isinstance(exc, IntegrityError):
             endpoint_cache_clear()  # not a duplicate: did the endpoint row go away?
         logger.exception("webhook intake: could not store %s", payload["id"])
-        return JsonResponse({"error": "temporarily unavailable"}, status=503)
+        return response_logged(JsonResponse({"error": "temporarily unavailable"}, status=503))
     duplicate = pk is None
     if pk is not None:
         transaction.on_commit(lambda: request_dispatch(pk))

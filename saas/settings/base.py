@@ -213,6 +213,9 @@ MFA_TOTP_ISSUER = SITE_NAME
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # One INFO record per email rather than raw stdout (a WARNING in the worker).
+    EMAIL_BACKEND = "saas.mail.LoggingEmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"{SITE_NAME} <noreply@example.com>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 ADMINS = [("Ops", a) for a in env.list("DJANGO_ADMINS", default=[])]
@@ -301,7 +304,10 @@ LOG_JSON = env.bool("LOG_JSON", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "saas.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "saas.logging.RequestIdFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "text": {
             "format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
@@ -318,9 +324,18 @@ LOGGING = {
             "filters": ["request_id"],
             "formatter": "json" if LOG_JSON else "text",
         },
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Replaces Django's default "django" handlers: its own console handler
+        # (under DEBUG) printed every django.request/django.server line a
+        # second time next to the root's. Errors still email DJANGO_ADMINS.
+        "django": {"handlers": ["mail_admins"]},
         "django.db.backends": {"level": "WARNING"},
         "stripe": {"level": "WARNING"},
     },

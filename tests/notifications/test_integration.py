@@ -52,7 +52,7 @@ def test_subscription_lifecycle_notifies_each_step_once(
     expected = [
         (Kind.SUBSCRIPTION_STARTED, "Welcome to Pro"),
         (Kind.PAYMENT_SUCCEEDED, "Receipt: $29 paid"),
-        (Kind.CANCELLATION_SCHEDULED, "Your subscription is cancelled"),
+        (Kind.CANCELLATION_SCHEDULED, "Your subscription is canceled"),
         (Kind.SUBSCRIPTION_RESUMED, "Your subscription will continue"),
         (Kind.PLAN_CHANGED, "Your plan changed from Pro to Starter"),
         (Kind.SUBSCRIPTION_ENDED, "Your Starter subscription has ended"),

@@ -139,6 +139,22 @@ def test_notify_cancel_at_period_end_is_scheduled_cancellation(deliver: Deliver)
     assert n.data["access_ends"] == period_end
 
 
+def test_notify_scheduled_cancellation_says_canceled_as_stripe_spells_it(
+    deliver: Deliver, client: Any
+) -> None:
+    user = make_user()
+    sub = payloads.subscription(cancel_at_period_end=True, canceled_at=payloads.NOW)
+    previous = {"cancel_at_period_end": False, "canceled_at": None}
+    [n] = deliver(user, "customer.subscription.updated", sub, previous)
+    assert n.title == "Your subscription is canceled"
+    [message] = mail.outbox
+    client.force_login(user)
+    in_app = client.get("/notifications/").content.decode()
+    for text in (message.subject, message.body, html_of(message), in_app):
+        assert "canceled" in text
+        assert "cancelled" not in text.lower()
+
+
 def test_notify_cancel_at_set_uses_cancel_at(deliver: Deliver) -> None:
     cancel_at = payloads.NOW + 5 * payloads.DAY
     sub = payloads.subscription(cancel_at=cancel_at, cancel_at_period_end=True)

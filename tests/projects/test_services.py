@@ -40,8 +40,12 @@ def test_quota_exceeded_message_names_plan_and_limit() -> None:
     user = new_user()
     access = access_for(user)
     services.project_create(user=user, access=access, name="First")
-    with pytest.raises(services.QuotaExceeded, match=r"Free plan includes 1 project"):
+    with pytest.raises(
+        services.QuotaExceeded, match=r"^Your Free plan includes 1 project and you have 1\.$"
+    ):
         services.project_create(user=user, access=access, name="Second")
+    many = services.QuotaExceeded(limit=5, used=5, plan_name="Starter")
+    assert str(many) == "Your Starter plan includes 5 projects and you have 5."
 
 
 def test_project_create_refuses_a_name_the_user_already_has_in_any_case() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -63,7 +64,7 @@ def test_dashboard_shows_plan_usage_and_links(client: Client) -> None:
     html = html_of(client.get(reverse("app_home")))
     assert "dana@example.com" in html
     assert "Free" in html
-    assert "1 of 1 projects used" in html
+    assert "1 of 1 project used" in html
     for name in ("project_list", "exports", "api_access", "pricing", "billing"):
         assert f'href="{reverse(name)}"' in html
     assert "Upgrade to Starter" in html
@@ -82,13 +83,13 @@ def test_dashboard_on_pro_shows_unlimited_and_open_features(client: Client) -> N
 def test_list_shows_usage_and_an_upgrade_button_at_quota(client: Client) -> None:
     user = login(client)
     html = html_of(client.get(reverse("project_list")))
-    assert "0 of 1 projects used" in html
+    assert "0 of 1 project used" in html
     assert "No projects yet" in html
     assert f'href="{reverse("project_create")}"' in html
 
     make_projects(user, 1)
     html = html_of(client.get(reverse("project_list")))
-    assert "1 of 1 projects used" in html
+    assert "1 of 1 project used" in html
     assert "Upgrade to Starter for more projects" in html
     assert f'href="{reverse("pricing")}"' in html
 
@@ -180,7 +181,7 @@ def test_downgrade_marks_extras_read_only_and_keeps_them(client: Client) -> None
     change_plan(user, None)
 
     html = html_of(client.get(reverse("project_list")))
-    assert "5 of 1 projects used" in html
+    assert "5 of 1 project used" in html
     assert html.count("Read-only</span>") == 4
     assert "Some projects are read-only" in html
     assert Project.objects.filter(owner=user).count() == 5
@@ -235,7 +236,7 @@ def test_delete_asks_for_confirmation_then_deletes_even_read_only(client: Client
     assert not Project.objects.filter(pk=second.pk).exists()
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Project “Project 2” deleted." in messages
-    assert "1 of 1 projects used" in html_of(client.get(reverse("project_list")))
+    assert "1 of 1 project used" in html_of(client.get(reverse("project_list")))
 
 
 def test_other_users_projects_are_not_found(client: Client) -> None:
@@ -270,7 +271,27 @@ def test_dashboard_marks_read_only_recent_projects(client: Client) -> None:
     user = login(client)
     make_projects(user, 4)
     html = html_of(client.get(reverse("app_home")))
-    assert "4 of 1 projects used" in html
+    assert "4 of 1 project used" in html
     assert html.count("Read-only</span>") == 3
     assert "Project 4" in html
     assert "Project 1" not in html  # only the three most recent are listed
+
+
+@pytest.mark.parametrize(
+    ("lookup_key", "projects", "expected"),
+    [
+        (None, 0, "0 of 1 project used"),
+        (None, 1, "1 of 1 project used"),
+        ("starter_monthly", 1, "1 of 5 projects used"),
+        ("starter_monthly", 2, "2 of 5 projects used"),
+    ],
+)
+def test_project_usage_agrees_with_the_limit(
+    client: Client, lookup_key: str | None, projects: int, expected: str
+) -> None:
+    user = login(client, lookup_key)
+    make_projects(user, projects)
+    for name in ("app_home", "project_list"):
+        page = html_of(client.get(reverse(name)))
+        assert re.search(rf">\s*{expected}\s*</p>", page), name  # the meter's text
+        assert f'aria-label="{expected}"' in page, name  # and its label

@@ -11,7 +11,7 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 
 from subscriptions import selectors
 from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
-from tests.billing_helpers import give_plan
+from tests.billing_helpers import give_plan, mirror_customer
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_pricing_shows_prices_trial_and_current_plan(client: Client) -> None:
     page = client.get("/pricing/").content.decode()
     assert "$9" in page
     assert "$29" in page
-    assert "14-day free trial" in page
+    assert "14-day free trial" not in page  # a subscriber had their trial
     assert "Current plan" in page
     yearly = client.get("/pricing/?interval=year").content.decode()
     assert "$290" in yearly
@@ -161,3 +161,43 @@ def test_catalog_rejects_inconsistencies() -> None:
         )
     assert isinstance(_catalog_with(1).plan("p0"), PlanSpec)
     assert isinstance(_catalog_with(1).price("p0_yearly"), PriceSpec)
+
+
+@pytest.mark.parametrize("visitor", ["anonymous", "new user", "new customer"])
+def test_pricing_offers_the_trial_to_whoever_gets_one(client: Client, visitor: str) -> None:
+    from subscriptions.catalog import get_catalog
+
+    _mirror_prices(get_catalog())
+    if visitor != "anonymous":
+        user = make_user()
+        if visitor == "new customer":
+            mirror_customer(user)  # opened a Checkout once, never subscribed
+        client.force_login(user)
+        assert selectors.trial_eligible(user=user)
+    page = client.get("/pricing/").content.decode()
+    assert "14-day free trial" in page
+    assert "Start free trial" in page
+    assert "Free for 14 days, then $9/month" in page
+    # Pro has no trial: the first month is charged at once.
+    assert "$29 today, then $29/month" in page
+    yearly = client.get("/pricing/?interval=year").content.decode()
+    assert "Free for 14 days, then $90/year" in yearly
+
+
+def test_pricing_offers_no_trial_to_a_returning_customer(client: Client) -> None:
+    from subscriptions.catalog import get_catalog
+
+    _mirror_prices(get_catalog())
+    user = make_user()
+    # A past Starter trial that ended: Checkout would charge at once now.
+    give_plan(user, lookup_key="starter_monthly", status="canceled", ended_at=1)
+    client.force_login(user)
+    assert not selectors.trial_eligible(user=user)
+    page = client.get("/pricing/").content.decode()
+    assert "free trial" not in page.lower()
+    assert "Free for" not in page
+    assert "$9 today, then $9/month" in page
+    assert "Choose Starter" in page
+    confirm = client.get("/billing/checkout/?price=starter_monthly").content.decode()
+    assert "free trial" not in confirm.lower()
+    assert "$9 today, then $9/month" in confirm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -214,6 +215,34 @@ def test_database_down_is_503(post: Post, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr("subscriptions.webhook_store.store", broken)
     response = post(json.dumps(make_event("evt_db_down")))
     assert response.status_code == 503
+
+
+def test_database_down_is_logged_once_at_error(
+    post: Post, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ERROR, not WARNING: Stripe retries, but our database is down, which needs a person
+    (and Sentry's logging integration makes an event of ERROR lines only)."""
+    from django.db import OperationalError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("subscriptions.webhook_store.store", broken)
+    caplog.set_level(logging.INFO)
+    assert post(json.dumps(make_event("evt_db_down_log"))).status_code == 503
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    assert record.name == "subscriptions.webhooks"
+    assert "evt_db_down_log" in record.getMessage()
+    assert record.exc_info is not None  # the cause, with its traceback
+
+
+def test_a_rejected_delivery_is_logged_once(post: Post, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    assert post(json.dumps(make_event()), signature="t=1,v1=00").status_code == 400
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.name == "subscriptions.webhooks"
+    assert "invalid signature" in record.getMessage()
 
 
 def test_endpoint_is_read_once_then_from_memory(post: Post) -> None:
