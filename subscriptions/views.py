@@ -172,6 +172,14 @@ def portal(request: HttpRequest) -> HttpResponse:
     return SeeOther(url)
 
 
+@require_GET
+@login_required
+def portal_return(request: HttpRequest) -> HttpResponse:
+    """Where the Customer Portal sends the customer back: sync once, then show /billing/."""
+    services.portal_return_sync(user=request.user)
+    return redirect("billing")
+
+
 @require_POST
 @login_required
 def resume(request: HttpRequest) -> HttpResponse:
