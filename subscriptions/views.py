@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import selectors, services
 from .access import Access
+from .billing_status import billing_status
 from .catalog import get_catalog
 from .policy import LIVE_STATUSES
 
@@ -197,11 +198,14 @@ def resume(request: HttpRequest) -> HttpResponse:
 @login_required
 def billing(request: HttpRequest) -> HttpResponse:
     overview = selectors.billing_overview(user=request.user)
-    return render(
-        request,
-        "subscriptions/billing.html",
-        {"overview": overview, "sub": overview.subscription, "access": _access(request)},
-    )
+    access = _access(request)
+    context = {
+        "overview": overview,
+        "sub": overview.subscription,
+        "access": access,
+        "status": billing_status(overview=overview, access=access),
+    }
+    return render(request, "subscriptions/billing.html", context)
 
 
 # --- Development only: move the emulator's test clock ----------------------------------
