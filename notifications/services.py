@@ -14,8 +14,9 @@ Stripe event                        Condition                       Kind
 customer.subscription.created       status active or trialing       subscription_started
 customer.subscription.updated       previous status incomplete,     subscription_started
                                     now active or trialing
-customer.subscription.trial_will_   status trialing                 trial_ending
-end                                                                 (trial end date)
+customer.subscription.trial_will_   status trialing, in the mirror  trial_ending
+end                                 too (not already ended)         (trial end date; what
+                                                                    happens without a card)
 invoice.paid                        status paid, amount_paid > 0    payment_succeeded
                                                                     (receipt: amount,
                                                                     invoice + PDF links)
@@ -47,7 +48,8 @@ Deliberately silent: ``customer.subscription.created`` while ``incomplete``
 item periods moving, the prices are the same), trial conversion
 (trialing→active; the receipt covers it), quantity-only changes, ``$0``
 invoices (trial starts, full credits), ``trial_will_end`` after the trial
-already ended early, and subscriptions that never started
+already ended (early, or in the same second as a card-less trial that is
+canceled or paused: that event speaks), and subscriptions that never started
 (``incomplete_expired``). One ``customer.subscription.updated`` can mean
 several kinds (e.g. a plan change that also clears a scheduled cancellation);
 each kind is its own notification.
@@ -204,16 +206,39 @@ def _started(sub: dict[str, Any]) -> NotificationDraft:
     return NotificationDraft(Kind.SUBSCRIPTION_STARTED, title, body, _site_url("/billing/"), data)
 
 
-def _trial_ending(sub: dict[str, Any]) -> NotificationDraft | None:
+def _trial_ending(
+    sub: dict[str, Any], *, has_payment_method: bool | None = None
+) -> NotificationDraft | None:
     if sub.get("status") != "trialing":
         return None  # the trial already ended early (plan change, trial_end=now)
     trial_end = sub.get("trial_end")
     date = _date(trial_end)
     scheduled_to_end = bool(sub.get("cancel_at_period_end") or sub.get("cancel_at"))
+    # What Stripe does at trial end when nothing can be charged (cancel, pause, create_invoice).
+    missing = ((sub.get("trial_settings") or {}).get("end_behavior") or {}).get(
+        "missing_payment_method"
+    )
+    if sub.get("default_payment_method") or sub.get("default_source"):
+        has_payment_method = True
     if scheduled_to_end:
         body = _(
             "Your trial ends on %(date)s and your subscription ends with it. "
             "Resume it on the billing page to keep your plan."
+        ) % {"date": date}
+    elif has_payment_method is False and missing == "cancel":
+        body = _(
+            "Your trial ends on %(date)s. There is no payment method on file, so your "
+            "subscription ends with the trial unless you add one on the billing page."
+        ) % {"date": date}
+    elif has_payment_method is False and missing == "pause":
+        body = _(
+            "Your trial ends on %(date)s. There is no payment method on file, so your "
+            "subscription is paused when the trial ends unless you add one on the billing page."
+        ) % {"date": date}
+    elif has_payment_method is False:
+        body = _(
+            "Your trial ends on %(date)s and your first invoice is due then. There is no "
+            "payment method on file: add one on the billing page so it can be paid."
         ) % {"date": date}
     else:
         body = _(
@@ -411,9 +436,17 @@ def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
 
 
 def notification_drafts(
-    *, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None
+    *,
+    event_type: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None,
+    has_payment_method: bool | None = None,
 ) -> list[NotificationDraft]:
-    """What a Stripe event means for its user (pure: no database, no email)."""
+    """What a Stripe event means for its user (pure: no database, no email).
+
+    ``has_payment_method`` says whether Stripe can charge the customer (the
+    subscription's or the customer's default); ``None`` when that is unknown.
+    """
     previous = previous or {}
     drafts: list[NotificationDraft | None]
     match event_type:
@@ -422,7 +455,7 @@ def notification_drafts(
         case "customer.subscription.updated":
             drafts = list(_subscription_updated(obj, previous))
         case "customer.subscription.trial_will_end":
-            drafts = [_trial_ending(obj)]
+            drafts = [_trial_ending(obj, has_payment_method=has_payment_method)]
         case "customer.subscription.resumed":
             drafts = [_resumed_from_pause(obj)]
         case "customer.subscription.deleted":
@@ -462,8 +495,22 @@ def notify_from_stripe_event(
     ):
         logger.info("event %s is about canceled duplicate %s: silent", event_id, obj.get("id"))
         return []
+    has_payment_method = None
+    if event_type == "customer.subscription.trial_will_end":
+        current = _trial_state_now(obj)
+        if current is None:
+            logger.info(
+                "event %s: trial of %s already over, its own event tells what happened",
+                event_id,
+                obj.get("id"),
+            )
+            return []
+        obj, has_payment_method = current
     created: list[Notification] = []
-    for draft in notification_drafts(event_type=event_type, obj=obj, previous=previous):
+    drafts = notification_drafts(
+        event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
+    )
+    for draft in drafts:
         try:
             with transaction.atomic():
                 notification = Notification.objects.create(
@@ -498,6 +545,33 @@ def notify_from_stripe_event(
 
     _queue_emails(user=user, notifications=created)
     return created
+
+
+def _trial_state_now(sub: dict[str, Any]) -> tuple[dict[str, Any], bool | None] | None:
+    """The subscription as mirrored now and whether its customer can be charged
+    (None when the customer is not mirrored, so nobody knows).
+
+    ``trial_will_end`` comes 3 days before the trial end, or at once when less is
+    left, so it can arrive with (or after) the end itself: a card-less trial is
+    canceled or paused in the same second. The mirror (dj-stripe re-fetched the
+    subscription while processing the event) tells what actually happened; when
+    the trial is over, returns None and the event that ended it speaks instead.
+    """
+    from djstripe.models import Customer, Subscription
+
+    row = Subscription.objects.filter(id=str(sub.get("id") or "")).only("stripe_data").first()
+    current = (row.stripe_data if row is not None else None) or sub
+    if current.get("status") != "trialing":
+        return None
+    if current.get("default_payment_method") or current.get("default_source"):
+        return current, True
+    customer_id = _id_of(current.get("customer"))
+    customer = Customer.objects.filter(id=customer_id).only("stripe_data").first()
+    if customer is None:
+        return current, None
+    data = customer.stripe_data or {}
+    customer_default = (data.get("invoice_settings") or {}).get("default_payment_method")
+    return current, bool(customer_default or data.get("default_source"))
 
 
 def _queue_emails(*, user: User, notifications: list[Notification]) -> None:

@@ -53,6 +53,8 @@ class SubscriptionState:
     product_id: str | None
     latest_invoice_id: str | None
     default_payment_method_id: str | None
+    # trial_settings.end_behavior.missing_payment_method: cancel, pause or create_invoice.
+    trial_missing_payment_method: str | None = None
 
 
 def customer_for_user(*, user: Any) -> Customer | None:
@@ -117,6 +119,11 @@ def subscription_state(subscription: Subscription) -> SubscriptionState:
         default_payment_method_id=default_pm
         if isinstance(default_pm, str) or default_pm is None
         else default_pm.get("id"),
+        trial_missing_payment_method=(
+            ((data.get("trial_settings") or {}).get("end_behavior") or {}).get(
+                "missing_payment_method"
+            )
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djstripe.models import Customer, Price, Subscription
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # A double click inside this window re-uses the first Checkout Session.
 CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS = 600
+# Returning from the Customer Portal re-reads Stripe at most once per user in this window.
+PORTAL_RETURN_SYNC_SECONDS = 10
 
 
 class BillingError(Exception):
@@ -419,7 +422,9 @@ def portal_session_create(*, user: Any, flow: PortalFlow | None = None) -> str:
     customer = selectors.customer_for_user(user=user)
     if customer is None:
         raise NoCustomer()
-    return_url = f"{settings.SITE_URL}/billing/"
+    # The return page syncs before showing /billing/: a portal change is visible at
+    # once, not only when its webhook has been processed.
+    return_url = f"{settings.SITE_URL}/billing/portal/return/"
     params: dict[str, Any] = {"customer": customer.id, "return_url": return_url}
     if flow == "payment_method_update":
         params["flow_data"] = {"type": "payment_method_update"}
@@ -441,6 +446,40 @@ def portal_session_create(*, user: Any, flow: PortalFlow | None = None) -> str:
         raise _translate(exc) from exc
     logger.info("portal session for customer %s (user %s, flow %s)", customer.id, user.pk, flow)
     return session.url
+
+
+def portal_return_sync(*, user: Any) -> bool:
+    """Re-read the user's billing from Stripe once on the way back from the portal.
+
+    A portal change (cancel, plan switch, new card) reaches the app as a webhook a
+    few seconds later; this sync makes the billing page right at once. It runs at
+    most once per user every ``PORTAL_RETURN_SYNC_SECONDS`` (a reload or a forged
+    return link cannot turn page views into Stripe calls). Returns whether it
+    synced; a Stripe failure is logged and the page shows the mirror, which the
+    webhooks bring up to date.
+    """
+    customer = selectors.customer_for_user(user=user)
+    if customer is None:
+        return False
+    if not cache.add(f"billing:portal-return:{user.pk}", 1, timeout=PORTAL_RETURN_SYNC_SECONDS):
+        logger.info("portal return of customer %s: synced moments ago, skipped", customer.id)
+        return False
+    try:
+        customer_sync_all(user=user)
+        # The card may have changed in the portal: mirror the customer's default and
+        # the current subscription's payment method, which the page shows.
+        client = stripe_client()
+        Customer.sync_from_stripe_data(client.v1.customers.retrieve(customer.id))
+        current = selectors.subscription_current(user=user)
+        if current is not None:
+            _mirror_related(client, client.v1.subscriptions.retrieve(current.id))
+    except (BillingError, stripe.StripeError) as exc:
+        logger.warning("portal return sync of customer %s failed: %s", customer.id, exc)
+        return False
+    finally:
+        access_invalidate(user=user)
+    logger.info("portal return: customer %s synced for user %s", customer.id, user.pk)
+    return True
 
 
 def subscription_resume_cancellation(*, user: Any) -> Subscription:

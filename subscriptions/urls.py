@@ -11,6 +11,7 @@ urlpatterns = [
     path("billing/checkout/", views.checkout, name="billing_checkout"),
     path("billing/success/", views.checkout_success, name="billing_success"),
     path("billing/portal/", views.portal, name="billing_portal"),
+    path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
     path("staff/billing-health/", views_staff.billing_health, name="billing_health"),

@@ -25,6 +25,7 @@ from saas.logging import response_logged
 
 from . import selectors, services
 from .access import Access
+from .billing_status import billing_status
 from .catalog import get_catalog
 from .policy import LIVE_STATUSES
 
@@ -177,6 +178,14 @@ def portal(request: HttpRequest) -> HttpResponse:
     return SeeOther(url)
 
 
+@require_GET
+@login_required
+def portal_return(request: HttpRequest) -> HttpResponse:
+    """Where the Customer Portal sends the customer back: sync once, then show /billing/."""
+    services.portal_return_sync(user=request.user)
+    return redirect("billing")
+
+
 @require_POST
 @login_required
 def resume(request: HttpRequest) -> HttpResponse:
@@ -194,11 +203,14 @@ def resume(request: HttpRequest) -> HttpResponse:
 @login_required
 def billing(request: HttpRequest) -> HttpResponse:
     overview = selectors.billing_overview(user=request.user)
-    return render(
-        request,
-        "subscriptions/billing.html",
-        {"overview": overview, "sub": overview.subscription, "access": _access(request)},
-    )
+    access = _access(request)
+    context = {
+        "overview": overview,
+        "sub": overview.subscription,
+        "access": access,
+        "status": billing_status(overview=overview, access=access),
+    }
+    return render(request, "subscriptions/billing.html", context)
 
 
 # --- Development only: move the emulator's test clock ----------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from djstripe.models import Customer
@@ -9,7 +11,10 @@ from djstripe.models import Customer
 from notifications.models import Notification
 from subscriptions.models import StripeEvent
 from subscriptions.services import stripe_client
+from subscriptions.services import test_clock_advance as advance_clock
+from tests.billing_helpers import access_now
 from tests.conftest import WorkerProcess
+from tests.factories import make_user
 from tests.subscriptions.conftest import Billing, live_billing
 from tests.subscriptions.test_webhook_pipeline import _subscribe, settled, wait_for
 
@@ -70,3 +75,26 @@ def test_subscription_lifecycle_notifies_each_step_once(
         assert status == 200
     settle("resends")
     assert sorted(kinds()) == sorted(expected)
+
+
+def test_card_less_trial_that_ends_is_told_only_that_it_ended(
+    client: Client, live_billing: Billing, celery_worker_process: WorkerProcess
+) -> None:
+    """The clock jumps past the trial end: trial_will_end and the cancellation come
+    together, and the user must not read that the subscription continues."""
+    user = make_user()
+    client.force_login(user)
+    client.get(live_billing.subscribe(client, "starter_monthly", card=None))
+    wait_for(settled(live_billing), what="checkout")
+    trial_end = access_now(user).trial_end
+    assert trial_end is not None
+
+    advance_clock(user=user, to=trial_end + timedelta(minutes=1))
+    wait_for(settled(live_billing), what="trial end")
+
+    types = set(StripeEvent.objects.values_list("type", flat=True))
+    assert {"customer.subscription.trial_will_end", "customer.subscription.deleted"} <= types
+    notes = list(Notification.objects.filter(user=user).values_list("kind", "title", "body"))
+    kinds = [kind for kind, _, _ in notes]
+    assert kinds.count(Kind.SUBSCRIPTION_ENDED) == 1, notes
+    assert not any("regular price" in body for _, _, body in notes), notes

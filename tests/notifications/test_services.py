@@ -13,6 +13,7 @@ from django.utils.formats import date_format
 
 from notifications import services
 from notifications.models import Notification, NotificationPreferences
+from tests.billing_helpers import give_plan, mirror_customer
 from tests.factories import make_user
 from tests.notifications import payloads
 from tests.notifications.conftest import Deliver, html_of
@@ -99,6 +100,62 @@ def test_notify_trial_will_end_when_cancelled_says_it_ends(deliver: Deliver) -> 
 def test_notify_trial_will_end_after_trial_already_ended_is_silent(deliver: Deliver) -> None:
     sub = payloads.subscription(status="active", trial_end=payloads.NOW)
     assert deliver(make_user(), "customer.subscription.trial_will_end", sub) == []
+
+
+def _card_less_trial(user: Any, *, missing_payment_method: str) -> dict[str, Any]:
+    """A trial_will_end payload for a mirrored customer without any payment method."""
+    customer = mirror_customer(user)
+    return payloads.subscription(
+        status="trialing",
+        customer=customer.id,
+        trial_start=payloads.NOW,
+        trial_end=payloads.NOW + 3 * payloads.DAY,
+        default_payment_method=None,
+        default_source=None,
+        trial_settings={"end_behavior": {"missing_payment_method": missing_payment_method}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing_payment_method", "outcome"),
+    [
+        ("cancel", "your subscription ends with the trial unless you add one"),
+        ("pause", "your subscription is paused when the trial ends unless you add one"),
+        ("create_invoice", "your first invoice is due then"),
+    ],
+)
+def test_notify_trial_will_end_without_payment_method_says_what_will_happen(
+    deliver: Deliver, missing_payment_method: str, outcome: str
+) -> None:
+    user = make_user()
+    sub = _card_less_trial(user, missing_payment_method=missing_payment_method)
+    [n] = deliver(user, "customer.subscription.trial_will_end", sub)
+    assert outcome in n.body
+    assert "regular price" not in n.body
+
+
+def test_notify_trial_will_end_with_a_customer_default_card_continues(deliver: Deliver) -> None:
+    user = make_user()
+    sub = _card_less_trial(user, missing_payment_method="cancel")
+    customer = mirror_customer(user)
+    customer.stripe_data["invoice_settings"] = {"default_payment_method": "pm_card_visa"}
+    customer.save(update_fields=["stripe_data"])
+    [n] = deliver(user, "customer.subscription.trial_will_end", sub)
+    assert "continues at the regular price" in n.body
+
+
+def test_notify_trial_will_end_after_the_card_less_trial_ended_is_silent(
+    deliver: Deliver,
+) -> None:
+    """The event arrives with (or after) the cancellation: only "has ended" is true."""
+    user = make_user()
+    mirrored = give_plan(user, lookup_key="starter_monthly", status="canceled")
+    sub = _card_less_trial(user, missing_payment_method="cancel")
+    sub["id"] = mirrored.id
+    assert deliver(user, "customer.subscription.trial_will_end", sub) == []
+    ended = {**sub, "status": "canceled", "ended_at": payloads.NOW}
+    [n] = deliver(user, "customer.subscription.deleted", ended)
+    assert n.kind == Kind.SUBSCRIPTION_ENDED
 
 
 def test_notify_plan_changed_names_old_and_new_plan(deliver: Deliver) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils.formats import date_format
 from djstripe.models import Price, Product
 from pytest_django.fixtures import DjangoAssertNumQueries
 
 from subscriptions import selectors
 from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
-from tests.billing_helpers import give_plan, mirror_customer
+from tests.billing_helpers import DAY, give_plan, mirror_customer
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -107,22 +111,101 @@ def test_billing_page_for_a_user_without_subscription(client: Client) -> None:
     assert b"You have no subscription yet" in page.content
 
 
-def test_billing_page_shows_cancellation_banner(client: Client) -> None:
-    user = make_user()
-    give_plan(user, cancel_at_period_end=True)
+def _billing_text(client: Client, user: Any) -> str:
+    """The billing page as a reader sees it: tags dropped, whitespace collapsed."""
     client.force_login(user)
-    page = client.get("/billing/").content.decode()
-    assert "Resume subscription" in page
-    assert "Ends on" in page
+    response = client.get("/billing/")
+    assert response.status_code == 200
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
 
-def test_billing_page_shows_past_due_banner(client: Client) -> None:
+def _day(ts: int) -> str:
+    return date_format(datetime.fromtimestamp(ts, tz=UTC), "DATE_FORMAT")
+
+
+def _plan_and_actions(text: str) -> str:
+    """The plan section: from its heading to the billing details beside it."""
+    return text[: text.index("Billing details")]
+
+
+def test_billing_page_active_renews_and_offers_cancel(client: Client) -> None:
     user = make_user()
-    give_plan(user, status="past_due")
-    client.force_login(user)
-    page = client.get("/billing/").content.decode()
-    assert "Your last payment failed." in page
-    assert "Update payment method" in page
+    sub = give_plan(user, lookup_key="pro_monthly")
+    text = _plan_and_actions(_billing_text(client, user))
+    end = sub.stripe_data["items"]["data"][0]["current_period_end"]
+    assert f"Pro plan Active. Renews on {_day(end)}." in text
+    assert "Cancel subscription" in text
+    assert "Free plan" not in text
+
+
+def test_billing_page_canceling_says_when_it_ends_and_offers_resume(client: Client) -> None:
+    user = make_user()
+    sub = give_plan(user, lookup_key="pro_monthly", cancel_at_period_end=True)
+    text = _plan_and_actions(_billing_text(client, user))
+    end = sub.stripe_data["items"]["data"][0]["current_period_end"]
+    assert f"Pro plan Cancelled: Pro ends on {_day(end)}. You keep it until then." in text
+    assert "Resume subscription" in text
+    assert "Renews on" not in text
+    assert "Cancel subscription" not in text
+
+
+def test_billing_page_past_due_in_grace_keeps_the_plan_until_a_date(
+    client: Client, settings: Any
+) -> None:
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 7
+    user = make_user()
+    start = int(time.time()) - 2 * DAY
+    give_plan(user, lookup_key="pro_monthly", status="past_due", period_start=start)
+    text = _plan_and_actions(_billing_text(client, user))
+    assert (
+        f"Pro plan Your Pro payment failed on {_day(start)}. "
+        f"Update your card before {_day(start + 7 * DAY)} to keep Pro."
+    ) in text
+    assert "Update payment method" in text
+    assert "Renews on" not in text
+    assert "Free plan" not in text
+
+
+def test_billing_page_past_due_after_grace_is_free_with_one_fix(
+    client: Client, settings: Any
+) -> None:
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 7
+    user = make_user()
+    start = int(time.time()) - 10 * DAY
+    give_plan(user, lookup_key="pro_monthly", status="past_due", period_start=start)
+    full = _billing_text(client, user)
+    text = _plan_and_actions(full)
+    assert (
+        f"Free plan Your Pro payment failed on {_day(start)}; update your card to restore Pro."
+    ) in text
+    assert text.count("Update payment method") == 1
+    for contradiction in ("Pro plan", "Past due", "Renews on", "Cancel subscription"):
+        assert contradiction not in text
+    assert "Plan Free" in full  # the details beside it agree
+
+
+def test_billing_page_unpaid_is_free_and_says_retries_are_over(client: Client) -> None:
+    user = make_user()
+    start = int(time.time()) - 20 * DAY
+    give_plan(user, lookup_key="pro_monthly", status="unpaid", period_start=start)
+    text = _plan_and_actions(_billing_text(client, user))
+    assert f"Free plan Your Pro payment failed on {_day(start)} and every retry failed" in text
+    assert "Update payment method" in text
+    assert "Renews on" not in text
+    assert "Pro plan" not in text
+
+
+def test_billing_page_trialing_without_card_asks_for_one(client: Client) -> None:
+    user = make_user()
+    trial_end = int(time.time()) + 10 * DAY
+    give_plan(user, lookup_key="starter_monthly", status="trialing", trial_end=trial_end)
+    text = _plan_and_actions(_billing_text(client, user))
+    assert (
+        f"Starter plan Free trial until {_day(trial_end)}. Add a payment method before then "
+        "to keep Starter; without one, your subscription ends with the trial."
+    ) in text
+    assert "Add payment method" in text
+    assert "regular price" not in text
 
 
 def test_billing_pages_need_login(client: Client) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -172,3 +173,24 @@ def test_dev_time_machine_moves_the_clock(client: Client, billing: Billing, sett
     access = access_now(user)
     assert access.status == "canceled"
     assert access.plan_key == "free"
+
+
+def test_portal_return_shows_the_cancellation_before_any_webhook(
+    client: Client, billing: Billing
+) -> None:
+    # The billing fixture's webhooks go nowhere: only the return itself can bring the news.
+    user = _subscribed(client, billing, "pro_monthly")
+    before = client.get("/billing/").content.decode()
+    assert "Cancel subscription" in before
+
+    done = _portal(client, "subscription_cancel").submit("Cancel plan", reason="too_expensive")
+    assert done.left_to is not None, done.html[:500]
+    returned = urlsplit(done.left_to)
+    page = client.get(f"{returned.path}?{returned.query}", follow=True)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Resume subscription" in text
+    assert "Cancel subscription" not in text
+    assert "Renews on" not in text
+    # Once per user in a short window: coming back again does not call Stripe again.
+    assert services.portal_return_sync(user=user) is False
