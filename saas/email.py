@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
 
 
 def email_context() -> dict[str, Any]:
@@ -26,3 +28,19 @@ def email_context() -> dict[str, Any]:
 def email_subject(subject: str) -> str:
     """``[Site name] subject``: one prefix for allauth's and our emails."""
     return f"[{settings.SITE_NAME}] {subject}"
+
+
+def email_message_build(
+    *, template_prefix: str, subject: str, to: list[str], context: dict[str, Any]
+) -> EmailMultiAlternatives:
+    """A text email with its HTML alternative, from ``<prefix>.txt`` and ``<prefix>.html``
+    (both on the shared layouts), with the site's subject prefix and from address."""
+    context = {**email_context(), **context}
+    message = EmailMultiAlternatives(
+        subject=email_subject(subject),
+        body=render_to_string(f"{template_prefix}.txt", context).strip() + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+    )
+    message.attach_alternative(render_to_string(f"{template_prefix}.html", context), "text/html")
+    return message
