@@ -8,8 +8,28 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.http import HttpRequest
 
+from saas.email import email_context, email_subject
+
+# The links allauth puts into its emails' context (absolute URLs).
+EMAIL_LINK_KEYS = ("activate_url", "password_reset_url", "signup_url")
+
 
 class AccountAdapter(DefaultAccountAdapter):
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth renders <prefix>_message.txt and, when present, <prefix>_message.html;
+        # ours (templates/account/email/, templates/mfa/email/) sit on the shared layout,
+        # which needs the site's name and address even outside a request (no context
+        # processors then).
+        context = {**email_context(), **context}
+        # allauth builds these from the request's host; emails link to the public SITE_URL.
+        for key in EMAIL_LINK_KEYS:
+            if isinstance(context.get(key), str):
+                context[key] = self._public(context[key])
+        super().send_mail(template_prefix, email, context)
+
+    def format_email_subject(self, subject: str) -> str:
+        return email_subject(subject)
+
     def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
         # Links in emails use the public SITE_URL, not whatever host the request hit.
         url: str = super().get_email_confirmation_url(request, emailconfirmation)

@@ -77,13 +77,13 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
+from saas.email import email_message_build
 from subscriptions.catalog import get_catalog
 from subscriptions.formatting import format_money
 from subscriptions.selectors import subscription_canceled_as_duplicate
@@ -689,17 +689,9 @@ def notify_duplicates_canceled(
 def _render_email(
     *, template: str, subject: str, to: list[str], context: dict[str, Any]
 ) -> EmailMultiAlternatives:
-    context = {"SITE_NAME": settings.SITE_NAME, "SITE_URL": settings.SITE_URL, **context}
-    text = render_to_string(f"notifications/email/{template}.txt", context)
-    html = render_to_string(f"notifications/email/{template}.html", context)
-    message = EmailMultiAlternatives(
-        subject=f"[{settings.SITE_NAME}] {subject}",
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=to,
+    return email_message_build(
+        template_prefix=f"notifications/email/{template}", subject=subject, to=to, context=context
     )
-    message.attach_alternative(html, "text/html")
-    return message
 
 
 CALL_TO_ACTION: dict[str, Any] = {
