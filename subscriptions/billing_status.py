@@ -103,7 +103,7 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
     if reason == Reason.CANCELING:
         return BillingStatus(
             paid,
-            _("Cancelled: %(plan)s ends on %(date)s. You keep it until then.")
+            _("Canceled: %(plan)s ends on %(date)s. You keep it until then.")
             % {"date": _day(sub.cancel_at or sub.current_period_end), **named},
             "warning",
             action="resume",

@@ -276,8 +276,7 @@ def test_messages_render_as_dismissible_bootstrap_alerts(client: Client) -> None
 
 # --- Wording --------------------------------------------------------------------------
 
-# One spelling, Stripe's: "canceled". billing.html belongs to the billing-page
-# work (issue 16) and still says "cancelled"; see the xfail below.
+# One spelling, Stripe's: "canceled".
 _BRITISH_CANCEL = re.compile(r"cancell?ed", re.IGNORECASE)
 
 
@@ -291,16 +290,13 @@ def test_pages_say_canceled_as_stripe_does(client: Client) -> None:
     assert not _cancelled(page)
 
 
-@pytest.mark.xfail(
-    reason="templates/subscriptions/billing.html still says 'cancelled' (the billing-page work)"
-)
 def test_billing_page_says_canceled_as_stripe_does(user_client: Client) -> None:
     from tests.billing_helpers import give_plan
 
     user = User.objects.get()
     give_plan(user, cancel_at_period_end=True)
     page = user_client.get(reverse("billing")).content.decode()
-    assert "canceled" in page
+    assert "canceled" in page.lower()
     assert not _cancelled(page)
 
 
@@ -308,11 +304,14 @@ def test_readme_and_templates_say_canceled_as_stripe_does() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    files = [root / "README.md", *sorted((root / "templates").rglob("*.*"))]
+    files = [
+        root / "README.md",
+        *sorted((root / "templates").rglob("*.*")),
+        *sorted((root / "subscriptions").glob("*.py")),
+    ]
     mentions = {
         str(path.relative_to(root)): found
         for path in files
-        if path != root / "templates/subscriptions/billing.html"
-        and (found := _cancelled(path.read_text()))
+        if (found := _cancelled(path.read_text()))
     }
     assert mentions == {}

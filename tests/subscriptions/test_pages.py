@@ -143,7 +143,7 @@ def test_billing_page_canceling_says_when_it_ends_and_offers_resume(client: Clie
     sub = give_plan(user, lookup_key="pro_monthly", cancel_at_period_end=True)
     text = _plan_and_actions(_billing_text(client, user))
     end = sub.stripe_data["items"]["data"][0]["current_period_end"]
-    assert f"Pro plan Cancelled: Pro ends on {_day(end)}. You keep it until then." in text
+    assert f"Pro plan Canceled: Pro ends on {_day(end)}. You keep it until then." in text
     assert "Resume subscription" in text
     assert "Renews on" not in text
     assert "Cancel subscription" not in text
