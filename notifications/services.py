@@ -117,6 +117,36 @@ class NotificationDraft:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def _notification_create_once(
+    *, user: User, draft: NotificationDraft, stripe_event_id: str, livemode: bool
+) -> Notification | None:
+    """Store one notification; None when this event already notified this user of it.
+
+    The unique constraint (user, kind, event) is what makes a redelivered event
+    notify nobody twice, whichever worker gets there first.
+    """
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                user=user,
+                kind=draft.kind,
+                title=draft.title[:200],
+                body=draft.body,
+                link=draft.link,
+                data=draft.data,
+                stripe_event_id=stripe_event_id,
+                livemode=livemode,
+            )
+    except IntegrityError:
+        logger.info(
+            "notification already exists user=%s kind=%s event=%s",
+            user.pk,
+            draft.kind,
+            stripe_event_id,
+        )
+        return None
+
+
 def _site_url(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
@@ -511,26 +541,10 @@ def notify_from_stripe_event(
         event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
     )
     for draft in drafts:
-        try:
-            with transaction.atomic():
-                notification = Notification.objects.create(
-                    user=user,
-                    kind=draft.kind,
-                    title=draft.title[:200],
-                    body=draft.body,
-                    link=draft.link,
-                    data=draft.data,
-                    stripe_event_id=event_id,
-                    livemode=livemode,
-                )
-        except IntegrityError:
-            logger.info(
-                "notification already exists user=%s kind=%s event=%s type=%s",
-                user.pk,
-                draft.kind,
-                event_id,
-                event_type,
-            )
+        notification = _notification_create_once(
+            user=user, draft=draft, stripe_event_id=event_id, livemode=livemode
+        )
+        if notification is None:
             continue
         created.append(notification)
         logger.info(
@@ -641,22 +655,13 @@ def notify_duplicates_canceled(
         return
     user = User.objects.filter(pk=user_id).first() if user_id else None
     if user is not None:
-        draft = _duplicate_draft(resolutions)
-        try:
-            with transaction.atomic():
-                notification = Notification.objects.create(
-                    user=user,
-                    kind=draft.kind,
-                    title=draft.title[:200],
-                    body=draft.body,
-                    link=draft.link,
-                    data=draft.data,
-                    stripe_event_id=stripe_event_id,
-                    livemode=livemode,
-                )
-        except IntegrityError:
-            logger.info("duplicate notification exists user=%s event=%s", user.pk, stripe_event_id)
-        else:
+        notification = _notification_create_once(
+            user=user,
+            draft=_duplicate_draft(resolutions),
+            stripe_event_id=stripe_event_id,
+            livemode=livemode,
+        )
+        if notification is not None:
             _queue_emails(user=user, notifications=[notification])
     first = resolutions[0]
     try:
