@@ -467,12 +467,16 @@ def portal_return_sync(*, user: Any) -> bool:
     try:
         customer_sync_all(user=user)
         # The card may have changed in the portal: mirror the customer's default and
-        # the current subscription's payment method, which the page shows.
+        # the current subscription's payment method, which the page shows. The
+        # subscription and its invoices were just synced above: no second read.
         client = stripe_client()
         Customer.sync_from_stripe_data(client.v1.customers.retrieve(customer.id))
         current = selectors.subscription_current(user=user)
-        if current is not None:
-            _mirror_related(client, client.v1.subscriptions.retrieve(current.id))
+        pm_id = (current.stripe_data or {}).get("default_payment_method") if current else None
+        if isinstance(pm_id, str):
+            from djstripe.models import PaymentMethod
+
+            PaymentMethod.sync_from_stripe_data(client.v1.payment_methods.retrieve(pm_id))
     except (BillingError, stripe.StripeError) as exc:
         logger.warning("portal return sync of customer %s failed: %s", customer.id, exc)
         return False
