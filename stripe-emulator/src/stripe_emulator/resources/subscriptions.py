@@ -129,7 +129,7 @@ def _change_params(params: JSONDict, entry: JSONDict) -> JSONDict:
 
 @route("POST", "/v1/subscription_items", params="SubscriptionItemCreateParams")
 def create_subscription_item(ctx: Ctx, params: JSONDict) -> JSONDict:
-    keys = ("price", "price_data", "quantity", "metadata")
+    keys = ("price", "price_data", "quantity", "metadata", "tax_rates")
     entry: JSONDict = {k: params[k] for k in keys if k in params}
     if "plan" in params and "price" not in entry:
         entry["price"] = params["plan"]
@@ -150,7 +150,7 @@ def retrieve_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 def update_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     item = _item(ctx, id)
     entry: JSONDict = {"id": id}
-    for key in ("price", "price_data", "quantity", "metadata"):
+    for key in ("price", "price_data", "quantity", "metadata", "tax_rates"):
         if key in params:
             entry[key] = params[key]
     if "plan" in params and "price" not in entry:
