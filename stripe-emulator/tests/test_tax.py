@@ -323,7 +323,8 @@ def test_create_preview_with_automatic_tax(emulator: EmulatorServer) -> None:
         subscription_details={"items": [{"price": plan.id}]},
     )
     assert preview.total == 1065
-    assert preview.total_taxes and preview.total_taxes[0].amount == 65
+    assert preview.total_taxes
+    assert preview.total_taxes[0].amount == 65
     # customer_details previews another address without changing the customer.
     moved = stripe.Invoice.create_preview(
         customer=customer.id,
@@ -354,7 +355,8 @@ def test_checkout_collects_address_and_tax_id_reverse_charge(emulator: EmulatorS
         tax_id_collection={"enabled": True},
     )
     assert session.automatic_tax.status == "requires_location_inputs"
-    assert session.tax_id_collection and session.tax_id_collection.enabled is True
+    assert session.tax_id_collection
+    assert session.tax_id_collection.enabled is True
     browser, page = _checkout_page(emulator, session)
     for label in (
         "Address line 1",
@@ -455,6 +457,35 @@ def test_checkout_existing_customer_customer_update(emulator: EmulatorServer) ->
             customer_update={"address": "auto"},
         )
     assert no_customer.value.param == "customer_update"
+    located = stripe.Customer.create(
+        email="x@example.com", address={"country": "DE", "postal_code": "10115", "city": "Berlin"}
+    )
+    for update, needed in (({}, "customer_update[name]"), ({"name": "auto"}, None)):
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "customer": located.id,
+            "line_items": [{"price": plan.id, "quantity": 1}],
+            "success_url": "https://example.com/ok",
+            "tax_id_collection": {"enabled": True},
+        }
+        if update:
+            params["customer_update"] = update
+        if needed:
+            with pytest.raises(stripe.InvalidRequestError) as name_needed:
+                stripe.checkout.Session.create(**params)
+            assert needed in str(name_needed.value.user_message)
+        else:
+            assert stripe.checkout.Session.create(**params).status == "open"
+    with pytest.raises(stripe.InvalidRequestError) as address_needed:
+        stripe.checkout.Session.create(
+            mode="subscription",
+            customer=customer.id,
+            line_items=[{"price": plan.id, "quantity": 1}],
+            success_url="https://example.com/ok",
+            tax_id_collection={"enabled": True},
+            customer_update={"name": "auto"},
+        )
+    assert "customer_update[address] to auto" in str(address_needed.value.user_message)
     session = stripe.checkout.Session.create(
         mode="subscription",
         customer=customer.id,
@@ -484,7 +515,8 @@ def test_checkout_existing_customer_customer_update(emulator: EmulatorServer) ->
     assert done.status == 303
     updated = stripe.Customer.retrieve(customer.id)
     assert updated.name == "Acme Ltd"
-    assert updated.address and updated.address.country == "GB"
+    assert updated.address
+    assert updated.address.country == "GB"
     final = stripe.checkout.Session.retrieve(session.id).to_dict()
     assert final["customer_details"]["tax_ids"] == [{"type": "gb_vat", "value": "GB123456789"}]
     assert final["total_details"]["amount_tax"] == 0
@@ -507,7 +539,8 @@ def test_checkout_manual_tax_rates_on_line_items(emulator: EmulatorServer) -> No
         success_url="https://example.com/ok",
     )
     assert session.amount_total == 1200
-    assert session.total_details and session.total_details.amount_tax == 200
+    assert session.total_details
+    assert session.total_details.amount_tax == 200
     done = emulator_complete(emulator, session.id)
     assert done["status"] == "complete"
     sub = stripe.Subscription.retrieve(done["subscription"])

@@ -67,6 +67,8 @@ def check_session_params(
         items[i]["_tax_rates"] = rate_ids(
             tax_rates_from_params(ctx, raw.get("tax_rates"), f"line_items[{i}][tax_rates]")
         )
+    if customer is not None and automatic_tax_enabled(params.get("tax_id_collection")):
+        _check_tax_id_collection(customer, update)
     sub_data = params.get("subscription_data") or {}
     tax_rates_from_params(
         ctx, sub_data.get("default_tax_rates"), "subscription_data[default_tax_rates]"
@@ -79,6 +81,25 @@ def check_session_params(
     if customer is not None and customer_location(customer) is None and not saves_address:
         raise invalid_request(
             _LOCATION_MESSAGE, param="customer_update", code="customer_tax_location_invalid"
+        )
+
+
+def _check_tax_id_collection(customer: JSONDict, update: JSONDict) -> None:
+    """Tax ID collection for an existing customer writes the business name (and
+    needs an address) back to it; Stripe's messages as quoted in
+    invertase/stripe-firebase-extensions#222 and NativePHP/nativephp.com#408."""
+    if update.get("name") != "auto":
+        raise invalid_request(
+            "Tax ID collection requires updating business name on the customer. To enable "
+            "tax ID collection for an existing customer, please set `customer_update[name]` "
+            "to `auto`.",
+            param="customer_update",
+        )
+    if customer_location(customer) is None and update.get("address") != "auto":
+        raise invalid_request(
+            "We could not find a valid address on the provided customer. To enable tax ID "
+            "collection, please set customer_update[address] to auto.",
+            param="customer_update",
         )
 
 
