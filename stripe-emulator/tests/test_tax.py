@@ -333,7 +333,9 @@ def test_create_preview_with_automatic_tax(emulator: EmulatorServer) -> None:
         subscription_details={"items": [{"price": plan.id}]},
     )
     assert moved.total == 1190
-    assert stripe.Customer.retrieve(customer.id).address.country == "US"
+    unchanged = stripe.Customer.retrieve(customer.id).address
+    assert unchanged
+    assert unchanged.country == "US"
     assert stripe.Subscription.list(customer=customer.id).data == []
 
 
