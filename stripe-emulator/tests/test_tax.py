@@ -183,6 +183,8 @@ def test_automatic_tax_us_customer_in_taxed_state(emulator: EmulatorServer) -> N
         2000,
     )
     assert inv["total"] == 2145
+    page = Browser(emulator.url).get(inv["hosted_invoice_url"]).visible_text()
+    assert "Sales Tax - CA (7.25%)" in page
     assert inv["amount_paid"] == 2145
     rate = stripe.TaxRate.retrieve(tax["tax_rate_details"]["tax_rate"])
     assert (rate.state, rate.percentage, rate.active, rate.tax_type) == (
@@ -230,6 +232,8 @@ def test_automatic_tax_eu_business_reverse_charge(emulator: EmulatorServer) -> N
     assert inv["customer_tax_ids"] == [{"type": "eu_vat", "value": "FRAB123456789"}]
     rate = stripe.TaxRate.retrieve(tax["tax_rate_details"]["tax_rate"])
     assert (rate.country, rate.percentage, rate.effective_percentage) == ("FR", 20.0, 0.0)
+    page = Browser(emulator.url).get(inv["hosted_invoice_url"]).visible_text()
+    assert "VAT - FR (0%), reverse charge" in page
     # The same customer without the VAT ID is a consumer: French VAT.
     other = _customer({"line1": "Rue 2", "city": "Lyon", "postal_code": "69001", "country": "FR"})
     consumer = stripe.Subscription.create(
