@@ -12,6 +12,7 @@ import stripe
 from stripe_emulator import EmulatorServer
 
 from ._browser import Browser
+from .billing_helpers import DAY, T0, advance, clock_customer, invoices_of
 
 
 def _taxed_price(amount: int, behavior: str = "exclusive", *, recurring: bool = True) -> Any:
@@ -564,3 +565,25 @@ def emulator_complete(emulator: EmulatorServer, session_id: str) -> dict[str, An
         {"card": "4242424242424242", "email": "h@example.com"},
     )
     return stripe.checkout.Session.retrieve(session_id).to_dict()
+
+
+def test_renewal_without_location_fails_finalization(emulator: EmulatorServer) -> None:
+    plan = _taxed_price(1000)
+    clock, customer, _pm = clock_customer()
+    stripe.Customer.modify(
+        customer.id, address={"country": "US", "state": "TX", "postal_code": "73301"}
+    )
+    sub = stripe.Subscription.create(
+        customer=customer.id, items=[{"price": plan.id}], automatic_tax={"enabled": True}
+    )
+    assert _first_invoice(sub)["total"] == 1063  # Texas 6.25 %
+    stripe.Customer.modify(customer.id, address="")
+    advance(clock, T0 + 32 * DAY)
+    renewal = invoices_of(sub.id)[-1].to_dict()
+    assert renewal["billing_reason"] == "subscription_cycle"
+    assert renewal["status"] == "draft"
+    assert renewal["automatic_tax"]["status"] == "requires_location_inputs"
+    assert renewal["automatic_tax"]["disabled_reason"] == "finalization_requires_location_inputs"
+    assert renewal["last_finalization_error"]["code"] == "customer_tax_location_invalid"
+    failed = _events("invoice.finalization_failed")
+    assert [e["data"]["object"]["id"] for e in failed] == [renewal["id"]]
