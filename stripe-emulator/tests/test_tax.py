@@ -587,3 +587,25 @@ def test_renewal_without_location_fails_finalization(emulator: EmulatorServer) -
     assert renewal["last_finalization_error"]["code"] == "customer_tax_location_invalid"
     failed = _events("invoice.finalization_failed")
     assert [e["data"]["object"]["id"] for e in failed] == [renewal["id"]]
+
+
+def test_tax_rates_changed_on_a_live_subscription(emulator: EmulatorServer) -> None:
+    plan = _taxed_price(1000, "unspecified")
+    customer = _customer(None)
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": plan.id}])
+    assert _first_invoice(sub)["total_taxes"] == []
+    rate = stripe.TaxRate.create(display_name="GST", percentage=10, inclusive=False)
+    updated = stripe.Subscription.modify(sub.id, default_tax_rates=[rate.id])
+    assert [r.id for r in updated.default_tax_rates or []] == [rate.id]
+    changed = _events("customer.subscription.updated")[0]["data"]
+    assert changed["previous_attributes"] == {"default_tax_rates": []}
+    assert stripe.Invoice.create_preview(subscription=sub.id).total == 1100
+    item_id = updated["items"].data[0].id
+    other = stripe.TaxRate.create(display_name="VAT", percentage=20, inclusive=False)
+    item = stripe.SubscriptionItem.modify(item_id, tax_rates=[other.id], proration_behavior="none")
+    assert [r.id for r in item.tax_rates or []] == [other.id]
+    # The item's own rates win over the subscription's defaults.
+    assert stripe.Invoice.create_preview(subscription=sub.id).total == 1200
+    with pytest.raises(stripe.InvalidRequestError) as bad:
+        stripe.SubscriptionItem.modify(item_id, tax_rates=["txr_nope"])
+    assert bad.value.param == "tax_rates[0]"
