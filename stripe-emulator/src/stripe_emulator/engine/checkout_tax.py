@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from .common import JSONDict
 from .customers import customer_update
 from .tax import (
@@ -67,7 +67,7 @@ def check_session_params(
         items[i]["_tax_rates"] = rate_ids(
             tax_rates_from_params(ctx, raw.get("tax_rates"), f"line_items[{i}][tax_rates]")
         )
-    if customer is not None and automatic_tax_enabled(params.get("tax_id_collection")):
+    if customer is not None and (params.get("tax_id_collection") or {}).get("enabled"):
         _check_tax_id_collection(customer, update)
     sub_data = params.get("subscription_data") or {}
     tax_rates_from_params(
@@ -143,7 +143,7 @@ def details_problem(
         return "tax_id", "Tax IDs are not collected for this country."
     try:
         tax_id_country(tax_type, tax_id)
-    except Exception:
+    except StripeAPIError:
         return "tax_id", "Your tax ID is invalid."
     return None
 

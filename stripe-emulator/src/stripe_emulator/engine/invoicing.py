@@ -427,6 +427,7 @@ def _finalization_failed(ctx: Ctx, env: Env, inv: JSONDict, exc: StripeAPIError)
         "param": exc.param,
         "type": "invalid_request_error",
     }
+    inv["automatic_tax"]["status"] = "requires_location_inputs"
     inv["automatic_tax"]["disabled_reason"] = "finalization_requires_location_inputs"
     inv["auto_advance"] = False
     inv["automatically_finalizes_at"] = None
