@@ -522,6 +522,9 @@ def test_checkout_existing_customer_customer_update(emulator: EmulatorServer) ->
     assert done.status == 303
     updated = stripe.Customer.retrieve(customer.id)
     assert updated.name == "Acme Ltd"
+    saved = [e for e in _events("customer.updated") if e["data"]["object"]["id"] == customer.id]
+    assert saved[0]["data"]["previous_attributes"]["name"] == "Old name"
+    assert saved[0]["data"]["previous_attributes"]["address"] is None
     assert updated.address
     assert updated.address.country == "GB"
     final = stripe.checkout.Session.retrieve(session.id).to_dict()
