@@ -71,7 +71,12 @@ from .preview import invoice_preview
 from .pricing import price_amount, price_product
 from .proration import proration_lines
 from .subscription_state import period_of
-from .subscriptions import subscription_create, subscription_resume, subscription_update
+from .subscriptions import subscription_create, subscription_resume
+
+# Updates go through pending_updates (payment_behavior=pending_if_incomplete);
+# importing it and upcoming registers their invoice and test-clock hooks.
+from .pending_updates import subscription_update  # isort: skip
+from .upcoming import upcoming_invoice  # noqa: F401  # isort: skip
 
 __all__ = [
     "HOUR",

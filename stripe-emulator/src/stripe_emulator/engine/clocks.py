@@ -7,7 +7,8 @@ import heapq
 import logging
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..clock import (
     ADVANCE_HANDLERS,
@@ -43,8 +44,45 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class SubscriptionTimer(NamedTuple):
+    """A moment a higher engine module schedules on subscriptions (a pending
+    update's expiry, `invoice.upcoming`): `due(ctx, sub)` says when (None:
+    never), `run(ctx, env, sub)` does it and must move `due` on."""
+
+    due: Callable[[Ctx, JSONDict], int | None]
+    run: Callable[[Ctx, Env, JSONDict], None]
+
+
+SUBSCRIPTION_TIMERS: list[SubscriptionTimer] = []
+
+
+def register_subscription_timer(timer: SubscriptionTimer) -> SubscriptionTimer:
+    if timer not in SUBSCRIPTION_TIMERS:
+        SUBSCRIPTION_TIMERS.append(timer)
+    return timer
+
+
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     """The next moment something happens to this subscription or invoice, if any."""
+    due = _billing_due_at(ctx, obj)
+    if obj["object"] != "subscription":
+        return due
+    moments = [m for t in SUBSCRIPTION_TIMERS if (m := t.due(ctx, obj)) is not None]
+    if due is not None:
+        moments.append(due)
+    return min(moments) if moments else None
+
+
+def _run_timers(ctx: Ctx, env: Env, sub: JSONDict) -> JSONDict:
+    for timer in SUBSCRIPTION_TIMERS:
+        moment = timer.due(ctx, sub)
+        if moment is not None and moment <= env.now:
+            timer.run(ctx, env, sub)
+            sub = ctx.get("subscription", sub["id"])
+    return sub
+
+
+def _billing_due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
@@ -89,7 +127,19 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
         elif obj["status"] == "open":
             collect_invoice(ctx, env, obj, off_session=True, automatic=True)
         return related
-    sub = obj
+    sub = _run_timers(ctx, env, obj)
+    billing_due = _billing_due_at(ctx, sub)
+    if sub["status"] not in TERMINAL and billing_due is not None and billing_due <= env.now:
+        _process_billing(ctx, sub, env)
+    fresh = ctx.get("subscription", sub["id"])
+    related = [sub["id"]]
+    if fresh.get("latest_invoice"):
+        related.append(str(id_of(fresh["latest_invoice"])))
+    return related
+
+
+def _process_billing(ctx: Ctx, sub: JSONDict, env: Env) -> None:
+    """The subscription's own billing step due at env.now (trial, renewal, expiry, ...)."""
     status = sub["status"]
     if status == "trialing":
         trial_end = int(sub["trial_end"])
@@ -117,11 +167,6 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
             cancel_now(ctx, env, sub, reason=None)
         elif period_of(sub)[1] <= env.now:
             renew(ctx, env, sub)
-    fresh = ctx.get("subscription", sub["id"])
-    related = [sub["id"]]
-    if fresh.get("latest_invoice"):
-        related.append(str(id_of(fresh["latest_invoice"])))
-    return related
 
 
 def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
