@@ -52,6 +52,8 @@ def upcoming_invoice(ctx: Ctx, sub_id: str, at: int) -> JSONDict:
     inv = invoice_preview(ctx, {"subscription": sub_id})
     inv.pop("id", None)
     inv["created"] = at
+    # The SDK's `billing_reason` enum has `upcoming` for this preview.
+    inv["billing_reason"] = "upcoming"
     for line in inv["lines"]["data"]:
         line["invoice"] = None
     inv["lines"]["url"] = "/v1/invoices/upcoming/lines"
