@@ -741,6 +741,7 @@ def test_renewal_event_sequence_and_times(emulator: EmulatorServer) -> None:
     ]
     boundary, gate = ts(2026, 2, 1), ts(2026, 2, 1, 1)
     assert [(e.type, e.created) for e in events] == [
+        ("invoice.upcoming", boundary - 3 * DAY),  # the default "Upcoming renewal events"
         ("customer.subscription.updated", boundary),
         ("invoice.created", boundary),
         ("payment_intent.created", gate),
@@ -753,7 +754,7 @@ def test_renewal_event_sequence_and_times(emulator: EmulatorServer) -> None:
         ("invoice_payment.paid", gate),
     ]
     assert all(e["request"]["id"] is None for e in events)
-    created = events[1].data.object
+    created = events[2].data.object
     assert (created["status"], created["billing_reason"], created["auto_advance"]) == (
         "draft",
         "subscription_cycle",

@@ -51,7 +51,7 @@ def _report(customer: str, value: int, when: int, identifier: str | None = None)
         event_name="api_call",
         payload={"stripe_customer_id": customer, "value": str(value)},
         timestamp=when,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -130,7 +130,7 @@ def test_3ds_upgrade_applies_after_authentication(emulator: EmulatorServer) -> N
     assert pi.status == "requires_action"
     assert pi.next_action is not None
     assert pi.next_action.redirect_to_url is not None
-    assert pi.next_action.redirect_to_url.url.endswith(f"/3ds/{pi.id}")
+    assert str(pi.next_action.redirect_to_url.url).endswith(f"/3ds/{pi.id}")
 
     # What "Complete authentication" on the /3ds page does.
     helper(
@@ -220,7 +220,7 @@ def test_unsupported_parameters_are_refused(
             sub.id,
             items=[{"id": sub["items"].data[0].id, "price": pro}],
             payment_behavior="pending_if_incomplete",
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
     assert exc.value.http_status == 400
     assert exc.value.error is not None

@@ -120,10 +120,10 @@ def update_settings(ctx: Ctx, body: JSONDict) -> JSONDict:
     if "past_due_keeps_entitlements" in body:
         ctx.store.kv_set(PAST_DUE_ENTITLED_KEY, bool(body["past_due_keeps_entitlements"]))
     if "upcoming_renewal_days" in body:
-        days = int(body["upcoming_renewal_days"])
-        if not 0 <= days <= 60:
+        upcoming = int(body["upcoming_renewal_days"])
+        if not 0 <= upcoming <= 60:
             raise invalid_request("upcoming_renewal_days must be a number of days from 0 to 60")
-        ctx.store.kv_set(UPCOMING_DAYS_KEY, days)
+        ctx.store.kv_set(UPCOMING_DAYS_KEY, upcoming)
     return settings(ctx)
 
 

@@ -75,9 +75,9 @@ def tiered_amount(tiers: list[JSONDict], mode: str, qty: int | Decimal) -> Decim
             if tier.get("up_to") is None or qty <= int(tier["up_to"]):
                 return unit(tier) * qty + flat(tier)
         return Decimal(0)
-    total, below = Decimal(0), 0
+    total, below = Decimal(0), Decimal(0)
     for tier in tiers:
-        upper = qty if tier.get("up_to") is None else min(qty, int(tier["up_to"]))
+        upper = Decimal(qty if tier.get("up_to") is None else min(qty, int(tier["up_to"])))
         if upper <= below:
             break
         total += unit(tier) * (upper - below) + flat(tier)
