@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..context import Ctx
 from .clocks import SubscriptionTimer, register_subscription_timer
-from .common import DAY, Env, JSONDict, emit_event, settings
+from .common import DAY, DEFAULT_UPCOMING_DAYS, UPCOMING_DAYS_KEY, Env, JSONDict, emit_event
 from .preview import invoice_preview
 from .subscription_state import period_of
 
@@ -38,7 +38,7 @@ def next_invoice_at(sub: JSONDict) -> int | None:
 
 
 def _due(ctx: Ctx, sub: JSONDict) -> int | None:
-    days = settings(ctx)["upcoming_renewal_days"]
+    days = int(ctx.store.kv_get(UPCOMING_DAYS_KEY, DEFAULT_UPCOMING_DAYS))
     at = next_invoice_at(sub)
     if not days or at is None or sub.get(_SENT) == at:
         return None
