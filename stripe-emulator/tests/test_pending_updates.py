@@ -13,6 +13,7 @@ import stripe
 
 from stripe_emulator import EmulatorServer
 
+from ._browser import Browser
 from .billing_helpers import DAY, HOUR, T0, advance, clock_customer, helper, price
 
 UPGRADE_AT = T0 + 10 * DAY
@@ -264,3 +265,50 @@ def test_send_invoice_subscriptions_refuse_pending_updates(emulator: EmulatorSer
             payment_behavior="pending_if_incomplete",
         )
     assert exc.value.param == "payment_behavior"
+
+
+def test_hosted_invoice_page_with_3155_applies_the_update(emulator: EmulatorServer) -> None:
+    """The customer pays the held invoice on its hosted page with 4000 0025 0000 3155,
+    passes 3-D Secure, and the upgrade takes effect."""
+    _clock, sub, pro = _subscribed("pm_card_chargeCustomerFail")
+    held = _upgrade(sub, pro)
+    inv = stripe.Invoice.retrieve(str(held.latest_invoice))
+    browser = Browser(emulator.url)
+    page = browser.get(str(inv.hosted_invoice_url))
+    resp = browser.submit(page, "Pay $13.55", {"card_number": "4000002500003155"})
+    assert resp.status == 303
+    assert resp.location.startswith("/3ds/pi_")
+    done = browser.submit(browser.follow(resp), "Complete authentication")
+    assert done.location == f"/invoices/{inv.id}"
+    assert stripe.Invoice.retrieve(inv.id).status == "paid"
+    applied = stripe.Subscription.retrieve(sub.id)
+    assert applied.pending_update is None
+    assert applied["items"].data[0].price.id == pro
+
+
+def test_payment_intent_confirm_applies_the_update(emulator: EmulatorServer) -> None:
+    """Confirming the held invoice's PaymentIntent with 3155 on-session needs
+    3-D Secure; once authenticated the invoice is paid and the update applied."""
+    _clock, sub, pro = _subscribed("pm_card_chargeCustomerFail")
+    held = _upgrade(sub, pro)
+    inv = stripe.Invoice.retrieve(str(held.latest_invoice), expand=["payments"])
+    assert inv.payments is not None
+    pi_id = str(inv.payments.data[0].payment.payment_intent)
+    card = stripe.PaymentMethod.attach(
+        "pm_card_authenticationRequiredOnSetup", customer=str(sub.customer)
+    )
+    pi = stripe.PaymentIntent.confirm(
+        pi_id, payment_method=card.id, return_url="https://app.test/done"
+    )
+    assert pi.status == "requires_action"
+    assert stripe.Subscription.retrieve(sub.id).pending_update is not None
+    helper(
+        emulator,
+        "POST",
+        f"/_emulator/billing/payment_intents/{pi_id}/authenticate",
+        {"succeed": True},
+    )
+    assert stripe.PaymentIntent.retrieve(pi_id).status == "succeeded"
+    applied = stripe.Subscription.retrieve(sub.id)
+    assert applied.pending_update is None
+    assert applied["items"].data[0].price.id == pro

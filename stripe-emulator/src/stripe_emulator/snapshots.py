@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .events import EVENT_OBJECT_WITHOUT
 from .versions import NEWEST_VERSION, RELEASED_VERSIONS
 
 JSONDict = dict[str, Any]
@@ -26,10 +27,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 # Fields the emulator returns beyond a snapshot, on purpose (object type -> names).
 ALLOWED_EXTRA: dict[str, set[str]] = {}
-
-# Required fields an event's object lacks, as Stripe sends it (event type ->
-# names): "The received Invoice object will not have an invoice ID."
-EVENT_OBJECT_WITHOUT: dict[str, set[str]] = {"invoice.upcoming": {"id"}}
 
 
 @functools.cache
