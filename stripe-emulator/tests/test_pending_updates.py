@@ -207,7 +207,7 @@ def test_subscription_item_update_is_held(emulator: EmulatorServer) -> None:
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"metadata": {"plan": "pro"}}, "metadata"),
+        ({"description": "Pro plan"}, "description"),
         ({"cancel_at_period_end": True}, "cancel_at_period_end"),
         ({"default_payment_method": "pm_card_visa"}, "default_payment_method"),
     ],
@@ -237,17 +237,17 @@ def test_unsupported_item_parameters_are_refused(emulator: EmulatorServer) -> No
         stripe.SubscriptionItem.modify(
             sub["items"].data[0].id,
             price=pro,
-            metadata={"k": "v"},
+            tax_rates=["txr_unknown"],
             payment_behavior="pending_if_incomplete",
         )
-    assert exc.value.param == "metadata"
+    assert exc.value.param == "tax_rates"
     with pytest.raises(stripe.InvalidRequestError) as exc:
         stripe.Subscription.modify(
             sub.id,
-            items=[{"id": sub["items"].data[0].id, "price": pro, "metadata": {"k": "v"}}],
+            items=[{"id": sub["items"].data[0].id, "price": pro, "tax_rates": ["txr_unknown"]}],
             payment_behavior="pending_if_incomplete",
         )
-    assert exc.value.param == "items[0][metadata]"
+    assert exc.value.param == "items[0][tax_rates]"
 
 
 def test_send_invoice_subscriptions_refuse_pending_updates(emulator: EmulatorServer) -> None:
@@ -311,4 +311,33 @@ def test_payment_intent_confirm_applies_the_update(emulator: EmulatorServer) -> 
     assert stripe.PaymentIntent.retrieve(pi_id).status == "succeeded"
     applied = stripe.Subscription.retrieve(sub.id)
     assert applied.pending_update is None
+    assert applied["items"].data[0].price.id == pro
+
+
+def test_metadata_and_discounts_wait_with_the_update(emulator: EmulatorServer) -> None:
+    """Since 2026-05-27.dahlia `metadata` and `discounts` may go with
+    pending_if_incomplete: held in pending_update, applied (metadata merged) when paid."""
+    _clock, sub, pro = _subscribed("pm_card_chargeCustomerFail")
+    stripe.Subscription.modify(sub.id, metadata={"team": "t1", "plan": "basic"})
+    coupon = stripe.Coupon.create(percent_off=10, duration="forever")
+    held = stripe.Subscription.modify(
+        sub.id,
+        items=[{"id": sub["items"].data[0].id, "price": pro}],
+        proration_behavior="always_invoice",
+        payment_behavior="pending_if_incomplete",
+        metadata={"plan": "pro"},
+        discounts=[{"coupon": coupon.id}],
+    )
+    assert held.metadata.to_dict() == {"team": "t1", "plan": "basic"}
+    assert held.discounts == []
+    assert held.pending_update is not None
+    assert held.pending_update.metadata is not None
+    assert held.pending_update.metadata.to_dict() == {"plan": "pro"}
+    assert held.pending_update.discounts is not None
+    assert len(held.pending_update.discounts) == 1
+    visa = stripe.PaymentMethod.attach("pm_card_visa", customer=str(sub.customer))
+    stripe.Invoice.pay(str(held.latest_invoice), payment_method=visa.id)
+    applied = stripe.Subscription.retrieve(sub.id)
+    assert applied.metadata.to_dict() == {"team": "t1", "plan": "pro"}
+    assert len(applied.discounts) == 1
     assert applied["items"].data[0].price.id == pro

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..errors import invalid_request
+from ..updates import apply_metadata
 from . import subscriptions
 from .clocks import SubscriptionTimer, register_subscription_timer
 from .common import HOUR, Env, JSONDict, api_env, deep_copy, emit_event, id_of
@@ -43,7 +44,10 @@ PENDING_IF_INCOMPLETE = "pending_if_incomplete"
 # the expired_at time is calculated to 23 hours after the update call was made."
 PENDING_UPDATE_LIFETIME = 23 * HOUR
 
-# docs.stripe.com/billing/subscriptions/pending-updates-reference, "Supported attributes"
+# docs.stripe.com/billing/subscriptions/pending-updates-reference, "Supported attributes",
+# plus `metadata` and `discounts` (changelog dahlia/2026-05-27:
+# pending-subscription-update-metadata, pending-subscription-updates-discount-
+# and-discounts-properties), both in the emulator's oldest version.
 SUBSCRIPTION_PARAMS = (
     "expand",
     "payment_behavior",
@@ -54,8 +58,12 @@ SUBSCRIPTION_PARAMS = (
     "trial_end",
     "trial_from_plan",
     "add_invoice_items",
+    "metadata",
+    "discounts",
 )
-ITEM_PARAMS = ("id", "price", "quantity")  # `items[]` entries: price and quantity (by id)
+# `items[]` entries: price and quantity (by id); the item endpoints' `metadata`
+# rides along with the held item.
+ITEM_PARAMS = ("id", "price", "quantity", "metadata")
 
 # What a held update changes when it is applied.
 _APPLIED_FIELDS = ("items", "billing_cycle_anchor", "trial_start", "trial_end")
@@ -66,7 +74,7 @@ def unsupported_param_error(param: str) -> Exception:
         f"You cannot pass `{param}` with `payment_behavior=pending_if_incomplete`: "
         "pending updates support only "
         + ", ".join(f"`{p}`" for p in SUBSCRIPTION_PARAMS)
-        + " (and `price`, `quantity` for items).",
+        + " (and `price`, `quantity`, `metadata` for items).",
         param=param,
     )
 
@@ -147,6 +155,8 @@ def _hold_update(ctx: Ctx, before: JSONDict, run: JSONDict) -> JSONDict:
     held["latest_invoice"] = changed["latest_invoice"]
     held["pending_update"] = _pending_update(env, before, changed, run)
     state: dict[str, Any] = {k: changed.get(k) for k in _APPLIED_FIELDS}
+    if "discounts" in run:
+        state["discounts"] = changed.get("discounts")
     if before["status"] == "trialing" and changed.get("trial_end") != before.get("trial_end"):
         state["status"] = "active" if changed["trial_end"] <= env.now else "trialing"
     held["_pending"] = {"invoice": id_of(changed["latest_invoice"]), "state": state}
@@ -171,6 +181,11 @@ def _pending_update(env: Env, before: JSONDict, changed: JSONDict, run: JSONDict
         "subscription_items": subscription_items(changed) if "items" in run else None,
         "trial_end": changed.get("trial_end") if "trial_end" in run else None,
         "trial_from_plan": bool(run["trial_from_plan"]) if "trial_from_plan" in run else None,
+        # "The metadata is stored in pending_update.metadata and applied to the
+        # subscription when the pending update is resolved" (merged).
+        "metadata": dict(run["metadata"]) if run.get("metadata") else None,
+        "discount": None,
+        "discounts": changed.get("discounts") if "discounts" in run else None,
     }
 
 
@@ -197,6 +212,11 @@ def _apply_when_paid(ctx: Ctx, env: Env, inv: JSONDict) -> None:
     sub["_removed_items"] = [i["id"] for i in subscription_items(sub) if i["id"] not in kept]
     for key in _APPLIED_FIELDS:
         sub[key] = state[key]
+    if "discounts" in state:
+        sub["discounts"] = state["discounts"]
+    held_metadata = (sub.get("pending_update") or {}).get("metadata")
+    if held_metadata:
+        sub["metadata"] = apply_metadata(sub.get("metadata"), held_metadata)
     if state.get("status") and sub["status"] == "trialing":
         sub["status"] = state["status"]
     sub["pending_update"] = None
