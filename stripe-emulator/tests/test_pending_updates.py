@@ -14,7 +14,7 @@ import stripe
 from stripe_emulator import EmulatorServer
 
 from ._browser import Browser
-from .billing_helpers import DAY, HOUR, T0, advance, clock_customer, helper, price
+from .billing_helpers import DAY, HOUR, T0, advance, clock_customer, helper, price, ts
 
 UPGRADE_AT = T0 + 10 * DAY
 
@@ -341,3 +341,29 @@ def test_metadata_and_discounts_wait_with_the_update(emulator: EmulatorServer) -
     assert applied.metadata.to_dict() == {"team": "t1", "plan": "pro"}
     assert len(applied.discounts) == 1
     assert applied["items"].data[0].price.id == pro
+
+
+def test_expiry_is_capped_at_the_period_end(emulator: EmulatorServer) -> None:
+    """Five hours before the renewal the update expires at the period end
+    (before the renewal, which then bills the old plan)."""
+    clock, cus, _pm = clock_customer()
+    basic = price(1000, name="Basic")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": basic.id}])
+    card = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=cus.id)
+    stripe.Subscription.modify(sub.id, default_payment_method=card.id)
+    renewal = ts(2026, 2, 1)
+    advance(clock, renewal - 5 * HOUR)
+    held = _upgrade(sub, price(3000, name="Pro").id)
+    assert held.pending_update is not None
+    assert held.pending_update.expires_at == renewal
+    stripe.Subscription.modify(sub.id, default_payment_method=_pm)
+    advance(clock, renewal + 2 * HOUR)
+    after = stripe.Subscription.retrieve(sub.id)
+    assert after.pending_update is None
+    assert after["items"].data[0].price.id == basic.id
+    assert after["items"].data[0].current_period_start == renewal
+    cycle = stripe.Invoice.retrieve(str(after.latest_invoice))
+    assert cycle.billing_reason == "subscription_cycle"
+    assert cycle.amount_paid == 1000
+    [expired] = _events("customer.subscription.pending_update_expired", sub.id)
+    assert expired.created == renewal
