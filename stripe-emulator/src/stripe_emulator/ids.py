@@ -34,6 +34,8 @@ PREFIXES: dict[str, str] = {
     "entitlements.active_entitlement": "ent",
     "promotion_code": "promo",
     "refund": "re",
+    "dispute": "du",
+    "balance_transaction": "txn",
     "discount": "di",
     "billing.meter": "mtr",
     "billing.meter_event": "mevt",
