@@ -332,3 +332,18 @@ def test_dispute_rendered_in_each_version(emulator: EmulatorServer) -> None:
     assert endive["evidence_details"]["submission_method"] == "not_submitted"
     assert endive["intended_submission_method"] is None
     assert endive["payment_method_details"]["card"]["network"] == "visa"
+
+
+def test_balance_sums_available_and_pending_nets(emulator: EmulatorServer) -> None:
+    empty = stripe.Balance.retrieve()
+    assert [(f.amount, f.currency) for f in empty.available] == [(0, "usd")]
+    assert [(f.amount, f.currency) for f in empty.pending] == [(0, "usd")]
+    _pay("pm_card_visa", 4200)  # pending for two business days
+    _pay("pm_card_bypassPending", 1000)  # available at once
+    balance = stripe.Balance.retrieve()
+    assert [(f.amount, f.currency) for f in balance.available] == [(1000 - card_fee(1000), "usd")]
+    assert [f.amount for f in balance.pending] == [4200 - card_fee(4200)]
+    assert balance.pending[0].source_types is not None
+    assert balance.pending[0].source_types.card == 4200 - card_fee(4200)
+    listed = stripe.BalanceTransaction.list().data
+    assert sum(t.net for t in listed) == balance.available[0].amount + balance.pending[0].amount

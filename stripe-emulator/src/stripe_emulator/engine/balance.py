@@ -178,3 +178,32 @@ def dispute_reinstatement(ctx: Ctx, env: Env, dispute: JSONDict) -> JSONDict:
         fees=[fee_detail(-DISPUTE_FEE, currency, "Dispute fee refund")],
         description=f"Chargeback reversal for {dispute['charge']}",
     )
+
+
+def balance_object(txns: list[JSONDict], now: int, default_currency: str = "usd") -> JSONDict:
+    """The account's Balance (https://docs.stripe.com/api/balance/balance_object).
+
+    Per currency, the nets of the transactions whose funds are available and
+    of those still pending; every source here is a card. The account's
+    default currency is always listed, with 0 when nothing moved.
+    """
+    available: dict[str, int] = {default_currency: 0}
+    pending: dict[str, int] = {default_currency: 0}
+    for txn in txns:
+        settle(txn, now)
+        bucket = available if txn["status"] == "available" else pending
+        bucket[txn["currency"]] = bucket.get(txn["currency"], 0) + int(txn["net"])
+        (pending if bucket is available else available).setdefault(txn["currency"], 0)
+
+    def funds(amounts: dict[str, int]) -> list[JSONDict]:
+        return [
+            {"amount": amount, "currency": currency, "source_types": {"card": amount}}
+            for currency, amount in sorted(amounts.items())
+        ]
+
+    return {
+        "object": "balance",
+        "available": funds(available),
+        "livemode": False,
+        "pending": funds(pending),
+    }

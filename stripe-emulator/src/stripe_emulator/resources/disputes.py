@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import engine
 from ..context import Ctx
-from ..engine.balance import settle
+from ..engine.balance import balance_object, settle
 from ..engine.common import Env
 from ..listing import match_range, paginate
 from ..routing import route
@@ -72,3 +72,8 @@ def list_balance_transactions(ctx: Ctx, params: JSONDict) -> JSONDict:
 @route("GET", "/v1/balance_transactions/{id}", params="BalanceTransactionRetrieveParams")
 def retrieve_balance_transaction(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     return settle(ctx.get("balance_transaction", id), ctx.now())
+
+
+@route("GET", "/v1/balance", params="BalanceRetrieveParams")
+def retrieve_balance(ctx: Ctx, params: JSONDict) -> JSONDict:
+    return balance_object(ctx.store.all("balance_transaction"), ctx.now())
