@@ -10,6 +10,8 @@ import stripe
 from stripe_emulator import EmulatorServer
 from stripe_emulator.engine.balance import card_fee
 
+from .billing_helpers import T0, clock_customer, price
+
 
 def _pay(card: str, amount: int = 4200) -> stripe.Charge:
     cus = stripe.Customer.create(email="disputes@example.com")
@@ -347,3 +349,51 @@ def test_balance_sums_available_and_pending_nets(emulator: EmulatorServer) -> No
     assert balance.pending[0].source_types.card == 4200 - card_fee(4200)
     listed = stripe.BalanceTransaction.list().data
     assert sum(t.net for t in listed) == balance.available[0].amount + balance.pending[0].amount
+
+
+def test_early_fraud_warning_card(emulator: EmulatorServer) -> None:
+    pm = stripe.PaymentMethod.create(
+        type="card",
+        card={"number": "4000000000005423", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+    )
+    charge = _pay(pm.id, 3000)
+    assert charge.disputed is False
+    assert stripe.Dispute.list().data == []
+    [efw] = stripe.radar.EarlyFraudWarning.list(charge=charge.id).data
+    assert efw.actionable is True
+    assert efw.payment_intent == charge.payment_intent
+    [created] = _events("radar.early_fraud_warning.created")
+    assert created.data.object.id == efw.id
+    # Refunding in full (what Stripe suggests to avoid the dispute) ends it.
+    stripe.Refund.create(charge=charge.id)
+    again = stripe.radar.EarlyFraudWarning.retrieve(efw.id, expand=["charge"])
+    assert again.actionable is False
+    assert isinstance(again.charge, stripe.Charge)
+    [updated] = _events("radar.early_fraud_warning.updated")
+    assert updated.data.previous_attributes is not None
+    assert updated.data.previous_attributes["actionable"] is True
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.radar.EarlyFraudWarning.retrieve("issfr_missing")
+    assert err.value.http_status == 404
+
+
+def test_subscription_paid_with_dispute_card_on_a_test_clock(emulator: EmulatorServer) -> None:
+    clock, customer, _pm = clock_customer(T0, card="pm_card_createDispute")
+    plan = price(2500)
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": plan.id}])
+    assert sub.status == "active"
+    [dispute] = stripe.Dispute.list().data
+    # Dated at the clock's time, like every event of the clock's objects.
+    assert dispute.created == T0
+    assert dispute.amount == 2500
+    invoice = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert invoice.status == "paid"
+    charge = stripe.Charge.retrieve(str(dispute.charge))
+    assert charge.customer == customer.id
+    txn = stripe.BalanceTransaction.retrieve(str(charge.balance_transaction))
+    assert (txn.created, txn.amount, txn.fee) == (T0, 2500, card_fee(2500))
+    won = stripe.Dispute.modify(dispute.id, evidence={"uncategorized_text": "winning_evidence"})
+    assert won.status == "won"
+    [closed] = _events("charge.dispute.closed")
+    assert closed.created == T0
+    assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == T0

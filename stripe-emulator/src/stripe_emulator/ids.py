@@ -36,6 +36,7 @@ PREFIXES: dict[str, str] = {
     "refund": "re",
     "dispute": "du",
     "balance_transaction": "txn",
+    "radar.early_fraud_warning": "issfr",
     "discount": "di",
     "billing.meter": "mtr",
     "billing.meter_event": "mevt",

@@ -34,7 +34,8 @@ class TestCard:
       auth_then_decline 3DS, then declines with `decline_code` (…3178, …1629)
 
     dispute: the charge succeeds and is then disputed (docs.stripe.com/testing#disputes):
-      "fraudulent" (…0259), "product_not_received" (…2685) or "inquiry" (…1976).
+      "fraudulent" (…0259), "product_not_received" (…2685) or "inquiry" (…1976);
+      "early_fraud_warning" (…5423): an early fraud warning instead of a dispute.
     bypass_pending: the charge's funds are available at once (…0077,
       docs.stripe.com/testing#available-balance).
     """
@@ -68,6 +69,7 @@ TEST_CARDS: dict[str, TestCard] = {
     "4000000000000259": TestCard("visa", dispute="fraudulent"),
     "4000000000002685": TestCard("visa", dispute="product_not_received"),
     "4000000000001976": TestCard("visa", dispute="inquiry"),
+    "4000000000005423": TestCard("visa", dispute="early_fraud_warning"),
     "4000000000000002": TestCard(
         "visa",
         behaviour="decline",

@@ -96,6 +96,9 @@ def _is_inquiry(dispute: JSONDict) -> bool:
 def open_test_dispute(ctx: Ctx, env: Env, charge: JSONDict, pm: JSONDict) -> JSONDict | None:
     """Dispute `charge` if it was paid with one of Stripe's dispute test cards."""
     kind = test_card_for(pm).dispute
+    if kind == "early_fraud_warning":
+        _early_fraud_warning(ctx, env, charge)
+        return None
     if kind not in _TEST_DISPUTES:
         return None
     reason, case_type, network_code = _TEST_DISPUTES[kind]
@@ -255,3 +258,41 @@ def dispute_close(ctx: Ctx, env: Env, dispute: JSONDict) -> JSONDict:
 def dispute_of_charge(ctx: Ctx, charge_id: str) -> JSONDict | None:
     found = ctx.store.all_where("dispute", {"charge": charge_id})
     return found[0] if found else None
+
+
+def _early_fraud_warning(ctx: Ctx, env: Env, charge: JSONDict) -> JSONDict:
+    """The issuer's early fraud warning on `charge` (4000000000005423).
+
+    `fraud_type` is `misc`, as in the API reference's example: the testing
+    docs do not say which type the test card reports.
+    """
+    efw: JSONDict = {
+        "id": new_id("radar.early_fraud_warning"),
+        "object": "radar.early_fraud_warning",
+        "actionable": True,
+        "charge": charge["id"],
+        "created": env.now,
+        "fraud_type": "misc",
+        "livemode": False,
+        "payment_intent": charge.get("payment_intent"),
+    }
+    ctx.save(efw)
+    emit_event(ctx, env, "radar.early_fraud_warning.created", efw)
+    return efw
+
+
+def early_fraud_warnings_after_refund(ctx: Ctx, env: Env, charge: JSONDict) -> None:
+    """A fully refunded charge's early fraud warnings are no longer actionable.
+
+    (docs.stripe.com/api/radar/early_fraud_warnings/object: "An EFW is
+    actionable if it has not received a dispute and has not been fully
+    refunded.")
+    """
+    if not charge.get("refunded"):
+        return
+    for efw in ctx.store.all_where("radar.early_fraud_warning", {"charge": charge["id"]}):
+        if efw["actionable"]:
+            before = deep_copy(efw)
+            efw["actionable"] = False
+            ctx.save(efw)
+            emit_event(ctx, env, "radar.early_fraud_warning.updated", efw, previous=before)

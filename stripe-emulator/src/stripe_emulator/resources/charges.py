@@ -8,7 +8,7 @@ from typing import Any
 from ..context import Ctx
 from ..engine.balance import refund_transaction
 from ..engine.common import Env
-from ..engine.disputes import dispute_of_charge
+from ..engine.disputes import dispute_of_charge, early_fraud_warnings_after_refund
 from ..errors import invalid_request
 from ..ids import new_id
 from ..listing import list_object, match_range, paginate, search
@@ -136,6 +136,7 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
     ctx.save(charge)
     ctx.emit("refund.created", refund, created=now)
     ctx.emit("charge.refunded", charge, previous=before, created=now)
+    early_fraud_warnings_after_refund(ctx, Env(now), charge)
     return refund
 
 

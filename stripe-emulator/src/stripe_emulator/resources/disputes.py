@@ -49,6 +49,30 @@ def close_dispute(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 
 
 # --------------------------------------------------------------------------
+# early fraud warnings (the test card 4000000000005423)
+
+
+@route("GET", "/v1/radar/early_fraud_warnings", params="radar.EarlyFraudWarningListParams")
+def list_early_fraud_warnings(ctx: Ctx, params: JSONDict) -> JSONDict:
+    def keep(w: JSONDict) -> bool:
+        if "charge" in params and w.get("charge") != params["charge"]:
+            return False
+        if "payment_intent" in params and w.get("payment_intent") != params["payment_intent"]:
+            return False
+        return match_range(w.get("created"), params.get("created"))
+
+    warnings = ctx.store.all("radar.early_fraud_warning", keep)
+    return paginate(
+        warnings, params, "/v1/radar/early_fraud_warnings", object_label="early_fraud_warning"
+    )
+
+
+@route("GET", "/v1/radar/early_fraud_warnings/{id}", params="radar.EarlyFraudWarningRetrieveParams")
+def retrieve_early_fraud_warning(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return ctx.get("radar.early_fraud_warning", id)
+
+
+# --------------------------------------------------------------------------
 # balance transactions
 
 
