@@ -11,6 +11,7 @@ from stripe_emulator import EmulatorServer
 from stripe_emulator.engine.balance import card_fee
 
 from .billing_helpers import T0, clock_customer, price
+from .conftest import WebhookReceiver
 
 
 def _pay(card: str, amount: int = 4200) -> stripe.Charge:
@@ -397,3 +398,29 @@ def test_subscription_paid_with_dispute_card_on_a_test_clock(emulator: EmulatorS
     [closed] = _events("charge.dispute.closed")
     assert closed.created == T0
     assert stripe.test_helpers.TestClock.retrieve(clock.id).frozen_time == T0
+
+
+def test_dispute_webhooks_are_signed_and_rendered_in_the_endpoints_version(
+    emulator: EmulatorServer, webhook_receiver: WebhookReceiver
+) -> None:
+    endpoint = stripe.WebhookEndpoint.create(
+        url=webhook_receiver.url,
+        enabled_events=["charge.dispute.created", "charge.dispute.funds_withdrawn"],
+        api_version="2026-10-28.endive",
+    )
+    _pay("pm_card_createDispute", 4200)
+    received = webhook_receiver.wait_for(2)
+    secret = str(endpoint.secret)
+    events = [
+        stripe.Webhook.construct_event(r.body.decode(), r.headers["Stripe-Signature"], secret)
+        for r in received
+    ]
+    assert sorted(e.type for e in events) == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+    ]
+    for event in events:
+        assert event.api_version == "2026-10-28.endive"
+        dispute = event.data.object.to_dict()
+        assert dispute["evidence_details"]["submission_method"] == "not_submitted"
+        assert dispute["payment_method_details"]["card"]["network"] == "visa"
