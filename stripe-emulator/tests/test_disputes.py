@@ -249,6 +249,10 @@ def test_staged_evidence_then_submit(emulator: EmulatorServer) -> None:
     with pytest.raises(stripe.InvalidRequestError) as err:
         stripe.Dispute.modify(dispute.id, evidence={"uncategorized_text": "winning_evidence"})
     assert err.value.param == "evidence"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Dispute.close(dispute.id)
+    assert err.value.http_status == 400
+    assert stripe.Dispute.retrieve(dispute.id).status == "under_review"
 
 
 def test_close_accepts_the_dispute_as_lost(emulator: EmulatorServer) -> None:

@@ -251,6 +251,12 @@ def dispute_close(ctx: Ctx, env: Env, dispute: JSONDict) -> JSONDict:
     """`POST /v1/disputes/{id}/close`: accept the dispute (lost; an inquiry closes)."""
     if dispute["status"] in CLOSED:
         raise _not_open(dispute)
+    if dispute["status"] not in SUBMITTED:
+        # The API reference: closing moves a dispute from `needs_response` to
+        # `lost`; one whose evidence was submitted is with the issuer.
+        raise invalid_request(
+            f"This dispute ({dispute['id']}) is under review and can no longer be closed."
+        )
     _close(ctx, env, dispute, "warning_closed" if _is_inquiry(dispute) else "lost")
     return dispute
 
