@@ -44,6 +44,7 @@ from .confirmation import (
     setup_intent_authenticate,
 )
 from .discounts import discounts_from_params
+from .disputes import dispute_close, dispute_update
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
 from .invoicing import (
     add_invoice_item_line,
@@ -86,6 +87,8 @@ __all__ = [
     "collect_invoice",
     "confirm_setup_intent",
     "discounts_from_params",
+    "dispute_close",
+    "dispute_update",
     "finalize_invoice",
     "finish_authentication",
     "hosted_invoice_url",

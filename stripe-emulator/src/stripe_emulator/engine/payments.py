@@ -8,9 +8,11 @@ from typing import Literal
 from ..context import Ctx
 from ..ids import new_id, random_token
 from ..updates import apply_metadata
+from .balance import charge_transaction
 from .cards import TestCard, test_card_for
 from .cards import resolve_payment_method as resolve_payment_method
 from .common import Env, JSONDict, authentication_url, base_url, deep_copy, emit_event
+from .disputes import open_test_dispute
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,9 @@ def _new_charge(
         "transfer_data": None,
         "transfer_group": None,
     }
+    if ok:
+        # Every succeeded charge moves money into the balance (engine/balance.py).
+        charge_transaction(ctx, env, charge, at_once=test_card_for(pm).bypass_pending)
     ctx.save(charge)
     return charge
 
@@ -334,6 +339,8 @@ def attempt_payment_intent(
         ctx.save(pi)
         emit_event(ctx, env, "payment_intent.succeeded", pi)
         emit_event(ctx, env, "charge.succeeded", charge)
+        # The dispute test cards: "the charge succeeds, only to be disputed".
+        open_test_dispute(ctx, env, charge, pm)
     else:
         pi["status"] = "requires_payment_method"
         pi["last_payment_error"] = payment_error(outcome, pm, charge["id"])

@@ -6,6 +6,9 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.balance import refund_transaction
+from ..engine.common import Env
+from ..engine.disputes import dispute_of_charge, early_fraud_warnings_after_refund
 from ..errors import invalid_request
 from ..ids import new_id
 from ..listing import list_object, match_range, paginate, search
@@ -92,6 +95,7 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
         raise invalid_request(
             f"Charge {charge['id']} has not succeeded and cannot be refunded.", param="charge"
         )
+    _check_not_charged_back(ctx, charge)
     available = int(charge["amount_captured"]) - int(charge["amount_refunded"])
     amount = int(params.get("amount", available))
     if amount <= 0 or amount > available:
@@ -124,6 +128,7 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
         "status": "succeeded",
         "transfer_reversal": None,
     }
+    refund_transaction(ctx, Env(now), refund)
     ctx.save(refund)
     before = copy.deepcopy(charge)
     charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
@@ -131,7 +136,19 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
     ctx.save(charge)
     ctx.emit("refund.created", refund, created=now)
     ctx.emit("charge.refunded", charge, previous=before, created=now)
+    early_fraud_warnings_after_refund(ctx, Env(now), charge)
     return refund
+
+
+def _check_not_charged_back(ctx: Ctx, charge: JSONDict) -> None:
+    """A chargeback already took the money back: Stripe refuses the refund (`charge_disputed`)."""
+    dispute = dispute_of_charge(ctx, charge["id"]) if charge.get("disputed") else None
+    if dispute is not None and not dispute.get("is_charge_refundable"):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            param="charge",
+            code="charge_disputed",
+        )
 
 
 @route("GET", "/v1/refunds/{id}", params="RefundRetrieveParams")
