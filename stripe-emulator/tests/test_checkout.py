@@ -219,6 +219,57 @@ def test_page_shows_items_fields_and_subscribe(
     assert "Promotion code" not in text
 
 
+def test_page_names_the_business_from_the_accounts_public_details(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = make_session(plan)
+    browser = Browser(emulator.url)
+    assert "Terms" not in browser.get(session.url).links()  # none set: no legal links
+    # The server's configured name (--business-name) is the default.
+    config = emulator.emulator.config
+    saved, config.business_name = config.business_name, "Configured Co"
+    try:
+        assert browser.get(session.url).links()["\u2190 Back to Configured Co"] == CANCEL
+    finally:
+        config.business_name = saved
+    status, details = helper(
+        emulator,
+        "/_emulator/account",
+        {
+            "business_name": "Acme <Cloud>",
+            "terms_of_service_url": "https://acme.example/terms",
+            "privacy_policy_url": "https://acme.example/privacy",
+        },
+    )
+    assert status == 200
+    assert details["business_name"] == "Acme <Cloud>"
+    page = browser.get(session.url)
+    links = page.links()
+    assert links["\u2190 Back to Acme <Cloud>"] == CANCEL
+    assert "Stripe Emulator" not in page.visible_text()
+    assert "Acme &lt;Cloud&gt;" in page.text  # escaped
+    assert links["Terms"] == "https://acme.example/terms"
+    assert links["Privacy"] == "https://acme.example/privacy"
+    account = stripe.Account.retrieve()
+    assert account.business_profile is not None
+    assert account.business_profile.name == "Acme <Cloud>"
+    assert account.settings is not None
+    assert account.settings.dashboard.display_name == "Acme <Cloud>"
+
+
+def test_account_helper_rejects_bad_details(emulator: EmulatorServer) -> None:
+    status, body = helper(emulator, "/_emulator/account", {"name": "Acme"})
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "name"
+    assert body["error"]["message"] == "Received unknown parameter: name"
+    status, body = helper(emulator, "/_emulator/account", {"privacy_policy_url": "acme.example"})
+    assert status == 400
+    assert body["error"]["param"] == "privacy_policy_url"
+    status, body = helper(emulator, "/_emulator/account", {"business_name": ""})
+    assert (status, body["business_name"]) == (200, "Stripe Emulator")
+
+
 def test_trial_page_says_start_trial(emulator: EmulatorServer, plan: stripe.Price) -> None:
     session = make_session(plan, subscription_data={"trial_period_days": 14})
     assert session.amount_total == 0
