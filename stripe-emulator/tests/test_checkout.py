@@ -429,6 +429,48 @@ def test_3ds_complete_authentication(
     assert stored(emulator, final.subscription)["status"] == "active"
 
 
+@pytest.mark.parametrize(
+    ("card", "after_trial"),
+    [("4000002500003155", "active"), ("4000002760003184", "past_due")],
+)
+def test_trial_checkout_sets_the_card_up_for_the_charge_at_trial_end(
+    emulator: EmulatorServer, plan: stripe.Price, card: str, after_trial: str
+) -> None:
+    """Nothing is due on a trial: Checkout saves the card with a SetupIntent,
+    authenticated on the page (3DS cards), so the off-session charge at the trial's
+    end needs no authentication for 3155 ("authenticate unless set up"); 3184 asks
+    for it on every payment."""
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_800_000_000)
+    customer = stripe.Customer.create(email="trial@example.com", test_clock=clock.id)
+    session = make_session(
+        plan, customer=customer.id, subscription_data={"trial_period_days": 7}
+    )
+    browser = Browser(emulator.url)
+    resp = pay(browser, session, card)
+    assert resp.location == f"/3ds/{session.id}"  # 3-D Secure on the page
+    done = browser.submit(browser.follow(resp), "Complete authentication")
+    assert done.location == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.setup_intent is None  # the subscription's, not the session's
+    sub = stripe.Subscription.retrieve(str(final.subscription))
+    assert sub.status == "trialing"
+    assert sub.pending_setup_intent is None
+    setis = stripe.SetupIntent.list(customer=customer.id).data
+    assert [(s.status, s.usage, s.payment_method) for s in setis] == [
+        ("succeeded", "off_session", sub.default_payment_method)
+    ]
+    types = event_types()
+    assert types.index("setup_intent.succeeded") < types.index("customer.subscription.created")
+    assert "setup_intent.created" in types
+    assert "payment_intent.requires_action" not in types
+
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1_800_000_000 + 8 * 86400)
+    assert stripe.Subscription.retrieve(sub.id).status == after_trial
+    invoice = stripe.Invoice.retrieve(str(stripe.Subscription.retrieve(sub.id).latest_invoice))
+    assert invoice.billing_reason == "subscription_cycle"
+    assert invoice.status == ("paid" if after_trial == "active" else "open")
+
+
 def test_3ds_fail_authentication_keeps_session_open(
     emulator: EmulatorServer, plan: stripe.Price
 ) -> None:
