@@ -442,9 +442,7 @@ def test_trial_checkout_sets_the_card_up_for_the_charge_at_trial_end(
     for it on every payment."""
     clock = stripe.test_helpers.TestClock.create(frozen_time=1_800_000_000)
     customer = stripe.Customer.create(email="trial@example.com", test_clock=clock.id)
-    session = make_session(
-        plan, customer=customer.id, subscription_data={"trial_period_days": 7}
-    )
+    session = make_session(plan, customer=customer.id, subscription_data={"trial_period_days": 7})
     browser = Browser(emulator.url)
     resp = pay(browser, session, card)
     assert resp.location == f"/3ds/{session.id}"  # 3-D Secure on the page

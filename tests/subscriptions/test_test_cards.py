@@ -59,7 +59,6 @@ def _checkout(client: Client, billing: Billing, price: str, card: str) -> str:
     return "complete"
 
 
-
 @pytest.mark.parametrize(("card", "plan"), list(OUTCOMES))
 def test_test_card_on_checkout(client: Client, billing: Billing, card: str, plan: str) -> None:
     user = make_user()
