@@ -28,6 +28,7 @@ from .common import (
     round_half_up,
 )
 from .discounts import discounts_from_params
+from .entitlements import snapshot_features
 from .invoicing import (
     add_invoice_items,
     collect_invoice,
@@ -116,6 +117,7 @@ def subscription_create(
         origin=origin,
     )
     _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
+    snapshot_features(ctx, sub)
     _schedule_cancellation_at_create(sub, params)
     _apply_tax_settings(ctx, sub, params)
     sub["discounts"] = discounts_from_params(
@@ -503,6 +505,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     if params.get("add_invoice_items"):
         add_invoice_items(ctx, env, sub, params["add_invoice_items"])
     billing = _prorate_item_changes(ctx, env, sub, params)
+    new_features = billing.items_changed or billing.bill_new_period
+    if new_features:
+        snapshot_features(ctx, sub)
     end_trial = _apply_trial_end(ctx, env, sub, params)
 
     if sub != before:
@@ -514,7 +519,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         sub = finish_trial(ctx, env, sub, synchronous=True)
     elif billing.immediate_invoice:
         sub = _invoice_update_now(ctx, env, sub, params, bill_new_period=billing.bill_new_period)
-    if billing.items_changed or sub.get("status") != before.get("status"):
+    if new_features or sub.get("status") != before.get("status"):
         refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
 
@@ -744,6 +749,7 @@ def subscription_resume(
         end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, env.now)
         set_period(sub, env.now, end)
     sub["status"] = "active"
+    snapshot_features(ctx, sub)
     inv = cycle_invoice(ctx, env, sub, "subscription_update")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -783,6 +789,7 @@ def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSO
     sub["status"] = "active"
     sub["billing_cycle_anchor"] = env.now
     set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
+    snapshot_features(ctx, sub)
     inv = cycle_invoice(ctx, env, sub, "subscription_cycle")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -799,10 +806,13 @@ def renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     start = previous[1]
     end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, start)
     set_period(sub, start, end)
+    # A new billing period: product feature changes since the last one apply now.
+    snapshot_features(ctx, sub)
     inv = cycle_invoice(ctx, env, sub, "subscription_cycle", usage_period=previous)
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
     open_cycle_invoice(ctx, env, sub, inv, synchronous=False)
+    refresh_entitlements(ctx, env, sub["customer"])
 
 
 def expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:
