@@ -57,7 +57,13 @@ from .subscription_state import (
 
 
 def subscription_create(
-    ctx: Ctx, params: JSONDict, *, origin: Origin = "api", authenticated: bool = False
+    ctx: Ctx,
+    params: JSONDict,
+    *,
+    origin: Origin = "api",
+    authenticated: bool = False,
+    env: Env | None = None,
+    schedule: str | None = None,
 ) -> JSONDict:
     """Create a subscription as POST /v1/subscriptions does; returns it.
 
@@ -80,9 +86,13 @@ def subscription_create(
     off-session renewals, as Checkout does). Checkout should pass
     payment_behavior="error_if_incomplete": a decline then raises the 402
     card_error and nothing is created (the handler's transaction rolls back).
+
+    A subscription schedule passes `schedule` (its id, shown in the
+    subscription's `schedule` from `customer.subscription.created` on) and,
+    when a phase starts during a clock advance, its `env`.
     """
     customer = customer_or_404(ctx, params["customer"])
-    env = api_env(ctx, customer)
+    env = env or api_env(ctx, customer)
     sub_id = new_id("subscription")
     items = _build_items(ctx, env, sub_id, params.get("items") or [])
     _check_items_agree(items)
@@ -109,6 +119,7 @@ def subscription_create(
         now=env.now,
         origin=origin,
     )
+    sub["schedule"] = schedule
     _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
     _schedule_cancellation_at_create(sub, params)
     sub["discounts"] = discounts_from_params(
@@ -445,7 +456,9 @@ def _first_payment_error(ctx: Ctx, inv: JSONDict, outcome: ChargeOutcome) -> Str
     )
 
 
-def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
+def subscription_update(
+    ctx: Ctx, sub_id: str, params: JSONDict, *, env: Env | None = None
+) -> JSONDict:
     """Update a subscription as POST /v1/subscriptions/{id} does; returns it.
 
     `params` has the shape of `stripe.params.SubscriptionUpdateParams`:
@@ -456,9 +469,10 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     `cancel_at` ("" clears), `cancellation_details`, `pause_collection`
     ("" clears), `default_payment_method`, `trial_end` ("now" ends the trial),
     `payment_behavior`, `discounts`, `billing_cycle_anchor="now"`, `metadata`.
+    `env`: a schedule's phase transition passes its business moment.
     """
     sub = ctx.get("subscription", sub_id)
-    env = api_env(ctx, sub["customer"])
+    env = env or api_env(ctx, sub["customer"])
     before = deep_copy(sub)
     _check_updatable(sub, params)
     _apply_plain_fields(ctx, sub, params)

@@ -26,6 +26,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     payment_intents,
     payment_methods,
     setup_intents,
+    subscription_schedules,
     subscriptions,
     tax_ids,
     test_clocks,
