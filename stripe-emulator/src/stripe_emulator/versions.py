@@ -52,6 +52,11 @@ def check_version(version: str, *, param: str | None = None) -> str:
     raise invalid_request(f"Invalid Stripe API version: {shown}", param=param)
 
 
+def at_least(version: str, since: str) -> bool:
+    """Whether `version` is `since` or newer (both accepted versions)."""
+    return _ORDER[version] >= _ORDER[since]
+
+
 @dataclass(frozen=True)
 class Change:
     """One field of one object type that differs between versions.

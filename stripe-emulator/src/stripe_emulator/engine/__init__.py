@@ -78,7 +78,12 @@ from .schedules import (
     subscription_schedule_update,
 )
 from .subscription_state import period_of
-from .subscriptions import subscription_create, subscription_resume, subscription_update
+from .subscriptions import (
+    subscription_create,
+    subscription_pause,
+    subscription_resume,
+    subscription_update,
+)
 
 __all__ = [
     "HOUR",
@@ -121,6 +126,7 @@ __all__ = [
     "start_real_clock",
     "subscription_cancel",
     "subscription_create",
+    "subscription_pause",
     "subscription_resume",
     "subscription_schedule_cancel",
     "subscription_schedule_create",

@@ -732,6 +732,7 @@ def subscription_resume(
         end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, env.now)
         set_period(sub, env.now, end)
     sub["status"] = "active"
+    sub["status_details"] = None
     inv = cycle_invoice(ctx, env, sub, "subscription_update")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -743,6 +744,62 @@ def subscription_resume(
         collect_invoice(ctx, env, inv, automatic=True)
     refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
+
+
+def paused_details(kind: str, now: int) -> JSONDict:
+    """`status_details` of a paused subscription (2026-09-30.endive on)."""
+    paused = {"subscription": {"type": kind}, "transitioned_at": now, "type": "subscription"}
+    return {"paused": paused}
+
+
+def subscription_pause(
+    ctx: Ctx,
+    sub_id: str,
+    *,
+    invoicing_behavior: str = "pending_invoice_item",
+    unused_time_from: str = "now",
+) -> JSONDict:
+    """Pause an active subscription (POST /v1/subscriptions/{id}/pause, 2026-09-30.endive).
+
+    docs.stripe.com/api/subscriptions/pause: a paused subscription "does not
+    generate invoices and will not advance to new billing periods"; it needs
+    flexible billing mode and no attached schedule. Unused time of licensed
+    items is credited from `now` (or the item's period start, or not at all)
+    as pending invoice items, or on an invoice at once (`invoicing_behavior`).
+    """
+    sub = ctx.get("subscription", sub_id)
+    _check_pausable(sub)
+    env = api_env(ctx, sub["customer"])
+    before = deep_copy(sub)
+    if unused_time_from != "none":
+        at = period_of(sub)[0] if unused_time_from == "item_current_period_start" else env.now
+        proration_lines(ctx, env, sub, subscription_items(sub), [], at)
+    sub["status"] = "paused"
+    sub["status_details"] = paused_details("pause_requested", env.now)
+    if invoicing_behavior == "invoice":
+        _invoice_update_now(ctx, env, sub, {}, bill_new_period=False)
+        sub = ctx.get("subscription", sub_id)
+        sub["status"] = "paused"
+    emit_subscription_updated(ctx, env, sub, before)
+    emit_event(ctx, env, "customer.subscription.paused", sub)
+    refresh_entitlements(ctx, env, sub["customer"])
+    return ctx.get("subscription", sub_id)
+
+
+def _check_pausable(sub: JSONDict) -> None:
+    if sub["status"] != "active":
+        raise invalid_request(
+            f"Only an active subscription can be paused; this one is `{sub['status']}`."
+        )
+    if (sub.get("billing_mode") or {}).get("type") != "flexible":
+        raise invalid_request(
+            "Pausing a subscription requires flexible billing mode "
+            "(docs.stripe.com/billing/subscriptions/billing-mode)."
+        )
+    if sub.get("schedule"):
+        raise invalid_request(
+            f"Cannot pause a subscription with an attached schedule ({sub['schedule']})."
+        )
 
 
 def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
@@ -763,6 +820,7 @@ def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSO
     sub["trial_end"] = env.now
     if not has_pm and behavior == "pause":
         sub["status"] = "paused"
+        sub["status_details"] = paused_details("trial_end_without_payment_method", env.now)
         emit_subscription_updated(ctx, env, sub, before)
         emit_event(ctx, env, "customer.subscription.paused", sub)
         refresh_entitlements(ctx, env, sub["customer"])

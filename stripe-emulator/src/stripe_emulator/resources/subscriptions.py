@@ -7,13 +7,14 @@ list and search here. `/_emulator/billing/...` exposes the engine settings
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from .. import engine
 from ..context import Ctx
 from ..errors import invalid_request
 from ..listing import match_range, paginate, search
 from ..routing import helper_route, route
+from ..versions import at_least
 
 JSONDict = dict[str, Any]
 
@@ -66,6 +67,58 @@ def resume_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         id,
         billing_cycle_anchor=params.get("billing_cycle_anchor") or "now",
         proration_behavior=params.get("proration_behavior") or "create_prorations",
+    )
+
+
+# The pause endpoint arrived with 2026-09-30.endive
+# (docs.stripe.com/changelog/endive/2026-09-30/pause-subscription); the
+# project's stripe-python (15.x, 2026-08-26.dahlia) has no params class for
+# it, so these follow stripe-python 16.0.1's SubscriptionPauseParams
+# (`total=False` where the SDK has NotRequired keys).
+PAUSE_SINCE = "2026-09-30.endive"
+
+
+class PauseBillForOutstandingUsageThrough(TypedDict):
+    type: Literal["none", "now"]
+
+
+class PauseBillForUnusedTimeFrom(TypedDict):
+    type: Literal["item_current_period_start", "none", "now"]
+
+
+class PauseBillFor(TypedDict, total=False):
+    outstanding_usage_through: PauseBillForOutstandingUsageThrough
+    unused_time_from: PauseBillForUnusedTimeFrom
+
+
+class SubscriptionPauseParams(TypedDict, total=False):
+    bill_for: PauseBillFor
+    expand: list[str]
+    invoicing_behavior: Literal["invoice", "pending_invoice_item"]
+    type: Literal["subscription"]
+
+
+@route("POST", "/v1/subscriptions/{id}/pause", params=f"{__name__}:SubscriptionPauseParams")
+def pause_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    if not at_least(ctx.api_version, PAUSE_SINCE):
+        # Stripe's shape for a feature newer than the request's version, as in
+        # "Search is not supported on api version ... Update your API version,
+        # or set the API Version of this request to ... or greater."
+        version, since = ctx.api_version, PAUSE_SINCE
+        message = " ".join(
+            (
+                f"Pausing subscriptions is not supported on API version {version}.",
+                "Update your API version, or set the API Version of this request to",
+                f"{since} or greater.",
+            )
+        )
+        raise invalid_request(message)
+    bill_for = params.get("bill_for") or {}
+    return engine.subscription_pause(
+        ctx,
+        id,
+        invoicing_behavior=params.get("invoicing_behavior") or "pending_invoice_item",
+        unused_time_from=(bill_for.get("unused_time_from") or {}).get("type", "now"),
     )
 
 
