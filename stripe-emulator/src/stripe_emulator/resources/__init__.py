@@ -25,6 +25,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     not_emulated,
     payment_intents,
     payment_methods,
+    plans,
     setup_intents,
     subscription_schedules,
     subscriptions,
