@@ -129,3 +129,43 @@ def test_pause_collection_still_keeps_the_subscription_active(emulator: Emulator
     assert sub.pause_collection.behavior == "void"
     advance(clock, T0 + 32 * DAY)
     assert invoices_of(sub.id)[-1].status == "void"
+
+
+def _resume(client: stripe.StripeClient, sub_id: str, version: str, **params: Any) -> Any:
+    resp = client.raw_request(
+        "post", f"/v1/subscriptions/{sub_id}/resume", stripe_version=version, **params
+    )
+    return client.deserialize(resp, api_mode="V1")
+
+
+def test_resume_takes_each_versions_billing_cycle_anchor(
+    emulator: EmulatorServer, client: stripe.StripeClient
+) -> None:
+    clock, sub = _active_subscription()
+    _pause(client, sub.id, ENDIVE, bill_for={"unused_time_from": {"type": "none"}})
+    advance(clock, T0 + 5 * DAY)
+    # endive: an object with `type` (changelog endive/2026-09-30/polymorphic-billing-cycle-anchor)
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        _resume(client, sub.id, ENDIVE, billing_cycle_anchor="unchanged")
+    assert err.value.param == "billing_cycle_anchor"
+    resumed = _resume(
+        client,
+        sub.id,
+        ENDIVE,
+        billing_cycle_anchor={"type": "unchanged"},
+        payment_behavior="resume_on_payment_success",
+    )
+    assert resumed.status == "active"
+    assert resumed.billing_cycle_anchor == T0
+    assert resumed["items"].data[0].current_period_end == T0 + 31 * DAY
+
+    # dahlia: a string, and no payment_behavior yet.
+    _pause(client, sub.id, ENDIVE, bill_for={"unused_time_from": {"type": "none"}})
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        _resume(client, sub.id, "2026-08-26.dahlia", payment_behavior="resume_on_payment_attempt")
+    assert err.value.code == "parameter_unknown"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        _resume(client, sub.id, "2026-08-26.dahlia", billing_cycle_anchor={"type": "now"})
+    assert err.value.param == "billing_cycle_anchor"
+    resumed = stripe.Subscription.resume(sub.id, billing_cycle_anchor="now")
+    assert resumed.billing_cycle_anchor == T0 + 5 * DAY

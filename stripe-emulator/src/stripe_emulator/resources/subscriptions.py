@@ -11,12 +11,15 @@ from typing import Any, Literal, TypedDict
 
 from .. import engine
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import invalid_request, unknown_parameter
 from ..listing import match_range, paginate, search
 from ..routing import helper_route, route
 from ..versions import at_least
 
 JSONDict = dict[str, Any]
+
+# Pause on demand and the new resume parameters (2026-09-30.endive).
+PAUSE_SINCE = "2026-09-30.endive"
 
 
 @route("POST", "/v1/subscriptions", params="SubscriptionCreateParams")
@@ -60,12 +63,44 @@ def cancel_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     )
 
 
-@route("POST", "/v1/subscriptions/{id}/resume", params="SubscriptionResumeParams")
+# 2026-09-30.endive changed resume's `billing_cycle_anchor` from a string to
+# `{"type": "now" | "unchanged"}` (changelog/endive/2026-09-30/
+# polymorphic-billing-cycle-anchor) and added `payment_behavior`
+# (changelog/endive/2026-09-30/pause-subscription). The params accept both
+# shapes; the handler holds each version to its own (stripe-python 15.6.2 and
+# 16.0.1 SubscriptionResumeParams).
+class ResumeBillingCycleAnchor(TypedDict):
+    type: Literal["now", "unchanged"]
+
+
+class SubscriptionResumeParams(TypedDict, total=False):
+    billing_cycle_anchor: Literal["now", "unchanged"] | ResumeBillingCycleAnchor
+    expand: list[str]
+    payment_behavior: Literal["resume_on_payment_attempt", "resume_on_payment_success"]
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"]
+    proration_date: int
+
+
+def _resume_anchor(ctx: Ctx, params: JSONDict) -> str:
+    anchor = params.get("billing_cycle_anchor")
+    endive = at_least(ctx.api_version, PAUSE_SINCE)
+    if anchor is None:
+        return "now"
+    if endive and not isinstance(anchor, dict):
+        raise invalid_request("Invalid object: billing_cycle_anchor", param="billing_cycle_anchor")
+    if not endive and isinstance(anchor, dict):
+        raise invalid_request("Invalid string: billing_cycle_anchor", param="billing_cycle_anchor")
+    return str(anchor["type"] if isinstance(anchor, dict) else anchor)
+
+
+@route("POST", "/v1/subscriptions/{id}/resume", params=f"{__name__}:SubscriptionResumeParams")
 def resume_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    if "payment_behavior" in params and not at_least(ctx.api_version, PAUSE_SINCE):
+        raise unknown_parameter("payment_behavior")
     return engine.subscription_resume(
         ctx,
         id,
-        billing_cycle_anchor=params.get("billing_cycle_anchor") or "now",
+        billing_cycle_anchor=_resume_anchor(ctx, params),
         proration_behavior=params.get("proration_behavior") or "create_prorations",
     )
 
@@ -75,9 +110,6 @@ def resume_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 # project's stripe-python (15.x, 2026-08-26.dahlia) has no params class for
 # it, so these follow stripe-python 16.0.1's SubscriptionPauseParams
 # (`total=False` where the SDK has NotRequired keys).
-PAUSE_SINCE = "2026-09-30.endive"
-
-
 class PauseBillForOutstandingUsageThrough(TypedDict):
     type: Literal["none", "now"]
 
