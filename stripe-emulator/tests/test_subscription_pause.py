@@ -6,6 +6,9 @@ The project's stripe-python (15.x) predates the endpoint, so the stock SDK's
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +172,32 @@ def test_resume_takes_each_versions_billing_cycle_anchor(
     assert err.value.param == "billing_cycle_anchor"
     resumed = stripe.Subscription.resume(sub.id, billing_cycle_anchor="now")
     assert resumed.billing_cycle_anchor == T0 + 5 * DAY
+
+
+@pytest.mark.pypi
+def test_pause_and_schedule_with_current_stripe_python(emulator: EmulatorServer) -> None:
+    """stripe-python 16+'s own `subscriptions.pause` and `subscription_schedules` calls."""
+    from .test_sdk_lifecycle import VENV_ROOT, _clean_env, current_sdk_python
+
+    python = current_sdk_python()
+    script = Path(__file__).with_name("sdk_pause_schedule.py")
+    done = subprocess.run(
+        [str(python), str(script), emulator.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+        cwd=VENV_ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert int(result["sdk"].split(".")[0]) >= 16
+    assert result["paused"] == {"status": "paused", "reason": "pause_requested"}
+    assert result["resumed"] == {"status": "active", "anchor_kept": True}
+    assert result["after_period_end"] == {
+        "prices": [True],
+        "renewal_amount": 1900,
+        "schedule_status": "active",
+        "pause_schedules": [],
+    }
