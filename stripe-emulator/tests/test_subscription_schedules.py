@@ -86,6 +86,23 @@ def test_schedule_defers_a_downgrade_to_the_period_end(emulator: EmulatorServer)
     assert sched.status == "active"
     assert sched.current_phase is not None
     assert sched.current_phase.start_date == period_end
+    transition = _schedule_events(sched.id)[-1]
+    assert transition.type == "subscription_schedule.updated"
+    assert transition.created == period_end
+    assert transition["request"]["id"] is None  # automatic: caused by no request
+    assert transition.data.previous_attributes is not None
+    assert transition.data.previous_attributes["current_phase"].to_dict() == {
+        "start_date": T0,
+        "end_date": period_end,
+    }
+    # The subscription changed items before its renewal invoice was made.
+    sub_updates = _sub_events(sub.id, "customer.subscription.updated")
+    item_change = next(
+        e
+        for e in sub_updates
+        if e.created == period_end and "items" in (e.data.previous_attributes or {})
+    )
+    assert item_change.data.object["items"]["data"][0]["price"]["id"] == starter.id
 
     # The last phase ends a month later: the schedule releases the subscription.
     advance(clock, ts(2026, 3, 1, 2))
@@ -314,3 +331,32 @@ def test_schedule_renders_per_api_version(emulator: EmulatorServer) -> None:
     newest = stripe.SubscriptionSchedule.retrieve(sched.id, stripe_version="2026-10-28.endive")
     assert newest["pause_schedules"] == []
     assert newest.phases[0].trial is False
+
+
+def test_schedule_aborts_when_dunning_cancels_the_subscription(emulator: EmulatorServer) -> None:
+    clock, customer, _ = clock_customer()
+    basic = price(1000)
+    sched = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date="now",
+        phases=[
+            {"items": [{"price": basic.id}], "duration": {"interval": "month"}},
+            {
+                "items": [{"price": basic.id}],
+                "duration": {"interval": "month", "interval_count": 2},
+            },
+        ],
+    )
+    failing = stripe.PaymentMethod.attach("pm_card_chargeCustomerFail", customer=customer.id)
+    stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": failing.id})
+    # The renewal at Feb 1 fails; retries 3, 5 and 7 days apart, then cancel.
+    advance(clock, ts(2026, 2, 1, 2))
+    advance(clock, ts(2026, 2, 20))
+    sub = stripe.Subscription.retrieve(str(sched.subscription))
+    assert sub.status == "canceled"
+    assert sub.cancellation_details is not None
+    assert sub.cancellation_details.reason == "payment_failed"
+    sched = stripe.SubscriptionSchedule.retrieve(sched.id)
+    assert sched.status == "canceled"
+    assert sched.current_phase is None
+    assert _schedule_events(sched.id)[-1].type == "subscription_schedule.aborted"
