@@ -360,3 +360,51 @@ def test_schedule_aborts_when_dunning_cancels_the_subscription(emulator: Emulato
     assert sched.status == "canceled"
     assert sched.current_phase is None
     assert _schedule_events(sched.id)[-1].type == "subscription_schedule.aborted"
+
+
+def test_schedule_phases_with_a_metered_price(emulator: EmulatorServer) -> None:
+    clock, customer, _ = clock_customer()
+    meter = stripe.billing.Meter.create(
+        display_name="API calls", event_name="api_call", default_aggregation={"formula": "sum"}
+    )
+    usage = stripe.Price.create(
+        product=stripe.Product.create(name="API").id,
+        currency="usd",
+        unit_amount=3,
+        recurring={"interval": "month", "usage_type": "metered", "meter": meter.id},
+    )
+    base, plus = price(1000), price(2000)
+    sched = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date="now",
+        phases=[
+            {"items": [{"price": base.id}, {"price": usage.id}], "end_date": ts(2026, 2, 1)},
+            {"items": [{"price": plus.id}, {"price": usage.id}]},
+        ],
+    )
+    assert [i.quantity for i in sched.phases[0]["items"]] == [1, None]
+    advance(clock, ts(2026, 2, 1, 2))
+    sub = stripe.Subscription.retrieve(str(sched.subscription))
+    prices = {i.price.id: i.quantity for i in sub["items"].data}
+    assert prices == {plus.id: 1, usage.id: None}
+    # The metered item was kept (same price), not replaced.
+    assert invoices_of(sub.id)[-1].amount_due == 2000
+
+
+def test_schedule_of_an_expired_incomplete_subscription_ends(emulator: EmulatorServer) -> None:
+    clock, customer, _ = clock_customer(card="pm_card_chargeCustomerFail")
+    sched = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date="now",
+        phases=[
+            {"items": [{"price": price(1000).id}], "end_date": T0 + 2 * DAY},
+            {"items": [{"price": price(2000).id}]},
+        ],
+    )
+    sub = stripe.Subscription.retrieve(str(sched.subscription))
+    assert sub.status == "incomplete"
+    advance(clock, T0 + 3 * DAY)
+    assert stripe.Subscription.retrieve(sub.id).status == "incomplete_expired"
+    sched = stripe.SubscriptionSchedule.retrieve(sched.id)
+    assert sched.status == "canceled"
+    assert _schedule_events(sched.id)[-1].type == "subscription_schedule.canceled"

@@ -95,6 +95,7 @@ def _phase_items(ctx: Ctx, raw: JSONDict, param: str) -> tuple[list[JSONDict], l
                 param=f"{param}[items][{i}][price]",
             )
         prices.append(price)
+        metered = price["recurring"].get("usage_type") == "metered"
         items.append(
             {
                 "billing_thresholds": None,
@@ -102,7 +103,8 @@ def _phase_items(ctx: Ctx, raw: JSONDict, param: str) -> tuple[list[JSONDict], l
                 "metadata": apply_metadata({}, entry.get("metadata")),
                 "plan": price["id"],
                 "price": price["id"],
-                "quantity": int(entry.get("quantity", 1)),
+                # Metered prices take no quantity (usage comes from the meter).
+                "quantity": None if metered else int(entry.get("quantity", 1)),
                 "tax_rates": [],
             }
         )
@@ -406,7 +408,7 @@ def _start(ctx: Ctx, env: Env, sched_id: str, *, announce: bool = True) -> None:
     phase = sched["phases"][0]
     params: JSONDict = {
         "customer": sched["customer"],
-        "items": [{"price": i["price"], "quantity": i["quantity"]} for i in phase["items"]],
+        "items": [_item_params(i) for i in phase["items"]],
         "metadata": phase["metadata"],
         **_phase_payment_settings(sched, phase),
     }
@@ -430,6 +432,13 @@ def _start(ctx: Ctx, env: Env, sched_id: str, *, announce: bool = True) -> None:
         emit_event(ctx, env, "subscription_schedule.updated", sched, previous=before)
 
 
+def _item_params(item: JSONDict) -> JSONDict:
+    out: JSONDict = {"price": item["price"]}
+    if item.get("quantity") is not None:
+        out["quantity"] = item["quantity"]
+    return out
+
+
 def _item_changes(sub: JSONDict, phase: JSONDict) -> list[JSONDict]:
     """`items` for subscription_update: keep a price's item, drop the rest, add new prices."""
     wanted = {i["price"]: i for i in phase["items"]}
@@ -440,7 +449,7 @@ def _item_changes(sub: JSONDict, phase: JSONDict) -> list[JSONDict]:
             changes.append({"id": item["id"], "deleted": True})
         elif target["quantity"] != item.get("quantity"):
             changes.append({"id": item["id"], "quantity": target["quantity"]})
-    changes.extend({"price": p, "quantity": i["quantity"]} for p, i in wanted.items())
+    changes.extend(_item_params(i) for i in wanted.values())
     return changes
 
 
@@ -512,7 +521,14 @@ def _next_phase(ctx: Ctx, env: Env, sched_id: str) -> None:
         return
     before = deep_copy(sched)
     phase = sched["phases"][index]
-    _apply_phase(ctx, env, sched, index, phase["proration_behavior"])
+    sub = ctx.find("subscription", str(sched.get("subscription") or ""))
+    if sub is None or sub["status"] in TERMINAL:
+        # The subscription ended without the schedule hearing of it (an
+        # incomplete one expired): nothing is left to schedule.
+        _subscription_canceled(ctx, env, sub or {"schedule": sched["id"]})
+        return
+    if sub["status"] != "incomplete":
+        _apply_phase(ctx, env, sched, index, phase["proration_behavior"])
     sched["_phase"] = index
     sched["current_phase"] = {"start_date": phase["start_date"], "end_date": phase["end_date"]}
     ctx.save(sched)
