@@ -408,3 +408,22 @@ def test_schedule_of_an_expired_incomplete_subscription_ends(emulator: EmulatorS
     sched = stripe.SubscriptionSchedule.retrieve(sched.id)
     assert sched.status == "canceled"
     assert _schedule_events(sched.id)[-1].type == "subscription_schedule.canceled"
+
+
+def test_schedule_managed_subscription_refuses_direct_cancellation_changes(
+    emulator: EmulatorServer,
+) -> None:
+    _clock, customer, _ = clock_customer()
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": price(1000).id}])
+    sched = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
+    assert err.value.http_status == 400
+    assert str(err.value.user_message) == (
+        f"The subscription is managed by the subscription schedule `{sched.id}`, and updating "
+        "any cancelation behavior directly is not allowed. Please update the schedule instead."
+    )
+    # Other fields still update; after a release the cancellation goes through.
+    assert stripe.Subscription.modify(sub.id, metadata={"k": "v"}).metadata is not None
+    stripe.SubscriptionSchedule.release(sched.id)
+    assert stripe.Subscription.modify(sub.id, cancel_at_period_end=True).cancel_at_period_end

@@ -49,6 +49,15 @@ def retrieve_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 
 @route("POST", "/v1/subscriptions/{id}", params="SubscriptionUpdateParams")
 def update_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    sub = ctx.get("subscription", id)
+    if sub.get("schedule") and {"cancel_at", "cancel_at_period_end"} & set(params):
+        # Stripe's answer (quoted in dust-tt/dust#32051, Nine-Minds/alga-psa#1802):
+        # a schedule-managed subscription's cancellation is the schedule's business.
+        raise invalid_request(
+            f"The subscription is managed by the subscription schedule `{sub['schedule']}`, "
+            "and updating any cancelation behavior directly is not allowed. Please update "
+            "the schedule instead."
+        )
     return engine.subscription_update(ctx, id, params)
 
 
