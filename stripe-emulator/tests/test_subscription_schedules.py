@@ -427,3 +427,39 @@ def test_schedule_managed_subscription_refuses_direct_cancellation_changes(
     assert stripe.Subscription.modify(sub.id, metadata={"k": "v"}).metadata is not None
     stripe.SubscriptionSchedule.release(sched.id)
     assert stripe.Subscription.modify(sub.id, cancel_at_period_end=True).cancel_at_period_end
+
+
+def test_schedule_phases_carry_tax_rates(emulator: EmulatorServer) -> None:
+    clock, customer, _ = clock_customer()
+    sales = stripe.TaxRate.create(display_name="Sales tax", percentage=10, inclusive=False)
+    basic = price(1000)
+    sched = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date="now",
+        phases=[
+            {
+                "items": [{"price": basic.id}],
+                "default_tax_rates": [sales.id],
+                "end_date": ts(2026, 2, 1),
+            },
+            {"items": [{"price": basic.id}]},
+        ],
+    )
+    assert [r.id for r in sched.phases[0].default_tax_rates or []] == [sales.id]
+    sub = stripe.Subscription.retrieve(str(sched.subscription))
+    assert [r.id for r in sub.default_tax_rates or []] == [sales.id]
+    assert invoices_of(sub.id)[0].amount_due == 1100
+    advance(clock, ts(2026, 2, 1, 2))
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub.default_tax_rates == []
+    renewal = invoices_of(sub.id)[-1]
+    assert renewal.amount_due == 1000
+    assert renewal["total_taxes"] == []
+
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.SubscriptionSchedule.create(
+            customer=customer.id,
+            phases=[{"items": [{"price": basic.id, "tax_rates": ["txr_missing"]}]}],
+        )
+    assert err.value.param == "phases[0][items][0][tax_rates][0]"
+    assert err.value.code == "resource_missing"

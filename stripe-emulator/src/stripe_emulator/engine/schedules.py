@@ -53,6 +53,7 @@ from .subscription_state import (
     subscription_items,
 )
 from .subscriptions import subscription_create, subscription_update
+from .tax import automatic_tax_enabled, subscription_automatic_tax, tax_rates_from_params
 
 EXPIRING_BEFORE = 7 * DAY
 
@@ -66,10 +67,8 @@ LIVE = ("not_started", "active")
 _UNMODELLED_PHASE_PARAMS = (
     "add_invoice_items",
     "application_fee_percent",
-    "automatic_tax",
     "billing_thresholds",
     "discounts",
-    "default_tax_rates",
     "invoice_settings",
     "on_behalf_of",
     "transfer_data",
@@ -105,7 +104,9 @@ def _phase_items(ctx: Ctx, raw: JSONDict, param: str) -> tuple[list[JSONDict], l
                 "price": price["id"],
                 # Metered prices take no quantity (usage comes from the meter).
                 "quantity": None if metered else int(entry.get("quantity", 1)),
-                "tax_rates": [],
+                "tax_rates": tax_rates_from_params(
+                    ctx, entry.get("tax_rates"), f"{param}[items][{i}][tax_rates]"
+                ),
             }
         )
     return items, prices
@@ -154,6 +155,10 @@ def _phase_trial_end(raw: JSONDict, param: str, start: int, end: int) -> int | N
     return trial_end
 
 
+def _automatic_tax(source: JSONDict) -> JSONDict:
+    return subscription_automatic_tax(automatic_tax_enabled(source.get("automatic_tax")))
+
+
 def _build_phase(ctx: Ctx, raw: JSONDict, param: str, start: int, now: int) -> JSONDict:
     for name in _UNMODELLED_PHASE_PARAMS:
         if raw.get(name):
@@ -166,13 +171,15 @@ def _build_phase(ctx: Ctx, raw: JSONDict, param: str, start: int, now: int) -> J
     return {
         "add_invoice_items": [],
         "application_fee_percent": None,
-        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "automatic_tax": _automatic_tax(raw),
         "billing_cycle_anchor": raw.get("billing_cycle_anchor"),
         "billing_thresholds": None,
         "collection_method": raw.get("collection_method"),
         "currency": prices[0]["currency"],
         "default_payment_method": raw.get("default_payment_method") or None,
-        "default_tax_rates": [],
+        "default_tax_rates": tax_rates_from_params(
+            ctx, raw.get("default_tax_rates"), f"{param}[default_tax_rates]"
+        ),
         "description": raw.get("description") or None,
         "discounts": [],
         "end_date": end,
@@ -348,21 +355,21 @@ def _phase_of_subscription(sub: JSONDict, start: int, end: int) -> JSONDict:
             "metadata": dict(item.get("metadata") or {}),
             "plan": item["price"]["id"],
             "price": item["price"]["id"],
-            "quantity": item.get("quantity", 1),
-            "tax_rates": [],
+            "quantity": item.get("quantity"),
+            "tax_rates": list(item.get("tax_rates") or []),
         }
         for item in subscription_items(sub)
     ]
     return {
         "add_invoice_items": [],
         "application_fee_percent": None,
-        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "automatic_tax": _automatic_tax(sub),
         "billing_cycle_anchor": None,
         "billing_thresholds": None,
         "collection_method": sub["collection_method"],
         "currency": sub["currency"],
         "default_payment_method": sub.get("default_payment_method"),
-        "default_tax_rates": [],
+        "default_tax_rates": list(sub.get("default_tax_rates") or []),
         "description": sub.get("description"),
         "discounts": [],
         "end_date": end,
@@ -394,6 +401,18 @@ def _phase_payment_settings(sched: JSONDict, phase: JSONDict) -> JSONDict:
     return out
 
 
+def _phase_tax_params(phase: JSONDict, sub: JSONDict | None) -> JSONDict:
+    """The phase's `automatic_tax` and `default_tax_rates` where the subscription differs."""
+    out: JSONDict = {}
+    enabled = automatic_tax_enabled(phase.get("automatic_tax"))
+    if enabled != automatic_tax_enabled((sub or {}).get("automatic_tax")):
+        out["automatic_tax"] = {"enabled": enabled}
+    rates = _rate_ids(phase.get("default_tax_rates"))
+    if rates != _rate_ids((sub or {}).get("default_tax_rates")):
+        out["default_tax_rates"] = rates or UNSET
+    return out
+
+
 def _cancel_at_for(sched: JSONDict, index: int) -> int | None:
     """With end_behavior=cancel the subscription shows the schedule's end as cancel_at."""
     if sched["end_behavior"] == "cancel" and index == len(sched["phases"]) - 1:
@@ -414,6 +433,7 @@ def _start(ctx: Ctx, env: Env, sched_id: str, *, announce: bool = True) -> None:
     }
     if phase.get("description"):
         params["description"] = phase["description"]
+    params.update(_phase_tax_params(phase, None))
     if phase.get("trial_end") and int(phase["trial_end"]) > env.now:
         params["trial_end"] = int(phase["trial_end"])
     cancel_at = _cancel_at_for(sched, 0)
@@ -432,10 +452,16 @@ def _start(ctx: Ctx, env: Env, sched_id: str, *, announce: bool = True) -> None:
         emit_event(ctx, env, "subscription_schedule.updated", sched, previous=before)
 
 
+def _rate_ids(rates: list[JSONDict] | None) -> list[str]:
+    return [str(r["id"]) for r in rates or []]
+
+
 def _item_params(item: JSONDict) -> JSONDict:
     out: JSONDict = {"price": item["price"]}
     if item.get("quantity") is not None:
         out["quantity"] = item["quantity"]
+    if item.get("tax_rates"):
+        out["tax_rates"] = _rate_ids(item["tax_rates"])
     return out
 
 
@@ -447,8 +473,14 @@ def _item_changes(sub: JSONDict, phase: JSONDict) -> list[JSONDict]:
         target = wanted.pop(item["price"]["id"], None)
         if target is None:
             changes.append({"id": item["id"], "deleted": True})
-        elif target["quantity"] != item.get("quantity"):
-            changes.append({"id": item["id"], "quantity": target["quantity"]})
+            continue
+        change: JSONDict = {}
+        if target["quantity"] != item.get("quantity"):
+            change["quantity"] = target["quantity"]
+        if _rate_ids(target["tax_rates"]) != _rate_ids(item.get("tax_rates")):
+            change["tax_rates"] = _rate_ids(target["tax_rates"]) or UNSET
+        if change:
+            changes.append({"id": item["id"], **change})
     changes.extend(_item_params(i) for i in wanted.values())
     return changes
 
@@ -468,6 +500,7 @@ def _apply_phase(ctx: Ctx, env: Env, sched: JSONDict, index: int, proration_beha
         params.update(settings)
     elif settings.get("default_payment_method") not in (None, sub.get("default_payment_method")):
         params["default_payment_method"] = settings["default_payment_method"]
+    params.update(_phase_tax_params(phase, sub))
     cancel_at = _cancel_at_for(sched, index)
     if cancel_at is not None and cancel_at != sub.get("cancel_at"):
         params["cancel_at"] = cancel_at

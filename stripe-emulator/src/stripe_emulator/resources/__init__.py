@@ -30,6 +30,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     subscription_schedules,
     subscriptions,
     tax_ids,
+    tax_rates,
     test_clocks,
     webhook_endpoints,
 )

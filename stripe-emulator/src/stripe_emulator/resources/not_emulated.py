@@ -2,8 +2,8 @@
 
 dj-stripe's `djstripe_sync_models` lists every model it knows. For features
 the emulator has no objects of (Connect transfers and fees, payouts, disputes,
-Radar, Issuing, Identity, files, shipping and tax rates, balance
-transactions) the list is empty, as it is on a new Stripe
+Radar, Issuing, Identity, files, shipping rates, balance transactions) the
+list is empty, as it is on a new Stripe
 test account that never used them, and any id is unknown (404). Two lists
 differ from Stripe on purpose and are named in README "Known differences":
 Stripe's global catalogs of tax codes and country specs, which the emulator
@@ -50,7 +50,6 @@ EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/reviews", "review", "Review"),
     ("/v1/shipping_rates", "shipping_rate", "ShippingRate"),
     ("/v1/tax_codes", "tax_code", "TaxCode"),
-    ("/v1/tax_rates", "tax_rate", "TaxRate"),
     ("/v1/transfers", "transfer", "Transfer"),
 )
 
