@@ -463,3 +463,19 @@ def test_schedule_phases_carry_tax_rates(emulator: EmulatorServer) -> None:
         )
     assert err.value.param == "phases[0][items][0][tax_rates][0]"
     assert err.value.code == "resource_missing"
+
+
+def test_deleting_the_customer_cancels_a_schedule_that_has_not_started(
+    emulator: EmulatorServer,
+) -> None:
+    clock, customer, _ = clock_customer()
+    sched = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date=T0 + 5 * DAY,
+        phases=[{"items": [{"price": price(1000).id}]}],
+    )
+    stripe.Customer.delete(customer.id)
+    sched = stripe.SubscriptionSchedule.retrieve(sched.id)
+    assert sched.status == "canceled"
+    advance(clock, T0 + 6 * DAY)  # nothing left to start
+    assert stripe.SubscriptionSchedule.retrieve(sched.id).subscription is None

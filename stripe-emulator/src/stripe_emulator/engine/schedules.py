@@ -46,6 +46,7 @@ from .common import (
     deep_copy,
     emit_event,
 )
+from .customers import CUSTOMER_DELETE_HOOKS
 from .pricing import recurring_price
 from .subscription_state import (
     emit_subscription_updated,
@@ -734,9 +735,25 @@ def _subscription_canceled(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     emit_event(ctx, env, event, sched, previous=before)
 
 
+def _customer_deleted(ctx: Ctx, customer: JSONDict) -> None:
+    """Schedules that never started die with their customer (active ones end with
+    their subscription, which the customer's deletion cancels)."""
+    env = api_env(ctx, customer)
+    for sched in ctx.store.all_where(
+        "subscription_schedule", {"customer": customer["id"], "status": "not_started"}
+    ):
+        before = deep_copy(sched)
+        sched["status"] = "canceled"
+        sched["canceled_at"] = env.now
+        ctx.save(sched)
+        emit_event(ctx, env, "subscription_schedule.canceled", sched, previous=before)
+
+
 def _register_hooks() -> None:
     if _subscription_canceled not in SUBSCRIPTION_CANCELED_HOOKS:
         SUBSCRIPTION_CANCELED_HOOKS.append(_subscription_canceled)
+    if _customer_deleted not in CUSTOMER_DELETE_HOOKS:
+        CUSTOMER_DELETE_HOOKS.append(_customer_deleted)
 
 
 _register_hooks()
