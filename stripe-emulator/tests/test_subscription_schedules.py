@@ -47,6 +47,10 @@ def test_schedule_defers_a_downgrade_to_the_period_end(emulator: EmulatorServer)
     assert (sched.current_phase.start_date, sched.current_phase.end_date) == (T0, period_end)
     assert [i.price for i in sched.phases[0]["items"]] == [pro.id]
     assert stripe.Subscription.retrieve(sub.id).schedule == sched.id
+    expanded = stripe.Subscription.retrieve(sub.id, expand=["schedule"]).schedule
+    assert isinstance(expanded, stripe.SubscriptionSchedule)
+    assert expanded.id == sched.id
+    assert stripe.SubscriptionSchedule.retrieve(sched.id, expand=["subscription"]).subscription
     updated = _sub_events(sub.id, "customer.subscription.updated")
     previous = updated[-1].data.previous_attributes
     assert previous is not None
@@ -479,3 +483,29 @@ def test_deleting_the_customer_cancels_a_schedule_that_has_not_started(
     assert sched.status == "canceled"
     advance(clock, T0 + 6 * DAY)  # nothing left to start
     assert stripe.SubscriptionSchedule.retrieve(sched.id).subscription is None
+
+
+def test_preview_of_a_scheduled_downgrade_bills_the_next_phase(emulator: EmulatorServer) -> None:
+    _clock, customer, _ = clock_customer()
+    pro, starter = price(4900, name="Pro"), price(1900, name="Starter")
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": pro.id}])
+    sched = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    before = stripe.Invoice.create_preview(subscription=sub.id)
+    assert before.amount_due == 4900
+    stripe.SubscriptionSchedule.modify(
+        sched.id,
+        phases=[
+            {"items": [{"price": pro.id}], "start_date": T0, "end_date": ts(2026, 2, 1)},
+            {"items": [{"price": starter.id}], "duration": {"interval": "month"}},
+        ],
+    )
+    upcoming = stripe.Invoice.create_preview(subscription=sub.id)
+    assert upcoming.amount_due == 1900
+    assert upcoming.period_start == ts(2026, 2, 1)
+    assert stripe.Invoice.create_preview(schedule=sched.id).amount_due == 1900
+    # A preview changes nothing.
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].price.id == pro.id
+    assert stripe.SubscriptionSchedule.retrieve(sched.id).current_phase is not None
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Invoice.create_preview(schedule=sched.id, subscription=sub.id)
+    assert err.value.param == "schedule"

@@ -547,6 +547,22 @@ def process_schedule(ctx: Ctx, sched: JSONDict, env: Env) -> list[str]:
     return [fresh["id"]] + ([str(sub_id)] if sub_id else [])
 
 
+def run_phases_until(ctx: Ctx, sub: JSONDict, until: int) -> JSONDict:
+    """Apply the phase changes of the subscription's schedule due by `until`.
+
+    For `create_preview` (whose writes roll back): the upcoming invoice of a
+    schedule-managed subscription shows the phase the renewal will bill.
+    """
+    sched = ctx.find("subscription_schedule", str(sub.get("schedule") or ""))
+    while sched is not None and sched["status"] == "active" and sched.get("current_phase"):
+        end = int(sched["current_phase"]["end_date"])
+        if end > until:
+            break
+        _next_phase(ctx, Env(end, automatic=True), sched["id"])
+        sched = ctx.get("subscription_schedule", sched["id"])
+    return ctx.get("subscription", sub["id"])
+
+
 def _next_phase(ctx: Ctx, env: Env, sched_id: str) -> None:
     sched = ctx.get("subscription_schedule", sched_id)
     index = _current_index(sched) + 1
