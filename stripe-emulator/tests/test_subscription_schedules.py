@@ -509,3 +509,8 @@ def test_preview_of_a_scheduled_downgrade_bills_the_next_phase(emulator: Emulato
     with pytest.raises(stripe.InvalidRequestError) as err:
         stripe.Invoice.create_preview(schedule=sched.id, subscription=sub.id)
     assert err.value.param == "schedule"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Invoice.create_preview(
+            customer=customer.id, schedule_details={"phases": [{"items": [{"price": pro.id}]}]}
+        )
+    assert err.value.param == "schedule_details"

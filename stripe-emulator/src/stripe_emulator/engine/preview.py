@@ -29,6 +29,12 @@ def invoice_preview(ctx: Ctx, params: JSONDict) -> JSONDict:
     subscription's next renewal invoice. Nothing is stored.
     """
     sub_id = params.get("subscription")
+    if params.get("schedule_details"):
+        raise invalid_request(
+            "The emulator does not model `schedule_details` previews; preview the schedule's "
+            "subscription after updating the schedule instead.",
+            param="schedule_details",
+        )
     if params.get("schedule"):
         # "preview the upcoming invoice for a subscription or subscription schedule"
         sched = ctx.get("subscription_schedule", params["schedule"], param="schedule")
