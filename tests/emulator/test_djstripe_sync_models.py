@@ -49,7 +49,6 @@ EMPTY_MODELS = {
     "VerificationReport": "no Identity",
     "VerificationSession": "no Identity",
     "ShippingRate": "no shipping rates",
-    "SubscriptionSchedule": "no subscription schedules",
     "TaxRate": "no tax rates (no taxes in the billing engine)",
     # Stripe returns its global catalogs here; the emulator carries none
     # (README "Known differences").
@@ -128,7 +127,27 @@ def _fill_emulator() -> dict[str, str]:
         success_url="https://example.com/ok",
     )
     stripe.WebhookEndpoint.create(url="https://example.com/hook", enabled_events=["*"])
-    return {"alice": alice.id, "bob": bob.id, "card": card.id, "sub": sub.id}
+    # Alice moves to Pro at her next renewal (a deferred upgrade).
+    schedule = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    current = schedule.phases[0]
+    stripe.SubscriptionSchedule.modify(
+        schedule.id,
+        phases=[
+            {
+                "items": [{"price": basic.id}],
+                "start_date": current.start_date,
+                "end_date": current.end_date,
+            },
+            {"items": [{"price": pro.id}], "duration": {"interval": "month"}},
+        ],
+    )
+    return {
+        "alice": alice.id,
+        "bob": bob.id,
+        "card": card.id,
+        "sub": sub.id,
+        "schedule": schedule.id,
+    }
 
 
 def _sync_report(out: str) -> dict[str, str]:
@@ -192,6 +211,9 @@ def test_djstripe_sync_models_lists_every_model(all_bases: str) -> None:
     assert dj.WebhookEndpoint.objects.count() == 1
     assert dj.PaymentMethod.objects.filter(customer=alice).exists()
     assert dj.SetupIntent.objects.count() == 1
+    schedule = dj.SubscriptionSchedule.objects.get(id=ids["schedule"])
+    assert schedule.stripe_data["status"] == "active"
+    assert len(schedule.stripe_data["phases"]) == 2
 
 
 def test_bare_stripe_client_reaches_the_emulator(all_bases: str) -> None:

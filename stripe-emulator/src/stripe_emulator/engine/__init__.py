@@ -71,8 +71,20 @@ from .payments import (
 from .preview import invoice_preview
 from .pricing import price_amount, price_product
 from .proration import proration_lines
+from .schedules import (
+    schedule_list_filter,
+    subscription_schedule_cancel,
+    subscription_schedule_create,
+    subscription_schedule_release,
+    subscription_schedule_update,
+)
 from .subscription_state import period_of
-from .subscriptions import subscription_create, subscription_resume, subscription_update
+from .subscriptions import (
+    subscription_create,
+    subscription_pause,
+    subscription_resume,
+    subscription_update,
+)
 
 __all__ = [
     "HOUR",
@@ -110,13 +122,19 @@ __all__ = [
     "proration_lines",
     "refresh_totals",
     "resolve_payment_method",
+    "schedule_list_filter",
     "settings",
     "setup_intent_authenticate",
     "start_completion",
     "start_real_clock",
     "subscription_cancel",
     "subscription_create",
+    "subscription_pause",
     "subscription_resume",
+    "subscription_schedule_cancel",
+    "subscription_schedule_create",
+    "subscription_schedule_release",
+    "subscription_schedule_update",
     "subscription_update",
     "tick_real_clock",
     "update_settings",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..context import Ctx
 from ..errors import invalid_request
 from .common import SUBSCRIPTION_PATH, TERMINAL, Env, JSONDict, api_env, emit_event
@@ -15,6 +17,10 @@ from .subscription_state import (
     save_subscription,
     subscription_items,
 )
+
+# Called as fn(ctx, env, sub) after a subscription ended (the schedules module
+# cancels or aborts the schedule that managed it).
+SUBSCRIPTION_CANCELED_HOOKS: list[Callable[[Ctx, Env, JSONDict], None]] = []
 
 
 def cancel_now(
@@ -71,6 +77,8 @@ def cancel_now(
         ctx.save(inv)
     emit_event(ctx, env, "customer.subscription.deleted", sub)
     refresh_entitlements(ctx, env, sub["customer"])
+    for hook in SUBSCRIPTION_CANCELED_HOOKS:
+        hook(ctx, env, sub)
     return sub
 
 

@@ -33,6 +33,7 @@ from .common import (
 )
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
+from .schedules import process_schedule, schedule_due_at
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -44,7 +45,9 @@ logger = logging.getLogger(__name__)
 
 
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
-    """The next moment something happens to this subscription or invoice, if any."""
+    """The next moment something happens to this subscription, schedule or invoice, if any."""
+    if obj["object"] == "subscription_schedule":
+        return schedule_due_at(obj)
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
@@ -79,16 +82,26 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
 
 def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     """Run what is due for `obj` at env.now; returns ids of objects to re-examine."""
+    if obj["object"] == "subscription_schedule":
+        return process_schedule(ctx, obj, env)
     if obj["object"] == "invoice":
-        sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-        related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
-        if obj["status"] == "draft":
-            finalize_and_collect(ctx, env, obj)
-        elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            invoice_overdue(ctx, env, obj)
-        elif obj["status"] == "open":
-            collect_invoice(ctx, env, obj, off_session=True, automatic=True)
-        return related
+        return _process_invoice(ctx, obj, env)
+    return _process_subscription(ctx, obj, env)
+
+
+def _process_invoice(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
+    sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
+    if obj["status"] == "draft":
+        finalize_and_collect(ctx, env, obj)
+    elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+        invoice_overdue(ctx, env, obj)
+    elif obj["status"] == "open":
+        collect_invoice(ctx, env, obj, off_session=True, automatic=True)
+    return related
+
+
+def _process_subscription(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     sub = obj
     status = sub["status"]
     if status == "trialing":
@@ -124,6 +137,22 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     return related
 
 
+def _clock_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:
+    """The clock's live subscriptions, schedules and unsettled invoices."""
+    out = [
+        sub
+        for sub in ctx.store.all_where("subscription", {"test_clock": clock_id})
+        if sub["status"] not in TERMINAL
+    ]
+    for status in ("not_started", "active"):
+        out += ctx.store.all_where(
+            "subscription_schedule", {"test_clock": clock_id, "status": status}
+        )
+    for status in ("draft", "open"):
+        out += ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status})
+    return out
+
+
 def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     """Run everything due up to `target` for objects on `clock_id` (None: real clock).
 
@@ -132,7 +161,9 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     number of steps run.
     """
 
-    heap: list[tuple[int, int, str]] = []
+    # (due, rank, seq, id): at the same moment a schedule's phase change runs
+    # before its subscription's renewal, so the new period bills the new phase.
+    heap: list[tuple[int, int, int, str]] = []
     scheduled: dict[str, int] = {}
     seq = 0
 
@@ -148,18 +179,15 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
             return
         scheduled[obj["id"]] = due
         seq += 1
-        heapq.heappush(heap, (due, seq, obj["id"]))
+        rank = 0 if obj["object"] == "subscription_schedule" else 1
+        heapq.heappush(heap, (due, rank, seq, obj["id"]))
 
-    for sub in ctx.store.all_where("subscription", {"test_clock": clock_id}):
-        if sub["status"] not in TERMINAL:
-            push(sub)
-    for status in ("draft", "open"):
-        for inv in ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status}):
-            push(inv)
+    for live in _clock_objects(ctx, clock_id):
+        push(live)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:
-        due, _, oid = heapq.heappop(heap)
+        due, _, _, oid = heapq.heappop(heap)
         if scheduled.get(oid) != due:
             continue  # superseded entry
         del scheduled[oid]

@@ -64,7 +64,13 @@ from .tax import (
 
 
 def subscription_create(
-    ctx: Ctx, params: JSONDict, *, origin: Origin = "api", authenticated: bool = False
+    ctx: Ctx,
+    params: JSONDict,
+    *,
+    origin: Origin = "api",
+    authenticated: bool = False,
+    env: Env | None = None,
+    schedule: str | None = None,
 ) -> JSONDict:
     """Create a subscription as POST /v1/subscriptions does; returns it.
 
@@ -87,9 +93,13 @@ def subscription_create(
     off-session renewals, as Checkout does). Checkout should pass
     payment_behavior="error_if_incomplete": a decline then raises the 402
     card_error and nothing is created (the handler's transaction rolls back).
+
+    A subscription schedule passes `schedule` (its id, shown in the
+    subscription's `schedule` from `customer.subscription.created` on) and,
+    when a phase starts during a clock advance, its `env`.
     """
     customer = customer_or_404(ctx, params["customer"])
-    env = api_env(ctx, customer)
+    env = env or api_env(ctx, customer)
     sub_id = new_id("subscription")
     items = _build_items(ctx, env, sub_id, params.get("items") or [])
     _check_items_agree(items)
@@ -116,6 +126,7 @@ def subscription_create(
         now=env.now,
         origin=origin,
     )
+    sub["schedule"] = schedule
     _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
     snapshot_features(ctx, sub)
     _schedule_cancellation_at_create(sub, params)
@@ -472,7 +483,9 @@ def _first_payment_error(ctx: Ctx, inv: JSONDict, outcome: ChargeOutcome) -> Str
     )
 
 
-def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
+def subscription_update(
+    ctx: Ctx, sub_id: str, params: JSONDict, *, env: Env | None = None
+) -> JSONDict:
     """Update a subscription as POST /v1/subscriptions/{id} does; returns it.
 
     `params` has the shape of `stripe.params.SubscriptionUpdateParams`:
@@ -483,9 +496,10 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     `cancel_at` ("" clears), `cancellation_details`, `pause_collection`
     ("" clears), `default_payment_method`, `trial_end` ("now" ends the trial),
     `payment_behavior`, `discounts`, `billing_cycle_anchor="now"`, `metadata`.
+    `env`: a schedule's phase transition passes its business moment.
     """
     sub = ctx.get("subscription", sub_id)
-    env = api_env(ctx, sub["customer"])
+    env = env or api_env(ctx, sub["customer"])
     before = deep_copy(sub)
     _check_updatable(sub, params)
     _apply_plain_fields(ctx, sub, params)
@@ -750,6 +764,7 @@ def subscription_resume(
         set_period(sub, env.now, end)
     sub["status"] = "active"
     snapshot_features(ctx, sub)
+    sub["status_details"] = None
     inv = cycle_invoice(ctx, env, sub, "subscription_update")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -761,6 +776,62 @@ def subscription_resume(
         collect_invoice(ctx, env, inv, automatic=True)
     refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
+
+
+def paused_details(kind: str, now: int) -> JSONDict:
+    """`status_details` of a paused subscription (2026-09-30.endive on)."""
+    paused = {"subscription": {"type": kind}, "transitioned_at": now, "type": "subscription"}
+    return {"paused": paused}
+
+
+def subscription_pause(
+    ctx: Ctx,
+    sub_id: str,
+    *,
+    invoicing_behavior: str = "pending_invoice_item",
+    unused_time_from: str = "now",
+) -> JSONDict:
+    """Pause an active subscription (POST /v1/subscriptions/{id}/pause, 2026-09-30.endive).
+
+    docs.stripe.com/api/subscriptions/pause: a paused subscription "does not
+    generate invoices and will not advance to new billing periods"; it needs
+    flexible billing mode and no attached schedule. Unused time of licensed
+    items is credited from `now` (or the item's period start, or not at all)
+    as pending invoice items, or on an invoice at once (`invoicing_behavior`).
+    """
+    sub = ctx.get("subscription", sub_id)
+    _check_pausable(sub)
+    env = api_env(ctx, sub["customer"])
+    before = deep_copy(sub)
+    if unused_time_from != "none":
+        at = period_of(sub)[0] if unused_time_from == "item_current_period_start" else env.now
+        proration_lines(ctx, env, sub, subscription_items(sub), [], at)
+    sub["status"] = "paused"
+    sub["status_details"] = paused_details("pause_requested", env.now)
+    if invoicing_behavior == "invoice":
+        _invoice_update_now(ctx, env, sub, {}, bill_new_period=False)
+        sub = ctx.get("subscription", sub_id)
+        sub["status"] = "paused"
+    emit_subscription_updated(ctx, env, sub, before)
+    emit_event(ctx, env, "customer.subscription.paused", sub)
+    refresh_entitlements(ctx, env, sub["customer"])
+    return ctx.get("subscription", sub_id)
+
+
+def _check_pausable(sub: JSONDict) -> None:
+    if sub["status"] != "active":
+        raise invalid_request(
+            f"Only an active subscription can be paused; this one is `{sub['status']}`."
+        )
+    if (sub.get("billing_mode") or {}).get("type") != "flexible":
+        raise invalid_request(
+            "Pausing a subscription requires flexible billing mode "
+            "(docs.stripe.com/billing/subscriptions/billing-mode)."
+        )
+    if sub.get("schedule"):
+        raise invalid_request(
+            f"Cannot pause a subscription with an attached schedule ({sub['schedule']})."
+        )
 
 
 def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
@@ -781,6 +852,7 @@ def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSO
     sub["trial_end"] = env.now
     if not has_pm and behavior == "pause":
         sub["status"] = "paused"
+        sub["status_details"] = paused_details("trial_end_without_payment_method", env.now)
         emit_subscription_updated(ctx, env, sub, before)
         emit_event(ctx, env, "customer.subscription.paused", sub)
         refresh_entitlements(ctx, env, sub["customer"])

@@ -2,9 +2,9 @@
 
 dj-stripe's `djstripe_sync_models` lists every model it knows. For features
 the emulator has no objects of (Connect transfers and fees, payouts, Radar
-reviews, Issuing, Identity, files, shipping rates, subscription schedules) the
-list is empty, as it is on a new Stripe test account that never used them, and
-any id is unknown (404). Two lists
+reviews, Issuing, Identity, files, shipping rates) the list is empty, as it is
+on a new Stripe test account that never used them, and any id is unknown
+(404). Two lists
 differ from Stripe on purpose and are named in README "Known differences":
 Stripe's global catalogs of tax codes and country specs, which the emulator
 does not carry.
@@ -46,7 +46,6 @@ EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/payouts", "payout", "Payout"),
     ("/v1/reviews", "review", "Review"),
     ("/v1/shipping_rates", "shipping_rate", "ShippingRate"),
-    ("/v1/subscription_schedules", "subscription_schedule", "SubscriptionSchedule"),
     ("/v1/tax_codes", "tax_code", "TaxCode"),
     ("/v1/transfers", "transfer", "Transfer"),
 )
