@@ -62,9 +62,11 @@ from .payments import (
     ChargeOutcome,
     attempt_payment_intent,
     cancel_payment_intent,
+    capture_payment_intent,
     card_charge_outcome,
     new_payment_intent,
     new_setup_intent,
+    refund_charge,
     resolve_payment_method,
 )
 from .preview import invoice_preview
@@ -82,6 +84,7 @@ __all__ = [
     "attempt_payment_intent",
     "authentication_url",
     "cancel_payment_intent",
+    "capture_payment_intent",
     "card_charge_outcome",
     "collect_invoice",
     "confirm_setup_intent",
@@ -106,6 +109,7 @@ __all__ = [
     "process_due",
     "proration_lines",
     "refresh_totals",
+    "refund_charge",
     "resolve_payment_method",
     "settings",
     "setup_intent_authenticate",

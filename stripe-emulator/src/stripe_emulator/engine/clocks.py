@@ -33,6 +33,7 @@ from .common import (
 )
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
+from .payments import expire_authorization
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -44,7 +45,10 @@ logger = logging.getLogger(__name__)
 
 
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
-    """The next moment something happens to this subscription or invoice, if any."""
+    """The next moment something happens to this subscription, invoice or
+    uncaptured PaymentIntent, if any."""
+    if obj["object"] == "payment_intent":
+        return obj.get("_capture_before") if obj["status"] == "requires_capture" else None
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
@@ -79,17 +83,27 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
 
 def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     """Run what is due for `obj` at env.now; returns ids of objects to re-examine."""
+    if obj["object"] == "payment_intent":
+        expire_authorization(ctx, env, obj)
+        return [obj["id"]]
     if obj["object"] == "invoice":
-        sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-        related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
-        if obj["status"] == "draft":
-            finalize_and_collect(ctx, env, obj)
-        elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            invoice_overdue(ctx, env, obj)
-        elif obj["status"] == "open":
-            collect_invoice(ctx, env, obj, off_session=True, automatic=True)
-        return related
-    sub = obj
+        return _process_invoice(ctx, obj, env)
+    return _process_subscription(ctx, obj, env)
+
+
+def _process_invoice(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
+    sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
+    if obj["status"] == "draft":
+        finalize_and_collect(ctx, env, obj)
+    elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+        invoice_overdue(ctx, env, obj)
+    elif obj["status"] == "open":
+        collect_invoice(ctx, env, obj, off_session=True, automatic=True)
+    return related
+
+
+def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
     status = sub["status"]
     if status == "trialing":
         trial_end = int(sub["trial_end"])
@@ -156,6 +170,10 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     for status in ("draft", "open"):
         for inv in ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status}):
             push(inv)
+    for pi in ctx.store.all_where(
+        "payment_intent", {"status": "requires_capture", "_test_clock": clock_id}
+    ):
+        push(pi)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:
