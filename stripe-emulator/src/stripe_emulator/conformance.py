@@ -111,6 +111,10 @@ class _Namespace(dict[str, Any]):
 
     def __missing__(self, key: str) -> Any:
         cls = _class_named(key, self.module)
+        if cls is None and key.endswith("Resource"):
+            # A TYPE_CHECKING alias where a nested class has the same name
+            # (credit_note.Refund refers to `Refund as RefundResource`).
+            cls = _class_named(key.removesuffix("Resource"), "stripe")
         if cls is None:
             raise KeyError(key)
         return cls

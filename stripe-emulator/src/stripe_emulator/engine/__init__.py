@@ -43,6 +43,12 @@ from .confirmation import (
     payment_intent_confirm,
     setup_intent_authenticate,
 )
+from .credit_notes import (
+    credit_note_build,
+    credit_note_create,
+    credit_note_update,
+    credit_note_void,
+)
 from .discounts import discounts_from_params
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
 from .invoicing import (
@@ -88,6 +94,10 @@ __all__ = [
     "card_charge_outcome",
     "collect_invoice",
     "confirm_setup_intent",
+    "credit_note_build",
+    "credit_note_create",
+    "credit_note_update",
+    "credit_note_void",
     "discounts_from_params",
     "finalize_invoice",
     "finish_authentication",
