@@ -51,6 +51,12 @@ from .credit_notes import (
 )
 from .discounts import discounts_from_params
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
+from .invoice_lines import (
+    invoice_add_lines,
+    invoice_remove_lines,
+    invoice_update_line,
+    invoice_update_lines,
+)
 from .invoicing import (
     add_invoice_item_line,
     attach_pending_items,
@@ -102,9 +108,13 @@ __all__ = [
     "finalize_invoice",
     "finish_authentication",
     "hosted_invoice_url",
+    "invoice_add_lines",
     "invoice_pay",
     "invoice_pdf_url",
     "invoice_preview",
+    "invoice_remove_lines",
+    "invoice_update_line",
+    "invoice_update_lines",
     "mark_paid",
     "mark_uncollectible",
     "new_invoice",

@@ -259,6 +259,26 @@ def list_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     )
 
 
+@route("POST", "/v1/invoices/{id}/add_lines", params="InvoiceAddLinesParams")
+def add_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_add_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/update_lines", params="InvoiceUpdateLinesParams")
+def update_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_update_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/remove_lines", params="InvoiceRemoveLinesParams")
+def remove_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_remove_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/lines/{line_item_id}", params="InvoiceLineItemUpdateParams")
+def update_line(ctx: Ctx, params: JSONDict, id: str, line_item_id: str) -> JSONDict:
+    return engine.invoice_update_line(ctx, id, line_item_id, params)
+
+
 @route("GET", "/v1/invoices", params="InvoiceListParams")
 def list_invoices(ctx: Ctx, params: JSONDict) -> JSONDict:
     engine.start_real_clock(ctx.app)
