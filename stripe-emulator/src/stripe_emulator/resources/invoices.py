@@ -100,7 +100,11 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
             inv[key] = params[key]
     if params.get("pending_invoice_items_behavior") == "include":
         engine.attach_pending_items(
-            ctx, inv, engine.pending_invoice_items(ctx, customer["id"], _subscription_of(inv))
+            ctx,
+            inv,
+            engine.pending_invoice_items(
+                ctx, customer["id"], _subscription_of(inv), inv["currency"]
+            ),
         )
     if inv["auto_advance"]:
         inv["automatically_finalizes_at"] = env.now + engine.HOUR
