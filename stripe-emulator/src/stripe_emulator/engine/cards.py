@@ -32,6 +32,10 @@ class TestCard:
       auth_always      3DS on every payment, renewals too (…3184)
       auth_on_session  set up already: off-session succeeds, on-session needs 3DS (…0446)
       auth_then_decline 3DS, then declines with `decline_code` (…3178, …1629)
+
+    refund (docs.stripe.com/testing, "Simulate an asynchronous refund"):
+      pending_then_succeed  refunds start `pending`, later `succeeded` (…7726)
+      succeed_then_fail     refunds start `succeeded`, later `failed` (…5126)
     """
 
     __test__ = False  # not a pytest test class
@@ -43,6 +47,7 @@ class TestCard:
     code: str | None = None
     decline_code: str | None = None
     message: str | None = None
+    refund: str | None = None
 
 
 DECLINED_MESSAGE = "Your card was declined."
@@ -58,6 +63,8 @@ TEST_CARDS: dict[str, TestCard] = {
     "6011111111111117": TestCard("discover"),
     "4000000000003055": TestCard("visa"),
     "4000000000000077": TestCard("visa"),
+    "4000000000007726": TestCard("visa", refund="pending_then_succeed"),
+    "4000000000005126": TestCard("visa", refund="succeed_then_fail"),
     "4000000000000002": TestCard(
         "visa",
         behaviour="decline",
@@ -152,6 +159,8 @@ ALIASES: dict[str, str] = {
     "amex": "378282246310005",
     "discover": "6011111111111117",
     "bypassPending": "4000000000000077",
+    "pendingRefund": "4000000000007726",
+    "refundFail": "4000000000005126",
     "threeDSecureOptional": "4000000000003055",
     "visa_chargeDeclined": "4000000000000002",
     "chargeDeclined": "4000000000000002",

@@ -33,7 +33,7 @@ from .common import (
 )
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
-from .payments import expire_authorization
+from .payments import expire_authorization, settle_async_refund
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -46,9 +46,11 @@ logger = logging.getLogger(__name__)
 
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     """The next moment something happens to this subscription, invoice or
-    uncaptured PaymentIntent, if any."""
+    uncaptured PaymentIntent or asynchronous test refund, if any."""
     if obj["object"] == "payment_intent":
         return obj.get("_capture_before") if obj["status"] == "requires_capture" else None
+    if obj["object"] == "refund":
+        return obj.get("_settles_at")
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
@@ -85,6 +87,9 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     """Run what is due for `obj` at env.now; returns ids of objects to re-examine."""
     if obj["object"] == "payment_intent":
         expire_authorization(ctx, env, obj)
+        return [obj["id"]]
+    if obj["object"] == "refund":
+        settle_async_refund(ctx, env, obj)
         return [obj["id"]]
     if obj["object"] == "invoice":
         return _process_invoice(ctx, obj, env)
@@ -138,6 +143,26 @@ def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
     return related
 
 
+def _scheduled_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:
+    """The clock's objects that may have something due: live subscriptions, draft and
+    open invoices, uncaptured PaymentIntents, asynchronous test refunds."""
+    found = [
+        sub
+        for sub in ctx.store.all_where("subscription", {"test_clock": clock_id})
+        if sub["status"] not in TERMINAL
+    ]
+    for status in ("draft", "open"):
+        found += ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status})
+    found += ctx.store.all_where(
+        "payment_intent", {"status": "requires_capture", "_test_clock": clock_id}
+    )
+    for behaviour in ("pending_then_succeed", "succeed_then_fail"):
+        found += ctx.store.all_where(
+            "refund", {"_test_clock": clock_id, "_async_refund": behaviour}
+        )
+    return found
+
+
 def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     """Run everything due up to `target` for objects on `clock_id` (None: real clock).
 
@@ -164,16 +189,8 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
         seq += 1
         heapq.heappush(heap, (due, seq, obj["id"]))
 
-    for sub in ctx.store.all_where("subscription", {"test_clock": clock_id}):
-        if sub["status"] not in TERMINAL:
-            push(sub)
-    for status in ("draft", "open"):
-        for inv in ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status}):
-            push(inv)
-    for pi in ctx.store.all_where(
-        "payment_intent", {"status": "requires_capture", "_test_clock": clock_id}
-    ):
-        push(pi)
+    for obj in _scheduled_objects(ctx, clock_id):
+        push(obj)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:

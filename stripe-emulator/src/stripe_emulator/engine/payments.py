@@ -563,6 +563,8 @@ def refund_charge(
         "status": "succeeded",
         "transfer_reversal": None,
     }
+    if not release:
+        _schedule_async_refund(ctx, env, charge, refund)
     ctx.save(refund)
     charge = ctx.get("charge", charge["id"])
     before = deep_copy(charge)
@@ -573,4 +575,47 @@ def refund_charge(
     ctx.save(charge)
     emit_event(ctx, env, "refund.created", refund)
     emit_event(ctx, env, "charge.refunded", charge, previous=before)
+    return refund
+
+
+def _schedule_async_refund(ctx: Ctx, env: Env, charge: JSONDict, refund: JSONDict) -> None:
+    """Refunds of the asynchronous-refund test cards change status later: at the next
+    billing pass (test-clock advance, or the real-clock pass), as Stripe says "some
+    time later" without a figure."""
+    pm = ctx.find("payment_method", str(charge.get("payment_method") or ""))
+    behaviour = test_card_for(pm).refund if pm is not None else None
+    if behaviour is None:
+        return
+    if behaviour == "pending_then_succeed":
+        refund["status"] = "pending"
+    refund["_async_refund"] = behaviour
+    refund["_settles_at"] = env.now
+    refund["_test_clock"] = _customer_clock(ctx, charge.get("customer"))
+
+
+def settle_async_refund(ctx: Ctx, env: Env, refund: JSONDict) -> JSONDict:
+    """The later status change of an asynchronous test refund.
+
+    pending -> succeeded emits refund.updated; succeeded -> failed emits
+    refund.failed and gives the amount back to the charge's unrefunded amount
+    (failure_reason `expired_or_canceled_card`, the reason Stripe's test card
+    table gives for 4000000000005126).
+    """
+    before = deep_copy(refund)
+    behaviour = refund.pop("_async_refund", None)
+    refund.pop("_settles_at", None)
+    if behaviour == "pending_then_succeed":
+        refund["status"] = "succeeded"
+        ctx.save(refund)
+        emit_event(ctx, env, "refund.updated", refund, previous=before)
+        return refund
+    refund["status"] = "failed"
+    refund["failure_reason"] = "expired_or_canceled_card"
+    ctx.save(refund)
+    charge = ctx.find("charge", str(refund.get("charge") or ""))
+    if charge is not None:
+        charge["amount_refunded"] = max(0, int(charge["amount_refunded"]) - int(refund["amount"]))
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        ctx.save(charge)
+    emit_event(ctx, env, "refund.failed", refund)
     return refund

@@ -7,7 +7,7 @@ import stripe
 
 from stripe_emulator import EmulatorServer
 
-from .billing_helpers import DAY, T0, advance, clock_customer
+from .billing_helpers import DAY, T0, advance, clock_customer, helper
 
 
 def _events(kind: str) -> list[stripe.Event]:
@@ -155,3 +155,46 @@ def test_refund_cancel_is_refused_for_succeeded_card_refunds(emulator: EmulatorS
     with pytest.raises(stripe.InvalidRequestError) as missing:
         stripe.Refund.cancel("re_missing")
     assert missing.value.http_status == 404
+
+
+def _paid(card: str, customer: str | None = None) -> stripe.PaymentIntent:
+    return stripe.PaymentIntent.create(
+        amount=2000, currency="usd", customer=customer, payment_method=card, confirm=True
+    )
+
+
+def test_refund_fail_card_refund_fails_later(emulator: EmulatorServer) -> None:
+    clock, customer, _pm = clock_customer()
+    pi = _paid("pm_card_refundFail", customer.id)
+    refund = stripe.Refund.create(payment_intent=pi.id)
+    assert refund.status == "succeeded"
+    assert stripe.Charge.retrieve(str(pi.latest_charge)).amount_refunded == 2000
+    advance(clock, T0 + DAY)
+    failed = stripe.Refund.retrieve(refund.id)
+    assert failed.status == "failed"
+    assert failed.failure_reason == "expired_or_canceled_card"
+    (evt,) = _events("refund.failed")
+    assert evt.data.object.id == refund.id
+    charge = stripe.Charge.retrieve(str(pi.latest_charge))
+    assert (charge.amount_refunded, charge.refunded) == (0, False)
+
+
+def test_pending_refund_card_succeeds_later(emulator: EmulatorServer) -> None:
+    pi = _paid("pm_card_pendingRefund")
+    refund = stripe.Refund.create(payment_intent=pi.id, amount=500)
+    assert refund.status == "pending"
+    helper(emulator, "POST", "/_emulator/billing/tick", {})
+    assert stripe.Refund.retrieve(refund.id).status == "succeeded"
+    (evt,) = _events("refund.updated")
+    assert evt.data.object.status == "succeeded"
+    assert evt.data.previous_attributes is not None
+    assert evt.data.previous_attributes["status"] == "pending"
+
+
+def test_ordinary_card_refunds_never_change(emulator: EmulatorServer) -> None:
+    pi = _paid("pm_card_visa")
+    refund = stripe.Refund.create(payment_intent=pi.id)
+    helper(emulator, "POST", "/_emulator/billing/tick", {})
+    assert stripe.Refund.retrieve(refund.id).status == "succeeded"
+    assert _events("refund.updated") == []
+    assert _events("refund.failed") == []
