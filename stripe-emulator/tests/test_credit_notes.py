@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
 import stripe
 
 from stripe_emulator import EmulatorServer
+
+from .test_pages import check_pdf
 
 
 def _invoice(*, pay: bool, quantity: int = 2, unit: int = 1500) -> stripe.Invoice:
@@ -207,3 +212,17 @@ def test_credit_note_with_a_refund_cannot_be_voided(emulator: EmulatorServer) ->
     with pytest.raises(stripe.InvalidRequestError):
         stripe.CreditNote.void_credit_note(cn.id)
     assert stripe.CreditNote.retrieve(cn.id).status == "issued"
+
+
+def test_credit_note_pdf_is_served(emulator: EmulatorServer) -> None:
+    inv = _invoice(pay=True)
+    cn = stripe.CreditNote.create(invoice=inv.id, amount=700, out_of_band_amount=700)
+    assert cn.pdf == f"{emulator.url}/credit_notes/{cn.id}/pdf"
+    with urllib.request.urlopen(cn.pdf, timeout=10) as resp:
+        assert resp.headers["Content-Type"] == "application/pdf"
+        data = resp.read()
+    check_pdf(data)
+    assert cn.number.encode() in data
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{emulator.url}/credit_notes/cn_missing/pdf", timeout=10)
+    assert missing.value.code == 404

@@ -29,6 +29,7 @@ def test_add_lines_by_amount_price_and_pending_item(emulator: EmulatorServer) ->
     )
     assert [ln.amount for ln in inv.lines.data] == [1000, 2100, 300]
     assert inv.subtotal == inv.total == inv.amount_due == 3400
+    assert inv.metadata is not None
     assert inv.metadata["order"] == "42"
     assert stripe.InvoiceItem.retrieve(pending.id).invoice == inv.id
     created = stripe.Event.list(type="invoiceitem.created").data

@@ -189,8 +189,8 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
         seq += 1
         heapq.heappush(heap, (due, seq, obj["id"]))
 
-    for obj in _scheduled_objects(ctx, clock_id):
-        push(obj)
+    for candidate in _scheduled_objects(ctx, clock_id):
+        push(candidate)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:

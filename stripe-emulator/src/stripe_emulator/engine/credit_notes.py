@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import invalid_request, resource_missing
 from ..ids import new_id
 from ..updates import apply_metadata
 from .common import Env, JSONDict, api_env, base_url, deep_copy, emit_event
@@ -264,6 +264,10 @@ def credit_note_build(ctx: Ctx, params: JSONDict) -> JSONDict:
             f"uncollectible); invoice {inv['id']} is {inv['status']}.",
             param="invoice",
         )
+    rate = (params.get("shipping_cost") or {}).get("shipping_rate")
+    if rate:
+        # The emulator has no shipping rates (GET /v1/shipping_rates is empty).
+        raise resource_missing("shipping_rate", rate, param="shipping_cost[shipping_rate]")
     if params.get("refund_amount") and _invoice_charge(ctx, inv) is None:
         raise invalid_request(
             f"Invoice {inv['id']} has no card payment to refund.", param="refund_amount"

@@ -115,18 +115,24 @@ def _apply_item_fields(ctx: Ctx, ii: JSONDict, spec: JSONDict, param: str) -> No
         ii["period"] = {"end": spec["period"]["end"], "start": spec["period"]["start"]}
 
 
+def _attach_pending(ctx: Ctx, inv: JSONDict, spec: JSONDict, param: str) -> JSONDict:
+    """`lines[][invoice_item]`: one of the customer's pending items joins the invoice."""
+    pending = ctx.get("invoiceitem", spec["invoice_item"], param=f"{param}[invoice_item]")
+    if pending.get("invoice") or pending["customer"] != inv["customer"]:
+        raise invalid_request(
+            f"Invoice item {pending['id']} is not a pending item of this invoice's customer.",
+            param=f"{param}[invoice_item]",
+        )
+    pending["invoice"] = inv["id"]
+    rest = {k: v for k, v in spec.items() if k != "invoice_item"}
+    _apply_item_fields(ctx, pending, rest, param)
+    ctx.save(pending)
+    return pending
+
+
 def _new_item(ctx: Ctx, inv: JSONDict, spec: JSONDict, param: str) -> JSONDict:
     if spec.get("invoice_item"):
-        ii = ctx.get("invoiceitem", spec["invoice_item"], param=f"{param}[invoice_item]")
-        if ii.get("invoice") or ii["customer"] != inv["customer"]:
-            raise invalid_request(
-                f"Invoice item {ii['id']} is not a pending item of this invoice's customer.",
-                param=f"{param}[invoice_item]",
-            )
-        ii["invoice"] = inv["id"]
-        _apply_item_fields(ctx, ii, {k: v for k, v in spec.items() if k != "invoice_item"}, param)
-        ctx.save(ii)
-        return ii
+        return _attach_pending(ctx, inv, spec, param)
     if "amount" not in spec and not spec.get("pricing") and not spec.get("price_data"):
         raise invalid_request(
             "Missing required param: amount.", param=f"{param}[amount]", code="parameter_missing"
