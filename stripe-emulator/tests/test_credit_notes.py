@@ -145,6 +145,10 @@ def test_crediting_all_of_an_open_invoice_marks_it_paid(emulator: EmulatorServer
     assert fresh.amount_remaining == 0
     assert fresh.amount_paid == 0
     assert "invoice.paid" in _types()
+    (pi,) = stripe.PaymentIntent.list(customer=str(inv.customer)).data
+    assert pi.status == "canceled"
+    (payment,) = stripe.InvoicePayment.list(invoice=inv.id).data
+    assert payment.status == "canceled"
 
 
 def test_credit_note_amount_cannot_exceed_what_is_left(emulator: EmulatorServer) -> None:

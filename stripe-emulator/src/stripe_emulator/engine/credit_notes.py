@@ -389,6 +389,12 @@ def _resize_payment_intent(ctx: Ctx, env: Env, inv: JSONDict) -> None:
         return
     if inv["amount_remaining"] <= 0:
         cancel_payment_intent(ctx, env, pi, None)
+        payment = ctx.find("invoice_payment", inv.get("_invoice_payment") or "")
+        if payment is not None and payment["status"] == "open":
+            payment["status"] = "canceled"
+            payment["status_transitions"]["canceled_at"] = env.now
+            ctx.save(payment)
+        inv["_invoice_payment"] = None
         return
     pi["amount"] = inv["amount_remaining"]
     ctx.save(pi)
