@@ -141,3 +141,40 @@ def test_decline_and_back_link_in_a_browser(
     page.get_by_role("link", name="Back to Stripe Emulator").click()
     page.wait_for_url(app_url + "/pricing")
     assert stripe.checkout.Session.retrieve(session.id).status == "open"
+
+
+def test_checkout_with_address_and_tax_id_in_a_browser(
+    emulator: EmulatorServer, app_url: str, page: Any
+) -> None:
+    product = stripe.Product.create(name="Team")
+    price = stripe.Price.create(
+        product=product.id,
+        unit_amount=3000,
+        currency="usd",
+        recurring={"interval": "month"},
+        tax_behavior="exclusive",
+    )
+    session = stripe.checkout.Session.create(
+        mode="subscription",
+        line_items=[{"price": price.id, "quantity": 1}],
+        success_url=app_url + "/ok",
+        automatic_tax={"enabled": True},
+        tax_id_collection={"enabled": True},
+    )
+    page.goto(session.url)
+    page.get_by_label("Email").fill("team@example.com")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiration").fill("12 / 34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Address line 1").fill("Keizersgracht 1")
+    page.get_by_label("City").fill("Amsterdam")
+    page.get_by_label("Postal code").fill("1015 CJ")
+    page.get_by_label("Country (2-letter code)").fill("NL")
+    page.get_by_label("I'm purchasing as a business").check()
+    page.get_by_label("Business name").fill("Team BV")
+    page.get_by_label("Tax ID (for example DE123456789)").fill("NL123456789B01")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(app_url + "/ok")
+    done = stripe.checkout.Session.retrieve(session.id).to_dict()
+    assert done["customer_details"]["tax_ids"] == [{"type": "eu_vat", "value": "NL123456789B01"}]
+    assert done["total_details"]["amount_tax"] == 0

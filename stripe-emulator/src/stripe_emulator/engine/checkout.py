@@ -20,6 +20,7 @@ from ..context import Ctx
 from ..errors import StripeAPIError, invalid_request, resource_missing
 from ..ids import new_id, random_token
 from ..updates import apply_metadata
+from . import checkout_tax
 from .cards import (
     alias_number,
     attach_payment_method,
@@ -100,6 +101,7 @@ def recompute_amounts(ctx: Ctx, session: JSONDict) -> None:
         "amount_shipping": 0,
         "amount_tax": 0,
     }
+    checkout_tax.apply_session_tax(ctx, session)
 
 
 def _is_recurring(ctx: Ctx, item: JSONDict) -> bool:
@@ -153,7 +155,9 @@ ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 
 
 def needs_address(session: JSONDict) -> bool:
-    return session.get("billing_address_collection") == "required"
+    return session.get("billing_address_collection") == "required" or checkout_tax.collects_address(
+        session
+    )
 
 
 def needs_phone(session: JSONDict) -> bool:
@@ -225,6 +229,8 @@ class CardInput:
     address: dict[str, str] = field(default_factory=dict)  # billing address, when collected
     phone: str = ""
     accepted_terms: bool = False
+    tax_id: str = ""  # with tax_id_collection: the business's tax ID and name
+    business_name: str = ""
 
     @property
     def given(self) -> bool:
@@ -423,7 +429,7 @@ def _details_problem(session: JSONDict, card: CardInput) -> tuple[str, str] | No
         return "phone", "Your phone number is incomplete."
     if needs_terms(session) and not card.accepted_terms:
         return "terms", "You must agree to the terms of service to continue."
-    return None
+    return checkout_tax.details_problem(session, card.address, card.tax_id)
 
 
 def _details_of(card: CardInput) -> JSONDict:
@@ -433,6 +439,9 @@ def _details_of(card: CardInput) -> JSONDict:
     if card.phone:
         out["phone"] = card.phone
     out["accepted_terms"] = card.accepted_terms
+    if card.tax_id:
+        out["tax_id"] = card.tax_id
+        out["business_name"] = card.business_name
     return out
 
 
@@ -507,6 +516,9 @@ def _finish(
         customer_id = customer["id"]
     if pm is not None and customer_id:
         pm = attach_payment_method(ctx, pm["id"], str(customer_id))
+    checkout_tax.remember_details(session, details)
+    checkout_tax.save_to_customer(ctx, session, customer, details)
+    recompute_amounts(ctx, session)
     if mode == "subscription":
         _subscribe(ctx, session, pm, customer_id, authenticated=authenticated)
     elif mode == "setup":
@@ -524,6 +536,7 @@ def _finish(
         details.get("address") or customer.get("address"),
         details.get("phone") or customer.get("phone"),
     )
+    checkout_tax.finish_details(session, details)
     if needs_terms(session) or (session.get("consent_collection") or {}).get("promotions"):
         session["consent"] = {
             "promotions": None,
@@ -583,6 +596,7 @@ def _subscribe(
             if d.get("promotion_code")
             else {"coupon": d["coupon"]}
         ]
+    checkout_tax.subscription_params(session, params)
     sub = subscription_create(ctx, params, origin="checkout", authenticated=authenticated)
     if sub.get("status") not in ("active", "trialing"):
         raise _Rollback(
@@ -810,6 +824,7 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
     customer = _session_customer(ctx, params)
     now = ctx.now_for_customer(customer)
     items, currencies = _session_line_items(ctx, params, mode)
+    checkout_tax.check_session_params(ctx, params, customer, items)
     currency = next(iter(currencies)) if currencies else params.get("currency")
     if mode == "setup" and not currency and params.get("currency"):
         currency = params["currency"].lower()
@@ -833,6 +848,7 @@ def session_create(ctx: Ctx, params: JSONDict) -> JSONDict:
         expires_at=expires_at,
         discounts=discounts,
     )
+    checkout_tax.init_session(session, params)
     recompute_amounts(ctx, session)
     ctx.save(session)
     return session

@@ -39,6 +39,13 @@ from .payments import (
     payment_method_for,
 )
 from .pricing import item_quantity, price_amount, pricing_of, product_name
+from .tax import (
+    apply_invoice_taxes,
+    automatic_tax_enabled,
+    invoice_automatic_tax,
+    location_error,
+    rate_ids,
+)
 
 InvoiceHook = Callable[[Ctx, Env, JSONDict], None]
 FailureHook = Callable[..., None]
@@ -98,13 +105,9 @@ def new_invoice(
         "attempt_count": 0,
         "attempted": False,
         "auto_advance": auto_advance,
-        "automatic_tax": {
-            "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
-        },
+        "automatic_tax": invoice_automatic_tax(
+            automatic_tax_enabled((subscription or {}).get("automatic_tax"))
+        ),
         "automatically_finalizes_at": None,
         "billing_reason": billing_reason,
         "collection_method": collection_method,
@@ -260,6 +263,7 @@ def add_subscription_item_line(
         quantity=qty,
         quantity_decimal=str(qty),
         subscription=sub["id"],
+        _tax_rates=rate_ids(item.get("tax_rates")),
     )
     inv["lines"]["data"].append(line)
     return line
@@ -296,6 +300,7 @@ def add_usage_line(
         quantity=qty,
         quantity_decimal=format(usage.normalize(), "f"),
         subscription=sub["id"],
+        _tax_rates=rate_ids(item.get("tax_rates")),
     )
     inv["lines"]["data"].append(line)
     return line
@@ -323,6 +328,8 @@ def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
         quantity=ii.get("quantity", 1),
         quantity_decimal=str(ii.get("quantity", 1)),
         subscription=sub_id,
+        _tax_rates=rate_ids(ii.get("tax_rates")),
+        _tax_behavior=ii.get("_tax_behavior"),
     )
     inv["lines"]["data"].append(line)
     return line
@@ -404,13 +411,35 @@ def refresh_totals(ctx: Ctx, inv: JSONDict) -> JSONDict:
                 totals[discount_id] = totals.get(discount_id, 0) + amount
     subtotal = sum(int(ln["amount"]) for ln in lines)
     discount_total = sum(totals.values())
-    total = subtotal - discount_total
-    inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
-    inv["total"] = inv["total_excluding_tax"] = total
+    exclusive_tax, inclusive_tax = apply_invoice_taxes(ctx, inv)
+    total = subtotal - discount_total + exclusive_tax
+    inv["subtotal"] = subtotal
+    inv["subtotal_excluding_tax"] = subtotal - inclusive_tax
+    inv["total"] = total
+    inv["total_excluding_tax"] = total - exclusive_tax - inclusive_tax
     inv["total_discount_amounts"] = [{"amount": a, "discount": d} for d, a in totals.items()]
     inv["amount_due"] = max(0, total)
     inv["amount_remaining"] = inv["amount_due"] - inv["amount_paid"]
     return inv
+
+
+def _finalization_failed(ctx: Ctx, env: Env, inv: JSONDict, exc: StripeAPIError) -> None:
+    """An automatic finalisation that could not run: the invoice stays a draft
+    with `last_finalization_error` (invoice.finalization_failed)."""
+    inv = ctx.get("invoice", inv["id"])
+    inv["last_finalization_error"] = {
+        "code": exc.code,
+        "doc_url": f"https://stripe.com/docs/error-codes/{str(exc.code).replace('_', '-')}",
+        "message": exc.message,
+        "param": exc.param,
+        "type": "invalid_request_error",
+    }
+    inv["automatic_tax"]["status"] = "requires_location_inputs"
+    inv["automatic_tax"]["disabled_reason"] = "finalization_requires_location_inputs"
+    inv["auto_advance"] = False
+    inv["automatically_finalizes_at"] = None
+    ctx.save(inv)
+    emit_event(ctx, env, "invoice.finalization_failed", inv)
 
 
 def _next_number(ctx: Ctx, customer: JSONDict) -> str:
@@ -433,6 +462,11 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
         )
     customer = ctx.get("customer", inv["customer"])
     refresh_totals(ctx, inv)
+    if (inv.get("automatic_tax") or {}).get("status") == "requires_location_inputs":
+        # docs.stripe.com/tax/customer-locations: no usable location, no
+        # finalisation (changelog 2024-10-28 "invoice finalization errors due
+        # to invalid customer tax locations").
+        raise location_error()
     # "A CAD invoice doesn't apply a customer credit balance denominated in USD"
     # (multi-currency customers); the emulator keeps one balance per customer.
     same_currency = customer.get("currency") in (None, inv["currency"])
@@ -844,7 +878,14 @@ def open_cycle_invoice(
 
 
 def finalize_and_collect(ctx: Ctx, env: Env, inv: JSONDict) -> None:
-    inv = finalize_invoice(ctx, env, inv)
+    try:
+        with ctx.store.atomic():
+            inv = finalize_invoice(ctx, env, inv)
+    except StripeAPIError as exc:
+        if not env.automatic or exc.code != "customer_tax_location_invalid":
+            raise
+        _finalization_failed(ctx, env, inv, exc)
+        return
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         collect_invoice(ctx, env, inv, off_session=True, automatic=True)
     elif inv["status"] == "open":

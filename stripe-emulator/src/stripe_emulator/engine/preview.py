@@ -15,6 +15,7 @@ from .subscription_state import (
     subscription_items,
 )
 from .subscriptions import subscription_create
+from .tax import automatic_tax_enabled, invoice_automatic_tax, tax_id_create
 
 
 def invoice_preview(ctx: Ctx, params: JSONDict) -> JSONDict:
@@ -51,8 +52,33 @@ class _PreviewDone(Exception):
         self.result = result
 
 
+def _apply_customer_details(ctx: Ctx, customer_id: str | None, raw: JSONDict | None) -> None:
+    """`customer_details` (address, shipping, tax_exempt, tax_ids): the preview's
+    customer as if it had them (written inside the rolled-back savepoint)."""
+    if not raw or not customer_id:
+        return
+    customer = customer_or_404(ctx, customer_id)
+    for key in ("address", "shipping", "tax_exempt"):
+        if raw.get(key):
+            customer[key] = raw[key]
+    ctx.save(customer)
+    for i, entry in enumerate(raw.get("tax_ids") or []):
+        tax_id_create(
+            ctx, customer, entry["type"], entry["value"], param=f"customer_details[tax_ids][{i}]"
+        )
+
+
+def _apply_automatic_tax(ctx: Ctx, inv: JSONDict, params: JSONDict) -> None:
+    if "automatic_tax" in params:
+        inv["automatic_tax"] = invoice_automatic_tax(automatic_tax_enabled(params["automatic_tax"]))
+        refresh_totals(ctx, inv)
+
+
 def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | None) -> JSONDict:
     details = params.get("subscription_details") or {}
+    if sub_id and not customer_id:
+        customer_id = str(ctx.get("subscription", sub_id, param="subscription")["customer"])
+    _apply_customer_details(ctx, customer_id, params.get("customer_details"))
     if sub_id:
         sub = ctx.get("subscription", sub_id, param="subscription")
         customer = ctx.get("customer", sub["customer"])
@@ -80,6 +106,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             )
             inv["created"] = env.now
         inv["parent"]["subscription_details"]["subscription_proration_date"] = at
+        _apply_automatic_tax(ctx, inv, params)
     elif details.get("items"):
         # A would-be subscription: create it inside the rolled-back savepoint
         # (without a payment attempt) and show its first invoice as a draft.
@@ -92,8 +119,11 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         for key in ("trial_end", "billing_cycle_anchor", "proration_behavior", "cancel_at"):
             if details.get(key) is not None:
                 create[key] = details[key]
-        if params.get("discounts"):
-            create["discounts"] = params["discounts"]
+        if details.get("default_tax_rates") is not None:
+            create["default_tax_rates"] = details["default_tax_rates"]
+        for key in ("discounts", "automatic_tax"):
+            if params.get(key):
+                create[key] = params[key]
         sub = subscription_create(ctx, create)
         inv = ctx.get("invoice", str(id_of(sub["latest_invoice"])))
         inv.update(
@@ -121,6 +151,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             ctx, inv, pending_invoice_items(ctx, customer["id"], None, inv["currency"])
         )
         refresh_totals(ctx, inv)
+        _apply_automatic_tax(ctx, inv, params)
     inv["id"] = "upcoming_" + inv["id"]
     for line in inv["lines"]["data"]:
         line["id"] = "il_tmp_" + line["id"].removeprefix("il_")

@@ -15,6 +15,7 @@ from .subscription_state import (
     period_of,
     subscription_items,
 )
+from .tax import tax_rates_from_params
 
 
 def _proration_item(
@@ -55,7 +56,7 @@ def _proration_item(
         "proration_details": {"credited_items": None, "discount_amounts": []},
         "quantity": item_quantity(item),
         "quantity_decimal": str(item_quantity(item)),
-        "tax_rates": [],
+        "tax_rates": list(item.get("tax_rates") or []),
         "test_clock": sub.get("test_clock"),
     }
     if store:
@@ -174,6 +175,10 @@ def apply_item_changes(
                 item["quantity"] = int(entry["quantity"])
             if "metadata" in entry:
                 item["metadata"] = apply_metadata(item.get("metadata"), entry["metadata"])
+            if "tax_rates" in entry:
+                item["tax_rates"] = tax_rates_from_params(
+                    ctx, entry["tax_rates"], f"{param}[tax_rates]", already=item["tax_rates"]
+                )
         else:
             price = recurring_price(ctx, entry, param)
             new = new_subscription_item(
@@ -182,6 +187,9 @@ def apply_item_changes(
             start, end = period_of(sub)
             new["current_period_start"], new["current_period_end"] = start, end
             new["_billed_amount"] = 0
+            new["tax_rates"] = tax_rates_from_params(
+                ctx, entry.get("tax_rates"), f"{param}[tax_rates]"
+            )
             items.append(new)
     if not items:
         raise invalid_request(

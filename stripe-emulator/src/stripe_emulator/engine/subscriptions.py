@@ -54,6 +54,12 @@ from .subscription_state import (
     subscription_items,
     subscription_payment_method,
 )
+from .tax import (
+    automatic_tax_enabled,
+    check_tax_behavior,
+    subscription_automatic_tax,
+    tax_rates_from_params,
+)
 
 
 def subscription_create(
@@ -112,6 +118,7 @@ def subscription_create(
     )
     _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
     _schedule_cancellation_at_create(sub, params)
+    _apply_tax_settings(ctx, sub, params)
     sub["discounts"] = discounts_from_params(
         ctx,
         env,
@@ -167,7 +174,11 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
                 "Cannot add multiple subscription items with the same price.",
                 param=f"items[{i}][price]",
             )
-        items.append(new_subscription_item(sub_id, price, qty, env, entry.get("metadata")))
+        item = new_subscription_item(sub_id, price, qty, env, entry.get("metadata"))
+        item["tax_rates"] = tax_rates_from_params(
+            ctx, entry.get("tax_rates"), f"items[{i}][tax_rates]"
+        )
+        items.append(item)
     return items
 
 
@@ -183,6 +194,20 @@ def _check_customer_currency(ctx: Ctx, customer: JSONDict, currency: str) -> Non
                 "active subscription, subscription schedule, discount, quote, or invoice item "
                 f"with currency {other['currency']}."
             )
+
+
+def _apply_tax_settings(ctx: Ctx, sub: JSONDict, params: JSONDict) -> None:
+    """`default_tax_rates` and `automatic_tax[enabled]` (create and update)."""
+    if "default_tax_rates" in params:
+        sub["default_tax_rates"] = tax_rates_from_params(
+            ctx, params["default_tax_rates"], "default_tax_rates", already=sub["default_tax_rates"]
+        )
+    if "automatic_tax" in params:
+        sub["automatic_tax"] = subscription_automatic_tax(
+            automatic_tax_enabled(params["automatic_tax"])
+        )
+    if automatic_tax_enabled(sub.get("automatic_tax")):
+        check_tax_behavior([i["price"] for i in sub["items"]["data"]], "items[{i}][price]")
 
 
 def _check_items_agree(items: list[JSONDict]) -> None:
@@ -489,6 +514,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         )
     _apply_cancel_at_period_end(env, sub, params)
     _apply_cancel_at(env, sub, params)
+    _apply_tax_settings(ctx, sub, params)
     if params.get("add_invoice_items"):
         add_invoice_items(ctx, env, sub, params["add_invoice_items"])
     billing = _prorate_item_changes(ctx, env, sub, params)

@@ -28,6 +28,7 @@ from ..engine.checkout import (
     needs_terms,
     start_completion,
 )
+from ..engine.checkout_tax import collects_tax_id
 from ..response import Response
 from .html import (
     document,
@@ -156,11 +157,45 @@ def _summary(ctx: Ctx, session: JSONDict) -> str:
             '<div class="table-wrap"><table aria-label="Order summary"><thead><tr>'
             '<th scope="col">Item</th><th scope="col" class="num">Amount</th></tr></thead>'
             f"<tbody>{''.join(rows)}"
-            f"{subtotal_row}{discount_row}{after_trial_row}"
+            f"{subtotal_row}{discount_row}{_tax_row(session)}{after_trial_row}"
             f'<tr class="total"><td>Total due today</td><td class="num">'
             f"{esc(money(total, currency))}</td></tr></tbody></table></div>"
         )
     return f"<h1>{heading}</h1>{sub}{trial_note}{table}"
+
+
+def _tax_row(session: JSONDict) -> str:
+    """The tax line of the summary: the amount, or that the address decides it."""
+    details = session.get("total_details") or {}
+    auto = session.get("automatic_tax") or {}
+    if auto.get("enabled") and auto.get("status") == "requires_location_inputs":
+        return '<tr><td>Tax</td><td class="num muted small">Calculated from your address</td></tr>'
+    if not details.get("amount_tax"):
+        return ""
+    return (
+        f'<tr><td>Tax</td><td class="num">'
+        f"{esc(money(int(details['amount_tax']), session.get('currency')))}</td></tr>"
+    )
+
+
+def _tax_id_fields(session: JSONDict, values: dict[str, str]) -> str:
+    """tax_id_collection: buying as a business, with the business name and one tax ID."""
+    if not collects_tax_id(session):
+        return ""
+    checked = " checked" if values.get("is_business") else ""
+    return (
+        "<fieldset><legend>Business purchase</legend>"
+        '<label class="radio" for="is_business"><input type="checkbox" id="is_business" '
+        f'name="is_business" value="yes"{checked}> I\'m purchasing as a business</label>'
+        '<label for="business_name">Business name</label>'
+        '<input type="text" id="business_name" name="business_name" autocomplete="organization" '
+        f'value="{esc(values.get("business_name", ""))}">'
+        '<label for="tax_id">Tax ID (for example DE123456789)</label>'
+        '<input type="text" id="tax_id" name="tax_id" '
+        f'value="{esc(values.get("tax_id", ""))}">'
+        '<p class="muted small">The tax ID type follows the billing address country '
+        "(EU VAT, UK VAT, US EIN, Australian ABN, Swiss VAT).</p></fieldset>"
+    )
 
 
 def _product_names(session: JSONDict) -> str:
@@ -311,6 +346,7 @@ def _extra_fields(session: JSONDict, values: dict[str, str]) -> str:
             for key, label, auto in _ADDRESS_FIELDS
         )
         out.append(f"<fieldset><legend>Billing address</legend>{rows}</fieldset>")
+    out.append(_tax_id_fields(session, values))
     if needs_phone(session):
         out.append(
             '<label for="phone">Phone number</label><input type="text" id="phone" name="phone" '
@@ -385,6 +421,7 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
     if session["status"] != "open":
         return render_checkout(ctx, session, status=409)
     keys = ["email", "cardholder_name", "phone", "saved_payment_method"]
+    keys += ["is_business", "business_name", "tax_id"]
     keys += [f[0] for f in _ADDRESS_FIELDS]
     values = {k: req.value(k) for k in keys}
     if req.value("action") == "apply_promotion_code":
@@ -409,6 +446,9 @@ def checkout_post(ctx: Ctx, req: PageRequest, id: str) -> Response:
         phone=req.value("phone"),
         accepted_terms=req.value("terms") == "accepted",
     )
+    if req.value("is_business") == "yes":
+        card.tax_id = req.value("tax_id").strip()
+        card.business_name = req.value("business_name").strip()
     if card.address.get("country"):
         card.address["country"] = card.address["country"].upper()
     saved = saved_card(ctx, session)

@@ -71,10 +71,33 @@ def _facts(inv: JSONDict) -> list[tuple[str, str]]:
     return facts
 
 
-def _totals(inv: JSONDict) -> list[tuple[str, int]]:
+def _tax_label(ctx: Ctx, tax: JSONDict) -> str:
+    """ "VAT - DE (19%)", with "inclusive" or "reverse charge" where that applies."""
+    rate = ctx.find("tax_rate", str((tax.get("tax_rate_details") or {}).get("tax_rate"))) or {}
+    where = rate.get("state") or rate.get("jurisdiction") or rate.get("country")
+    pct = rate.get("effective_percentage", rate.get("percentage"))
+    label = str(rate.get("display_name") or "Tax")
+    if where:
+        label += f" - {where}"
+    if pct is not None:
+        label += f" ({float(pct):g}%)"
+    if tax.get("tax_behavior") == "inclusive":
+        label += ", included"
+    reason = tax.get("taxability_reason")
+    if reason == "reverse_charge":
+        label += ", reverse charge"
+    return label
+
+
+def _totals(ctx: Ctx, inv: JSONDict) -> list[tuple[str, int]]:
     rows = [("Subtotal", int(inv.get("subtotal") or 0))]
     for d in inv.get("total_discount_amounts") or []:
         rows.append(("Discount", -int(d.get("amount") or 0)))
+    taxes = inv.get("total_taxes") or []
+    if taxes:
+        rows.append(("Total excluding tax", int(inv.get("total_excluding_tax") or 0)))
+    for tax in taxes:
+        rows.append((_tax_label(ctx, tax), int(tax.get("amount") or 0)))
     rows.append(("Total", int(inv.get("total") or 0)))
     if inv.get("amount_paid"):
         rows.append(("Amount paid", int(inv["amount_paid"])))
@@ -96,7 +119,7 @@ def render_invoice(ctx: Ctx, inv: JSONDict, *, error: str = "", status: int = 20
     totals = "".join(
         f'<tr class="{"total" if label == "Amount due" else ""}"><td colspan="2">{esc(label)}</td>'
         f'<td class="num">{esc(money(amount, cur))}</td></tr>'
-        for label, amount in _totals(inv)
+        for label, amount in _totals(ctx, inv)
     )
     facts = "".join(
         f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in _facts(inv)
@@ -271,7 +294,7 @@ def invoice_pdf_bytes(ctx: Ctx, inv: JSONDict) -> bytes:
         doc.line(16)
     doc.rule()
     doc.line(16)
-    for label, amount in _totals(inv):
+    for label, amount in _totals(ctx, inv):
         doc.ensure(16)
         bold = label in ("Total", "Amount due")
         doc.text(right - 160, label, size=10, bold=bold)

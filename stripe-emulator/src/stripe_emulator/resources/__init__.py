@@ -29,6 +29,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     setup_intents,
     subscriptions,
     tax_ids,
+    tax_rates,
     test_clocks,
     webhook_endpoints,
 )

@@ -155,6 +155,8 @@ def _card_from_body(body: JSONDict) -> CardInput:
         card.address = {k: str(v) for k, v in address.items() if k in ADDRESS_KEYS and v}
     card.phone = str(body.get("phone") or "")
     card.accepted_terms = bool(body.get("accept_terms", True))
+    card.tax_id = str(body.get("tax_id") or "")
+    card.business_name = str(body.get("business_name") or "")
     return card
 
 

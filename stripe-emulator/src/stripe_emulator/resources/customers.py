@@ -6,6 +6,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..engine.customers import CUSTOMER_DELETE_HOOKS, customer_create, customer_update
+from ..engine.tax import customer_tax_details
 from ..errors import resource_missing
 from ..listing import match_range, paginate, search
 from ..render import register_includable
@@ -45,7 +46,14 @@ def _tax_ids(ctx: Ctx, cus: JSONDict) -> JSONDict:
 
 register_includable("customer", "sources", _sources)
 register_includable("customer", "subscriptions", _subscriptions)
+
+
+def _tax(ctx: Ctx, cus: JSONDict) -> JSONDict:
+    return customer_tax_details(cus)
+
+
 register_includable("customer", "tax_ids", _tax_ids)
+register_includable("customer", "tax", _tax)
 
 
 @route("POST", "/v1/customers", params="CustomerCreateParams")

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import engine
 from ..context import Ctx
+from ..engine.tax import tax_rates_from_params
 from ..errors import invalid_request
 from ..ids import new_id
 from ..listing import match_range, paginate
@@ -108,8 +109,10 @@ def create_invoice_item(ctx: Ctx, params: JSONDict) -> JSONDict:
         "proration_details": {"credited_items": None, "discount_amounts": []},
         "quantity": quantity,
         "quantity_decimal": str(quantity),
-        "tax_rates": [],
+        "tax_rates": tax_rates_from_params(ctx, params.get("tax_rates"), "tax_rates"),
         "test_clock": customer.get("test_clock"),
+        # Amount-only items have no price to take a tax behavior from.
+        "_tax_behavior": params.get("tax_behavior"),
     }
     if params.get("invoice"):
         inv = _draft_invoice(ctx, params["invoice"], "invoice")
@@ -148,6 +151,10 @@ def update_invoice_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     if "quantity" in params:
         ii["quantity"] = int(params["quantity"])
         ii["quantity_decimal"] = str(ii["quantity"])
+    if "tax_rates" in params:
+        ii["tax_rates"] = tax_rates_from_params(
+            ctx, params["tax_rates"], "tax_rates", already=ii["tax_rates"]
+        )
     if ii != before:
         ctx.save(ii)
         if inv is not None:

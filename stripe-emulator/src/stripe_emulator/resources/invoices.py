@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import engine
 from ..context import Ctx
+from ..engine import tax
 from ..errors import invalid_request
 from ..listing import list_object, match_range, paginate, search
 from ..params import UNSET
@@ -47,6 +48,18 @@ def _draft(inv: JSONDict) -> None:
         raise invalid_request(
             f"You can only modify draft invoices; this one is {inv['status']}.",
             code="invoice_not_editable",
+        )
+
+
+def _apply_tax_params(ctx: Ctx, inv: JSONDict, params: JSONDict) -> None:
+    """`default_tax_rates` (400 for an unknown or inactive rate) and `automatic_tax`."""
+    if "default_tax_rates" in params:
+        inv["default_tax_rates"] = tax.tax_rates_from_params(
+            ctx, params["default_tax_rates"], "default_tax_rates", already=inv["default_tax_rates"]
+        )
+    if "automatic_tax" in params:
+        inv["automatic_tax"] = tax.invoice_automatic_tax(
+            tax.automatic_tax_enabled(params["automatic_tax"])
         )
 
 
@@ -98,6 +111,7 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
     for key in ("footer", "statement_descriptor"):
         if params.get(key):
             inv[key] = params[key]
+    _apply_tax_params(ctx, inv, params)
     if params.get("pending_invoice_items_behavior") == "include":
         engine.attach_pending_items(
             ctx,
@@ -148,6 +162,8 @@ def update_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         "discounts",
         "due_date",
         "auto_advance",
+        "default_tax_rates",
+        "automatic_tax",
     }
     touched = set(params) & draft_only
     # auto_advance may still change on an open invoice (to stop or resume retries).
@@ -184,6 +200,9 @@ def update_invoice(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
             subscription=None,
             param="discounts",
         )
+        engine.refresh_totals(ctx, inv)
+    if {"default_tax_rates", "automatic_tax"} & set(params):
+        _apply_tax_params(ctx, inv, params)
         engine.refresh_totals(ctx, inv)
     if inv != before:
         ctx.save(inv)

@@ -2,7 +2,7 @@
 
 dj-stripe's `djstripe_sync_models` lists every model it knows. For features
 the emulator has no objects of (Connect transfers and fees, payouts, disputes,
-Radar, Issuing, Identity, files, shipping and tax rates, subscription
+Radar, Issuing, Identity, files, shipping rates, subscription
 schedules, balance transactions) the list is empty, as it is on a new Stripe
 test account that never used them, and any id is unknown (404). Two lists
 differ from Stripe on purpose and are named in README "Known differences":
@@ -51,7 +51,6 @@ EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/shipping_rates", "shipping_rate", "ShippingRate"),
     ("/v1/subscription_schedules", "subscription_schedule", "SubscriptionSchedule"),
     ("/v1/tax_codes", "tax_code", "TaxCode"),
-    ("/v1/tax_rates", "tax_rate", "TaxRate"),
     ("/v1/transfers", "transfer", "Transfer"),
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import engine
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from ..listing import match_range, paginate, search
 from ..routing import helper_route, route
 
@@ -119,6 +119,20 @@ def _item(ctx: Ctx, id: str) -> JSONDict:
     return ctx.get("subscription_item", id)
 
 
+def _item_update(ctx: Ctx, sub_id: str, params: JSONDict, entry: JSONDict) -> JSONDict:
+    """The subscription update an item endpoint stands for; an error about the
+    entry names the item endpoint's own parameter (`tax_rates[0]`, not
+    `items[0][tax_rates][0]`)."""
+    try:
+        return engine.subscription_update(ctx, sub_id, _change_params(params, entry))
+    except StripeAPIError as exc:
+        prefix = "items[0]["
+        if exc.param and exc.param.startswith(prefix):
+            name, _, tail = exc.param[len(prefix) :].partition("]")
+            exc.param = name + tail
+        raise
+
+
 def _change_params(params: JSONDict, entry: JSONDict) -> JSONDict:
     out: JSONDict = {"items": [entry]}
     for key in ("proration_behavior", "proration_date", "payment_behavior"):
@@ -129,11 +143,11 @@ def _change_params(params: JSONDict, entry: JSONDict) -> JSONDict:
 
 @route("POST", "/v1/subscription_items", params="SubscriptionItemCreateParams")
 def create_subscription_item(ctx: Ctx, params: JSONDict) -> JSONDict:
-    keys = ("price", "price_data", "quantity", "metadata")
+    keys = ("price", "price_data", "quantity", "metadata", "tax_rates")
     entry: JSONDict = {k: params[k] for k in keys if k in params}
     if "plan" in params and "price" not in entry:
         entry["price"] = params["plan"]
-    sub = engine.subscription_update(ctx, params["subscription"], _change_params(params, entry))
+    sub = _item_update(ctx, params["subscription"], params, entry)
     price_id = entry.get("price")
     for item in sub["items"]["data"]:
         if price_id is None or item["price"]["id"] == price_id:
@@ -150,12 +164,12 @@ def retrieve_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 def update_subscription_item(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     item = _item(ctx, id)
     entry: JSONDict = {"id": id}
-    for key in ("price", "price_data", "quantity", "metadata"):
+    for key in ("price", "price_data", "quantity", "metadata", "tax_rates"):
         if key in params:
             entry[key] = params[key]
     if "plan" in params and "price" not in entry:
         entry["price"] = params["plan"]
-    engine.subscription_update(ctx, item["subscription"], _change_params(params, entry))
+    _item_update(ctx, item["subscription"], params, entry)
     return _item(ctx, id)
 
 
