@@ -198,3 +198,27 @@ def test_ordinary_card_refunds_never_change(emulator: EmulatorServer) -> None:
     assert stripe.Refund.retrieve(refund.id).status == "succeeded"
     assert _events("refund.updated") == []
     assert _events("refund.failed") == []
+
+
+def test_balance_moves_at_capture_for_the_captured_amount(emulator: EmulatorServer) -> None:
+    pi = _authorized(5000)
+    charge = stripe.Charge.retrieve(str(pi.latest_charge))
+    assert charge.balance_transaction is None
+    assert stripe.BalanceTransaction.list().data == []
+    stripe.PaymentIntent.capture(pi.id, amount_to_capture=3000)
+    charge = stripe.Charge.retrieve(str(pi.latest_charge))
+    (txn,) = stripe.BalanceTransaction.list().data  # the released 2000 moved no money
+    assert charge.balance_transaction == txn.id
+    assert (txn.type, txn.amount, txn.source) == ("charge", 3000, charge.id)
+
+
+def test_failed_async_refund_gives_the_money_back(emulator: EmulatorServer) -> None:
+    clock, customer, _pm = clock_customer()
+    pi = _paid("pm_card_refundFail", customer.id)
+    refund = stripe.Refund.create(payment_intent=pi.id)
+    assert refund.balance_transaction is not None
+    advance(clock, T0 + DAY)
+    failed = stripe.Refund.retrieve(refund.id)
+    assert failed.failure_balance_transaction is not None
+    txn = stripe.BalanceTransaction.retrieve(str(failed.failure_balance_transaction))
+    assert (txn.type, txn.amount, txn.source) == ("refund_failure", 2000, refund.id)

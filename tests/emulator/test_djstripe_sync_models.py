@@ -36,8 +36,7 @@ EMPTY_MODELS = {
     "TransferReversal": "no transfers to list reversals of",
     "Payout": "no payouts",
     # Features the emulator does not model; empty on an account that never used them.
-    "BalanceTransaction": "charges carry no balance transaction",
-    "Dispute": "no disputes",
+    "Dispute": "no dispute test card is used here",
     "EarlyFraudWarning": "no Radar",
     "Review": "no Radar reviews",
     "File": "no files",
@@ -180,6 +179,9 @@ def test_djstripe_sync_models_lists_every_model(all_bases: str) -> None:
     assert dj.Card.objects.get(id=ids["card"]).stripe_data["customer"] == alice.id
     assert dj.Subscription.objects.get(id=ids["sub"]).stripe_data["status"] == "active"
     assert dj.Refund.objects.count() == 1
+    # One balance transaction per succeeded charge, one for the refund.
+    assert dj.BalanceTransaction.objects.filter(type="refund").count() == 1
+    assert dj.BalanceTransaction.objects.filter(type="charge").exists()
     assert dj.Coupon.objects.count() == 1
     assert dj.PromotionCode.objects.count() == 1
     assert dj.Feature.objects.count() == 1

@@ -178,6 +178,31 @@ CHANGES: tuple[Change, ...] = (
         "added",
         _CL + "dahlia/2026-03-25/trial-offers-on-subscription-items",
     ),
+    # 2026-07-29.dahlia: "Adds card network details to the Dispute object".
+    Change(
+        "2026-07-29.dahlia",
+        "dispute",
+        "payment_method_details.card.network",
+        "added",
+        _CL + "dahlia/2026-07-29/dispute-payment-method-details-card-network",
+    ),
+    # 2026-10-28.endive: the evidence submission method (always present) and
+    # the intended submission method (null without Smart Disputes).
+    Change(
+        "2026-10-28.endive",
+        "dispute",
+        "evidence_details.submission_method",
+        "added",
+        _CL + "endive/2026-10-28/evidence-submission-method-property-disputes",
+        default=_const("not_submitted"),
+    ),
+    Change(
+        "2026-10-28.endive",
+        "dispute",
+        "intended_submission_method",
+        "added",
+        _CL + "endive/2026-10-28/adds-intended-submission-method-for-disputes",
+    ),
 )
 
 # Object type -> its changes, newest last.

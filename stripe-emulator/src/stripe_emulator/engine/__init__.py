@@ -50,6 +50,7 @@ from .credit_notes import (
     credit_note_void,
 )
 from .discounts import discounts_from_params
+from .disputes import dispute_close, dispute_update
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
 from .invoice_lines import (
     invoice_add_lines,
@@ -105,6 +106,8 @@ __all__ = [
     "credit_note_update",
     "credit_note_void",
     "discounts_from_params",
+    "dispute_close",
+    "dispute_update",
     "finalize_invoice",
     "finish_authentication",
     "hosted_invoice_url",

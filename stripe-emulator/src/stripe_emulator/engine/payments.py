@@ -9,9 +9,11 @@ from ..context import Ctx
 from ..errors import invalid_request
 from ..ids import new_id, random_token
 from ..updates import apply_metadata
+from .balance import charge_transaction, new_balance_transaction, refund_transaction
 from .cards import TestCard, test_card_for
 from .cards import resolve_payment_method as resolve_payment_method
 from .common import DAY, Env, JSONDict, authentication_url, base_url, deep_copy, emit_event
+from .disputes import early_fraud_warnings_after_refund, open_test_dispute
 
 # An uncaptured card payment is canceled this long after its authorization:
 # "Uncaptured PaymentIntents are cancelled a set number of days (7 by default)
@@ -274,6 +276,10 @@ def _new_charge(
         "transfer_data": None,
         "transfer_group": None,
     }
+    if captured:
+        # Every captured charge moves money into the balance (engine/balance.py);
+        # an authorization alone does not (its transaction is made at capture).
+        charge_transaction(ctx, env, charge, at_once=test_card_for(pm).bypass_pending)
     ctx.save(charge)
     return charge
 
@@ -347,6 +353,8 @@ def attempt_payment_intent(
         ctx.save(pi)
         emit_event(ctx, env, "payment_intent.succeeded", pi)
         emit_event(ctx, env, "charge.succeeded", charge)
+        # The dispute test cards: "the charge succeeds, only to be disputed".
+        open_test_dispute(ctx, env, charge, pm)
     else:
         pi["status"] = "requires_payment_method"
         pi["last_payment_error"] = payment_error(outcome, pm, charge["id"])
@@ -483,6 +491,11 @@ def capture_payment_intent(
     charge_before = deep_copy(charge)
     charge["captured"] = True
     charge["amount_captured"] = amount
+    pm = ctx.find("payment_method", str(charge.get("payment_method") or ""))
+    bypass = test_card_for(pm).bypass_pending if pm is not None else False
+    # The balance receives what was captured, not what was authorized.
+    txn = charge_transaction(ctx, env, {**charge, "amount": amount}, at_once=bypass)
+    charge["balance_transaction"] = txn["id"]
     ctx.save(charge)
     emit_event(ctx, env, "charge.captured", charge, previous=charge_before)
     if amount < capturable:
@@ -494,6 +507,9 @@ def capture_payment_intent(
     pi.pop("_capture_before", None)
     ctx.save(pi)
     emit_event(ctx, env, "payment_intent.succeeded", pi)
+    if pm is not None:
+        # The dispute test cards: "the charge succeeds, only to be disputed".
+        open_test_dispute(ctx, env, ctx.get("charge", charge["id"]), pm)
     return pi
 
 
@@ -564,6 +580,8 @@ def refund_charge(
         "transfer_reversal": None,
     }
     if not release:
+        # A released authorization moved no money, so it has no balance transaction.
+        refund_transaction(ctx, env, refund)
         _schedule_async_refund(ctx, env, charge, refund)
     ctx.save(refund)
     charge = ctx.get("charge", charge["id"])
@@ -575,6 +593,7 @@ def refund_charge(
     ctx.save(charge)
     emit_event(ctx, env, "refund.created", refund)
     emit_event(ctx, env, "charge.refunded", charge, previous=before)
+    early_fraud_warnings_after_refund(ctx, env, charge)
     return refund
 
 
@@ -611,6 +630,17 @@ def settle_async_refund(ctx: Ctx, env: Env, refund: JSONDict) -> JSONDict:
         return refund
     refund["status"] = "failed"
     refund["failure_reason"] = "expired_or_canceled_card"
+    # The refunded amount comes back to the balance (Refund.failure_balance_transaction).
+    failure = new_balance_transaction(
+        ctx,
+        env,
+        amount=int(refund["amount"]),
+        currency=str(refund["currency"]),
+        txn_type="refund_failure",
+        reporting_category="refund_failure",
+        source=str(refund["id"]),
+    )
+    refund["failure_balance_transaction"] = failure["id"]
     ctx.save(refund)
     charge = ctx.find("charge", str(refund.get("charge") or ""))
     if charge is not None:

@@ -17,6 +17,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     customer_sources,
     customers,
     discounts,
+    disputes,
     entitlements,
     events_api,
     helpers,

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import engine
 from ..context import Ctx
+from ..engine.disputes import dispute_of_charge
 from ..errors import invalid_request
 from ..listing import list_object, match_range, paginate, search
 from ..render import register_includable
@@ -92,6 +93,7 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
         raise invalid_request(
             f"Charge {charge['id']} has not succeeded and cannot be refunded.", param="charge"
         )
+    _check_not_charged_back(ctx, charge)
     if charge.get("captured") is False:
         raise invalid_request(
             f"Charge {charge['id']} has not been captured; cancel its PaymentIntent instead.",
@@ -119,6 +121,17 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
         metadata=apply_metadata({}, params.get("metadata")),
     )
     return refund
+
+
+def _check_not_charged_back(ctx: Ctx, charge: JSONDict) -> None:
+    """A chargeback already took the money back: Stripe refuses the refund (`charge_disputed`)."""
+    dispute = dispute_of_charge(ctx, charge["id"]) if charge.get("disputed") else None
+    if dispute is not None and not dispute.get("is_charge_refundable"):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            param="charge",
+            code="charge_disputed",
+        )
 
 
 @route("GET", "/v1/refunds/{id}", params="RefundRetrieveParams")
