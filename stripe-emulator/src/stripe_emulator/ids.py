@@ -41,6 +41,9 @@ PREFIXES: dict[str, str] = {
     "billing.meter": "mtr",
     "billing.meter_event": "mevt",
     "invoice_payment": "inpay",
+    "credit_note": "cn",
+    "credit_note_line_item": "cnli",
+    "customer_balance_transaction": "cbtxn",
     "request": "req",
     "fingerprint": "fp",
 }

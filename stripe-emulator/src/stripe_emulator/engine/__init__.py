@@ -43,9 +43,21 @@ from .confirmation import (
     payment_intent_confirm,
     setup_intent_authenticate,
 )
+from .credit_notes import (
+    credit_note_build,
+    credit_note_create,
+    credit_note_update,
+    credit_note_void,
+)
 from .discounts import discounts_from_params
 from .disputes import dispute_close, dispute_update
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
+from .invoice_lines import (
+    invoice_add_lines,
+    invoice_remove_lines,
+    invoice_update_line,
+    invoice_update_lines,
+)
 from .invoicing import (
     add_invoice_item_line,
     attach_pending_items,
@@ -63,9 +75,11 @@ from .payments import (
     ChargeOutcome,
     attempt_payment_intent,
     cancel_payment_intent,
+    capture_payment_intent,
     card_charge_outcome,
     new_payment_intent,
     new_setup_intent,
+    refund_charge,
     resolve_payment_method,
 )
 from .preview import invoice_preview
@@ -95,18 +109,27 @@ __all__ = [
     "attempt_payment_intent",
     "authentication_url",
     "cancel_payment_intent",
+    "capture_payment_intent",
     "card_charge_outcome",
     "collect_invoice",
     "confirm_setup_intent",
+    "credit_note_build",
+    "credit_note_create",
+    "credit_note_update",
+    "credit_note_void",
     "discounts_from_params",
     "dispute_close",
     "dispute_update",
     "finalize_invoice",
     "finish_authentication",
     "hosted_invoice_url",
+    "invoice_add_lines",
     "invoice_pay",
     "invoice_pdf_url",
     "invoice_preview",
+    "invoice_remove_lines",
+    "invoice_update_line",
+    "invoice_update_lines",
     "mark_paid",
     "mark_uncollectible",
     "new_invoice",
@@ -121,6 +144,7 @@ __all__ = [
     "process_due",
     "proration_lines",
     "refresh_totals",
+    "refund_charge",
     "resolve_payment_method",
     "schedule_list_filter",
     "settings",

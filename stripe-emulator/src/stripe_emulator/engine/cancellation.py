@@ -41,7 +41,7 @@ def cancel_now(
     if prorate and sub["status"] in ("active", "past_due"):
         proration_lines(ctx, env, sub, subscription_items(sub), [], env.now)
     if invoice_now:
-        pending = pending_invoice_items(ctx, sub["customer"], sub["id"])
+        pending = pending_invoice_items(ctx, sub["customer"], sub["id"], sub["currency"])
         metered = any(is_metered(i) for i in subscription_items(sub))
         if pending or metered:
             # Final invoice: pending items and usage not yet billed.

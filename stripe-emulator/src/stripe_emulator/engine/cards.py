@@ -38,6 +38,10 @@ class TestCard:
       "early_fraud_warning" (…5423): an early fraud warning instead of a dispute.
     bypass_pending: the charge's funds are available at once (…0077,
       docs.stripe.com/testing#available-balance).
+
+    refund (docs.stripe.com/testing, "Simulate an asynchronous refund"):
+      pending_then_succeed  refunds start `pending`, later `succeeded` (…7726)
+      succeed_then_fail     refunds start `succeeded`, later `failed` (…5126)
     """
 
     __test__ = False  # not a pytest test class
@@ -51,6 +55,7 @@ class TestCard:
     message: str | None = None
     dispute: str | None = None
     bypass_pending: bool = False
+    refund: str | None = None
 
 
 DECLINED_MESSAGE = "Your card was declined."
@@ -66,6 +71,8 @@ TEST_CARDS: dict[str, TestCard] = {
     "6011111111111117": TestCard("discover"),
     "4000000000003055": TestCard("visa"),
     "4000000000000077": TestCard("visa", bypass_pending=True),
+    "4000000000007726": TestCard("visa", refund="pending_then_succeed"),
+    "4000000000005126": TestCard("visa", refund="succeed_then_fail"),
     "4000000000000259": TestCard("visa", dispute="fraudulent"),
     "4000000000002685": TestCard("visa", dispute="product_not_received"),
     "4000000000001976": TestCard("visa", dispute="inquiry"),
@@ -164,6 +171,8 @@ ALIASES: dict[str, str] = {
     "amex": "378282246310005",
     "discover": "6011111111111117",
     "bypassPending": "4000000000000077",
+    "pendingRefund": "4000000000007726",
+    "refundFail": "4000000000005126",
     "threeDSecureOptional": "4000000000003055",
     "createDispute": "4000000000000259",
     "createDisputeProductNotReceived": "4000000000002685",

@@ -34,6 +34,7 @@ from .common import (
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
 from .schedules import process_schedule, schedule_due_at
+from .payments import expire_authorization, settle_async_refund
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -45,9 +46,14 @@ logger = logging.getLogger(__name__)
 
 
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
-    """The next moment something happens to this subscription, schedule or invoice, if any."""
+    """The next moment something happens to this subscription, schedule, invoice,
+    uncaptured PaymentIntent or asynchronous test refund, if any."""
     if obj["object"] == "subscription_schedule":
         return schedule_due_at(obj)
+    if obj["object"] == "payment_intent":
+        return obj.get("_capture_before") if obj["status"] == "requires_capture" else None
+    if obj["object"] == "refund":
+        return obj.get("_settles_at")
     if obj["object"] == "invoice":
         if obj["status"] == "draft" and obj.get("auto_advance"):
             return obj.get("automatically_finalizes_at")
@@ -84,6 +90,12 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     """Run what is due for `obj` at env.now; returns ids of objects to re-examine."""
     if obj["object"] == "subscription_schedule":
         return process_schedule(ctx, obj, env)
+    if obj["object"] == "payment_intent":
+        expire_authorization(ctx, env, obj)
+        return [obj["id"]]
+    if obj["object"] == "refund":
+        settle_async_refund(ctx, env, obj)
+        return [obj["id"]]
     if obj["object"] == "invoice":
         return _process_invoice(ctx, obj, env)
     return _process_subscription(ctx, obj, env)
@@ -101,8 +113,7 @@ def _process_invoice(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     return related
 
 
-def _process_subscription(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
-    sub = obj
+def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
     status = sub["status"]
     if status == "trialing":
         trial_end = int(sub["trial_end"])
@@ -137,20 +148,29 @@ def _process_subscription(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     return related
 
 
-def _clock_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:
-    """The clock's live subscriptions, schedules and unsettled invoices."""
-    out = [
+def _scheduled_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:
+    """The clock's objects that may have something due: live subscriptions,
+    schedules, draft and open invoices, uncaptured PaymentIntents, asynchronous
+    test refunds."""
+    found = [
         sub
         for sub in ctx.store.all_where("subscription", {"test_clock": clock_id})
         if sub["status"] not in TERMINAL
     ]
     for status in ("not_started", "active"):
-        out += ctx.store.all_where(
+        found += ctx.store.all_where(
             "subscription_schedule", {"test_clock": clock_id, "status": status}
         )
     for status in ("draft", "open"):
-        out += ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status})
-    return out
+        found += ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status})
+    found += ctx.store.all_where(
+        "payment_intent", {"status": "requires_capture", "_test_clock": clock_id}
+    )
+    for behaviour in ("pending_then_succeed", "succeed_then_fail"):
+        found += ctx.store.all_where(
+            "refund", {"_test_clock": clock_id, "_async_refund": behaviour}
+        )
+    return found
 
 
 def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
@@ -182,8 +202,8 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
         rank = 0 if obj["object"] == "subscription_schedule" else 1
         heapq.heappush(heap, (due, rank, seq, obj["id"]))
 
-    for live in _clock_objects(ctx, clock_id):
-        push(live)
+    for candidate in _scheduled_objects(ctx, clock_id):
+        push(candidate)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:

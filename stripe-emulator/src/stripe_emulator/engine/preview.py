@@ -165,7 +165,9 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             currency=params.get("currency") or "usd",
             billing_reason="manual",
         )
-        attach_pending_items(ctx, inv, pending_invoice_items(ctx, customer["id"], None))
+        attach_pending_items(
+            ctx, inv, pending_invoice_items(ctx, customer["id"], None, inv["currency"])
+        )
         refresh_totals(ctx, inv)
         _apply_automatic_tax(ctx, inv, params)
     inv["id"] = "upcoming_" + inv["id"]

@@ -103,6 +103,7 @@ def subscription_create(
     sub_id = new_id("subscription")
     items = _build_items(ctx, env, sub_id, params.get("items") or [])
     _check_items_agree(items)
+    _check_customer_currency(ctx, customer, items[0]["price"]["currency"])
     interval = items[0]["price"]["recurring"]
     pm_id = check_payment_method(
         ctx, params.get("default_payment_method"), customer["id"], "default_payment_method"
@@ -192,6 +193,20 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
         )
         items.append(item)
     return items
+
+
+def _check_customer_currency(ctx: Ctx, customer: JSONDict, currency: str) -> None:
+    """A customer can't have two live subscriptions in different currencies
+    (docs.stripe.com/invoicing/multi-currency-customers: "You can't have two active
+    subscriptions with different currencies"). The message is the one Stripe
+    answers with, as reported by its users (no error code is documented)."""
+    for other in ctx.store.all_where("subscription", {"customer": customer["id"]}):
+        if other["status"] not in TERMINAL and other["currency"] != currency:
+            raise invalid_request(
+                "You cannot combine currencies on a single customer. This customer has an "
+                "active subscription, subscription schedule, discount, quote, or invoice item "
+                f"with currency {other['currency']}."
+            )
 
 
 def _apply_tax_settings(ctx: Ctx, sub: JSONDict, params: JSONDict) -> None:

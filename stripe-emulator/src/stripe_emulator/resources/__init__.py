@@ -12,6 +12,7 @@ from . import (  # noqa: F401 - imported for their @route registrations
     catalog,
     charges,
     checkout,
+    credit_notes,
     customer_balance,
     customer_sources,
     customers,
