@@ -33,8 +33,8 @@ from .common import (
 )
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
-from .schedules import process_schedule, schedule_due_at
 from .payments import expire_authorization, settle_async_refund
+from .schedules import process_schedule, schedule_due_at
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -43,6 +43,19 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger(__name__)
+
+
+def _invoice_due_at(obj: JSONDict) -> int | None:
+    if obj["status"] == "draft" and obj.get("auto_advance"):
+        return obj.get("automatically_finalizes_at")
+    if obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+        # The customer pays by themselves; at the due date it is overdue.
+        if obj.get("due_date") and not obj.get("_overdue"):
+            return int(obj["due_date"])
+        return None
+    if obj["status"] == "open" and obj.get("auto_advance"):
+        return obj.get("next_payment_attempt")
+    return None
 
 
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
@@ -55,16 +68,7 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
     if obj["object"] == "refund":
         return obj.get("_settles_at")
     if obj["object"] == "invoice":
-        if obj["status"] == "draft" and obj.get("auto_advance"):
-            return obj.get("automatically_finalizes_at")
-        if obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            # The customer pays by themselves; at the due date it is overdue.
-            if obj.get("due_date") and not obj.get("_overdue"):
-                return int(obj["due_date"])
-            return None
-        if obj["status"] == "open" and obj.get("auto_advance"):
-            return obj.get("next_payment_attempt")
-        return None
+        return _invoice_due_at(obj)
     status = obj["status"]
     if status == "trialing" and obj.get("trial_end"):
         trial_end = int(obj["trial_end"])
