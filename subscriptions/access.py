@@ -141,9 +141,11 @@ def access_compute(*, user: Any, now: datetime | None = None) -> Access:
             features=base.features,
             quotas=base.quotas,
         )
-    entitled = selectors.entitlement_keys(customer_id=state.customer_id)
-    # Stripe's entitlements are the truth; the catalog fills in until the first sync.
-    features = entitled if entitled is not None else frozenset(plan.features)
+    features = plan_features(
+        plan_features=frozenset(plan.features),
+        entitled=selectors.entitlement_keys(customer_id=state.customer_id),
+        managed=selectors.catalog_feature_keys(),
+    )
     return Access(
         **common,
         plan_key=plan.key,
@@ -152,6 +154,26 @@ def access_compute(*, user: Any, now: datetime | None = None) -> Access:
         features=features,
         quotas=dict(plan.quotas),
     )
+
+
+def plan_features(
+    *, plan_features: frozenset[str], entitled: frozenset[str] | None, managed: frozenset[str]
+) -> frozenset[str]:
+    """The features of a subscriber with access to a catalog plan.
+
+    For the features the catalog manages (``managed``), the plan's features in
+    the catalog decide: billing_bootstrap attaches them to the plan's product,
+    but Stripe applies a product's feature changes to existing subscriptions
+    only at the start of their next billing period
+    (https://docs.stripe.com/billing/entitlements, "Add your features to
+    products"), so until then Stripe's active entitlements (``entitled``) still
+    say what the plan was. Features Stripe entitles the customer to that the
+    catalog knows nothing of (attached in the Dashboard to another product)
+    come from Stripe.
+    """
+    if entitled is None:
+        return plan_features
+    return plan_features | (entitled - managed)
 
 
 class _LocalCache:

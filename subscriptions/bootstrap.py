@@ -4,7 +4,11 @@ Plans become products (found again by ``metadata.catalog_plan``), prices are
 found by lookup key (a changed amount makes a new price that takes over the
 lookup key; the old one is archived), features become Stripe entitlement
 features attached to the products, then the Customer Portal configuration and
-the webhook endpoint for ``SITE_URL``. Finally dj-stripe mirrors the result.
+the webhook endpoint for ``SITE_URL``. Then dj-stripe mirrors the result and,
+when a plan's features changed, the plan's subscribers get their active
+entitlements re-read and their cached access recomputed (Stripe itself applies
+a product's feature changes to existing subscriptions only at their next
+billing period; ``access.plan_features`` follows the catalog meanwhile).
 A second run finds nothing to change. Works the same against the emulator and
 a real Stripe test account.
 """
@@ -23,12 +27,11 @@ import stripe
 from django.conf import settings
 from djstripe.models import Feature, Price, Product, ProductFeature, WebhookEndpoint
 
-from .catalog import Catalog, PlanSpec, PriceSpec, get_catalog
-from .services import _as_dict, stripe_client
+from .catalog import CATALOG_TAG, Catalog, PlanSpec, PriceSpec, get_catalog
+from .services import _as_dict, entitlements_sync, stripe_client
 
 logger = logging.getLogger(__name__)
 
-CATALOG_TAG = "saas-catalog"
 # The events the app reacts to; the endpoint subscribes to these only.
 WEBHOOK_EVENTS = [
     "checkout.session.completed",
@@ -81,6 +84,8 @@ class BootstrapResult:
     changes: list[Change] = field(default_factory=list)
     webhook_endpoint_id: str | None = None
     webhook_url: str | None = None
+    # Customers whose entitlements were re-read because their plan's features changed.
+    entitlements_refreshed: list[str] = field(default_factory=list)
 
 
 class Bootstrap:
@@ -91,6 +96,8 @@ class Bootstrap:
         self.client = stripe_client()
         self.result = BootstrapResult()
         self._counter = 0
+        # Plans whose product gained or lost a feature in this run.
+        self._features_changed: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -201,6 +208,7 @@ class Bootstrap:
             }
         for key in plan.features:
             if key not in attached:
+                self._features_changed.add(plan.key)
                 self._change("attach", "product_feature", f"{key} -> {plan.key}")
                 self._write(
                     {"id": "prodft"},
@@ -210,6 +218,7 @@ class Bootstrap:
                 )
         for key, pf in attached.items():
             if key not in plan.features:
+                self._features_changed.add(plan.key)
                 self._change("detach", "product_feature", f"{key} from {plan.key}")
                 self._write(
                     {"id": pf.id}, self.client.v1.products.features.delete, product.id, pf.id
@@ -404,6 +413,37 @@ class Bootstrap:
                 ).auto_paging_iter():
                     Price.sync_from_stripe_data(price)
 
+    def subscribers_of(self, product: Any) -> set[str]:
+        """Customers with a subscription (not canceled) to any price of ``product``."""
+        customers: set[str] = set()
+        prices = self.client.v1.prices.list({"product": product.id, "limit": 100})
+        for price in prices.auto_paging_iter():
+            subs = self.client.v1.subscriptions.list({"price": price.id, "limit": 100})
+            for sub in subs.auto_paging_iter():
+                customer = sub.customer
+                customers.add(customer if isinstance(customer, str) else customer.id)
+        return customers
+
+    def entitlements_refresh(self, products: dict[str, Any]) -> None:
+        """Re-read the entitlements of the subscribers of plans whose features changed.
+
+        ``entitlements_sync`` stores what Stripe says now and bumps each user's
+        billing version, so no process keeps serving access cached before the
+        change; the access itself follows the catalog (``access.plan_features``).
+        """
+        customers: set[str] = set()
+        for plan_key in sorted(self._features_changed):
+            customers |= self.subscribers_of(products[plan_key])
+        for customer_id in sorted(customers):
+            entitlements_sync(customer_id=customer_id)
+        self.result.entitlements_refreshed = sorted(customers)
+        if customers:
+            logger.info(
+                "billing_bootstrap: features of %s changed; refreshed %d customer(s)",
+                ", ".join(sorted(self._features_changed)),
+                len(customers),
+            )
+
     def run(self) -> BootstrapResult:
         features = self.features()
         products = self.products()
@@ -416,6 +456,7 @@ class Bootstrap:
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()
+            self.entitlements_refresh(products)
         return self.result
 
 

@@ -18,6 +18,10 @@ FREE_PLAN_KEY = "free"
 INTERVALS = ("day", "week", "month", "year")
 
 
+# metadata.source of every Stripe object billing_bootstrap creates from this file.
+CATALOG_TAG = "saas-catalog"
+
+
 class CatalogError(ValueError):
     """The catalog file is inconsistent."""
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from djstripe.models import Customer, Invoice, Price, Subscription
+from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
-from .catalog import get_catalog
+from .catalog import CATALOG_TAG, get_catalog
 from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
 
 # Most relevant first when a customer has several subscriptions.
@@ -190,6 +190,16 @@ def entitlement_keys(*, customer_id: str) -> frozenset[str] | None:
     """Feature lookup keys Stripe last reported for the customer; None if never synced."""
     row = CustomerEntitlements.objects.filter(customer_id=customer_id).first()
     return None if row is None else frozenset(row.lookup_keys)
+
+
+def catalog_feature_keys() -> frozenset[str]:
+    """Lookup keys of the features the catalog manages: those in the file now and
+    those billing_bootstrap created earlier (mirrored, tagged in their metadata)."""
+    keys = set(get_catalog().features)
+    for feature in Feature.objects.only("metadata", "stripe_data"):
+        if (feature.metadata or {}).get("source") == CATALOG_TAG:
+            keys.add(feature.stripe_data["lookup_key"])
+    return frozenset(keys)
 
 
 def price_lookup_key_for(*, price_id: str | None) -> str | None:

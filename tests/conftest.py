@@ -109,8 +109,15 @@ WORKER_ENV = {
 
 @pytest.fixture(scope="session")
 def stripe_emulator() -> Iterator[EmulatorServer]:
-    """One in-process Stripe emulator for the session (tests reset it)."""
-    config = EmulatorConfig(webhook_retry_schedule=(0.2, 0.5), webhook_timeout=5)
+    """One in-process Stripe emulator for the session (tests reset it).
+
+    Its hosted pages name the business ``SITE_NAME``, as ``make run``'s emulator does.
+    """
+    from django.conf import settings
+
+    config = EmulatorConfig(
+        webhook_retry_schedule=(0.2, 0.5), webhook_timeout=5, business_name=settings.SITE_NAME
+    )
     server = EmulatorServer(port=0, data=":memory:", config=config).start()
     yield server
     server.stop()

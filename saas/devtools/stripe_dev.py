@@ -30,17 +30,31 @@ def _emulator_mode() -> bool:
     return not os.environ.get("STRIPE_SECRET_KEY")
 
 
-def emulator() -> None:
-    if not _emulator_mode():
-        _idle("STRIPE_SECRET_KEY is set: using Stripe, not starting the emulator.")
-        return
+def site_name() -> str:
+    """The app's SITE_NAME, read from the Django settings manage.py uses."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings.local")
+    from django.conf import settings
+
+    return str(settings.SITE_NAME)
+
+
+def emulator_args() -> list[str]:
+    """The emulator's command line: its hosted pages name the business SITE_NAME."""
     data = BASE_DIR / "var" / "stripe_emulator.sqlite3"
-    args = [
+    return [
         sys.executable, "-m", "stripe_emulator",
         "--port", str(EMULATOR_PORT),
         "--data", str(data),
         "--webhook-retry-schedule", "5,30,120,600",
+        "--business-name", site_name(),
     ]  # fmt: skip
+
+
+def emulator() -> None:
+    if not _emulator_mode():
+        _idle("STRIPE_SECRET_KEY is set: using Stripe, not starting the emulator.")
+        return
+    args = emulator_args()
     os.execv(sys.executable, args)  # noqa: S606 (fixed arguments)
 
 

@@ -167,6 +167,73 @@ def test_entitlements_follow_subscription(emulator: EmulatorServer) -> None:
     assert summaries[0].data.object["entitlements"]["data"] == []
 
 
+def _entitled(customer: str) -> set[str]:
+    ents = stripe.entitlements.ActiveEntitlement.list(customer=customer, limit=100)
+    return {e.lookup_key for e in ents.data}
+
+
+def _summaries(customer: str) -> list[stripe.Event]:
+    events = stripe.Event.list(type="entitlements.active_entitlement_summary.updated", limit=100)
+    return [e for e in events.data if e.data.object["customer"] == customer]
+
+
+def test_product_feature_changes_reach_existing_subscriptions_at_their_next_period(
+    emulator: EmulatorServer,
+) -> None:
+    """docs.stripe.com/billing/entitlements: existing subscriptions create active
+    entitlements for product feature changes at the start of the next billing period."""
+    clock, cus, _pm = clock_customer()
+    exports = stripe.entitlements.Feature.create(name="Exports", lookup_key="exports")
+    api = stripe.entitlements.Feature.create(name="API", lookup_key="api")
+    plan = price(1000, name="Pro")
+    product = str(plan.product)
+    attached = stripe.Product.create_feature(product, entitlement_feature=exports.id)
+    stripe.Subscription.create(customer=cus.id, items=[{"price": plan.id}])
+    assert _entitled(cus.id) == {"exports"}
+    assert len(_summaries(cus.id)) == 1
+
+    stripe.Product.create_feature(product, entitlement_feature=api.id)
+    stripe.Product.delete_feature(product, attached.id)
+    # Nothing changes for the existing subscriber, and no event is sent.
+    assert _entitled(cus.id) == {"exports"}
+    assert len(_summaries(cus.id)) == 1
+    # A new subscription gets the product's features as they are now.
+    _clock2, newcomer, _pm2 = clock_customer()
+    stripe.Subscription.create(customer=newcomer.id, items=[{"price": plan.id}])
+    assert _entitled(newcomer.id) == {"api"}
+    # Mid-period moments do not pick the change up either.
+    advance(clock, ts(2026, 1, 20))
+    assert _entitled(cus.id) == {"exports"}
+
+    advance(clock, ts(2026, 2, 1, 1))  # the renewal starts the next billing period
+    assert _entitled(cus.id) == {"api"}
+    summaries = _summaries(cus.id)
+    assert len(summaries) == 2
+    latest = summaries[0].to_dict()
+    assert [e["lookup_key"] for e in latest["data"]["object"]["entitlements"]["data"]] == ["api"]
+    previous = latest["data"]["previous_attributes"]["entitlements"]["data"]
+    assert [e["lookup_key"] for e in previous] == ["exports"]
+    assert latest["request"]["id"] is None
+    assert latest["created"] == ts(2026, 2, 1)
+
+
+def test_item_change_applies_the_new_products_current_features(
+    emulator: EmulatorServer,
+) -> None:
+    _clock, cus, _pm = clock_customer()
+    reports = stripe.entitlements.Feature.create(name="Reports", lookup_key="reports")
+    starter, pro = price(1000, name="Starter"), price(3000, name="Pro")
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": starter.id}])
+    assert _entitled(cus.id) == set()
+    stripe.Product.create_feature(str(starter.product), entitlement_feature=reports.id)
+    stripe.Product.create_feature(str(pro.product), entitlement_feature=reports.id)
+    assert _entitled(cus.id) == set()
+    item = sub["items"].data[0]
+    stripe.Subscription.modify(sub.id, items=[{"id": item.id, "price": pro.id}])
+    assert _entitled(cus.id) == {"reports"}
+    assert len(_summaries(cus.id)) == 1
+
+
 def test_past_due_entitlements_are_configurable(emulator: EmulatorServer) -> None:
     config = helper(emulator, "GET", "/_emulator/billing/config")
     assert config["past_due_keeps_entitlements"] is True

@@ -219,6 +219,57 @@ def test_page_shows_items_fields_and_subscribe(
     assert "Promotion code" not in text
 
 
+def test_page_names_the_business_from_the_accounts_public_details(
+    emulator: EmulatorServer, plan: stripe.Price
+) -> None:
+    session = make_session(plan)
+    browser = Browser(emulator.url)
+    assert "Terms" not in browser.get(session.url).links()  # none set: no legal links
+    # The server's configured name (--business-name) is the default.
+    config = emulator.emulator.config
+    saved, config.business_name = config.business_name, "Configured Co"
+    try:
+        assert browser.get(session.url).links()["\u2190 Back to Configured Co"] == CANCEL
+    finally:
+        config.business_name = saved
+    status, details = helper(
+        emulator,
+        "/_emulator/account",
+        {
+            "business_name": "Acme <Cloud>",
+            "terms_of_service_url": "https://acme.example/terms",
+            "privacy_policy_url": "https://acme.example/privacy",
+        },
+    )
+    assert status == 200
+    assert details["business_name"] == "Acme <Cloud>"
+    page = browser.get(session.url)
+    links = page.links()
+    assert links["\u2190 Back to Acme <Cloud>"] == CANCEL
+    assert "Stripe Emulator" not in page.visible_text()
+    assert "Acme &lt;Cloud&gt;" in page.text  # escaped
+    assert links["Terms"] == "https://acme.example/terms"
+    assert links["Privacy"] == "https://acme.example/privacy"
+    account = stripe.Account.retrieve()
+    assert account.business_profile is not None
+    assert account.business_profile.name == "Acme <Cloud>"
+    assert account.settings is not None
+    assert account.settings.dashboard.display_name == "Acme <Cloud>"
+
+
+def test_account_helper_rejects_bad_details(emulator: EmulatorServer) -> None:
+    status, body = helper(emulator, "/_emulator/account", {"name": "Acme"})
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "name"
+    assert body["error"]["message"] == "Received unknown parameter: name"
+    status, body = helper(emulator, "/_emulator/account", {"privacy_policy_url": "acme.example"})
+    assert status == 400
+    assert body["error"]["param"] == "privacy_policy_url"
+    status, body = helper(emulator, "/_emulator/account", {"business_name": ""})
+    assert (status, body["business_name"]) == (200, "Stripe Emulator")
+
+
 def test_trial_page_says_start_trial(emulator: EmulatorServer, plan: stripe.Price) -> None:
     session = make_session(plan, subscription_data={"trial_period_days": 14})
     assert session.amount_total == 0
@@ -376,6 +427,46 @@ def test_3ds_complete_authentication(
     final = stripe.checkout.Session.retrieve(session.id)
     assert final.status == "complete"
     assert stored(emulator, final.subscription)["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("card", "after_trial"),
+    [("4000002500003155", "active"), ("4000002760003184", "past_due")],
+)
+def test_trial_checkout_sets_the_card_up_for_the_charge_at_trial_end(
+    emulator: EmulatorServer, plan: stripe.Price, card: str, after_trial: str
+) -> None:
+    """Nothing is due on a trial: Checkout saves the card with a SetupIntent,
+    authenticated on the page (3DS cards), so the off-session charge at the trial's
+    end needs no authentication for 3155 ("authenticate unless set up"); 3184 asks
+    for it on every payment."""
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_800_000_000)
+    customer = stripe.Customer.create(email="trial@example.com", test_clock=clock.id)
+    session = make_session(plan, customer=customer.id, subscription_data={"trial_period_days": 7})
+    browser = Browser(emulator.url)
+    resp = pay(browser, session, card)
+    assert resp.location == f"/3ds/{session.id}"  # 3-D Secure on the page
+    done = browser.submit(browser.follow(resp), "Complete authentication")
+    assert done.location == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.setup_intent is None  # the subscription's, not the session's
+    sub = stripe.Subscription.retrieve(str(final.subscription))
+    assert sub.status == "trialing"
+    assert sub.pending_setup_intent is None
+    setis = stripe.SetupIntent.list(customer=customer.id).data
+    assert [(s.status, s.usage, s.payment_method) for s in setis] == [
+        ("succeeded", "off_session", sub.default_payment_method)
+    ]
+    types = event_types()
+    assert types.index("setup_intent.succeeded") < types.index("customer.subscription.created")
+    assert "setup_intent.created" in types
+    assert "payment_intent.requires_action" not in types
+
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1_800_000_000 + 8 * 86400)
+    assert stripe.Subscription.retrieve(sub.id).status == after_trial
+    invoice = stripe.Invoice.retrieve(str(stripe.Subscription.retrieve(sub.id).latest_invoice))
+    assert invoice.billing_reason == "subscription_cycle"
+    assert invoice.status == ("paid" if after_trial == "active" else "open")
 
 
 def test_3ds_fail_authentication_keeps_session_open(

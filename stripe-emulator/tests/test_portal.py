@@ -4,6 +4,8 @@ through plain HTTP form posts; every action must emit the API's events."""
 from __future__ import annotations
 
 import calendar
+import json
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -341,6 +343,79 @@ def test_update_plan_with_proration_preview(emulator: EmulatorServer) -> None:
     assert invoice.billing_reason == "subscription_update"
     assert invoice.amount_paid == 500
     assert invoice.status == "paid"
+
+
+def test_downgrade_preview_says_where_the_credit_goes(emulator: EmulatorServer) -> None:
+    w = build()  # create_prorations: the change is settled on the next invoice
+    lite_p = stripe.Product.create(name="Lite")
+    mini_p = stripe.Product.create(name="Mini")
+    lite = stripe.Price.create(
+        product=lite_p.id, unit_amount=200, currency="usd", recurring={"interval": "month"}
+    )
+    mini = stripe.Price.create(
+        product=mini_p.id, unit_amount=800, currency="usd", recurring={"interval": "month"}
+    )
+    update = plan_update(w.basic, w.pro, "create_prorations")
+    update["products"] += [
+        {"product": lite_p.id, "prices": [lite.id]},
+        {"product": mini_p.id, "prices": [mini.id]},
+    ]
+    stripe.billing_portal.Configuration.modify(
+        w.config.id, features={"subscription_update": update}
+    )
+    # Half of January has passed: $5.00 of Basic is unused.
+    stripe.test_helpers.TestClock.advance(w.clock.id, frozen_time=JAN_1_2027 + 31 * 86400 // 2)
+    browser = Browser(emulator.url)
+    choose = browser.get(browser.get(open_portal(w)).links()["Update plan"])
+    action = choose.form_action("Continue")
+
+    # To Mini ($8): -$5.00 + $4.00; the next invoice is $8.00 - $1.00.
+    text = browser.get(action + f"?price={mini.id}").visible_text()
+    assert (
+        "A credit of $1.00 for unused time will be deducted from your next invoice. "
+        "Next invoice total: $7.00"
+    ) in text, text
+    # To Lite ($2): -$5.00 + $1.00; more credit than the next invoice ($2.00).
+    confirm = browser.get(action + f"?price={lite.id}")
+    text = confirm.visible_text()
+    assert (
+        "A credit of $4.00 for unused time. Your next invoice will be $0.00, and the "
+        "remaining credit of $2.00 will be applied to your future invoices."
+    ) in text, text
+    assert "-$" not in text
+
+    assert browser.submit(confirm, "Confirm").status == 303
+    stripe.test_helpers.TestClock.advance(w.clock.id, frozen_time=JAN_1_2027 + 32 * 86400)
+    # What the page said: the February invoice is $0.00 and $2.00 is left as credit.
+    assert stripe.Customer.retrieve(w.customer.id).balance == -200
+    february = stripe.Invoice.retrieve(str(stripe.Subscription.retrieve(w.sub.id).latest_invoice))
+    assert february.amount_due == 0
+
+
+def test_portal_names_the_business(emulator: EmulatorServer) -> None:
+    w = build()
+    stripe.billing_portal.Configuration.modify(
+        w.config.id,
+        business_profile={
+            "privacy_policy_url": "https://acme.example/privacy",
+            "terms_of_service_url": "https://acme.example/terms",
+        },
+    )
+    status = urllib.request.urlopen(
+        urllib.request.Request(
+            emulator.url + "/_emulator/account",
+            data=json.dumps({"business_name": "Acme Cloud"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+    ).status
+    assert status == 200
+    page = Browser(emulator.url).get(open_portal(w))
+    links = page.links()
+    assert links["\u2190 Return to Acme Cloud"] == RETURN
+    assert links["Terms"] == "https://acme.example/terms"
+    assert links["Privacy"] == "https://acme.example/privacy"
+    assert "Stripe Emulator" not in page.visible_text()
 
 
 def test_update_plan_rejects_prices_not_offered(emulator: EmulatorServer) -> None:

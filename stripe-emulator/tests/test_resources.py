@@ -376,11 +376,13 @@ def test_active_entitlements_follow_subscriptions(emulator: EmulatorServer) -> N
     assert body["data"]["object"]["customer"] == cus.id
     assert [e["lookup_key"] for e in body["data"]["object"]["entitlements"]["data"]] == ["seats"]
     assert body["request"]["id"] is None
-    # A new feature on the product reaches subscribed customers at once.
+    # Attaching a feature changes no existing customer's entitlements (Stripe
+    # applies it at their next billing period) and sends no event.
     extra = stripe.entitlements.Feature.create(name="API", lookup_key="api")
     stripe.Product.create_feature(product.id, entitlement_feature=extra.id)
     keys = {e.lookup_key for e in stripe.entitlements.ActiveEntitlement.list(customer=cus.id).data}
-    assert keys == {"seats", "api"}
+    assert keys == {"seats"}
+    assert len(stripe.Event.list(type="entitlements.active_entitlement_summary.updated").data) == 1
     sub = emu.store.get(sub_id)
     assert sub is not None
     sub["status"] = "canceled"

@@ -68,9 +68,12 @@ def test_cli_prints_url_serves_and_reset_wipes(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    proc, url = run("--reset")
+    proc, url = run("--reset", "--business-name", "Acme SaaS")
     try:
         assert _client(url).v1.customers.list().data == []
+        account = _client(url).v1.accounts.retrieve_current()
+        assert account.business_profile is not None
+        assert account.business_profile.name == "Acme SaaS"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

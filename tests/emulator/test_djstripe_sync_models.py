@@ -36,8 +36,7 @@ EMPTY_MODELS = {
     "TransferReversal": "no transfers to list reversals of",
     "Payout": "no payouts",
     # Features the emulator does not model; empty on an account that never used them.
-    "BalanceTransaction": "charges carry no balance transaction",
-    "Dispute": "no disputes",
+    "Dispute": "no dispute test card is used here",
     "EarlyFraudWarning": "no Radar",
     "Review": "no Radar reviews",
     "File": "no files",
@@ -50,7 +49,6 @@ EMPTY_MODELS = {
     "VerificationReport": "no Identity",
     "VerificationSession": "no Identity",
     "ShippingRate": "no shipping rates",
-    "SubscriptionSchedule": "no subscription schedules",
     "TaxRate": "no tax rates (no taxes in the billing engine)",
     # Stripe returns its global catalogs here; the emulator carries none
     # (README "Known differences").
@@ -129,7 +127,27 @@ def _fill_emulator() -> dict[str, str]:
         success_url="https://example.com/ok",
     )
     stripe.WebhookEndpoint.create(url="https://example.com/hook", enabled_events=["*"])
-    return {"alice": alice.id, "bob": bob.id, "card": card.id, "sub": sub.id}
+    # Alice moves to Pro at her next renewal (a deferred upgrade).
+    schedule = stripe.SubscriptionSchedule.create(from_subscription=sub.id)
+    current = schedule.phases[0]
+    stripe.SubscriptionSchedule.modify(
+        schedule.id,
+        phases=[
+            {
+                "items": [{"price": basic.id}],
+                "start_date": current.start_date,
+                "end_date": current.end_date,
+            },
+            {"items": [{"price": pro.id}], "duration": {"interval": "month"}},
+        ],
+    )
+    return {
+        "alice": alice.id,
+        "bob": bob.id,
+        "card": card.id,
+        "sub": sub.id,
+        "schedule": schedule.id,
+    }
 
 
 def _sync_report(out: str) -> dict[str, str]:
@@ -180,6 +198,9 @@ def test_djstripe_sync_models_lists_every_model(all_bases: str) -> None:
     assert dj.Card.objects.get(id=ids["card"]).stripe_data["customer"] == alice.id
     assert dj.Subscription.objects.get(id=ids["sub"]).stripe_data["status"] == "active"
     assert dj.Refund.objects.count() == 1
+    # One balance transaction per succeeded charge, one for the refund.
+    assert dj.BalanceTransaction.objects.filter(type="refund").count() == 1
+    assert dj.BalanceTransaction.objects.filter(type="charge").exists()
     assert dj.Coupon.objects.count() == 1
     assert dj.PromotionCode.objects.count() == 1
     assert dj.Feature.objects.count() == 1
@@ -190,6 +211,9 @@ def test_djstripe_sync_models_lists_every_model(all_bases: str) -> None:
     assert dj.WebhookEndpoint.objects.count() == 1
     assert dj.PaymentMethod.objects.filter(customer=alice).exists()
     assert dj.SetupIntent.objects.count() == 1
+    schedule = dj.SubscriptionSchedule.objects.get(id=ids["schedule"])
+    assert schedule.stripe_data["status"] == "active"
+    assert len(schedule.stripe_data["phases"]) == 2
 
 
 def test_bare_stripe_client_reaches_the_emulator(all_bases: str) -> None:

@@ -6,12 +6,16 @@ import io
 
 import pytest
 from django.core.management import call_command
-from djstripe.models import Price, WebhookEndpoint
+from django.test import Client
+from djstripe.models import Customer, Price, WebhookEndpoint
 
 from subscriptions import bootstrap as bootstrap_module
 from subscriptions.bootstrap import billing_bootstrap
 from subscriptions.catalog import Catalog, get_catalog, parse_catalog
+from subscriptions.models import CustomerEntitlements
 from subscriptions.services import stripe_client
+from tests.billing_helpers import access_now
+from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -109,3 +113,101 @@ def test_amount_change_moves_lookup_key_and_archives_old_price(
         Price.objects.get(lookup_key="pro_monthly", active=True).stripe_data["unit_amount"] == 3900
     )
     assert billing_bootstrap(site_url="http://127.0.0.1:9").changes == []
+
+
+def _catalog_with_features(**plan_features: list[str]) -> Catalog:
+    """The project's catalog with some plans' feature lists replaced ({plan key: [keys]})."""
+    import tomllib
+
+    data = tomllib.loads(_raw())
+    for plan in data["plans"]:
+        if plan["key"] in plan_features:
+            plan["features"] = plan_features[plan["key"]]
+    return parse_catalog(data)
+
+
+def _use_catalog(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> None:
+    """What a deploy with the edited catalog.toml does: every module reads the new file."""
+    from subscriptions import access, selectors
+
+    for module in (bootstrap_module, access, selectors):
+        monkeypatch.setattr(module, "get_catalog", lambda: catalog)
+
+
+def _active_entitlements(customer_id: str) -> set[str]:
+    page = stripe_client().v1.entitlements.active_entitlements.list({"customer": customer_id})
+    return {e.lookup_key for e in page.data}
+
+
+def test_feature_added_to_a_plan_reaches_existing_subscribers_after_bootstrap(
+    client: Client, billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user()
+    client.force_login(user)
+    client.get(billing.subscribe(client, "starter_monthly", card=None))
+    customer_id = Customer.objects.get(subscriber=user).id
+    before = access_now(user)  # computed and cached under the current billing version
+    assert before.plan_key == "starter"
+    assert before.features == {"exports"}
+    version = type(user).objects.get(pk=user.pk).billing_version
+
+    _use_catalog(monkeypatch, _catalog_with_features(starter=["exports", "api_access"]))
+    result = billing_bootstrap(site_url="http://127.0.0.1:9")
+
+    assert [(c.action, c.kind) for c in result.changes] == [("attach", "product_feature")]
+    assert result.entitlements_refreshed == [customer_id]
+    assert type(user).objects.get(pk=user.pk).billing_version > version
+    access = access_now(user)
+    assert access.features == {"exports", "api_access"}
+    assert access.has("api_access")
+    # Stripe adds it to the existing subscription only at its next billing period.
+    assert _active_entitlements(customer_id) == {"exports"}
+    assert CustomerEntitlements.objects.get(customer_id=customer_id).lookup_keys == ["exports"]
+    # A second run has nothing to change and refreshes no one.
+    again = billing_bootstrap(site_url="http://127.0.0.1:9")
+    assert (again.changes, again.entitlements_refreshed) == ([], [])
+
+
+def test_feature_removed_from_a_plan_is_lost_after_bootstrap(
+    client: Client, billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user()
+    client.force_login(user)
+    client.get(billing.subscribe(client, "pro_monthly"))
+    customer_id = Customer.objects.get(subscriber=user).id
+    assert access_now(user).has("priority_support")
+    bystander = make_user()  # on Starter, whose features do not change
+    other = Client()
+    other.force_login(bystander)
+    other.get(billing.subscribe(other, "starter_monthly", card=None))
+
+    _use_catalog(monkeypatch, _catalog_with_features(pro=["exports", "api_access"]))
+    out = io.StringIO()
+    call_command("billing_bootstrap", "--site-url", "http://127.0.0.1:9", stdout=out)
+
+    assert "detach   product_feature       priority_support from pro" in out.getvalue()
+    assert "access recomputed for 1 subscribed customer(s)" in out.getvalue()
+    access = access_now(user)
+    assert access.plan_key == "pro"
+    assert not access.has("priority_support")
+    assert access.features == {"exports", "api_access"}
+    # Stripe still lists it until the subscription's next billing period.
+    assert "priority_support" in _active_entitlements(customer_id)
+    assert access_now(bystander).features == {"exports"}
+
+
+def test_plan_features_follow_the_catalog_for_managed_features_only() -> None:
+    from subscriptions.access import plan_features
+
+    managed = frozenset({"exports", "api_access", "old_feature"})
+    plan = frozenset({"exports", "api_access"})
+    # Never synced: the plan's features.
+    assert plan_features(plan_features=plan, entitled=None, managed=managed) == plan
+    # Stripe lags the catalog (added api_access, dropped old_feature): the catalog wins.
+    stale = frozenset({"exports", "old_feature"})
+    assert plan_features(plan_features=plan, entitled=stale, managed=managed) == plan
+    # A feature the catalog does not manage comes from Stripe.
+    extra = frozenset({"exports", "beta_dashboard"})
+    assert plan_features(plan_features=plan, entitled=extra, managed=managed) == plan | {
+        "beta_dashboard"
+    }

@@ -162,3 +162,15 @@ def test_rate_limit_is_reported_as_retryable(client: Client, billing: Billing) -
     response = client.post("/billing/checkout/", {"price": "pro_monthly"})
     assert response.status_code == 503
     assert b"Try again" in response.content
+
+
+def test_hosted_checkout_names_the_site(client: Client, billing: Billing) -> None:
+    from django.conf import settings
+
+    from tests.subscriptions.conftest import HostedPage
+
+    client.force_login(make_user())
+    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    page = HostedPage(response["Location"])
+    assert f"&larr; Back to {settings.SITE_NAME}</a>" in page.html
+    assert "Stripe Emulator" not in page.html

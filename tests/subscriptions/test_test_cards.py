@@ -59,23 +59,7 @@ def _checkout(client: Client, billing: Billing, price: str, card: str) -> str:
     return "complete"
 
 
-# Stripe: 3155 authenticated in Checkout is set up for off-session use, so the charge at
-# the trial's end goes through. The emulator asks for 3-D Secure again (past_due).
-EMULATOR_DIFFERS = {("4000002500003155", TRIAL_PLAN)}
-
-
-@pytest.mark.parametrize(
-    ("card", "plan"),
-    [
-        pytest.param(
-            *key,
-            marks=pytest.mark.xfail(reason="emulator: a trial Checkout does not set up 3155"),
-        )
-        if key in EMULATOR_DIFFERS
-        else key
-        for key in OUTCOMES
-    ],
-)
+@pytest.mark.parametrize(("card", "plan"), list(OUTCOMES))
 def test_test_card_on_checkout(client: Client, billing: Billing, card: str, plan: str) -> None:
     user = make_user()
     client.force_login(user)
@@ -110,7 +94,4 @@ def test_readme_says_what_each_card_does() -> None:
         else:
             assert "declined" not in cell, (card, plan, cell)
             assert "3-D Secure" not in cell, (card, plan, cell)
-        if (card, plan) in EMULATOR_DIFFERS:
-            assert "on Stripe" in cell, (card, plan, cell)  # says which does what
-        else:
-            assert ("`past_due`" in cell) == (later == "past_due"), (card, plan, cell)
+        assert ("`past_due`" in cell) == (later == "past_due"), (card, plan, cell)

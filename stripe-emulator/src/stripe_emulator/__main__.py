@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         "(env STRIPE_EMULATOR_WEBHOOK_RETRY_SCHEDULE)",
     )
     parser.add_argument("--webhook-timeout", type=float, default=None)
+    parser.add_argument(
+        "--business-name",
+        default=None,
+        help="the account's business name shown on hosted pages "
+        "(env STRIPE_EMULATOR_BUSINESS_NAME; default Stripe Emulator)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("STRIPE_EMULATOR_LOG", "INFO"))
     args = parser.parse_args(argv)
 
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         config.webhook_retry_schedule = parse_schedule(args.webhook_retry_schedule)
     if args.webhook_timeout is not None:
         config.webhook_timeout = args.webhook_timeout
+    if args.business_name is not None:
+        config.business_name = args.business_name.strip()
     if args.data != ":memory:":
         directory = os.path.dirname(os.path.abspath(args.data))
         os.makedirs(directory, exist_ok=True)

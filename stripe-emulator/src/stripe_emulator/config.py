@@ -49,3 +49,8 @@ class EmulatorConfig:
     public_url: str = field(
         default_factory=lambda: os.environ.get("STRIPE_EMULATOR_PUBLIC_URL", "").rstrip("/")
     )
+    # The account's business name (Dashboard: Settings > Public details), shown
+    # by the hosted pages; POST /_emulator/account changes it at run time.
+    business_name: str = field(
+        default_factory=lambda: os.environ.get("STRIPE_EMULATOR_BUSINESS_NAME", "").strip()
+    )

@@ -11,6 +11,7 @@ own sample (fixtures3.json) has that the object lacks.
 
 from __future__ import annotations
 
+import ast
 import decimal
 import functools
 import json
@@ -112,10 +113,37 @@ class _Namespace(dict[str, Any]):
         self.module = module
 
     def __missing__(self, key: str) -> Any:
+        aliased = _import_aliases(self.module).get(key)
+        if aliased is not None:
+            return aliased
         cls = _class_named(key, self.module)
         if cls is None:
             raise KeyError(key)
         return cls
+
+
+@functools.cache
+def _import_aliases(module: str) -> dict[str, Any]:
+    """`from stripe._dispute import Dispute as DisputeResource` (under TYPE_CHECKING) in `module`.
+
+    Such names are not in the module's namespace at run time; resolve them to
+    the public class of that name in the public package the private module
+    belongs to (`stripe.Dispute`, `stripe.issuing.Dispute`).
+    """
+    path = getattr(sys.modules.get(module), "__file__", None)
+    found: dict[str, Any] = {}
+    if not path:
+        return found
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if not isinstance(node, ast.ImportFrom) or not node.module:
+            continue
+        for alias in node.names:
+            if alias.asname and alias.asname != alias.name:
+                package = node.module.rsplit(".", 1)[0].removeprefix("stripe").lstrip(".")
+                target = getattr(_public_namespace(package), alias.name, None)
+                if isinstance(target, type):
+                    found[alias.asname] = target
+    return found
 
 
 def _resolve(tp: Any, module: str) -> Any:

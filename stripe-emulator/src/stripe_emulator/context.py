@@ -159,6 +159,7 @@ _LABELS = {
     "invoiceitem": "invoiceitem",
     "webhook_endpoint": "webhook endpoint",
     "billing.meter": "billing meter",
+    "radar.early_fraud_warning": "early_fraud_warning",
 }
 
 

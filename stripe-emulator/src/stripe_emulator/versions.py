@@ -52,6 +52,11 @@ def check_version(version: str, *, param: str | None = None) -> str:
     raise invalid_request(f"Invalid Stripe API version: {shown}", param=param)
 
 
+def at_least(version: str, since: str) -> bool:
+    """Whether `version` is `since` or newer (both accepted versions)."""
+    return _ORDER[version] >= _ORDER[since]
+
+
 @dataclass(frozen=True)
 class Change:
     """One field of one object type that differs between versions.
@@ -59,8 +64,9 @@ class Change:
     `added`: absent before `version`, present (``default()`` if the stored
     object lacks it) from `version` on. `removed`: present before, absent
     from. `renamed`: called `old_name` before `version`. `path` is dotted
-    inside the object (``trial_settings.end_behavior.billing_cycle_anchor``);
-    a null or missing parent hash means there is nothing to change.
+    inside the object (``trial_settings.end_behavior.billing_cycle_anchor``;
+    ``phases[].trial`` steps into every element of a list); a null or
+    missing parent hash means there is nothing to change.
     """
 
     version: str
@@ -152,6 +158,25 @@ CHANGES: tuple[Change, ...] = (
         "added",
         _CL + "endive/2026-09-30/feedback-options-api",
     ),
+    # 2026-07-29.dahlia: "Adds the trial property to subscription schedule phases".
+    Change(
+        "2026-07-29.dahlia",
+        "subscription_schedule",
+        "phases[].trial",
+        "added",
+        _CL + "dahlia/2026-07-29/subscription-schedule-phases-trial-property",
+        default=_const(False),
+    ),
+    # 2026-09-30.endive: "The pause_schedules field on Subscription Schedules"
+    # (same changelog entry as the pause endpoint).
+    Change(
+        "2026-09-30.endive",
+        "subscription_schedule",
+        "pause_schedules",
+        "added",
+        _CL + "endive/2026-09-30/pause-subscription",
+        default=_const([]),
+    ),
     # 2026-09-30.endive: "Adds the ability to pause and resume Subscriptions
     # on demand": paused subscriptions include `status_details`.
     Change(
@@ -177,6 +202,31 @@ CHANGES: tuple[Change, ...] = (
         "trial_settings.end_behavior.billing_cycle_anchor",
         "added",
         _CL + "dahlia/2026-03-25/trial-offers-on-subscription-items",
+    ),
+    # 2026-07-29.dahlia: "Adds card network details to the Dispute object".
+    Change(
+        "2026-07-29.dahlia",
+        "dispute",
+        "payment_method_details.card.network",
+        "added",
+        _CL + "dahlia/2026-07-29/dispute-payment-method-details-card-network",
+    ),
+    # 2026-10-28.endive: the evidence submission method (always present) and
+    # the intended submission method (null without Smart Disputes).
+    Change(
+        "2026-10-28.endive",
+        "dispute",
+        "evidence_details.submission_method",
+        "added",
+        _CL + "endive/2026-10-28/evidence-submission-method-property-disputes",
+        default=_const("not_submitted"),
+    ),
+    Change(
+        "2026-10-28.endive",
+        "dispute",
+        "intended_submission_method",
+        "added",
+        _CL + "endive/2026-10-28/adds-intended-submission-method-for-disputes",
     ),
 )
 
@@ -215,22 +265,39 @@ def apply_changes(obj_type: str, obj: JSONDict, version: str, *, fill: bool = Tr
     for change in _BY_TYPE.get(obj_type, ()):
         present = at >= _ORDER[change.version]
         *parents, name = change.path.split(".")
-        node: Any = obj
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            continue
         if change.kind == "removed":
             present = not present
-        if change.kind == "renamed":
-            new, old = (name, change.old_name) if present else (change.old_name, name)
-            if old in node:
-                node[new] = node.pop(old)
-        elif present:
-            if fill and name not in node:
-                node[name] = change.default()
-        else:
-            node.pop(name, None)
+        for node in _parent_nodes(obj, parents):
+            _apply_one(change, node, name, present=present, fill=fill)
+
+
+def _parent_nodes(obj: JSONDict, parents: list[str]) -> list[JSONDict]:
+    """The hashes a dotted path's parents lead to; `name[]` steps into every list element."""
+    nodes: list[Any] = [obj]
+    for part in parents:
+        step: list[Any] = []
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            if part.endswith("[]"):
+                value = node.get(part[:-2])
+                step.extend(value if isinstance(value, list) else [])
+            else:
+                step.append(node.get(part))
+        nodes = step
+    return [n for n in nodes if isinstance(n, dict)]
+
+
+def _apply_one(change: Change, node: JSONDict, name: str, *, present: bool, fill: bool) -> None:
+    if change.kind == "renamed":
+        new, old = (name, change.old_name) if present else (change.old_name, name)
+        if old in node:
+            node[new] = node.pop(old)
+    elif present:
+        if fill and name not in node:
+            node[name] = change.default()
+    else:
+        node.pop(name, None)
 
 
 def differences() -> list[tuple[str, str, str, str, str]]:

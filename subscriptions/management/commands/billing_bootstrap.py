@@ -36,5 +36,10 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"{len(result.changes)} change(s) not applied."))
         else:
             self.stdout.write(self.style.SUCCESS(f"{len(result.changes)} change(s) applied."))
+        if result.entitlements_refreshed:
+            self.stdout.write(
+                f"Features changed: entitlements re-read and access recomputed for "
+                f"{len(result.entitlements_refreshed)} subscribed customer(s)."
+            )
         if result.webhook_url:
             self.stdout.write(f"Webhook endpoint: {result.webhook_url}")

@@ -43,8 +43,21 @@ from .confirmation import (
     payment_intent_confirm,
     setup_intent_authenticate,
 )
+from .credit_notes import (
+    credit_note_build,
+    credit_note_create,
+    credit_note_update,
+    credit_note_void,
+)
 from .discounts import discounts_from_params
+from .disputes import dispute_close, dispute_update
 from .dunning import subscription_after_failure as _register_dunning  # noqa: F401 - hook
+from .invoice_lines import (
+    invoice_add_lines,
+    invoice_remove_lines,
+    invoice_update_line,
+    invoice_update_lines,
+)
 from .invoicing import (
     add_invoice_item_line,
     attach_pending_items,
@@ -62,16 +75,29 @@ from .payments import (
     ChargeOutcome,
     attempt_payment_intent,
     cancel_payment_intent,
+    capture_payment_intent,
     card_charge_outcome,
     new_payment_intent,
     new_setup_intent,
+    refund_charge,
     resolve_payment_method,
 )
 from .preview import invoice_preview
 from .pricing import price_amount, price_product
 from .proration import proration_lines
+from .schedules import (
+    schedule_list_filter,
+    subscription_schedule_cancel,
+    subscription_schedule_create,
+    subscription_schedule_release,
+    subscription_schedule_update,
+)
 from .subscription_state import period_of
-from .subscriptions import subscription_create, subscription_resume
+from .subscriptions import (
+    subscription_create,
+    subscription_pause,
+    subscription_resume,
+)
 
 # Updates go through pending_updates (payment_behavior=pending_if_incomplete);
 # importing it and upcoming registers their invoice and test-clock hooks.
@@ -87,16 +113,27 @@ __all__ = [
     "attempt_payment_intent",
     "authentication_url",
     "cancel_payment_intent",
+    "capture_payment_intent",
     "card_charge_outcome",
     "collect_invoice",
     "confirm_setup_intent",
+    "credit_note_build",
+    "credit_note_create",
+    "credit_note_update",
+    "credit_note_void",
     "discounts_from_params",
+    "dispute_close",
+    "dispute_update",
     "finalize_invoice",
     "finish_authentication",
     "hosted_invoice_url",
+    "invoice_add_lines",
     "invoice_pay",
     "invoice_pdf_url",
     "invoice_preview",
+    "invoice_remove_lines",
+    "invoice_update_line",
+    "invoice_update_lines",
     "mark_paid",
     "mark_uncollectible",
     "new_invoice",
@@ -111,14 +148,21 @@ __all__ = [
     "process_due",
     "proration_lines",
     "refresh_totals",
+    "refund_charge",
     "resolve_payment_method",
+    "schedule_list_filter",
     "settings",
     "setup_intent_authenticate",
     "start_completion",
     "start_real_clock",
     "subscription_cancel",
     "subscription_create",
+    "subscription_pause",
     "subscription_resume",
+    "subscription_schedule_cancel",
+    "subscription_schedule_create",
+    "subscription_schedule_release",
+    "subscription_schedule_update",
     "subscription_update",
     "tick_real_clock",
     "update_settings",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..context import Ctx
 from ..errors import invalid_request
 from .common import SUBSCRIPTION_PATH, TERMINAL, Env, JSONDict, api_env, emit_event
@@ -15,6 +17,10 @@ from .subscription_state import (
     save_subscription,
     subscription_items,
 )
+
+# Called as fn(ctx, env, sub) after a subscription ended (the schedules module
+# cancels or aborts the schedule that managed it).
+SUBSCRIPTION_CANCELED_HOOKS: list[Callable[[Ctx, Env, JSONDict], None]] = []
 
 
 def cancel_now(
@@ -35,7 +41,7 @@ def cancel_now(
     if prorate and sub["status"] in ("active", "past_due"):
         proration_lines(ctx, env, sub, subscription_items(sub), [], env.now)
     if invoice_now:
-        pending = pending_invoice_items(ctx, sub["customer"], sub["id"])
+        pending = pending_invoice_items(ctx, sub["customer"], sub["id"], sub["currency"])
         metered = any(is_metered(i) for i in subscription_items(sub))
         if pending or metered:
             # Final invoice: pending items and usage not yet billed.
@@ -71,6 +77,8 @@ def cancel_now(
         ctx.save(inv)
     emit_event(ctx, env, "customer.subscription.deleted", sub)
     refresh_entitlements(ctx, env, sub["customer"])
+    for hook in SUBSCRIPTION_CANCELED_HOOKS:
+        hook(ctx, env, sub)
     return sub
 
 

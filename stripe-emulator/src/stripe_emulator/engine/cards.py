@@ -32,6 +32,16 @@ class TestCard:
       auth_always      3DS on every payment, renewals too (…3184)
       auth_on_session  set up already: off-session succeeds, on-session needs 3DS (…0446)
       auth_then_decline 3DS, then declines with `decline_code` (…3178, …1629)
+
+    dispute: the charge succeeds and is then disputed (docs.stripe.com/testing#disputes):
+      "fraudulent" (…0259), "product_not_received" (…2685) or "inquiry" (…1976);
+      "early_fraud_warning" (…5423): an early fraud warning instead of a dispute.
+    bypass_pending: the charge's funds are available at once (…0077,
+      docs.stripe.com/testing#available-balance).
+
+    refund (docs.stripe.com/testing, "Simulate an asynchronous refund"):
+      pending_then_succeed  refunds start `pending`, later `succeeded` (…7726)
+      succeed_then_fail     refunds start `succeeded`, later `failed` (…5126)
     """
 
     __test__ = False  # not a pytest test class
@@ -43,6 +53,9 @@ class TestCard:
     code: str | None = None
     decline_code: str | None = None
     message: str | None = None
+    dispute: str | None = None
+    bypass_pending: bool = False
+    refund: str | None = None
 
 
 DECLINED_MESSAGE = "Your card was declined."
@@ -57,7 +70,13 @@ TEST_CARDS: dict[str, TestCard] = {
     "378282246310005": TestCard("amex"),
     "6011111111111117": TestCard("discover"),
     "4000000000003055": TestCard("visa"),
-    "4000000000000077": TestCard("visa"),
+    "4000000000000077": TestCard("visa", bypass_pending=True),
+    "4000000000007726": TestCard("visa", refund="pending_then_succeed"),
+    "4000000000005126": TestCard("visa", refund="succeed_then_fail"),
+    "4000000000000259": TestCard("visa", dispute="fraudulent"),
+    "4000000000002685": TestCard("visa", dispute="product_not_received"),
+    "4000000000001976": TestCard("visa", dispute="inquiry"),
+    "4000000000005423": TestCard("visa", dispute="early_fraud_warning"),
     "4000000000000002": TestCard(
         "visa",
         behaviour="decline",
@@ -152,7 +171,12 @@ ALIASES: dict[str, str] = {
     "amex": "378282246310005",
     "discover": "6011111111111117",
     "bypassPending": "4000000000000077",
+    "pendingRefund": "4000000000007726",
+    "refundFail": "4000000000005126",
     "threeDSecureOptional": "4000000000003055",
+    "createDispute": "4000000000000259",
+    "createDisputeProductNotReceived": "4000000000002685",
+    "createDisputeInquiry": "4000000000001976",
     "visa_chargeDeclined": "4000000000000002",
     "chargeDeclined": "4000000000000002",
     "visa_chargeDeclinedInsufficientFunds": "4000000000009995",

@@ -597,6 +597,8 @@ def _subscribe(
             else {"coupon": d["coupon"]}
         ]
     checkout_tax.subscription_params(session, params)
+    if pm is not None and _nothing_due_now(session):
+        _set_up_card_for_later(ctx, session, pm, customer_id, authenticated=authenticated)
     sub = subscription_create(ctx, params, origin="checkout", authenticated=authenticated)
     if sub.get("status") not in ("active", "trialing"):
         raise _Rollback(
@@ -613,6 +615,29 @@ def _subscribe(
     session["invoice"] = latest["id"] if isinstance(latest, dict) else latest
     due = int(session.get("amount_total") or 0)
     session["payment_status"] = "paid" if due > 0 else "no_payment_required"
+
+
+def _nothing_due_now(session: JSONDict) -> bool:
+    """Subscription mode with nothing to charge today (a trial, a 100% discount)."""
+    return int(session.get("amount_total") or 0) == 0
+
+
+def _set_up_card_for_later(
+    ctx: Ctx, session: JSONDict, pm: JSONDict, customer_id: str | None, *, authenticated: bool
+) -> None:
+    """Nothing is charged today, so Checkout saves the card with a SetupIntent.
+
+    Stripe's Billing subscriptions that start with nothing due collect the card
+    through a SetupIntent, authenticated on-session, so the charge when the
+    trial ends is off-session and needs no authentication
+    (support.stripe.com/questions/no-prompt-for-3d-secure-(3ds)-authentication-
+    when-customer-creates-a-subscription-with-a-trial-period; the 3155 card
+    "authenticates unless set up", docs.stripe.com/testing#regulatory-cards).
+    The 3DS page has already run when the card asks for it (`authenticated`);
+    the SetupIntent is the subscription's, so the session's `setup_intent`
+    stays null (Stripe fills it in setup mode only).
+    """
+    _set_up(ctx, session, pm, customer_id, authenticated)
 
 
 def _set_up(

@@ -34,6 +34,8 @@ from .common import (
 )
 from .dunning import invoice_overdue
 from .invoicing import collect_invoice, finalize_and_collect
+from .payments import expire_authorization, settle_async_refund
+from .schedules import process_schedule, schedule_due_at
 from .subscription_state import billing_interval, emit_subscription_updated, period_of
 from .subscriptions import expire_incomplete, finish_trial, renew
 
@@ -62,38 +64,39 @@ def register_subscription_timer(timer: SubscriptionTimer) -> SubscriptionTimer:
     return timer
 
 
+def _invoice_due_at(obj: JSONDict) -> int | None:
+    if obj["status"] == "draft" and obj.get("auto_advance"):
+        return obj.get("automatically_finalizes_at")
+    if obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+        # The customer pays by themselves; at the due date it is overdue.
+        if obj.get("due_date") and not obj.get("_overdue"):
+            return int(obj["due_date"])
+        return None
+    if obj["status"] == "open" and obj.get("auto_advance"):
+        return obj.get("next_payment_attempt")
+    return None
+
+
 def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
-    """The next moment something happens to this subscription or invoice, if any."""
-    due = _billing_due_at(ctx, obj)
-    if obj["object"] != "subscription":
-        return due
+    """The next moment something happens to this subscription, schedule, invoice,
+    uncaptured PaymentIntent or asynchronous test refund, if any."""
+    if obj["object"] == "subscription_schedule":
+        return schedule_due_at(obj)
+    if obj["object"] == "payment_intent":
+        return obj.get("_capture_before") if obj["status"] == "requires_capture" else None
+    if obj["object"] == "refund":
+        return obj.get("_settles_at")
+    if obj["object"] == "invoice":
+        return _invoice_due_at(obj)
     moments = [m for t in SUBSCRIPTION_TIMERS if (m := t.due(ctx, obj)) is not None]
-    if due is not None:
-        moments.append(due)
+    billing = _subscription_due_at(ctx, obj)
+    if billing is not None:
+        moments.append(billing)
     return min(moments) if moments else None
 
 
-def _run_timers(ctx: Ctx, env: Env, sub: JSONDict) -> JSONDict:
-    for timer in SUBSCRIPTION_TIMERS:
-        moment = timer.due(ctx, sub)
-        if moment is not None and moment <= env.now:
-            timer.run(ctx, env, sub)
-            sub = ctx.get("subscription", sub["id"])
-    return sub
-
-
-def _billing_due_at(ctx: Ctx, obj: JSONDict) -> int | None:
-    if obj["object"] == "invoice":
-        if obj["status"] == "draft" and obj.get("auto_advance"):
-            return obj.get("automatically_finalizes_at")
-        if obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            # The customer pays by themselves; at the due date it is overdue.
-            if obj.get("due_date") and not obj.get("_overdue"):
-                return int(obj["due_date"])
-            return None
-        if obj["status"] == "open" and obj.get("auto_advance"):
-            return obj.get("next_payment_attempt")
-        return None
+def _subscription_due_at(ctx: Ctx, obj: JSONDict) -> int | None:
+    """The subscription's own next billing moment (trial, renewal, expiry, ...)."""
     status = obj["status"]
     if status == "trialing" and obj.get("trial_end"):
         trial_end = int(obj["trial_end"])
@@ -117,20 +120,40 @@ def _billing_due_at(ctx: Ctx, obj: JSONDict) -> int | None:
 
 def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     """Run what is due for `obj` at env.now; returns ids of objects to re-examine."""
+    if obj["object"] == "subscription_schedule":
+        return process_schedule(ctx, obj, env)
+    if obj["object"] == "payment_intent":
+        expire_authorization(ctx, env, obj)
+        return [obj["id"]]
+    if obj["object"] == "refund":
+        settle_async_refund(ctx, env, obj)
+        return [obj["id"]]
     if obj["object"] == "invoice":
-        sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
-        related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
-        if obj["status"] == "draft":
-            finalize_and_collect(ctx, env, obj)
-        elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
-            invoice_overdue(ctx, env, obj)
-        elif obj["status"] == "open":
-            collect_invoice(ctx, env, obj, off_session=True, automatic=True)
-        return related
-    sub = _run_timers(ctx, env, obj)
-    billing_due = _billing_due_at(ctx, sub)
-    if sub["status"] not in TERMINAL and billing_due is not None and billing_due <= env.now:
-        _process_billing(ctx, sub, env)
+        return _process_invoice(ctx, obj, env)
+    return _process_subscription(ctx, obj, env)
+
+
+def _process_invoice(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
+    sub_ref = ((obj.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+    related = [obj["id"]] + ([str(sub_ref)] if sub_ref else [])
+    if obj["status"] == "draft":
+        finalize_and_collect(ctx, env, obj)
+    elif obj["status"] == "open" and obj["collection_method"] == "send_invoice":
+        invoice_overdue(ctx, env, obj)
+    elif obj["status"] == "open":
+        collect_invoice(ctx, env, obj, off_session=True, automatic=True)
+    return related
+
+
+def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
+    for timer in SUBSCRIPTION_TIMERS:
+        moment = timer.due(ctx, sub)
+        if moment is not None and moment <= env.now:
+            timer.run(ctx, env, sub)
+            sub = ctx.get("subscription", sub["id"])
+    billing = _subscription_due_at(ctx, sub)
+    if sub["status"] not in TERMINAL and billing is not None and billing <= env.now:
+        _subscription_billing_step(ctx, sub, env)
     fresh = ctx.get("subscription", sub["id"])
     related = [sub["id"]]
     if fresh.get("latest_invoice"):
@@ -138,8 +161,7 @@ def _process(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
     return related
 
 
-def _process_billing(ctx: Ctx, sub: JSONDict, env: Env) -> None:
-    """The subscription's own billing step due at env.now (trial, renewal, expiry, ...)."""
+def _subscription_billing_step(ctx: Ctx, sub: JSONDict, env: Env) -> None:
     status = sub["status"]
     if status == "trialing":
         trial_end = int(sub["trial_end"])
@@ -169,6 +191,31 @@ def _process_billing(ctx: Ctx, sub: JSONDict, env: Env) -> None:
             renew(ctx, env, sub)
 
 
+def _scheduled_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:
+    """The clock's objects that may have something due: live subscriptions,
+    schedules, draft and open invoices, uncaptured PaymentIntents, asynchronous
+    test refunds."""
+    found = [
+        sub
+        for sub in ctx.store.all_where("subscription", {"test_clock": clock_id})
+        if sub["status"] not in TERMINAL
+    ]
+    for status in ("not_started", "active"):
+        found += ctx.store.all_where(
+            "subscription_schedule", {"test_clock": clock_id, "status": status}
+        )
+    for status in ("draft", "open"):
+        found += ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status})
+    found += ctx.store.all_where(
+        "payment_intent", {"status": "requires_capture", "_test_clock": clock_id}
+    )
+    for behaviour in ("pending_then_succeed", "succeed_then_fail"):
+        found += ctx.store.all_where(
+            "refund", {"_test_clock": clock_id, "_async_refund": behaviour}
+        )
+    return found
+
+
 def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     """Run everything due up to `target` for objects on `clock_id` (None: real clock).
 
@@ -177,7 +224,9 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
     number of steps run.
     """
 
-    heap: list[tuple[int, int, str]] = []
+    # (due, rank, seq, id): at the same moment a schedule's phase change runs
+    # before its subscription's renewal, so the new period bills the new phase.
+    heap: list[tuple[int, int, int, str]] = []
     scheduled: dict[str, int] = {}
     seq = 0
 
@@ -193,18 +242,15 @@ def process_due(ctx: Ctx, clock_id: str | None, target: int) -> int:
             return
         scheduled[obj["id"]] = due
         seq += 1
-        heapq.heappush(heap, (due, seq, obj["id"]))
+        rank = 0 if obj["object"] == "subscription_schedule" else 1
+        heapq.heappush(heap, (due, rank, seq, obj["id"]))
 
-    for sub in ctx.store.all_where("subscription", {"test_clock": clock_id}):
-        if sub["status"] not in TERMINAL:
-            push(sub)
-    for status in ("draft", "open"):
-        for inv in ctx.store.all_where("invoice", {"test_clock": clock_id, "status": status}):
-            push(inv)
+    for candidate in _scheduled_objects(ctx, clock_id):
+        push(candidate)
     steps = 0
     done: set[tuple[str, int]] = set()
     while heap:
-        due, _, oid = heapq.heappop(heap)
+        due, _, _, oid = heapq.heappop(heap)
         if scheduled.get(oid) != due:
             continue  # superseded entry
         del scheduled[oid]

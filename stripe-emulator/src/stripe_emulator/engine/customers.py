@@ -16,8 +16,8 @@ from .cards import attach_payment_method
 JSONDict = dict[str, Any]
 
 
-# fn(ctx, customer) run when a customer with live subscriptions is deleted
-# (Stripe cancels them immediately). Registered by the billing engine.
+# fn(ctx, customer) run when a customer is deleted (Stripe cancels their
+# subscriptions immediately). Registered by the billing engine.
 CUSTOMER_DELETE_HOOKS: list[Callable[[Ctx, JSONDict], None]] = []
 
 

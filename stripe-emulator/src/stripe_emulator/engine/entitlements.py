@@ -1,10 +1,18 @@
 """Active entitlements, computed from a customer's subscriptions and their products' features.
 
 `recompute_active_entitlements(ctx, customer_id)` is called whenever a
-customer's subscriptions change status or items (and by the entitlement
-endpoints when a product's features change). It diffs the customer's
-entitled feature set, updates the ActiveEntitlement objects and emits
+customer's subscriptions change status or items, or start a billing period
+(and when a feature is archived). It diffs the customer's entitled feature
+set, updates the ActiveEntitlement objects and emits
 `entitlements.active_entitlement_summary.updated` when anything changed.
+
+Which features a subscription grants is read from the products when the
+subscription starts, changes items or starts a new billing period
+(`snapshot_features`), not when a product's features change: Stripe's
+Entitlements guide (https://docs.stripe.com/billing/entitlements, "Add your
+features to products", API tab) notes that existing subscriptions create
+active entitlements for product feature changes at the start of the next
+billing period, and sends no event when the feature is attached.
 """
 
 from __future__ import annotations
@@ -43,18 +51,42 @@ def item_products(ctx: Ctx, sub: JSONDict) -> set[str]:
     return products
 
 
+def product_feature_ids(ctx: Ctx, products: set[str]) -> set[str]:
+    """Ids of the features attached to these products now."""
+    if not products:
+        return set()
+    attached = ctx.store.all("product_feature", lambda p: p["_product"] in products)
+    return {pf["_feature"] for pf in attached}
+
+
+def snapshot_features(ctx: Ctx, sub: JSONDict) -> None:
+    """Record the features the subscription's products have now (caller saves `sub`).
+
+    Called when the subscription starts, changes items and at the start of
+    each billing period; until the next of these, features attached to or
+    detached from its products do not change what it grants.
+    """
+    sub["_features"] = sorted(product_feature_ids(ctx, item_products(ctx, sub)))
+
+
+def subscription_feature_ids(ctx: Ctx, sub: JSONDict) -> set[str]:
+    """The features the subscription grants while its status is entitled."""
+    if "_features" in sub:
+        return set(sub["_features"])
+    # Stored before snapshots existed: its products' features now.
+    return product_feature_ids(ctx, item_products(ctx, sub))
+
+
 def entitled_features(ctx: Ctx, customer_id: str) -> dict[str, JSONDict]:
     """feature id -> Feature for every feature the customer's subscriptions grant."""
     statuses = _entitled_statuses(ctx)
-    products: set[str] = set()
+    feature_ids: set[str] = set()
     for sub in ctx.store.all_where("subscription", {"customer": customer_id}):
         if sub.get("status") in statuses:
-            products |= item_products(ctx, sub)
+            feature_ids |= subscription_feature_ids(ctx, sub)
     features: dict[str, JSONDict] = {}
-    if not products:
-        return {}
-    for pf in ctx.store.all("product_feature", lambda p: p["_product"] in products):
-        feature = ctx.find("entitlements.feature", pf["_feature"])
+    for feature_id in sorted(feature_ids):
+        feature = ctx.find("entitlements.feature", feature_id)
         if feature is not None and feature["active"]:
             features[feature["id"]] = feature
     return features

@@ -333,14 +333,21 @@ def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
     return line
 
 
-def pending_invoice_items(ctx: Ctx, customer_id: str, sub_id: str | None) -> list[JSONDict]:
+def pending_invoice_items(
+    ctx: Ctx, customer_id: str, sub_id: str | None, currency: str | None = None
+) -> list[JSONDict]:
     """The customer's uninvoiced items a new invoice picks up (oldest first).
 
     Subscription invoices take the subscription's items and the customer's
-    items without a subscription; other invoices only the latter.
+    items without a subscription; other invoices only the latter. With
+    `currency`, only items in that currency: "The currency parameter dictates
+    which invoice items get pulled into the invoice"
+    (docs.stripe.com/invoicing/multi-currency-customers).
     """
 
     def keep(ii: JSONDict) -> bool:
+        if currency is not None and ii.get("currency") != currency:
+            return False
         owner = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
         return owner is None or owner == sub_id
 
@@ -458,14 +465,17 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
         # finalisation (changelog 2024-10-28 "invoice finalization errors due
         # to invalid customer tax locations").
         raise location_error()
-    balance = int(customer.get("balance") or 0)
+    # "A CAD invoice doesn't apply a customer credit balance denominated in USD"
+    # (multi-currency customers); the emulator keeps one balance per customer.
+    same_currency = customer.get("currency") in (None, inv["currency"])
+    balance = int(customer.get("balance") or 0) if same_currency else 0
     inv["starting_balance"] = balance
     after = inv["total"] + balance
     inv["amount_due"] = max(0, after)
     inv["amount_remaining"] = inv["amount_due"]
     new_balance = min(0, after)
     inv["ending_balance"] = new_balance
-    if new_balance != balance:
+    if new_balance != balance and same_currency:
         before = deep_copy(customer)
         customer["balance"] = new_balance
         ctx.save(customer)

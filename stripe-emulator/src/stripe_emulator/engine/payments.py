@@ -6,11 +6,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..context import Ctx
+from ..errors import invalid_request
 from ..ids import new_id, random_token
 from ..updates import apply_metadata
+from .balance import charge_transaction, new_balance_transaction, refund_transaction
 from .cards import TestCard, test_card_for
 from .cards import resolve_payment_method as resolve_payment_method
-from .common import Env, JSONDict, authentication_url, base_url, deep_copy, emit_event
+from .common import DAY, Env, JSONDict, authentication_url, base_url, deep_copy, emit_event
+from .disputes import early_fraud_warnings_after_refund, open_test_dispute
+
+# An uncaptured card payment is canceled this long after its authorization:
+# "Uncaptured PaymentIntents are cancelled a set number of days (7 by default)
+# after their creation" (docs.stripe.com/api/payment_intents/capture; the
+# customer-initiated card window in docs.stripe.com/payments/capture-later).
+AUTHORIZATION_VALIDITY = 7 * DAY
 
 
 @dataclass(frozen=True)
@@ -195,8 +204,12 @@ def _new_charge(
     ctx: Ctx, env: Env, pi: JSONDict, pm: JSONDict, outcome: ChargeOutcome, authenticated: bool
 ) -> JSONDict:
     ok = outcome.result == "succeeded"
+    captured = ok and pi.get("capture_method") != "manual"
     ch_id = new_id("charge")
     details = _card_details(pm)
+    if ok and not captured:
+        details["amount_authorized"] = pi["amount"]
+        details["capture_before"] = env.now + AUTHORIZATION_VALIDITY
     if authenticated:
         details["three_d_secure"] = {
             "authentication_flow": "challenge",
@@ -211,7 +224,7 @@ def _new_charge(
         "id": ch_id,
         "object": "charge",
         "amount": pi["amount"],
-        "amount_captured": pi["amount"] if ok else 0,
+        "amount_captured": pi["amount"] if captured else 0,
         "amount_refunded": 0,
         "application": None,
         "application_fee": None,
@@ -219,7 +232,7 @@ def _new_charge(
         "balance_transaction": None,
         "billing_details": pm.get("billing_details"),
         "calculated_statement_descriptor": "EMULATOR",
-        "captured": ok,
+        "captured": captured,
         "created": env.now,
         "currency": pi["currency"],
         "customer": pi.get("customer"),
@@ -263,6 +276,10 @@ def _new_charge(
         "transfer_data": None,
         "transfer_group": None,
     }
+    if captured:
+        # Every captured charge moves money into the balance (engine/balance.py);
+        # an authorization alone does not (its transaction is made at capture).
+        charge_transaction(ctx, env, charge, at_once=test_card_for(pm).bypass_pending)
     ctx.save(charge)
     return charge
 
@@ -322,7 +339,9 @@ def attempt_payment_intent(
     charge = _new_charge(ctx, env, pi, pm, outcome, authenticated)
     pi["latest_charge"] = charge["id"]
     pi["next_action"] = None
-    if outcome.result == "succeeded":
+    if outcome.result == "succeeded" and pi.get("capture_method") == "manual":
+        _authorize_only(ctx, env, pi, charge)
+    elif outcome.result == "succeeded":
         pi["status"] = "succeeded"
         pi["amount_received"] = pi["amount"]
         pi["last_payment_error"] = None
@@ -334,6 +353,8 @@ def attempt_payment_intent(
         ctx.save(pi)
         emit_event(ctx, env, "payment_intent.succeeded", pi)
         emit_event(ctx, env, "charge.succeeded", charge)
+        # The dispute test cards: "the charge succeeds, only to be disputed".
+        open_test_dispute(ctx, env, charge, pm)
     else:
         pi["status"] = "requires_payment_method"
         pi["last_payment_error"] = payment_error(outcome, pm, charge["id"])
@@ -357,8 +378,12 @@ def payment_method_for(
 
 
 def cancel_payment_intent(ctx: Ctx, env: Env, pi: JSONDict, reason: str | None = None) -> JSONDict:
+    """Cancel; an uncaptured authorization is given back first (refunded on its charge)."""
     if pi["status"] in ("succeeded", "canceled"):
         return pi
+    if pi["status"] == "requires_capture":
+        release_authorization(ctx, env, pi, expired=False)
+        pi = ctx.get("payment_intent", pi["id"])
     pi["status"] = "canceled"
     pi["canceled_at"] = env.now
     pi["cancellation_reason"] = reason
@@ -408,3 +433,219 @@ def new_setup_intent(ctx: Ctx, env: Env, params: JSONDict) -> JSONDict:
     ctx.save(seti)
     emit_event(ctx, env, "setup_intent.created", seti)
     return seti
+
+
+# --------------------------------------------------------------------------
+# Separate authorization and capture (capture_method=manual), refunds.
+# docs.stripe.com/payments/capture-later, docs.stripe.com/api/payment_intents/capture
+
+
+def _authorize_only(ctx: Ctx, env: Env, pi: JSONDict, charge: JSONDict) -> None:
+    """A manual-capture confirmation: the card is authorized, nothing is captured yet."""
+    pi["status"] = "requires_capture"
+    pi["amount_capturable"] = pi["amount"]
+    pi["last_payment_error"] = None
+    pi["_capture_before"] = charge["payment_method_details"]["card"]["capture_before"]
+    pi["_test_clock"] = _customer_clock(ctx, pi.get("customer"))
+    ctx.save(pi)
+    emit_event(ctx, env, "charge.succeeded", charge)
+    emit_event(ctx, env, "payment_intent.amount_capturable_updated", pi)
+
+
+def _customer_clock(ctx: Ctx, customer_id: str | None) -> str | None:
+    customer = ctx.find("customer", customer_id) if customer_id else None
+    return (customer or {}).get("test_clock")
+
+
+def capture_payment_intent(
+    ctx: Ctx, env: Env, pi: JSONDict, amount_to_capture: int | None
+) -> JSONDict:
+    """requires_capture -> succeeded: capture `amount_to_capture` (default: all of it).
+
+    A partial capture releases the rest: the charge shows it as refunded, as
+    Stripe does ("the remaining amount is refunded", capture-later guide).
+    Emits charge.captured (and charge.refunded for a released remainder),
+    then payment_intent.succeeded.
+    """
+    if pi["status"] != "requires_capture":
+        raise invalid_request(
+            f"This PaymentIntent could not be captured because it has a status of "
+            f"{pi['status']}. Only a PaymentIntent with one of the following statuses may "
+            "be captured: requires_capture.",
+            code="payment_intent_unexpected_state",
+        )
+    capturable = int(pi["amount_capturable"])
+    amount = capturable if amount_to_capture is None else int(amount_to_capture)
+    if amount > capturable:
+        raise invalid_request(
+            f"The amount to capture ({amount}) is greater than the amount capturable "
+            f"({capturable}).",
+            param="amount_to_capture",
+            code="amount_too_large",
+        )
+    if amount < 1:
+        raise invalid_request(
+            "The amount to capture must be a positive integer.", param="amount_to_capture"
+        )
+    charge = ctx.get("charge", str(pi["latest_charge"]))
+    charge_before = deep_copy(charge)
+    charge["captured"] = True
+    charge["amount_captured"] = amount
+    pm = ctx.find("payment_method", str(charge.get("payment_method") or ""))
+    bypass = test_card_for(pm).bypass_pending if pm is not None else False
+    # The balance receives what was captured, not what was authorized.
+    txn = charge_transaction(ctx, env, {**charge, "amount": amount}, at_once=bypass)
+    charge["balance_transaction"] = txn["id"]
+    ctx.save(charge)
+    emit_event(ctx, env, "charge.captured", charge, previous=charge_before)
+    if amount < capturable:
+        refund_charge(ctx, env, charge, capturable - amount, reason=None, release=True)
+    pi = ctx.get("payment_intent", pi["id"])
+    pi["status"] = "succeeded"
+    pi["amount_received"] = amount
+    pi["amount_capturable"] = 0
+    pi.pop("_capture_before", None)
+    ctx.save(pi)
+    emit_event(ctx, env, "payment_intent.succeeded", pi)
+    if pm is not None:
+        # The dispute test cards: "the charge succeeds, only to be disputed".
+        open_test_dispute(ctx, env, ctx.get("charge", charge["id"]), pm)
+    return pi
+
+
+def release_authorization(ctx: Ctx, env: Env, pi: JSONDict, *, expired: bool) -> None:
+    """Give back an uncaptured authorization (cancel, or expiry after 7 days)."""
+    charge = ctx.find("charge", str(pi.get("latest_charge") or ""))
+    pi["amount_capturable"] = 0
+    pi.pop("_capture_before", None)
+    ctx.save(pi)
+    if charge is None:
+        return
+    if expired:
+        before = deep_copy(charge)
+        charge["amount_refunded"] = charge["amount"]
+        charge["refunded"] = True
+        ctx.save(charge)
+        emit_event(ctx, env, "charge.expired", charge, previous=before)
+    else:
+        refund_charge(ctx, env, charge, int(charge["amount"]), reason=None, release=True)
+
+
+def expire_authorization(ctx: Ctx, env: Env, pi: JSONDict) -> JSONDict:
+    """The authorization window passed without a capture: the PaymentIntent is canceled."""
+    release_authorization(ctx, env, pi, expired=True)
+    pi = ctx.get("payment_intent", pi["id"])
+    pi["status"] = "canceled"
+    pi["canceled_at"] = env.now
+    pi["cancellation_reason"] = "automatic"
+    ctx.save(pi)
+    emit_event(ctx, env, "payment_intent.canceled", pi)
+    return pi
+
+
+def refund_charge(
+    ctx: Ctx,
+    env: Env,
+    charge: JSONDict,
+    amount: int,
+    *,
+    reason: str | None,
+    metadata: JSONDict | None = None,
+    release: bool = False,
+) -> JSONDict:
+    """A refund of `amount` of `charge` (card refunds succeed at once): refund.created,
+    charge.refunded. `release` marks the uncaptured part of an authorization given back."""
+    refund: JSONDict = {
+        "id": new_id("refund"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "charge": charge["id"],
+        "created": env.now,
+        "currency": charge["currency"],
+        "customer": charge.get("customer"),
+        "customer_account": None,
+        "description": None,
+        "destination_details": {
+            "card": {"type": "reversal" if release else "refund"},
+            "type": "card",
+        },
+        "metadata": dict(metadata or {}),
+        "payment_intent": charge.get("payment_intent"),
+        "payment_method": charge.get("payment_method"),
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    if not release:
+        # A released authorization moved no money, so it has no balance transaction.
+        refund_transaction(ctx, env, refund)
+        _schedule_async_refund(ctx, env, charge, refund)
+    ctx.save(refund)
+    charge = ctx.get("charge", charge["id"])
+    before = deep_copy(charge)
+    charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    if release:
+        charge["_released"] = int(charge.get("_released") or 0) + amount
+    ctx.save(charge)
+    emit_event(ctx, env, "refund.created", refund)
+    emit_event(ctx, env, "charge.refunded", charge, previous=before)
+    early_fraud_warnings_after_refund(ctx, env, charge)
+    return refund
+
+
+def _schedule_async_refund(ctx: Ctx, env: Env, charge: JSONDict, refund: JSONDict) -> None:
+    """Refunds of the asynchronous-refund test cards change status later: at the next
+    billing pass (test-clock advance, or the real-clock pass), as Stripe says "some
+    time later" without a figure."""
+    pm = ctx.find("payment_method", str(charge.get("payment_method") or ""))
+    behaviour = test_card_for(pm).refund if pm is not None else None
+    if behaviour is None:
+        return
+    if behaviour == "pending_then_succeed":
+        refund["status"] = "pending"
+    refund["_async_refund"] = behaviour
+    refund["_settles_at"] = env.now
+    refund["_test_clock"] = _customer_clock(ctx, charge.get("customer"))
+
+
+def settle_async_refund(ctx: Ctx, env: Env, refund: JSONDict) -> JSONDict:
+    """The later status change of an asynchronous test refund.
+
+    pending -> succeeded emits refund.updated; succeeded -> failed emits
+    refund.failed and gives the amount back to the charge's unrefunded amount
+    (failure_reason `expired_or_canceled_card`, the reason Stripe's test card
+    table gives for 4000000000005126).
+    """
+    before = deep_copy(refund)
+    behaviour = refund.pop("_async_refund", None)
+    refund.pop("_settles_at", None)
+    if behaviour == "pending_then_succeed":
+        refund["status"] = "succeeded"
+        ctx.save(refund)
+        emit_event(ctx, env, "refund.updated", refund, previous=before)
+        return refund
+    refund["status"] = "failed"
+    refund["failure_reason"] = "expired_or_canceled_card"
+    # The refunded amount comes back to the balance (Refund.failure_balance_transaction).
+    failure = new_balance_transaction(
+        ctx,
+        env,
+        amount=int(refund["amount"]),
+        currency=str(refund["currency"]),
+        txn_type="refund_failure",
+        reporting_category="refund_failure",
+        source=str(refund["id"]),
+    )
+    refund["failure_balance_transaction"] = failure["id"]
+    ctx.save(refund)
+    charge = ctx.find("charge", str(refund.get("charge") or ""))
+    if charge is not None:
+        charge["amount_refunded"] = max(0, int(charge["amount_refunded"]) - int(refund["amount"]))
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        ctx.save(charge)
+    emit_event(ctx, env, "refund.failed", refund)
+    return refund

@@ -98,12 +98,14 @@ def check_pending_params(sub: JSONDict, params: JSONDict) -> None:
         )
 
 
-def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
+def subscription_update(
+    ctx: Ctx, sub_id: str, params: JSONDict, *, env: Env | None = None
+) -> JSONDict:
     """POST /v1/subscriptions/{id}: `subscriptions.subscription_update`, with
     `payment_behavior=pending_if_incomplete` holding a change whose invoice is
-    not paid in `pending_update`."""
-    if params.get("payment_behavior") != PENDING_IF_INCOMPLETE:
-        return subscriptions.subscription_update(ctx, sub_id, params)
+    not paid in `pending_update`. `env` (schedule-driven changes) goes through."""
+    if params.get("payment_behavior") != PENDING_IF_INCOMPLETE or env is not None:
+        return subscriptions.subscription_update(ctx, sub_id, params, env=env)
     sub = ctx.get("subscription", sub_id)
     check_pending_params(sub, params)
     before = deep_copy(sub)

@@ -7,6 +7,7 @@ from ..errors import invalid_request
 from .common import Env, JSONDict, customer_or_404, deep_copy, id_of, next_boundary
 from .invoicing import attach_pending_items, new_invoice, pending_invoice_items, refresh_totals
 from .proration import apply_item_changes, proration_lines
+from .schedules import run_phases_until
 from .subscription_state import (
     billing_interval,
     cycle_invoice,
@@ -28,6 +29,21 @@ def invoice_preview(ctx: Ctx, params: JSONDict) -> JSONDict:
     subscription's next renewal invoice. Nothing is stored.
     """
     sub_id = params.get("subscription")
+    if params.get("schedule_details"):
+        raise invalid_request(
+            "The emulator does not model `schedule_details` previews; preview the schedule's "
+            "subscription after updating the schedule instead.",
+            param="schedule_details",
+        )
+    if params.get("schedule"):
+        # "preview the upcoming invoice for a subscription or subscription schedule"
+        sched = ctx.get("subscription_schedule", params["schedule"], param="schedule")
+        if sub_id or sched.get("subscription") is None:
+            raise invalid_request(
+                "The schedule must be active, and `subscription` cannot be used with it.",
+                param="schedule",
+            )
+        sub_id = str(sched["subscription"])
     customer_id = params.get("customer")
     if not sub_id and not customer_id:
         raise invalid_request(
@@ -92,6 +108,8 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
                 proration_lines(ctx, env, sub, old_items, new_items, at, store=True)
             sub["items"]["data"] = new_items
             ctx.save(sub)
+        if not details.get("items"):
+            sub = run_phases_until(ctx, sub, period_of(sub)[1])
         if behavior == "always_invoice" and details.get("items"):
             inv = cycle_invoice(ctx, env, sub, "subscription_update", include_items=False)
         else:
@@ -147,7 +165,9 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
             currency=params.get("currency") or "usd",
             billing_reason="manual",
         )
-        attach_pending_items(ctx, inv, pending_invoice_items(ctx, customer["id"], None))
+        attach_pending_items(
+            ctx, inv, pending_invoice_items(ctx, customer["id"], None, inv["currency"])
+        )
         refresh_totals(ctx, inv)
         _apply_automatic_tax(ctx, inv, params)
     inv["id"] = "upcoming_" + inv["id"]

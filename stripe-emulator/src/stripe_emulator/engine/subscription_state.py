@@ -146,7 +146,9 @@ def cycle_invoice(
         discounts=_active_discounts(ctx, sub, start),
         description=sub.get("description"),
     )
-    attach_pending_items(ctx, inv, pending_invoice_items(ctx, sub["customer"], sub["id"]))
+    attach_pending_items(
+        ctx, inv, pending_invoice_items(ctx, sub["customer"], sub["id"], sub["currency"])
+    )
     if usage_period is not None:
         for item in subscription_items(sub):
             if is_metered(item):

@@ -28,6 +28,7 @@ from .common import (
     round_half_up,
 )
 from .discounts import discounts_from_params
+from .entitlements import snapshot_features
 from .invoicing import (
     add_invoice_items,
     collect_invoice,
@@ -63,7 +64,13 @@ from .tax import (
 
 
 def subscription_create(
-    ctx: Ctx, params: JSONDict, *, origin: Origin = "api", authenticated: bool = False
+    ctx: Ctx,
+    params: JSONDict,
+    *,
+    origin: Origin = "api",
+    authenticated: bool = False,
+    env: Env | None = None,
+    schedule: str | None = None,
 ) -> JSONDict:
     """Create a subscription as POST /v1/subscriptions does; returns it.
 
@@ -86,12 +93,17 @@ def subscription_create(
     off-session renewals, as Checkout does). Checkout should pass
     payment_behavior="error_if_incomplete": a decline then raises the 402
     card_error and nothing is created (the handler's transaction rolls back).
+
+    A subscription schedule passes `schedule` (its id, shown in the
+    subscription's `schedule` from `customer.subscription.created` on) and,
+    when a phase starts during a clock advance, its `env`.
     """
     customer = customer_or_404(ctx, params["customer"])
-    env = api_env(ctx, customer)
+    env = env or api_env(ctx, customer)
     sub_id = new_id("subscription")
     items = _build_items(ctx, env, sub_id, params.get("items") or [])
     _check_items_agree(items)
+    _check_customer_currency(ctx, customer, items[0]["price"]["currency"])
     interval = items[0]["price"]["recurring"]
     pm_id = check_payment_method(
         ctx, params.get("default_payment_method"), customer["id"], "default_payment_method"
@@ -115,7 +127,9 @@ def subscription_create(
         now=env.now,
         origin=origin,
     )
+    sub["schedule"] = schedule
     _set_first_period(sub, interval, trial_end=trial_end, anchor=anchor, now=env.now)
+    snapshot_features(ctx, sub)
     _schedule_cancellation_at_create(sub, params)
     _apply_tax_settings(ctx, sub, params)
     sub["discounts"] = discounts_from_params(
@@ -179,6 +193,20 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
         )
         items.append(item)
     return items
+
+
+def _check_customer_currency(ctx: Ctx, customer: JSONDict, currency: str) -> None:
+    """A customer can't have two live subscriptions in different currencies
+    (docs.stripe.com/invoicing/multi-currency-customers: "You can't have two active
+    subscriptions with different currencies"). The message is the one Stripe
+    answers with, as reported by its users (no error code is documented)."""
+    for other in ctx.store.all_where("subscription", {"customer": customer["id"]}):
+        if other["status"] not in TERMINAL and other["currency"] != currency:
+            raise invalid_request(
+                "You cannot combine currencies on a single customer. This customer has an "
+                "active subscription, subscription schedule, discount, quote, or invoice item "
+                f"with currency {other['currency']}."
+            )
 
 
 def _apply_tax_settings(ctx: Ctx, sub: JSONDict, params: JSONDict) -> None:
@@ -470,7 +498,9 @@ def _first_payment_error(ctx: Ctx, inv: JSONDict, outcome: ChargeOutcome) -> Str
     )
 
 
-def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
+def subscription_update(
+    ctx: Ctx, sub_id: str, params: JSONDict, *, env: Env | None = None
+) -> JSONDict:
     """Update a subscription as POST /v1/subscriptions/{id} does; returns it.
 
     `params` has the shape of `stripe.params.SubscriptionUpdateParams`:
@@ -481,9 +511,10 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     `cancel_at` ("" clears), `cancellation_details`, `pause_collection`
     ("" clears), `default_payment_method`, `trial_end` ("now" ends the trial),
     `payment_behavior`, `discounts`, `billing_cycle_anchor="now"`, `metadata`.
+    `env`: a schedule's phase transition passes its business moment.
     """
     sub = ctx.get("subscription", sub_id)
-    env = api_env(ctx, sub["customer"])
+    env = env or api_env(ctx, sub["customer"])
     before = deep_copy(sub)
     _check_updatable(sub, params)
     _apply_plain_fields(ctx, sub, params)
@@ -503,6 +534,9 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
     if params.get("add_invoice_items"):
         add_invoice_items(ctx, env, sub, params["add_invoice_items"])
     billing = _prorate_item_changes(ctx, env, sub, params)
+    new_features = billing.items_changed or billing.bill_new_period
+    if new_features:
+        snapshot_features(ctx, sub)
     end_trial = _apply_trial_end(ctx, env, sub, params)
 
     if sub != before:
@@ -514,7 +548,7 @@ def subscription_update(ctx: Ctx, sub_id: str, params: JSONDict) -> JSONDict:
         sub = finish_trial(ctx, env, sub, synchronous=True)
     elif billing.immediate_invoice:
         sub = _invoice_update_now(ctx, env, sub, params, bill_new_period=billing.bill_new_period)
-    if billing.items_changed or sub.get("status") != before.get("status"):
+    if new_features or sub.get("status") != before.get("status"):
         refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
 
@@ -744,6 +778,8 @@ def subscription_resume(
         end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, env.now)
         set_period(sub, env.now, end)
     sub["status"] = "active"
+    snapshot_features(ctx, sub)
+    sub["status_details"] = None
     inv = cycle_invoice(ctx, env, sub, "subscription_update")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -755,6 +791,62 @@ def subscription_resume(
         collect_invoice(ctx, env, inv, automatic=True)
     refresh_entitlements(ctx, env, sub["customer"])
     return ctx.get("subscription", sub_id)
+
+
+def paused_details(kind: str, now: int) -> JSONDict:
+    """`status_details` of a paused subscription (2026-09-30.endive on)."""
+    paused = {"subscription": {"type": kind}, "transitioned_at": now, "type": "subscription"}
+    return {"paused": paused}
+
+
+def subscription_pause(
+    ctx: Ctx,
+    sub_id: str,
+    *,
+    invoicing_behavior: str = "pending_invoice_item",
+    unused_time_from: str = "now",
+) -> JSONDict:
+    """Pause an active subscription (POST /v1/subscriptions/{id}/pause, 2026-09-30.endive).
+
+    docs.stripe.com/api/subscriptions/pause: a paused subscription "does not
+    generate invoices and will not advance to new billing periods"; it needs
+    flexible billing mode and no attached schedule. Unused time of licensed
+    items is credited from `now` (or the item's period start, or not at all)
+    as pending invoice items, or on an invoice at once (`invoicing_behavior`).
+    """
+    sub = ctx.get("subscription", sub_id)
+    _check_pausable(sub)
+    env = api_env(ctx, sub["customer"])
+    before = deep_copy(sub)
+    if unused_time_from != "none":
+        at = period_of(sub)[0] if unused_time_from == "item_current_period_start" else env.now
+        proration_lines(ctx, env, sub, subscription_items(sub), [], at)
+    sub["status"] = "paused"
+    sub["status_details"] = paused_details("pause_requested", env.now)
+    if invoicing_behavior == "invoice":
+        _invoice_update_now(ctx, env, sub, {}, bill_new_period=False)
+        sub = ctx.get("subscription", sub_id)
+        sub["status"] = "paused"
+    emit_subscription_updated(ctx, env, sub, before)
+    emit_event(ctx, env, "customer.subscription.paused", sub)
+    refresh_entitlements(ctx, env, sub["customer"])
+    return ctx.get("subscription", sub_id)
+
+
+def _check_pausable(sub: JSONDict) -> None:
+    if sub["status"] != "active":
+        raise invalid_request(
+            f"Only an active subscription can be paused; this one is `{sub['status']}`."
+        )
+    if (sub.get("billing_mode") or {}).get("type") != "flexible":
+        raise invalid_request(
+            "Pausing a subscription requires flexible billing mode "
+            "(docs.stripe.com/billing/subscriptions/billing-mode)."
+        )
+    if sub.get("schedule"):
+        raise invalid_request(
+            f"Cannot pause a subscription with an attached schedule ({sub['schedule']})."
+        )
 
 
 def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSONDict:
@@ -775,6 +867,7 @@ def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSO
     sub["trial_end"] = env.now
     if not has_pm and behavior == "pause":
         sub["status"] = "paused"
+        sub["status_details"] = paused_details("trial_end_without_payment_method", env.now)
         emit_subscription_updated(ctx, env, sub, before)
         emit_event(ctx, env, "customer.subscription.paused", sub)
         refresh_entitlements(ctx, env, sub["customer"])
@@ -783,6 +876,7 @@ def finish_trial(ctx: Ctx, env: Env, sub: JSONDict, *, synchronous: bool) -> JSO
     sub["status"] = "active"
     sub["billing_cycle_anchor"] = env.now
     set_period(sub, env.now, add_interval(env.now, rec_interval, rec_count))
+    snapshot_features(ctx, sub)
     inv = cycle_invoice(ctx, env, sub, "subscription_cycle")
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
@@ -799,10 +893,13 @@ def renew(ctx: Ctx, env: Env, sub: JSONDict) -> None:
     start = previous[1]
     end = next_boundary(sub["billing_cycle_anchor"], rec_interval, rec_count, start)
     set_period(sub, start, end)
+    # A new billing period: product feature changes since the last one apply now.
+    snapshot_features(ctx, sub)
     inv = cycle_invoice(ctx, env, sub, "subscription_cycle", usage_period=previous)
     sub["latest_invoice"] = inv["id"]
     emit_subscription_updated(ctx, env, sub, before)
     open_cycle_invoice(ctx, env, sub, inv, synchronous=False)
+    refresh_entitlements(ctx, env, sub["customer"])
 
 
 def expire_incomplete(ctx: Ctx, env: Env, sub: JSONDict) -> None:

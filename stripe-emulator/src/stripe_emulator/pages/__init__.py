@@ -30,12 +30,14 @@ logger = logging.getLogger(__name__)
 __all__ = ["PAGES", "PAGE_PREFIXES", "PageNotFound", "PageRequest", "dispatch", "page"]
 
 # Paths served as HTML pages (besides the dashboard at "/"). The billing engine
-# publishes /3ds/{intent}, /invoices/{id} and /invoices/{id}/pdf.
+# publishes /3ds/{intent}, /invoices/{id}, /invoices/{id}/pdf and
+# /credit_notes/{id}/pdf.
 PAGE_PREFIXES = (
     "/checkout/",
     "/portal/",
     "/3ds/",
     "/invoices/",
+    "/credit_notes/",
     "/dashboard",
     "/pages/",
     "/favicon.ico",
@@ -50,7 +52,13 @@ def dispatch(
     app: EmulatorCore, method: str, path: str, query: str, headers: dict[str, str], body: bytes
 ) -> Response:
     """Serve one page request (called by `Emulator.handle` for `/` and `/pages/...`)."""
-    from . import checkout_page, dashboard, invoice_page, portal_page  # noqa: F401 - routes
+    from . import (  # noqa: F401 - routes
+        checkout_page,
+        credit_note_pdf,
+        dashboard,
+        invoice_page,
+        portal_page,
+    )
     from .html import error_page
 
     if len(path) > 1:

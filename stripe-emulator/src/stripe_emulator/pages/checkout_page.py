@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..context import Ctx
-from ..engine.account import account_object
+from ..engine.account import account_object, public_details
 from ..engine.checkout import (
     ADDRESS_KEYS,
     CardInput,
@@ -321,9 +321,24 @@ def render_checkout(
         f"{back}"
         f'<div class="split"><section aria-label="Order summary"><p class="muted">{esc(brand)}</p>'
         f"{_summary(ctx, session)}{_promo_form(ctx, session, promo_error)}</section>"
-        f'<section aria-label="Payment">{form}</section></div>'
+        f'<section aria-label="Payment">{form}</section></div>{legal_links(ctx)}'
     )
     return html_response(document(f"{brand} checkout", body, brand=brand), status)
+
+
+def legal_links(ctx: Ctx) -> str:
+    """The business's Terms and Privacy links from its public details, when set.
+
+    Stripe's Checkout shows them from the account's public details
+    (docs.stripe.com/payments/checkout/customization/policies).
+    """
+    details = public_details(ctx)
+    links = [
+        f'<a href="{esc(details[key])}">{label}</a>'
+        for key, label in (("terms_of_service_url", "Terms"), ("privacy_policy_url", "Privacy"))
+        if details[key]
+    ]
+    return f'<p class="small muted">{" · ".join(links)}</p>' if links else ""
 
 
 _ADDRESS_FIELDS = (

@@ -484,6 +484,41 @@ def _proration_total(preview: JSONDict) -> int:
     return total
 
 
+def _proration_notice(behaviour: str, prorated: int, total: int, cur: str | None) -> str:
+    """What the plan change costs, in words; never a negative amount due.
+
+    A credit larger than the next invoice goes to the customer's balance,
+    which Stripe applies to the next invoices it finalizes
+    (docs.stripe.com/billing/customer/balance: "Prorations from downgrading a
+    subscription can indirectly create credits"). Stripe's docs do not quote
+    the portal's own sentence; this says the same thing.
+    """
+    if behaviour == "none":
+        return "No charge today. The new price applies from your next renewal."
+    if behaviour == "always_invoice":
+        if prorated < 0:
+            return (
+                f"No charge today. A credit of {money(-prorated, cur)} for unused time "
+                "will be applied to your future invoices."
+            )
+        return f"Amount due today: {money(prorated, cur)}"
+    if prorated >= 0:
+        return (
+            f"Prorated adjustment on your next invoice: {money(prorated, cur)}. "
+            f"Next invoice total: {money(total, cur)}"
+        )
+    if total >= 0:
+        return (
+            f"A credit of {money(-prorated, cur)} for unused time will be deducted from "
+            f"your next invoice. Next invoice total: {money(total, cur)}"
+        )
+    return (
+        f"A credit of {money(-prorated, cur)} for unused time. Your next invoice will be "
+        f"{money(0, cur)}, and the remaining credit of {money(-total, cur)} will be applied "
+        "to your future invoices."
+    )
+
+
 @page("GET", "/portal/{secret}/subscriptions/{sub_id}/update/confirm")
 def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Response:
     p = _Portal(ctx, secret)
@@ -508,19 +543,9 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
         new_name += f" x {quantity or _current_quantity(sub)}"
     preview = _preview(p, sub, price_id, quantity, when)
     prorated = _proration_total(preview)
-    behaviour = _update_proration(p)
-    cur = preview.get("currency")
-    if behaviour == "none":
-        due = "No charge today. The new price applies from your next renewal."
-    elif behaviour == "always_invoice":
-        due = f"Amount due today: {money(max(prorated, 0), cur)}"
-        if prorated < 0:
-            due = f"Credit for unused time: {money(-prorated, cur)}"
-    else:
-        due = (
-            f"Prorated adjustment on your next invoice: {money(prorated, cur)}. "
-            f"Next invoice total: {money(preview.get('total'), cur)}"
-        )
+    due = _proration_notice(
+        _update_proration(p), prorated, int(preview.get("total") or 0), preview.get("currency")
+    )
     next_date = date(
         preview.get("period_end") or preview.get("next_payment_attempt") or _period_end(sub)
     )

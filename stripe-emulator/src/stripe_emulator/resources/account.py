@@ -1,6 +1,8 @@
 """GET /v1/account: the single test-mode account the emulator pretends to be.
 
-Also GET /v1/accounts (the connected accounts of a platform: none here).
+Also GET /v1/accounts (the connected accounts of a platform: none here), and
+the `/_emulator/account` helpers that stand in for the Dashboard's public
+details (business name, support and legal links), which the hosted pages show.
 """
 
 from __future__ import annotations
@@ -8,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import Ctx
-from ..engine.account import ACCOUNT_ID, account_object
+from ..engine.account import ACCOUNT_ID, account_object, public_details, update_public_details
 from ..errors import resource_missing
 from ..listing import paginate
-from ..routing import route
+from ..routing import helper_route, route
 
 JSONDict = dict[str, Any]
 
@@ -33,3 +35,14 @@ def list_accounts(ctx: Ctx, params: JSONDict) -> JSONDict:
     # Stripe lists the accounts connected to a Connect platform, never the
     # caller's own account; the emulator is no platform, so the list is empty.
     return paginate([], params, "/v1/accounts", object_label="account")
+
+
+@helper_route("GET", "/_emulator/account")
+def get_public_details(ctx: Ctx, body: JSONDict) -> JSONDict:
+    return dict(public_details(ctx))
+
+
+@helper_route("POST", "/_emulator/account")
+def set_public_details(ctx: Ctx, body: JSONDict) -> JSONDict:
+    with ctx.store.atomic():
+        return dict(update_public_details(ctx, body))

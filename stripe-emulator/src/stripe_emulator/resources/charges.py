@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .. import engine
 from ..context import Ctx
+from ..engine.disputes import dispute_of_charge
 from ..errors import invalid_request
-from ..ids import new_id
 from ..listing import list_object, match_range, paginate, search
 from ..render import register_includable
 from ..routing import route
@@ -92,7 +93,15 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
         raise invalid_request(
             f"Charge {charge['id']} has not succeeded and cannot be refunded.", param="charge"
         )
-    available = int(charge["amount_captured"]) - int(charge["amount_refunded"])
+    _check_not_charged_back(ctx, charge)
+    if charge.get("captured") is False:
+        raise invalid_request(
+            f"Charge {charge['id']} has not been captured; cancel its PaymentIntent instead.",
+            param="charge",
+        )
+    # What a partial capture released shows in amount_refunded but was never captured.
+    refunded = int(charge["amount_refunded"]) - int(charge.get("_released") or 0)
+    available = int(charge["amount_captured"]) - refunded
     amount = int(params.get("amount", available))
     if amount <= 0 or amount > available:
         raise invalid_request(
@@ -102,36 +111,27 @@ def create_refund(ctx: Ctx, params: JSONDict) -> JSONDict:
             param="amount",
             code="charge_already_refunded" if available == 0 else None,
         )
-    now = ctx.now_for_customer(charge.get("customer"))
-    refund: JSONDict = {
-        "id": new_id("refund"),
-        "object": "refund",
-        "amount": amount,
-        "balance_transaction": None,
-        "charge": charge["id"],
-        "created": now,
-        "currency": charge["currency"],
-        "customer": charge.get("customer"),
-        "customer_account": None,
-        "description": None,
-        "destination_details": {"card": {"type": "refund"}, "type": "card"},
-        "metadata": apply_metadata({}, params.get("metadata")),
-        "payment_intent": charge.get("payment_intent"),
-        "payment_method": charge.get("payment_method"),
-        "reason": params.get("reason"),
-        "receipt_number": None,
-        "source_transfer_reversal": None,
-        "status": "succeeded",
-        "transfer_reversal": None,
-    }
-    ctx.save(refund)
-    before = copy.deepcopy(charge)
-    charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-    ctx.save(charge)
-    ctx.emit("refund.created", refund, created=now)
-    ctx.emit("charge.refunded", charge, previous=before, created=now)
+    env = engine.Env(ctx.now_for_customer(charge.get("customer")))
+    refund = engine.refund_charge(
+        ctx,
+        env,
+        charge,
+        amount,
+        reason=params.get("reason"),
+        metadata=apply_metadata({}, params.get("metadata")),
+    )
     return refund
+
+
+def _check_not_charged_back(ctx: Ctx, charge: JSONDict) -> None:
+    """A chargeback already took the money back: Stripe refuses the refund (`charge_disputed`)."""
+    dispute = dispute_of_charge(ctx, charge["id"]) if charge.get("disputed") else None
+    if dispute is not None and not dispute.get("is_charge_refundable"):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            param="charge",
+            code="charge_disputed",
+        )
 
 
 @route("GET", "/v1/refunds/{id}", params="RefundRetrieveParams")
@@ -149,6 +149,19 @@ def update_refund(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
         ctx.save(refund)
         ctx.emit("refund.updated", refund, previous=before)
     return refund
+
+
+@route("POST", "/v1/refunds/{id}/cancel", params="RefundCancelParams")
+def cancel_refund(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    """Only a refund in `requires_action` can be canceled (docs.stripe.com/api/refunds/cancel:
+    "You can't cancel refunds in other states"). Card refunds, the only ones made here,
+    never enter that state, so every cancellation is refused (a 400; Stripe does not
+    document the message)."""
+    refund = ctx.get("refund", id)
+    raise invalid_request(
+        f"You can't cancel a refund with a status of {refund['status']}. Only refunds "
+        "with a status of requires_action can be canceled."
+    )
 
 
 @route("GET", "/v1/refunds", params="RefundListParams")

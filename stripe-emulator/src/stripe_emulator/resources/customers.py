@@ -89,12 +89,10 @@ def delete_customer(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     ctx.emit("customer.deleted", cus)
     tombstone = {"id": id, "object": "customer", "deleted": True}
     ctx.store.put(tombstone, deleted=True)
-    for sub in ctx.store.all("subscription", lambda s: s.get("customer") == id):
-        if sub.get("status") not in ("canceled", "incomplete_expired"):
-            # The billing engine owns subscription cancellation; this hook lets it react.
-            for hook in CUSTOMER_DELETE_HOOKS:
-                hook(ctx, cus)
-            break
+    # The billing engine owns subscription and schedule cancellation; these
+    # hooks let it react (each does nothing when the customer has none).
+    for hook in CUSTOMER_DELETE_HOOKS:
+        hook(ctx, cus)
     return {"id": id, "object": "customer", "deleted": True}
 
 

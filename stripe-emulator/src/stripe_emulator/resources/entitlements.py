@@ -1,8 +1,10 @@
 """Entitlement features, product features and (computed) active entitlements.
 
 The endpoints; `engine/entitlements.py` computes a customer's active
-entitlements (`recompute_active_entitlements`), here after a product's
-features change and in the engine whenever subscriptions change.
+entitlements (`recompute_active_entitlements`), here when a feature is
+archived and in the engine whenever subscriptions change. Attaching a feature
+to a product or detaching it changes no customer's entitlements until their
+subscription's next billing period (see `engine/entitlements.py`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import Ctx
-from ..engine.entitlements import (
-    item_products,
-    public_entitlement,
-    recompute_active_entitlements,
-)
+from ..engine.entitlements import public_entitlement, recompute_active_entitlements
 from ..errors import invalid_request, resource_missing
 from ..ids import new_id
 from ..listing import paginate
@@ -128,8 +126,6 @@ def attach_feature(ctx: Ctx, params: JSONDict, product: str) -> JSONDict:
         "_feature": feature["id"],
     }
     ctx.save(pf)
-    for customer in _customers_on_product(ctx, product):
-        recompute_active_entitlements(ctx, customer)
     return _product_feature_view(ctx, pf)
 
 
@@ -172,21 +168,11 @@ def detach_feature(
 ) -> JSONDict:
     _product_feature(ctx, product, id)
     ctx.store.remove(id)
-    for customer in _customers_on_product(ctx, product):
-        recompute_active_entitlements(ctx, customer)
     return {"id": id, "object": "product_feature", "deleted": True}
 
 
 # --------------------------------------------------------------------------
 # active entitlements
-
-
-def _customers_on_product(ctx: Ctx, product: str) -> set[str]:
-    return {
-        str(sub["customer"])
-        for sub in ctx.store.all("subscription")
-        if product in item_products(ctx, sub)
-    }
 
 
 def _customers_with_feature(ctx: Ctx, feature_id: str) -> set[str]:

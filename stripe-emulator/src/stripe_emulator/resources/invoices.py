@@ -114,7 +114,11 @@ def create_invoice(ctx: Ctx, params: JSONDict) -> JSONDict:
     _apply_tax_params(ctx, inv, params)
     if params.get("pending_invoice_items_behavior") == "include":
         engine.attach_pending_items(
-            ctx, inv, engine.pending_invoice_items(ctx, customer["id"], _subscription_of(inv))
+            ctx,
+            inv,
+            engine.pending_invoice_items(
+                ctx, customer["id"], _subscription_of(inv), inv["currency"]
+            ),
         )
     if inv["auto_advance"]:
         inv["automatically_finalizes_at"] = env.now + engine.HOUR
@@ -276,6 +280,26 @@ def list_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     return paginate(
         list(inv["lines"]["data"]), params, f"/v1/invoices/{id}/lines", object_label="line_item"
     )
+
+
+@route("POST", "/v1/invoices/{id}/add_lines", params="InvoiceAddLinesParams")
+def add_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_add_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/update_lines", params="InvoiceUpdateLinesParams")
+def update_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_update_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/remove_lines", params="InvoiceRemoveLinesParams")
+def remove_lines(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    return engine.invoice_remove_lines(ctx, id, params)
+
+
+@route("POST", "/v1/invoices/{id}/lines/{line_item_id}", params="InvoiceLineItemUpdateParams")
+def update_line(ctx: Ctx, params: JSONDict, id: str, line_item_id: str) -> JSONDict:
+    return engine.invoice_update_line(ctx, id, line_item_id, params)
 
 
 @route("GET", "/v1/invoices", params="InvoiceListParams")

@@ -1,10 +1,10 @@
 """List and retrieve endpoints of Stripe features the emulator does not model.
 
 dj-stripe's `djstripe_sync_models` lists every model it knows. For features
-the emulator has no objects of (Connect transfers and fees, payouts, disputes,
-Radar, Issuing, Identity, files, shipping rates, subscription
-schedules, balance transactions) the list is empty, as it is on a new Stripe
-test account that never used them, and any id is unknown (404). Two lists
+the emulator has no objects of (Connect transfers and fees, payouts, Radar
+reviews, Issuing, Identity, files, shipping rates) the list is empty, as it is
+on a new Stripe test account that never used them, and any id is unknown
+(404). Two lists
 differ from Stripe on purpose and are named in README "Known differences":
 Stripe's global catalogs of tax codes and country specs, which the emulator
 does not carry.
@@ -25,9 +25,7 @@ JSONDict = dict[str, Any]
 # (collection path, object name, params prefix under stripe.params)
 EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/application_fees", "application_fee", "ApplicationFee"),
-    ("/v1/balance_transactions", "balance_transaction", "BalanceTransaction"),
     ("/v1/country_specs", "country_spec", "CountrySpec"),
-    ("/v1/disputes", "dispute", "Dispute"),
     ("/v1/file_links", "file_link", "FileLink"),
     ("/v1/files", "file", "File"),
     (
@@ -46,10 +44,8 @@ EMPTY_COLLECTIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/issuing/disputes", "issuing.dispute", "issuing.Dispute"),
     ("/v1/issuing/transactions", "issuing.transaction", "issuing.Transaction"),
     ("/v1/payouts", "payout", "Payout"),
-    ("/v1/radar/early_fraud_warnings", "radar.early_fraud_warning", "radar.EarlyFraudWarning"),
     ("/v1/reviews", "review", "Review"),
     ("/v1/shipping_rates", "shipping_rate", "ShippingRate"),
-    ("/v1/subscription_schedules", "subscription_schedule", "SubscriptionSchedule"),
     ("/v1/tax_codes", "tax_code", "TaxCode"),
     ("/v1/transfers", "transfer", "Transfer"),
 )

@@ -167,6 +167,16 @@ def cancel_payment_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     )
 
 
+@route("POST", "/v1/payment_intents/{id}/capture", params="PaymentIntentCaptureParams")
+def capture_payment_intent(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    """Capture an authorized (`requires_capture`) PaymentIntent, all or `amount_to_capture`."""
+    pi = ctx.get("payment_intent", id)
+    env = engine.Env(ctx.now_for_customer(pi.get("customer")))
+    if "metadata" in params:
+        pi["metadata"] = apply_metadata(pi.get("metadata"), params["metadata"])
+    return engine.capture_payment_intent(ctx, env, pi, params.get("amount_to_capture"))
+
+
 @route("GET", "/v1/payment_intents", params="PaymentIntentListParams")
 def list_payment_intents(ctx: Ctx, params: JSONDict) -> JSONDict:
     def keep(pi: JSONDict) -> bool:

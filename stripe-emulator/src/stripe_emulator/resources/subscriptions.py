@@ -7,15 +7,19 @@ list and search here. `/_emulator/billing/...` exposes the engine settings
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from .. import engine
 from ..context import Ctx
-from ..errors import StripeAPIError, invalid_request
+from ..errors import StripeAPIError, invalid_request, unknown_parameter
 from ..listing import match_range, paginate, search
 from ..routing import helper_route, route
+from ..versions import at_least
 
 JSONDict = dict[str, Any]
+
+# Pause on demand and the new resume parameters (2026-09-30.endive).
+PAUSE_SINCE = "2026-09-30.endive"
 
 
 @route("POST", "/v1/subscriptions", params="SubscriptionCreateParams")
@@ -45,6 +49,15 @@ def retrieve_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
 
 @route("POST", "/v1/subscriptions/{id}", params="SubscriptionUpdateParams")
 def update_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    sub = ctx.get("subscription", id)
+    if sub.get("schedule") and {"cancel_at", "cancel_at_period_end"} & set(params):
+        # Stripe's answer (quoted in dust-tt/dust#32051, Nine-Minds/alga-psa#1802):
+        # a schedule-managed subscription's cancellation is the schedule's business.
+        raise invalid_request(
+            f"The subscription is managed by the subscription schedule `{sub['schedule']}`, "
+            "and updating any cancelation behavior directly is not allowed. Please update "
+            "the schedule instead."
+        )
     return engine.subscription_update(ctx, id, params)
 
 
@@ -59,13 +72,94 @@ def cancel_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
     )
 
 
-@route("POST", "/v1/subscriptions/{id}/resume", params="SubscriptionResumeParams")
+# 2026-09-30.endive changed resume's `billing_cycle_anchor` from a string to
+# `{"type": "now" | "unchanged"}` (changelog/endive/2026-09-30/
+# polymorphic-billing-cycle-anchor) and added `payment_behavior`
+# (changelog/endive/2026-09-30/pause-subscription). The params accept both
+# shapes; the handler holds each version to its own (stripe-python 15.6.2 and
+# 16.0.1 SubscriptionResumeParams).
+class ResumeBillingCycleAnchor(TypedDict):
+    type: Literal["now", "unchanged"]
+
+
+class SubscriptionResumeParams(TypedDict, total=False):
+    billing_cycle_anchor: Literal["now", "unchanged"] | ResumeBillingCycleAnchor
+    expand: list[str]
+    payment_behavior: Literal["resume_on_payment_attempt", "resume_on_payment_success"]
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"]
+    proration_date: int
+
+
+def _resume_anchor(ctx: Ctx, params: JSONDict) -> str:
+    anchor = params.get("billing_cycle_anchor")
+    endive = at_least(ctx.api_version, PAUSE_SINCE)
+    if anchor is None:
+        return "now"
+    if endive and not isinstance(anchor, dict):
+        raise invalid_request("Invalid object: billing_cycle_anchor", param="billing_cycle_anchor")
+    if not endive and isinstance(anchor, dict):
+        raise invalid_request("Invalid string: billing_cycle_anchor", param="billing_cycle_anchor")
+    return str(anchor["type"] if isinstance(anchor, dict) else anchor)
+
+
+@route("POST", "/v1/subscriptions/{id}/resume", params=f"{__name__}:SubscriptionResumeParams")
 def resume_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    if "payment_behavior" in params and not at_least(ctx.api_version, PAUSE_SINCE):
+        raise unknown_parameter("payment_behavior")
     return engine.subscription_resume(
         ctx,
         id,
-        billing_cycle_anchor=params.get("billing_cycle_anchor") or "now",
+        billing_cycle_anchor=_resume_anchor(ctx, params),
         proration_behavior=params.get("proration_behavior") or "create_prorations",
+    )
+
+
+# The pause endpoint arrived with 2026-09-30.endive
+# (docs.stripe.com/changelog/endive/2026-09-30/pause-subscription); the
+# project's stripe-python (15.x, 2026-08-26.dahlia) has no params class for
+# it, so these follow stripe-python 16.0.1's SubscriptionPauseParams
+# (`total=False` where the SDK has NotRequired keys).
+class PauseBillForOutstandingUsageThrough(TypedDict):
+    type: Literal["none", "now"]
+
+
+class PauseBillForUnusedTimeFrom(TypedDict):
+    type: Literal["item_current_period_start", "none", "now"]
+
+
+class PauseBillFor(TypedDict, total=False):
+    outstanding_usage_through: PauseBillForOutstandingUsageThrough
+    unused_time_from: PauseBillForUnusedTimeFrom
+
+
+class SubscriptionPauseParams(TypedDict, total=False):
+    bill_for: PauseBillFor
+    expand: list[str]
+    invoicing_behavior: Literal["invoice", "pending_invoice_item"]
+    type: Literal["subscription"]
+
+
+@route("POST", "/v1/subscriptions/{id}/pause", params=f"{__name__}:SubscriptionPauseParams")
+def pause_subscription(ctx: Ctx, params: JSONDict, id: str) -> JSONDict:
+    if not at_least(ctx.api_version, PAUSE_SINCE):
+        # Stripe's shape for a feature newer than the request's version, as in
+        # "Search is not supported on api version ... Update your API version,
+        # or set the API Version of this request to ... or greater."
+        version, since = ctx.api_version, PAUSE_SINCE
+        message = " ".join(
+            (
+                f"Pausing subscriptions is not supported on API version {version}.",
+                "Update your API version, or set the API Version of this request to",
+                f"{since} or greater.",
+            )
+        )
+        raise invalid_request(message)
+    bill_for = params.get("bill_for") or {}
+    return engine.subscription_pause(
+        ctx,
+        id,
+        invoicing_behavior=params.get("invoicing_behavior") or "pending_invoice_item",
+        unused_time_from=(bill_for.get("unused_time_from") or {}).get("type", "now"),
     )
 
 

@@ -56,14 +56,15 @@ RELEASES: dict[str, str] = {
 # Object types the emulator returns (responses, expansions, event payloads).
 # A snapshot holds these and every class reachable from their fields.
 ROOTS: tuple[str, ...] = (
-    "account", "billing.meter", "billing.meter_event", "billing.meter_event_summary",
-    "billing_portal.configuration", "billing_portal.session", "card", "cash_balance", "charge",
-    "checkout.session", "coupon", "customer", "customer_balance_transaction", "discount",
-    "entitlements.active_entitlement",
+    "account", "balance", "balance_transaction", "billing.meter", "billing.meter_event",
+    "billing.meter_event_summary", "billing_portal.configuration", "billing_portal.session",
+    "card", "cash_balance", "charge", "checkout.session", "coupon", "customer",
+    "customer_balance_transaction", "discount", "dispute", "entitlements.active_entitlement",
     "entitlements.active_entitlement_summary", "entitlements.feature", "event", "invoice",
     "invoice_payment", "invoiceitem", "item", "line_item", "payment_intent", "payment_method",
-    "plan", "price", "product", "product_feature", "promotion_code", "refund", "setup_intent",
-    "subscription", "subscription_item", "tax_id", "test_helpers.test_clock", "webhook_endpoint",
+    "plan", "price", "product", "product_feature", "promotion_code", "radar.early_fraud_warning",
+    "refund", "setup_intent", "subscription", "subscription_item", "tax_id",
+    "test_helpers.test_clock", "webhook_endpoint",
 )  # fmt: skip
 
 
