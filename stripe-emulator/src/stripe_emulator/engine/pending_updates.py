@@ -30,7 +30,7 @@ from ..errors import invalid_request
 from ..updates import apply_metadata
 from . import subscriptions
 from .clocks import SubscriptionTimer, register_subscription_timer
-from .common import HOUR, Env, JSONDict, api_env, deep_copy, emit_event, id_of
+from .common import HOUR, TERMINAL, Env, JSONDict, api_env, deep_copy, emit_event, id_of
 from .invoicing import invoice_subscription, on_invoice_paid, void_invoice
 from .subscription_state import (
     period_of,
@@ -206,7 +206,7 @@ def held_invoice(sub: JSONDict) -> str | None:
 @on_invoice_paid
 def _apply_when_paid(ctx: Ctx, env: Env, inv: JSONDict) -> None:
     sub = invoice_subscription(ctx, inv)
-    if sub is None or held_invoice(sub) != inv["id"]:
+    if sub is None or held_invoice(sub) != inv["id"] or sub["status"] in TERMINAL:
         return
     before = deep_copy(sub)
     state = sub.pop("_pending")["state"]
