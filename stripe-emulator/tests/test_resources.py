@@ -399,7 +399,9 @@ def test_meters_and_meter_events(emulator: EmulatorServer) -> None:
     meter = stripe.billing.Meter.create(
         display_name="API calls", event_name="api_call", default_aggregation={"formula": "sum"}
     )
-    cus = stripe.Customer.create()
+    # Meter events must be dated within 35 days before the customer's time.
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1_700_000_200)
+    cus = stripe.Customer.create(test_clock=clock.id)
     for value in ("3", "4"):
         event = stripe.billing.MeterEvent.create(
             event_name="api_call",

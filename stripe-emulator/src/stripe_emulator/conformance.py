@@ -27,6 +27,8 @@ from typing import Any
 
 import stripe
 
+from .events import EVENT_OBJECT_WITHOUT
+
 JSONDict = dict[str, Any]
 
 # Stripe's published sample objects, kept in the package with their licence
@@ -177,7 +179,7 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
-def check(obj: Any, path: str = "$") -> list[str]:
+def check(obj: Any, path: str = "$", *, may_lack: frozenset[str] = frozenset()) -> list[str]:
     """Violations for one object (recursively), as human-readable strings."""
     if not isinstance(obj, dict):
         return [f"{path}: expected an object, got {type(obj).__name__}"]
@@ -193,14 +195,17 @@ def check(obj: Any, path: str = "$") -> list[str]:
     cls = resource_class(str(name))
     if cls is None:
         return [f"{path}: unknown object type {name!r}"]
-    problems = _check_class(cls, obj, path)
+    problems = _check_class(cls, obj, path, may_lack)
     if name == "event":
         inner = (obj.get("data") or {}).get("object")
-        problems += check(inner, f"{path}.data.object")
+        lacks = frozenset(EVENT_OBJECT_WITHOUT.get(str(obj.get("type")), ()))
+        problems += check(inner, f"{path}.data.object", may_lack=lacks)
     return problems
 
 
-def _check_class(cls: type, value: JSONDict, path: str) -> list[str]:
+def _check_class(
+    cls: type, value: JSONDict, path: str, may_lack: frozenset[str] = frozenset()
+) -> list[str]:
     problems: list[str] = []
     fields = _fields(cls)
     extra_ok = ALLOWED_EXTRA.get(str(value.get("object")), set())
@@ -209,7 +214,7 @@ def _check_class(cls: type, value: JSONDict, path: str) -> list[str]:
             problems.append(f"{path}.{key}: not a field of {cls.__qualname__}")
     for key, ann in fields.items():
         if key not in value:
-            if not _is_optional(ann, cls.__module__):
+            if not _is_optional(ann, cls.__module__) and key not in may_lack:
                 problems.append(f"{path}.{key}: required field missing ({cls.__qualname__})")
             continue
         problems += _check_type(ann, value[key], f"{path}.{key}", cls.__module__)

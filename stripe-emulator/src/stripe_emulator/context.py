@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,6 +52,10 @@ class Ctx:
     method: str = "GET"
     path: str = ""
     emitted: list[JSONDict] = field(default_factory=list)
+    # While set, an event for which it returns False is not recorded (the
+    # engine's pending updates drop the subscription changes a failed payment
+    # keeps from happening).
+    event_filter: Callable[[str, JSONDict], bool] | None = None
 
     @property
     def store(self) -> Store:
@@ -114,6 +119,8 @@ class Ctx:
         `automatic=True` marks events not caused by this request (renewals,
         clock advancement): their `request` is null as on Stripe.
         """
+        if self.event_filter is not None and not self.event_filter(event_type, obj):
+            return {}
         request = (
             None
             if automatic or self.request_id is None

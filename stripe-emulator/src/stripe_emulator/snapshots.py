@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .events import EVENT_OBJECT_WITHOUT
 from .versions import NEWEST_VERSION, RELEASED_VERSIONS
 
 JSONDict = dict[str, Any]
@@ -51,7 +52,9 @@ class Checker:
         self.objects: dict[str, str] = data["objects"]
         self.classes: dict[str, dict[str, list[Any]]] = data["classes"]
 
-    def check(self, obj: Any, path: str = "$") -> list[str]:
+    def check(
+        self, obj: Any, path: str = "$", *, may_lack: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Violations for one object (recursively), as human-readable strings."""
         if not isinstance(obj, dict):
             return [f"{path}: expected an object, got {type(obj).__name__}"]
@@ -66,13 +69,16 @@ class Checker:
         key = self.objects.get(str(name))
         if key is None:
             return [f"{path}: unknown object type {name!r} in {self.version}"]
-        problems = self._check_class(key, obj, path)
+        problems = self._check_class(key, obj, path, may_lack)
         if name == "event":
             inner = (obj.get("data") or {}).get("object")
-            problems += self.check(inner, f"{path}.data.object")
+            lacks = frozenset(EVENT_OBJECT_WITHOUT.get(str(obj.get("type")), ()))
+            problems += self.check(inner, f"{path}.data.object", may_lack=lacks)
         return problems
 
-    def _check_class(self, key: str, value: JSONDict, path: str) -> list[str]:
+    def _check_class(
+        self, key: str, value: JSONDict, path: str, may_lack: frozenset[str] = frozenset()
+    ) -> list[str]:
         fields = self.classes[key]
         problems: list[str] = []
         extra_ok = ALLOWED_EXTRA.get(str(value.get("object")), set())
@@ -81,7 +87,7 @@ class Checker:
                 problems.append(f"{path}.{name}: not a field of {key} in {self.version}")
         for name, (flag, tp) in fields.items():
             if name not in value:
-                if flag != "?":
+                if flag != "?" and name not in may_lack:
                     problems.append(f"{path}.{name}: required field missing ({key})")
                 continue
             if value[name] is None:

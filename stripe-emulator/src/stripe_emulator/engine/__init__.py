@@ -97,8 +97,12 @@ from .subscriptions import (
     subscription_create,
     subscription_pause,
     subscription_resume,
-    subscription_update,
 )
+
+# Updates go through pending_updates (payment_behavior=pending_if_incomplete);
+# importing it and upcoming registers their invoice and test-clock hooks.
+from .pending_updates import subscription_update  # isort: skip
+from .upcoming import upcoming_invoice  # noqa: F401  # isort: skip
 
 __all__ = [
     "HOUR",

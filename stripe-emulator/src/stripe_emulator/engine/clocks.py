@@ -7,7 +7,8 @@ import heapq
 import logging
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..clock import (
     ADVANCE_HANDLERS,
@@ -45,6 +46,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class SubscriptionTimer(NamedTuple):
+    """A moment a higher engine module schedules on subscriptions (a pending
+    update's expiry, `invoice.upcoming`): `due(ctx, sub)` says when (None:
+    never), `run(ctx, env, sub)` does it and must move `due` on."""
+
+    due: Callable[[Ctx, JSONDict], int | None]
+    run: Callable[[Ctx, Env, JSONDict], None]
+
+
+SUBSCRIPTION_TIMERS: list[SubscriptionTimer] = []
+
+
+def register_subscription_timer(timer: SubscriptionTimer) -> SubscriptionTimer:
+    if timer not in SUBSCRIPTION_TIMERS:
+        SUBSCRIPTION_TIMERS.append(timer)
+    return timer
+
+
 def _invoice_due_at(obj: JSONDict) -> int | None:
     if obj["status"] == "draft" and obj.get("auto_advance"):
         return obj.get("automatically_finalizes_at")
@@ -69,6 +88,15 @@ def _due_at(ctx: Ctx, obj: JSONDict) -> int | None:
         return obj.get("_settles_at")
     if obj["object"] == "invoice":
         return _invoice_due_at(obj)
+    moments = [m for t in SUBSCRIPTION_TIMERS if (m := t.due(ctx, obj)) is not None]
+    billing = _subscription_due_at(ctx, obj)
+    if billing is not None:
+        moments.append(billing)
+    return min(moments) if moments else None
+
+
+def _subscription_due_at(ctx: Ctx, obj: JSONDict) -> int | None:
+    """The subscription's own next billing moment (trial, renewal, expiry, ...)."""
     status = obj["status"]
     if status == "trialing" and obj.get("trial_end"):
         trial_end = int(obj["trial_end"])
@@ -118,6 +146,22 @@ def _process_invoice(ctx: Ctx, obj: JSONDict, env: Env) -> list[str]:
 
 
 def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
+    for timer in SUBSCRIPTION_TIMERS:
+        moment = timer.due(ctx, sub)
+        if moment is not None and moment <= env.now:
+            timer.run(ctx, env, sub)
+            sub = ctx.get("subscription", sub["id"])
+    billing = _subscription_due_at(ctx, sub)
+    if sub["status"] not in TERMINAL and billing is not None and billing <= env.now:
+        _subscription_billing_step(ctx, sub, env)
+    fresh = ctx.get("subscription", sub["id"])
+    related = [sub["id"]]
+    if fresh.get("latest_invoice"):
+        related.append(str(id_of(fresh["latest_invoice"])))
+    return related
+
+
+def _subscription_billing_step(ctx: Ctx, sub: JSONDict, env: Env) -> None:
     status = sub["status"]
     if status == "trialing":
         trial_end = int(sub["trial_end"])
@@ -145,11 +189,6 @@ def _process_subscription(ctx: Ctx, sub: JSONDict, env: Env) -> list[str]:
             cancel_now(ctx, env, sub, reason=None)
         elif period_of(sub)[1] <= env.now:
             renew(ctx, env, sub)
-    fresh = ctx.get("subscription", sub["id"])
-    related = [sub["id"]]
-    if fresh.get("latest_invoice"):
-        related.append(str(id_of(fresh["latest_invoice"])))
-    return related
 
 
 def _scheduled_objects(ctx: Ctx, clock_id: str | None) -> list[JSONDict]:

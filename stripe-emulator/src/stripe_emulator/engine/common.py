@@ -76,6 +76,14 @@ ADVANCE_LIMIT_KEY = "billing.enforce_advance_limit"
 FINAL_ACTIONS = ("cancel", "unpaid", "past_due")
 
 
+# Days before a renewal that `invoice.upcoming` is sent (the Dashboard's
+# "Upcoming renewal events" setting; engine/upcoming.py). 0 turns it off.
+UPCOMING_DAYS_KEY = "billing.upcoming_renewal_days"
+
+
+DEFAULT_UPCOMING_DAYS = 3
+
+
 def settings(ctx: Ctx) -> JSONDict:
     """The current billing settings (documented in the README)."""
     return {
@@ -89,6 +97,7 @@ def settings(ctx: Ctx) -> JSONDict:
         ),
         "past_due_keeps_entitlements": bool(ctx.store.kv_get(PAST_DUE_ENTITLED_KEY, True)),
         "enforce_advance_limit": bool(ctx.store.kv_get(ADVANCE_LIMIT_KEY, True)),
+        "upcoming_renewal_days": int(ctx.store.kv_get(UPCOMING_DAYS_KEY, DEFAULT_UPCOMING_DAYS)),
     }
 
 
@@ -110,6 +119,11 @@ def update_settings(ctx: Ctx, body: JSONDict) -> JSONDict:
         ctx.store.kv_set(ADVANCE_LIMIT_KEY, bool(body["enforce_advance_limit"]))
     if "past_due_keeps_entitlements" in body:
         ctx.store.kv_set(PAST_DUE_ENTITLED_KEY, bool(body["past_due_keeps_entitlements"]))
+    if "upcoming_renewal_days" in body:
+        upcoming = int(body["upcoming_renewal_days"])
+        if not 0 <= upcoming <= 60:
+            raise invalid_request("upcoming_renewal_days must be a number of days from 0 to 60")
+        ctx.store.kv_set(UPCOMING_DAYS_KEY, upcoming)
     return settings(ctx)
 
 

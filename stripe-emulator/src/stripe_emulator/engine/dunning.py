@@ -16,6 +16,8 @@ def subscription_after_failure(ctx: Ctx, env: Env, inv: JSONDict, *, exhausted: 
         return
     if inv.get("billing_reason") == "subscription_create":
         return  # stays incomplete until paid or expired
+    if (sub.get("_pending") or {}).get("invoice") == inv["id"]:
+        return  # a pending update's invoice: the subscription is unchanged (pending_updates.py)
     if sub["status"] in ("active", "trialing"):
         sub = set_status(ctx, env, sub, "past_due")
     if exhausted:

@@ -272,14 +272,12 @@ def add_subscription_item_line(
 def add_usage_line(
     ctx: Ctx, inv: JSONDict, sub: JSONDict, item: JSONDict, start: int, end: int
 ) -> JSONDict:
-    """A metered item's line: usage in [start, end) from its meter x the unit price."""
-    from .usage import meter_usage
+    """A metered item's line: usage in [start, end) from its meter, priced (engine/metered.py)."""
+    from .metered import period_usage, usage_amount
 
     price = item["price"]
-    meter = str((price.get("recurring") or {}).get("meter"))
-    usage = Decimal(str(meter_usage(ctx, meter, sub["customer"], start, end)))
-    unit = Decimal(str(price.get("unit_amount_decimal") or price.get("unit_amount") or 0))
-    amount = int((usage * unit).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    usage = period_usage(ctx, price, sub["customer"], start, end)
+    amount = usage_amount(price, usage)
     qty = int(usage.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     line = _line_base(inv, amount, inv["currency"])
     line.update(

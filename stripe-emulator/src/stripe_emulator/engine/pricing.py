@@ -53,13 +53,14 @@ def price_amount(price: JSONDict, quantity: int) -> int:
         whole, rest = divmod(qty, int(transform["divide_by"]))
         qty = whole + (1 if rest and transform.get("round") == "up" else 0)
     if price.get("billing_scheme") == "tiered":
-        total = _tiered_amount(price.get("_tiers") or [], str(price.get("tiers_mode")), qty)
+        total = tiered_amount(price.get("_tiers") or [], str(price.get("tiers_mode")), qty)
     else:
         total = _decimal(price.get("unit_amount_decimal") or price.get("unit_amount")) * qty
     return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _tiered_amount(tiers: list[JSONDict], mode: str, qty: int) -> Decimal:
+def tiered_amount(tiers: list[JSONDict], mode: str, qty: int | Decimal) -> Decimal:
+    """`qty` units at `graduated` or `volume` tiers (flat amounts included), unrounded."""
     if qty <= 0 or not tiers:
         return Decimal(0)
 
@@ -74,9 +75,9 @@ def _tiered_amount(tiers: list[JSONDict], mode: str, qty: int) -> Decimal:
             if tier.get("up_to") is None or qty <= int(tier["up_to"]):
                 return unit(tier) * qty + flat(tier)
         return Decimal(0)
-    total, below = Decimal(0), 0
+    total, below = Decimal(0), Decimal(0)
     for tier in tiers:
-        upper = qty if tier.get("up_to") is None else min(qty, int(tier["up_to"]))
+        upper = Decimal(qty if tier.get("up_to") is None else min(qty, int(tier["up_to"])))
         if upper <= below:
             break
         total += unit(tier) * (upper - below) + flat(tier)
@@ -131,14 +132,6 @@ def recurring_price(ctx: Ctx, entry: JSONDict, param: str) -> JSONDict:
         raise invalid_request(
             "The price specified is inactive. This field only accepts active prices: "
             f"{price['id']}",
-            param=f"{param}[price]",
-        )
-    if (
-        price.get("billing_scheme") == "tiered"
-        and (price.get("recurring") or {}).get("usage_type") == "metered"
-    ):
-        raise invalid_request(
-            "The emulator bills metered prices per unit only (no tiers).",
             param=f"{param}[price]",
         )
     # Embed the price as Stripe does, without includable-only fields; the

@@ -15,6 +15,7 @@ from ..engine.catalog import (
     price_create,
     product_create,
 )
+from ..engine.metered import check_price_params
 from ..errors import invalid_request
 from ..listing import match_range, paginate, search
 from ..params import UNSET
@@ -123,6 +124,7 @@ def list_products(ctx: Ctx, params: JSONDict) -> JSONDict:
 
 @route("POST", "/v1/prices", params="PriceCreateParams")
 def create_price(ctx: Ctx, params: JSONDict) -> JSONDict:
+    check_price_params(params)
     return price_create(ctx, params)
 
 

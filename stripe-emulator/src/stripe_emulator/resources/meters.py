@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from ..context import Ctx
+from ..engine.metered import check_event_timestamp, duplicate_identifier_error
 from ..engine.usage import meter_usage
 from ..errors import invalid_request
 from ..ids import new_id, random_token
@@ -130,7 +131,9 @@ def create_meter_event(ctx: Ctx, params: JSONDict) -> JSONDict:
         ) from None
     identifier = params.get("identifier") or random_token(20)
     if ctx.store.get("mevt:" + identifier) is not None:
-        raise invalid_request("An event with this identifier already exists.", param="identifier")
+        raise duplicate_identifier_error(identifier)
+    timestamp = params.get("timestamp") or ctx.now_for_customer(customer_id)
+    check_event_timestamp(ctx, customer_id, timestamp)
     event: JSONDict = {
         "id": "mevt:" + identifier,  # identifier is the natural key; not a public field
         "object": "billing.meter_event",
@@ -139,7 +142,7 @@ def create_meter_event(ctx: Ctx, params: JSONDict) -> JSONDict:
         "identifier": identifier,
         "livemode": False,
         "payload": {k: str(v) for k, v in payload.items()},
-        "timestamp": params.get("timestamp") or ctx.now_for_customer(customer_id),
+        "timestamp": timestamp,
         "_meter": meter["id"],
         "_customer": customer_id,
         "_value": value,

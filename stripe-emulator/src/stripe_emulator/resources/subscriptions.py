@@ -243,10 +243,14 @@ def create_subscription_item(ctx: Ctx, params: JSONDict) -> JSONDict:
         entry["price"] = params["plan"]
     sub = _item_update(ctx, params["subscription"], params, entry)
     price_id = entry.get("price")
-    for item in sub["items"]["data"]:
+    # Held by payment_behavior=pending_if_incomplete: the item exists only in
+    # pending_update until its invoice is paid.
+    held = (sub.get("pending_update") or {}).get("subscription_items")
+    items = held if held is not None else sub["items"]["data"]
+    for item in items:
         if price_id is None or item["price"]["id"] == price_id:
             created: JSONDict = item
-    return _item(ctx, created["id"])
+    return created if held is not None else _item(ctx, created["id"])
 
 
 @route("GET", "/v1/subscription_items/{id}", params="SubscriptionItemRetrieveParams")
