@@ -18,10 +18,10 @@ from ..engine.checkout import (
     expire_if_due,
     finish_authentication,
     load_session,
-    session_create,
     session_expire,
     start_completion,
 )
+from ..engine.checkout_create import session_create
 from ..errors import StripeAPIError, invalid_request
 from ..listing import list_object, match_range, paginate
 from ..render import register_includable
