@@ -96,8 +96,22 @@ PRODUCTION_PROBE = """
 import json
 import django
 django.setup()
+from django.conf import settings
 from django.core.management import call_command
-call_command("migrate", verbosity=0)
+
+
+class NoMigrations(dict):
+    # Tables straight from the models (syncdb): rendering every migration's state
+    # takes minutes on a loaded 2-core machine, and this probe is about headers.
+    def __contains__(self, app_label):
+        return True
+
+    def __getitem__(self, app_label):
+        return None
+
+
+settings.MIGRATION_MODULES = NoMigrations()
+call_command("migrate", run_syncdb=True, verbosity=0)
 from django.test import Client, override_settings
 client = Client(HTTP_HOST="saas.example.com")
 out = {}
