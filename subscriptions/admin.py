@@ -17,17 +17,20 @@ from .selectors import stripe_dashboard_url
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
+    # What staff look for first (what happened, did it work, how long it took) comes
+    # first, so it is on screen at 1280 px; the ids follow, the object id is on the
+    # event's page (and searchable).
     list_display = (
-        "stripe_id",
         "type",
         "status",
+        "latency",
         "attempts",
         "deliveries",
         "received_at",
-        "latency",
         "customer_link",
-        "object_id",
+        "stripe_id",
     )
+    list_display_links = ("type",)
     list_filter = ("status", "type", "livemode")
     search_fields = ("stripe_id", "object_id", "customer_id", "type")
     date_hierarchy = "received_at"
