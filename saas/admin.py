@@ -27,9 +27,9 @@ SECTION_ORDER = (
 # allauth's email addresses and MFA authenticators, and Django's groups, are about
 # the user: shown in the Accounts section (their own app pages still list them).
 MERGED_INTO_ACCOUNTS = ("account", "mfa", "auth")
-# Apps whose index section lists only these models (by object name).
+# Apps whose index section lists only these models (by object name), in this order.
 INDEX_MODELS = {
-    "djstripe": {
+    "djstripe": (
         "Customer",
         "Subscription",
         "Invoice",
@@ -37,16 +37,16 @@ INDEX_MODELS = {
         "Refund",
         "Dispute",
         "PaymentMethod",
+        "Session",
         "Product",
         "Price",
         "Coupon",
         "PromotionCode",
-        "Session",
+        "Event",
         "WebhookEndpoint",
         "WebhookEventTrigger",
-        "Event",
-    },
-    "django_celery_beat": {"PeriodicTask"},
+    ),
+    "django_celery_beat": ("PeriodicTask",),
 }
 SECTION_NAMES = {"djstripe": "Stripe (mirror)", "django_celery_beat": "Periodic tasks"}
 
@@ -74,7 +74,7 @@ def index_sections(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
         app = apps.get(label)
         if app is None:
             continue
-        app["models"] = [m for m in app["models"] if m["object_name"] in keep]
+        app["models"] = _models_in_order(app["models"], keep)
     for label, name in SECTION_NAMES.items():
         if label in apps:
             apps[label]["name"] = name
@@ -85,3 +85,9 @@ def index_sections(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return rank, app["name"].lower()
 
     return sorted(apps.values(), key=position)
+
+
+def _models_in_order(models: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The models named in ``names``, in that order (others are left to the app's page)."""
+    by_name = {model["object_name"]: model for model in models}
+    return [by_name[name] for name in names if name in by_name]
