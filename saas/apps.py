@@ -4,6 +4,6 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class SaasAdminConfig(AdminConfig):
-    """``django.contrib.admin`` whose ``admin.site`` is ours (saas/admin.py: the index's sections)."""
+    """``django.contrib.admin`` whose ``admin.site`` is ours (``saas.admin.SaasAdminSite``)."""
 
     default_site = "saas.admin.SaasAdminSite"

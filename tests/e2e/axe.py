@@ -1,4 +1,4 @@
-"""axe-core in the browser tests: injected into a page, run, serious and critical violations returned.
+"""axe-core in the browser tests: injected into a page, run, its serious and critical findings.
 
 axe-core is the npm release pinned in ``tests/e2e/axe/package-lock.json``; ``make
 node-axe`` (part of ``make test``) installs it into ``tests/e2e/axe/node_modules``,
@@ -10,6 +10,11 @@ as a ``<script>`` with inline content: Playwright's ``evaluate`` runs its source
 through the DevTools protocol, which the page's CSP does not govern.
 ``test_accessibility.py`` proves on a known-bad page under the same CSP that the
 engine really runs and reports.
+
+axe runs with ``preload: false``: its CSS preload re-creates each ``@import`` of a
+stylesheet (Django admin's forms.css has one) as an inline ``<style>``, which the
+CSP refuses and ``test_csp.py`` would report as the page's violation. The preload
+only serves ``css-orientation-lock``; the site's CSS has no orientation query.
 """
 
 from __future__ import annotations
@@ -67,14 +72,17 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         page.evaluate(axe_script() + "\n;0")
     found: list[dict[str, Any]] = page.evaluate(
         """async (impacts) => {
-            const result = await window.axe.run(document, {resultTypes: ["violations"]});
+            const options = {resultTypes: ["violations"], preload: false};
+            const result = await window.axe.run(document, options);
             return result.violations
               .filter((v) => impacts.includes(v.impact))
               .map((v) => ({
                 id: v.id,
                 impact: v.impact,
                 help: v.help,
-                nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + n.failureSummary),
+                nodes: v.nodes.slice(0, 5).map(
+                  (n) => n.target.join(" ") + " :: " + n.failureSummary
+                ),
               }));
         }""",
         list(FAILING_IMPACTS),

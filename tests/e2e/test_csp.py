@@ -154,8 +154,8 @@ def test_main_pages_have_no_csp_violations(
     page.locator(".navbar-collapse.show").wait_for()
     watch.settle("pricing-phone-menu")
 
-    assert watch.violations == []
-    assert watch.errors == []
+    assert watch.violations == [], "\n".join(watch.violations)
+    assert watch.errors == [], "\n".join(watch.errors)
     # Every page it walked is also free of serious and critical accessibility faults.
     assert watch.axe.violations == [], watch.axe.report()
 

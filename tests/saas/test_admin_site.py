@@ -81,7 +81,8 @@ def test_stripe_events_list_puts_status_and_latency_first(staff_client: Client) 
         payload={"id": "evt_admin_list", "type": "invoice.paid", "data": {"object": {}}},
         status=StripeEvent.Status.PROCESSED,
     )
-    StripeEvent.objects.filter(pk=event.pk).update(processed_at=event.received_at + timedelta(seconds=1.5))
+    processed_at = event.received_at + timedelta(seconds=1.5)
+    StripeEvent.objects.filter(pk=event.pk).update(processed_at=processed_at)
     html = staff_client.get(reverse("admin:subscriptions_stripeevent_changelist")).content.decode()
     columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
     assert columns[:4] == ["type", "status", "latency", "attempts"], columns
