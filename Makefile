@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 EMULATOR := stripe-emulator
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean node-sdk
+.PHONY: help install run test lint fmt typecheck pytest bench flower migrate clean node-sdk node-axe
 
 help:
 	@echo "make run    start redis, web (http://127.0.0.1:8000), worker, beat and flower"
@@ -59,9 +59,18 @@ node-sdk:
 		echo "npm not found: the Node SDK test will be skipped"; \
 	fi
 
+# axe-core (the exact release in tests/e2e/axe/package-lock.json), the accessibility
+# engine the browser tests inject into each page; without npm those checks are skipped.
+node-axe:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent; \
+	else \
+		echo "npm not found: the browser tests' accessibility checks will be skipped"; \
+	fi
+
 # Coverage of both runs is combined in .coverage (the second one appends and reports).
 # EMULATOR_PYTEST_ARGS and PYTEST_ARGS pass options to each run.
-pytest: install node-sdk
+pytest: install node-sdk node-axe
 	$(RUN) pytest -p no:django --cov=stripe_emulator --cov-report= $(EMULATOR)/tests $(EMULATOR_PYTEST_ARGS)
 	$(RUN) pytest --cov --cov-append --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 

@@ -8,7 +8,6 @@ from saas import health, views
 
 # The admin login goes through allauth: one login page, with its rate limits and MFA.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
-admin.site.site_header = admin.site.site_title = "SaaS admin"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),

@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from djstripe.models import APIKey
 
 from .models import CustomerEntitlements, DuplicateSubscription, StripeEvent, TestClockTime
@@ -17,17 +19,18 @@ from .selectors import stripe_dashboard_url
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
+    # What staff look for first (what happened, did it work, how long it took) comes
+    # first, and the row fits 1280 px beside the filters: the Stripe id, object id and
+    # delivery count are on the event's page (and the ids are searchable).
     list_display = (
-        "stripe_id",
         "type",
         "status",
-        "attempts",
-        "deliveries",
-        "received_at",
         "latency",
+        "attempts",
+        "received",
         "customer_link",
-        "object_id",
     )
+    list_display_links = ("type",)
     list_filter = ("status", "type", "livemode")
     search_fields = ("stripe_id", "object_id", "customer_id", "type")
     date_hierarchy = "received_at"
@@ -40,6 +43,16 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # stored events are evidence; replay them instead of editing
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # The site's navigation sidebar would take a quarter of the width this list needs.
+        return super().changelist_view(
+            request, {**(extra_context or {}), "is_nav_sidebar_enabled": False}
+        )
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj: StripeEvent) -> str:
+        return date_format(localtime(obj.received_at), "M j, H:i:s")
 
     @admin.display(description="latency")
     def latency(self, obj: StripeEvent) -> str:

@@ -4,6 +4,8 @@ Chromium reports every blocked script, style or image on the console ("Refused t
 ... because it violates the following Content Security Policy directive"); a
 listener collects them while a staff user walks through the site, the account and
 MFA pages, the admin and the billing-health page, on a desktop and a phone screen.
+axe-core checks each of those pages for serious or critical accessibility faults
+(injected through the DevTools protocol, so it adds no CSP violation of its own).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from djstripe.models import Product, WebhookEndpoint
 
+from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -36,6 +39,7 @@ class CspWatch:
 
     def __init__(self, page: Any) -> None:
         self.page = page
+        self.axe = AxeWatch(page)
         self.violations: list[str] = []
         self.errors: list[str] = []
         page.on("console", self._console)
@@ -55,6 +59,7 @@ class CspWatch:
     def settle(self, name: str) -> None:
         # Background images (Bootstrap's data: SVGs) load after the document.
         self.page.wait_for_load_state("networkidle")
+        self.axe.check(name)
         if SCREENSHOTS:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
@@ -149,8 +154,10 @@ def test_main_pages_have_no_csp_violations(
     page.locator(".navbar-collapse.show").wait_for()
     watch.settle("pricing-phone-menu")
 
-    assert watch.violations == []
-    assert watch.errors == []
+    assert watch.violations == [], "\n".join(watch.violations)
+    assert watch.errors == [], "\n".join(watch.errors)
+    # Every page it walked is also free of serious and critical accessibility faults.
+    assert watch.axe.violations == [], watch.axe.report()
 
     # The listener does hear the policy: an inline script is refused and reported.
     page.evaluate(

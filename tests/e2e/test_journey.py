@@ -3,7 +3,9 @@
 Headless Chromium (Debian's package, driven by Playwright) talks to a live
 server of the app; Stripe is the emulator, whose hosted Checkout and Portal
 pages the browser fills in; webhooks flow through the real pipeline to a real
-Celery worker.
+Celery worker. axe-core checks each page on the way (the app's and the
+emulator's hosted Checkout and Portal pages) for serious or critical
+accessibility violations.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 from subscriptions.access import access_invalidate
 from tests.conftest import WorkerProcess
+from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -47,9 +50,11 @@ def test_subscribe_use_cancel_resume(
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    axe = AxeWatch(page)
     base = live_server.url
 
     page.goto(f"{base}/accounts/login/")
+    axe.check("login")
     page.fill("input[name=login]", user.email)
     page.fill("input[name=password]", PASSWORD)
     page.locator("main form button[type=submit]").first.click()
@@ -59,9 +64,11 @@ def test_subscribe_use_cancel_resume(
     page.goto(f"{base}/app/api/")
     assert page.url.endswith("/pricing/")
     assert "part of the Pro plan" in page.content()
+    axe.check("pricing-locked-feature")
 
     page.get_by_role("button", name="Choose Pro").click()
     page.wait_for_url(re.compile(r"/checkout/cs_"))
+    axe.check("emulator-checkout")
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_label(re.compile("Expiration")).fill("12 / 34")
     page.get_by_label("CVC").fill("123")
@@ -69,10 +76,13 @@ def test_subscribe_use_cancel_resume(
     page.get_by_role("button", name="Subscribe").click()
     page.wait_for_url(re.compile(r"/billing/success/"))
     assert "You're subscribed" in page.content()
+    axe.check("checkout-success")
 
     page.goto(f"{base}/app/api/")
     assert page.url.endswith("/app/api/")
+    axe.check("api-access")
     page.goto(f"{base}/billing/")
+    axe.check("billing-active")
     billing = page.content()
     assert "Pro" in billing
     assert "Active" in billing
@@ -81,12 +91,16 @@ def test_subscribe_use_cancel_resume(
     # Cancel in the Customer Portal; the change comes back as webhooks.
     page.get_by_role("button", name="Cancel subscription").click()
     page.wait_for_url(re.compile(r"/portal/"))
+    axe.check("emulator-portal-cancel")
     page.get_by_role("button", name="Cancel plan").click()
     access_invalidate(user_id=user.pk)
     _until(page, f"{base}/billing/", "Resume subscription")
+    axe.check("billing-canceled")
 
     page.get_by_role("button", name="Resume subscription").click()
     page.wait_for_url(re.compile(r"/billing/$"))
     assert "Resume subscription" not in page.content()
     assert "Renews on" in page.content()
+    axe.check("billing-resumed")
     assert errors == []
+    assert axe.violations == [], axe.report()
