@@ -14,6 +14,7 @@ from .errors import resource_missing
 if TYPE_CHECKING:
     from .config import EmulatorConfig
     from .faults import Faults
+    from .limits import RequestStats
     from .store import Store
     from .webhooks import Dispatcher
 
@@ -30,6 +31,7 @@ class EmulatorCore(Protocol):
     store: Store
     faults: Faults
     dispatcher: Dispatcher
+    stats: RequestStats
 
     def context(self, **kwargs: Any) -> Ctx: ...
 
