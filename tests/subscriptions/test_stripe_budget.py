@@ -32,6 +32,7 @@ from subscriptions.stripe_budget import (
 )
 from tests.conftest import RedisServer, stop_worker
 from tests.subscriptions.conftest import Billing
+from tests.subscriptions.test_webhook_chaos import QUEUE
 from tests.subscriptions.test_webhook_pipeline import wait_for
 
 API_KEY = "sk_test_budget_tests_0000000000000000"
@@ -96,9 +97,7 @@ def test_budget_spaces_requests_of_every_process_through_redis() -> None:
     # 60 slots 50 ms apart: about 3 s, whatever the number of processes and threads.
     assert time.monotonic() - started >= 2.9
     stamps.sort()
-    most_in_one_second = max(
-        sum(1 for s in stamps if first <= s < first + 1.0) for first in stamps
-    )
+    most_in_one_second = max(sum(1 for s in stamps if first <= s < first + 1.0) for first in stamps)
     assert most_in_one_second <= 21
 
 
@@ -198,8 +197,6 @@ def test_rate_limited_event_is_deferred_without_using_an_attempt(billing: Billin
 
 # --- A burst through a real worker ----------------------------------------------------
 
-QUEUE = "budget"
-
 
 def _product_updates(count: int) -> None:
     """A burst of ``product.updated`` events, delivered by the emulator to the app's intake."""
@@ -215,7 +212,7 @@ def _burst_processed_by_worker(
     live_billing: Billing, tmp_path: Path, *, events: int, budget: float, emulator_limit: int
 ) -> dict[str, Any]:
     """Store a burst, then let a worker with ``budget`` process it; the emulator's stats."""
-    from tests.subscriptions.test_webhook_chaos import _worker
+    from tests.subscriptions.test_webhook_chaos import _worker  # on the "chaos" queue
 
     _product_updates(events)
     wait_for(
@@ -234,9 +231,11 @@ def _burst_processed_by_worker(
     )
     try:
         wait_for(
-            lambda: not StripeEvent.objects.exclude(
-                status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.FAILED]
-            ).exists(),
+            lambda: (
+                not StripeEvent.objects.exclude(
+                    status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.FAILED]
+                ).exists()
+            ),
             timeout=120,
             what="the burst to be processed",
         )
