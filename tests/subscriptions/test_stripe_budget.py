@@ -137,7 +137,7 @@ def test_budgeted_client_waits_out_stripes_429s(limited_emulator: EmulatorServer
     _emulator_helper(url, "POST", "/_emulator/config", {"rate_limit": 3})
     client = _budgeted_client(url, rate=50, patience=20)
     for _ in range(10):
-        assert client.v1.products.list().object == "list"
+        assert isinstance(client.v1.products.list().data, list)
     stats = _emulator_helper(url, "GET", "/_emulator/stats")
     assert stats["rate_limited"] > 0  # Stripe said 429 ...
     assert stats["requests"] == 10 + stats["rate_limited"]  # ... and each was sent again
