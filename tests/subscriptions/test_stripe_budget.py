@@ -195,6 +195,43 @@ def test_rate_limited_event_is_deferred_without_using_an_attempt(billing: Billin
     assert outcome.status == "processed"
 
 
+@pytest.mark.django_db
+def test_task_retries_rate_limited_runs_beyond_the_attempt_limit(
+    billing: Billing, settings: Any
+) -> None:
+    """Three 429s in a row with two attempts allowed: the event is processed, not failed.
+
+    The task runs eagerly here, so its retries run at once, one after another.
+    """
+    from subscriptions.services import stripe_client
+    from subscriptions.tasks import webhook_event_process_task
+
+    settings.BILLING_WEBHOOK_MAX_ATTEMPTS = 2
+    product = stripe_client().v1.products.list({"limit": 1}).data[0]
+    event = StripeEvent.objects.create(
+        stripe_id="evt_rate_limited_task",
+        type="product.updated",
+        stripe_created="2026-01-01T00:00:00Z",
+        payload={
+            "id": "evt_rate_limited_task",
+            "object": "event",
+            "type": "product.updated",
+            "livemode": False,
+            "created": 1767225600,
+            "data": {"object": json.loads(str(product))},
+        },
+    )
+    status, result = billing.helper(
+        "/_emulator/faults/api", {"mode": "429", "count": 3, "route": "^/v1/products"}
+    )
+    assert status == 200, result
+    outcome = webhook_event_process_task.apply(args=(event.pk,))
+    assert outcome.get() == "processed"
+    event.refresh_from_db()
+    assert event.status == StripeEvent.Status.PROCESSED
+    assert event.attempts == 1  # three rate-limited runs, one attempt
+
+
 # --- A burst through a real worker ----------------------------------------------------
 
 
