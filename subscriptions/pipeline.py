@@ -31,6 +31,8 @@ from .models import StripeEvent
 
 logger = logging.getLogger(__name__)
 
+# Rate-limited runs back off at most this long: they are not failures, and never give up.
+RATE_LIMITED_MAX_DELAY_SECONDS = 300.0
 # Errors worth retrying: Stripe unreachable, rate limited, or failing on its side.
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     stripe.APIConnectionError,
@@ -63,6 +65,13 @@ def retry_delay(attempt: int) -> float:
     base = float(settings.BILLING_WEBHOOK_RETRY_BASE_SECONDS)
     cap = float(settings.BILLING_WEBHOOK_RETRY_MAX_SECONDS)
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def rate_limited_delay(times: int) -> float:
+    """When to try an event again after its n-th run that Stripe rate-limited (jittered)."""
+    base = float(settings.BILLING_WEBHOOK_RETRY_BASE_SECONDS)
+    ceiling = min(RATE_LIMITED_MAX_DELAY_SECONDS, base * (2 ** max(0, times - 1)))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -209,6 +218,9 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
     try:
         with transaction.atomic():
             user_id = _apply(event)
+    except stripe.RateLimitError as exc:
+        _defer_rate_limited(event, exc, started)
+        raise
     except RETRYABLE_ERRORS as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:2000]
         if retries_left:
@@ -238,6 +250,23 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
     )
     _log(event, "processed", started, user_id=user_id)
     return Outcome("processed")
+
+
+def _defer_rate_limited(event: StripeEvent, exc: Exception, started: float) -> None:
+    """Stripe's rate limit outlasted the HTTP client's patience (stripe_budget.py).
+
+    Not a failure of the event: the attempt is given back, so however often it
+    happens the event is never marked failed; the task tries again later.
+    """
+    delay = rate_limited_delay(1)
+    StripeEvent.objects.filter(pk=event.pk).update(
+        status=StripeEvent.Status.RECEIVED,
+        claimed_by="",
+        attempts=F("attempts") - 1,
+        last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    _log(event, "rate limited, will retry", started, error=exc.__class__.__name__)
 
 
 def _fail(event: StripeEvent, error: str, exc: Exception) -> None:

@@ -26,6 +26,7 @@ from . import selectors
 from .access import access_invalidate
 from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
+from .stripe_budget import background_http_client
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def stripe_client() -> stripe.StripeClient:
         stripe_version=settings.STRIPE_API_VERSION,
         base_addresses={"api": base} if base else {},
         max_network_retries=2,
+        # In a worker: within the background budget of Stripe requests (None on the web).
+        http_client=background_http_client(),
     )
 
 

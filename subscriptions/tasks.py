@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import stripe
 from celery import shared_task
 from django.conf import settings
 
@@ -23,9 +24,13 @@ logger = logging.getLogger(__name__)
     max_retries=None,  # bounded by BILLING_WEBHOOK_MAX_ATTEMPTS below
     ignore_result=True,  # the outcome lives on the StripeEvent row; nobody reads results
 )
-def webhook_event_process_task(self: Any, event_pk: int) -> str:
-    """Process one stored Stripe event; retry Stripe/network errors with backoff + jitter."""
-    attempts_so_far = self.request.retries
+def webhook_event_process_task(self: Any, event_pk: int, rate_limited: int = 0) -> str:
+    """Process one stored Stripe event; retry Stripe/network errors with backoff + jitter.
+
+    ``rate_limited`` counts the runs Stripe rate-limited: they are retried too,
+    but are not failed attempts, so they never use up the event's attempts.
+    """
+    attempts_so_far = self.request.retries - rate_limited
     retries_left = attempts_so_far + 1 < settings.BILLING_WEBHOOK_MAX_ATTEMPTS
     try:
         outcome = pipeline.stripe_event_process(
@@ -34,6 +39,12 @@ def webhook_event_process_task(self: Any, event_pk: int) -> str:
     except pipeline.EventBusy:
         # Another worker has it; look again later in case that worker dies.
         raise self.retry(countdown=settings.BILLING_WEBHOOK_PROCESSING_TIMEOUT) from None
+    except stripe.RateLimitError as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=pipeline.rate_limited_delay(rate_limited + 1),
+            kwargs={"rate_limited": rate_limited + 1},
+        ) from exc
     except pipeline.RETRYABLE_ERRORS as exc:
         raise self.retry(exc=exc, countdown=pipeline.retry_delay(attempts_so_far + 1)) from exc
     return outcome.status

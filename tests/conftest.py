@@ -104,6 +104,9 @@ WORKER_ENV = {
     "BILLING_WEBHOOK_RETRY_MAX_SECONDS": "2",
     "BILLING_WEBHOOK_MAX_ATTEMPTS": "4",
     "BILLING_WEBHOOK_PROCESSING_TIMEOUT": "10",
+    # Tests that are not about the Stripe budget should not wait for it
+    # (tests/subscriptions/test_stripe_budget.py sets its own).
+    "STRIPE_BACKGROUND_REQUESTS_PER_SECOND": "200",
 }
 
 

@@ -34,7 +34,14 @@ DOCKERFILE = DOCKER_DIR / "Dockerfile"
 ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
 ENV_EXAMPLE = BASE_DIR / ".env.example"
 
-APP_SERVICES = ("migrate", "web", "worker", "beat", "flower")
+WORKER_SERVICES = (
+    "worker-webhooks",
+    "worker-emails",
+    "worker-seats",
+    "worker-usage",
+    "worker-default",
+)
+APP_SERVICES = ("migrate", "web", *WORKER_SERVICES, "beat", "flower")
 EXPECTED_SERVICES = {"postgres", "redis", *APP_SERVICES}
 
 # `${NAME}`, `${NAME:-default}`, `${NAME:?error}`; `$${NAME}` is an escaped literal `$`.
@@ -180,7 +187,7 @@ def test_compose_migrate_runs_once_after_postgres_is_healthy() -> None:
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", *WORKER_SERVICES, "beat"])
 def test_compose_app_waits_for_migrations(name: str) -> None:
     depends_on = services()[name]["depends_on"]
     assert depends_on["migrate"]["condition"] == "service_completed_successfully"
@@ -355,10 +362,31 @@ def test_compose_web_runs_gunicorn_on_the_wsgi_application() -> None:
     assert option_value(argv, "--bind", "-b") == "0.0.0.0:8000"
 
 
-def test_compose_worker_runs_the_celery_app() -> None:
-    argv = command_argv(services()["worker"])
+@pytest.mark.parametrize("name", WORKER_SERVICES)
+def test_compose_worker_runs_the_celery_app_on_one_queue_with_replicas(name: str) -> None:
+    service = services()[name]
+    argv = command_argv(service)
     assert_celery_command(argv)
     assert "worker" in argv
+    queue = option_value(argv, "-Q", "--queues")
+    assert queue is not None
+    assert "," not in queue, "one queue per worker service"
+    node = option_value(argv, "-n", "--hostname")
+    assert node is not None
+    # The healthcheck pings this very node.
+    assert f"--destination {node.split('@')[0]}@$$HOSTNAME" in service["healthcheck"]["test"][1]
+    assert isinstance(service["deploy"]["replicas"], int)
+    assert service["deploy"]["replicas"] >= 1
+
+
+def test_compose_workers_consume_every_queue_and_one_beat_runs() -> None:
+    from django.conf import settings
+
+    consumed = {option_value(command_argv(services()[name]), "-Q") for name in WORKER_SERVICES}
+    assert consumed == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    beats = [n for n, s in services().items() if "beat" in (s.get("command") or [])]
+    assert beats == ["beat"]
+    assert "replicas" not in services()["beat"].get("deploy", {})
 
 
 def test_compose_beat_uses_the_database_scheduler() -> None:

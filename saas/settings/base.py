@@ -12,6 +12,7 @@ import environ
 import stripe
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from kombu import Queue
 
 from saas.stripe_bases import stripe_bases_route
 
@@ -295,6 +296,28 @@ CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
 # event, and Flower shows tasks from the moment a worker receives them anyway.
 CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Queues per concern, so a backlog in one never delays the others and each can
+# have workers of its own, on hosts of its own (README: "Running on several
+# machines"). A worker started without -Q consumes them all (`make run`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # maintenance: ping, prune, reconcile
+CELERY_QUEUES_BY_CONCERN = {
+    "webhooks": env("BILLING_WEBHOOK_QUEUE", default="webhooks"),
+    "emails": "emails",
+    # Reserved for the teams work: seat quantities synced to Stripe, usage reported.
+    "seats": "seats",
+    "usage": "usage",
+    "default": CELERY_TASK_DEFAULT_QUEUE,
+}
+CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys(CELERY_QUEUES_BY_CONCERN.values())]
+CELERY_TASK_ROUTES = {
+    "subscriptions.webhook_event_process": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
+    "subscriptions.webhook_events_dispatch": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
+    "subscriptions.webhook_events_sweep": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
+    "notifications.*": {"queue": CELERY_QUEUES_BY_CONCERN["emails"]},
+    # Task names the seat-sync and usage-reporting work will use.
+    "subscriptions.seats.*": {"queue": CELERY_QUEUES_BY_CONCERN["seats"]},
+    "subscriptions.usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
+}
 
 # --- Logging --------------------------------------------------------------------
 
@@ -373,8 +396,23 @@ BILLING_WEBHOOK_SWEEP_GRACE_SECONDS = env.int("BILLING_WEBHOOK_SWEEP_GRACE_SECON
 BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS = env.int(
     "BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS", default=600
 )
-# Celery queue for event processing (give it dedicated workers if you like).
-BILLING_WEBHOOK_QUEUE = env("BILLING_WEBHOOK_QUEUE", default="celery")
+# Celery queue for event processing (CELERY_QUEUES_BY_CONCERN above).
+BILLING_WEBHOOK_QUEUE = CELERY_QUEUES_BY_CONCERN["webhooks"]
+# Background work's share of Stripe's rate limit (25 requests/s in test mode, 100 in
+# live mode, shared with Checkout and the portal): worker processes stay under this
+# many requests per second together (subscriptions/stripe_budget.py). Each worker
+# process keeps to the fallback on its own while Redis is unreachable (default: a
+# quarter of the budget). A 429 is retried with backoff for up to the patience.
+STRIPE_BACKGROUND_REQUESTS_PER_SECOND = env.float(
+    "STRIPE_BACKGROUND_REQUESTS_PER_SECOND", default=10.0
+)
+STRIPE_BACKGROUND_FALLBACK_REQUESTS_PER_SECOND = env.float(
+    "STRIPE_BACKGROUND_FALLBACK_REQUESTS_PER_SECOND",
+    default=STRIPE_BACKGROUND_REQUESTS_PER_SECOND / 4,
+)
+STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS = env.float(
+    "STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS", default=20.0
+)
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 

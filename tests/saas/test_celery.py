@@ -27,3 +27,49 @@ def test_celery_is_configured_for_safe_delivery() -> None:
     assert app.conf.task_soft_time_limit
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
     assert app.conf.broker_url.startswith("redis://")
+
+
+@pytest.mark.parametrize(
+    ("task_name", "concern"),
+    [
+        ("subscriptions.webhook_event_process", "webhooks"),
+        ("subscriptions.webhook_events_dispatch", "webhooks"),
+        ("subscriptions.webhook_events_sweep", "webhooks"),
+        ("notifications.notification_email_send", "emails"),
+        ("notifications.staff_alert_email_send", "emails"),
+        ("notifications.notification_emails_requeue", "emails"),
+        ("subscriptions.webhook_events_prune", "default"),
+        ("subscriptions.billing_reconcile", "default"),
+        ("saas.ping", "default"),
+        # Reserved for the seat-sync and usage-reporting tasks of the teams work.
+        ("subscriptions.seats.sync", "seats"),
+        ("subscriptions.usage.report", "usage"),
+    ],
+)
+def test_task_routes_to_the_queue_of_its_concern(task_name: str, concern: str) -> None:
+    from django.conf import settings
+
+    from saas.celery import app
+
+    route = app.amqp.router.route({}, task_name)
+    assert route["queue"].name == settings.CELERY_QUEUES_BY_CONCERN[concern]
+
+
+def test_every_task_routes_to_a_declared_queue_and_workers_consume_them_all() -> None:
+    import importlib
+
+    from django.conf import settings
+
+    from saas.celery import app
+
+    for module in ("notifications.tasks", "saas.tasks", "subscriptions.tasks"):
+        importlib.import_module(module)  # registers its tasks
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert declared == set(settings.CELERY_QUEUES_BY_CONCERN.values())
+    assert {"webhooks", "emails", "seats", "usage", "celery"} == declared
+    ours = [name for name in app.tasks if not name.startswith("celery.")]
+    assert len(ours) >= 9
+    for name in ours:
+        assert app.amqp.router.route({}, name)["queue"].name in declared, name
+    # A worker started without -Q (make run, the tests' session worker) consumes every queue.
+    assert set(app.amqp.queues.consume_from) == declared

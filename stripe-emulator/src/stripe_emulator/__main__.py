@@ -37,6 +37,34 @@ def main(argv: list[str] | None = None) -> int:
         help="the account's business name shown on hosted pages "
         "(env STRIPE_EMULATOR_BUSINESS_NAME; default Stripe Emulator)",
     )
+    parser.add_argument(
+        "--latency-p50-ms",
+        type=float,
+        default=None,
+        help="added latency per API request, median in ms (env STRIPE_EMULATOR_LATENCY_P50_MS; "
+        "0 = off)",
+    )
+    parser.add_argument(
+        "--latency-p99-ms",
+        type=float,
+        default=None,
+        help="99th percentile of the added latency in ms (env STRIPE_EMULATOR_LATENCY_P99_MS; "
+        "a log-normal is fitted to p50 and p99)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="requests per second per secret key, as Stripe's 25 (test) or 100 (live); "
+        "0 = off (env STRIPE_EMULATOR_RATE_LIMIT)",
+    )
+    parser.add_argument(
+        "--endpoint-rate-limit",
+        type=int,
+        default=None,
+        help="requests per second per key and endpoint while --rate-limit is on "
+        "(env STRIPE_EMULATOR_ENDPOINT_RATE_LIMIT; default 25, as Stripe)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("STRIPE_EMULATOR_LOG", "INFO"))
     args = parser.parse_args(argv)
 
@@ -48,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         config.webhook_timeout = args.webhook_timeout
     if args.business_name is not None:
         config.business_name = args.business_name.strip()
+    _apply_limit_flags(config, args)
     if args.data != ":memory:":
         directory = os.path.dirname(os.path.abspath(args.data))
         os.makedirs(directory, exist_ok=True)
@@ -60,6 +89,29 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _apply_limit_flags(config: EmulatorConfig, args: argparse.Namespace) -> None:
+    """Latency and rate-limit flags override the environment (config.py)."""
+    if args.latency_p50_ms is not None:
+        config.latency_p50_ms = args.latency_p50_ms
+    if args.latency_p99_ms is not None:
+        config.latency_p99_ms = args.latency_p99_ms
+    if args.rate_limit is not None:
+        config.rate_limit = args.rate_limit
+    if args.endpoint_rate_limit is not None:
+        config.endpoint_rate_limit = args.endpoint_rate_limit
+    p50, p99 = config.latency_percentiles()
+    if config.latency_p99_ms and config.latency_p99_ms < config.latency_p50_ms:
+        raise SystemExit("--latency-p99-ms must be at least --latency-p50-ms")
+    if p50 or config.rate_limit:
+        logging.getLogger(__name__).info(
+            "latency p50 %.0f ms p99 %.0f ms; rate limit %s/s per key, %s/s per endpoint",
+            p50,
+            p99,
+            config.rate_limit or "off",
+            config.endpoint_rate_limit if config.rate_limit else "off",
+        )
 
 
 if __name__ == "__main__":

@@ -34,6 +34,14 @@ from .context import Ctx
 from .errors import StripeAPIError, api_error, authentication, invalid_request, not_found_route
 from .faults import Faults
 from .ids import new_request_id
+from .limits import (
+    RATE_LIMIT_MESSAGE,
+    STRIPE_SEARCH_RATE_LIMIT,
+    RateLimiter,
+    RequestStats,
+    endpoint_of,
+    latency_sample_ms,
+)
 from .pages import PAGE_PREFIXES
 from .pages import dispatch as dispatch_page
 from .params import decode_form, schema_for, validate
@@ -64,6 +72,8 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.store = Store(data)
         self.faults = Faults()
+        self.rate_limiter = RateLimiter()
+        self.stats = RequestStats()
         self.dispatcher = Dispatcher(self)
         self.response_hooks: list[ResponseHook] = []
         self.versioned_response_hooks: list[VersionedResponseHook] = []
@@ -83,6 +93,8 @@ class Emulator:
         with self.store.atomic():
             self.store.reset()
         self.faults.clear()
+        self.rate_limiter.clear()
+        self.stats.reset()
 
     def context(self, **kwargs: Any) -> Ctx:
         """A context for code running outside a request (clock workers, helpers)."""
@@ -109,6 +121,12 @@ class Emulator:
             return dispatch_page(self, method, path, query, headers, body)
         version = headers.get("stripe-version") or DEFAULT_API_VERSION
         base_headers = {"Request-Id": request_id, "Stripe-Version": version}
+        limited = self._rate_limit_refusal(method, path, headers)
+        self.stats.record(rate_limited=limited is not None)
+        # Outside the store lock: slow requests overlap, as on Stripe.
+        self._sleep_latency()
+        if limited is not None:
+            return self._error(limited, request_id, base_headers, method, path)
         fault = self.faults.pick_api_fault(method, path)
         # "drop_after": the request is processed and committed, then the
         # response is lost, as when a connection dies after Stripe has acted.
@@ -289,6 +307,41 @@ class Emulator:
                 type="idempotency_error",
             )
         return int(row["status"]), str(row["body"]).encode()
+
+    # -- speed and rate limits (limits.py) -------------------------------------
+
+    def _sleep_latency(self) -> None:
+        p50, p99 = self.config.latency_percentiles()
+        if p50 > 0:
+            time.sleep(latency_sample_ms(p50, p99) / 1000)
+
+    def _rate_limit_refusal(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> StripeAPIError | None:
+        """Stripe's 429 when this key went over its global or endpoint limit, else None."""
+        if self.config.rate_limit <= 0:
+            return None
+        found = routing.match(method, path)
+        pattern = found[0].pattern if found is not None else path
+        endpoint_limit = self.config.endpoint_rate_limit
+        if pattern.endswith("/search"):  # the Search API: 20 reads per second
+            search_limit = STRIPE_SEARCH_RATE_LIMIT
+            endpoint_limit = min(endpoint_limit or search_limit, search_limit)
+        refusal = self.rate_limiter.check(
+            self._api_key(headers.get("authorization", "")) or "",
+            endpoint_of(method, pattern),
+            global_limit=self.config.rate_limit,
+            endpoint_limit=endpoint_limit,
+        )
+        if refusal is None:
+            return None
+        return StripeAPIError(
+            429,
+            RATE_LIMIT_MESSAGE,
+            code="rate_limit",
+            type="invalid_request_error",
+            headers={"Stripe-Rate-Limited-Reason": refusal.reason},
+        )
 
     # -- pieces --------------------------------------------------------------
 

@@ -26,6 +26,16 @@ def _env_schedule() -> tuple[float, ...]:
     return parse_schedule(raw) if raw.strip() else DEFAULT_RETRY_SCHEDULE
 
 
+def _env_float(name: str) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else 0.0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
 def parse_schedule(raw: str) -> tuple[float, ...]:
     """Parse "1,5,30" into delays in seconds between delivery attempts."""
     parts = [p.strip() for p in raw.split(",") if p.strip()]
@@ -54,3 +64,23 @@ class EmulatorConfig:
     business_name: str = field(
         default_factory=lambda: os.environ.get("STRIPE_EMULATOR_BUSINESS_NAME", "").strip()
     )
+    # Added latency per API request (limits.py): a log-normal with this median
+    # and 99th percentile, in milliseconds; 0 = off. p99 defaults to p50.
+    latency_p50_ms: float = field(
+        default_factory=lambda: _env_float("STRIPE_EMULATOR_LATENCY_P50_MS")
+    )
+    latency_p99_ms: float = field(
+        default_factory=lambda: _env_float("STRIPE_EMULATOR_LATENCY_P99_MS")
+    )
+    # Stripe's rate limits (limits.py): requests per second per secret key,
+    # 0 = off (Stripe: 25 in test mode, 100 in live mode). When on, each
+    # endpoint also has its own limit (Stripe: 25 per second) and search 20.
+    rate_limit: int = field(default_factory=lambda: _env_int("STRIPE_EMULATOR_RATE_LIMIT", 0))
+    endpoint_rate_limit: int = field(
+        default_factory=lambda: _env_int("STRIPE_EMULATOR_ENDPOINT_RATE_LIMIT", 25)
+    )
+
+    def latency_percentiles(self) -> tuple[float, float]:
+        """(p50, p99) in ms; p99 is at least p50 (a fixed delay when not given)."""
+        p50 = max(0.0, self.latency_p50_ms)
+        return p50, max(p50, self.latency_p99_ms)

@@ -15,6 +15,7 @@ from .errors import resource_missing
 if TYPE_CHECKING:
     from .config import EmulatorConfig
     from .faults import Faults
+    from .limits import RequestStats
     from .store import Store
     from .webhooks import Dispatcher
 
@@ -31,6 +32,7 @@ class EmulatorCore(Protocol):
     store: Store
     faults: Faults
     dispatcher: Dispatcher
+    stats: RequestStats
 
     def context(self, **kwargs: Any) -> Ctx: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..config import EmulatorConfig
 from ..context import Ctx
 from ..errors import invalid_request
 from ..faults import ApiFault, DeliveryFaults
@@ -108,6 +109,24 @@ def clear_faults(ctx: Ctx, body: JSONDict) -> JSONDict:
     return get_faults(ctx, {})
 
 
+def _config_view(ctx: Ctx) -> JSONDict:
+    cfg = ctx.app.config
+    p50, p99 = cfg.latency_percentiles()
+    return {
+        "webhook_retry_schedule": list(cfg.webhook_retry_schedule),
+        "webhook_timeout": cfg.webhook_timeout,
+        "latency_p50_ms": p50,
+        "latency_p99_ms": p99,
+        "rate_limit": cfg.rate_limit,
+        "endpoint_rate_limit": cfg.endpoint_rate_limit,
+    }
+
+
+@helper_route("GET", "/_emulator/config")
+def get_config(ctx: Ctx, body: JSONDict) -> JSONDict:
+    return _config_view(ctx)
+
+
 @helper_route("POST", "/_emulator/config")
 def set_config(ctx: Ctx, body: JSONDict) -> JSONDict:
     cfg = ctx.app.config
@@ -115,7 +134,31 @@ def set_config(ctx: Ctx, body: JSONDict) -> JSONDict:
         cfg.webhook_retry_schedule = tuple(float(x) for x in body["webhook_retry_schedule"])
     if "webhook_timeout" in body:
         cfg.webhook_timeout = float(body["webhook_timeout"])
-    return {
-        "webhook_retry_schedule": list(cfg.webhook_retry_schedule),
-        "webhook_timeout": cfg.webhook_timeout,
-    }
+    _set_limits(cfg, body)
+    return _config_view(ctx)
+
+
+def _set_limits(cfg: EmulatorConfig, body: JSONDict) -> None:
+    """Latency and rate limits from a helper body; a p99 below the p50 is refused."""
+    p50 = float(body.get("latency_p50_ms", cfg.latency_p50_ms))
+    p99 = float(body.get("latency_p99_ms", cfg.latency_p99_ms))
+    if p50 < 0 or ("latency_p99_ms" in body and p99 < p50):
+        raise invalid_request("latency needs 0 <= latency_p50_ms <= latency_p99_ms")
+    rate = int(body.get("rate_limit", cfg.rate_limit))
+    endpoint_rate = int(body.get("endpoint_rate_limit", cfg.endpoint_rate_limit))
+    if rate < 0 or endpoint_rate < 0:
+        raise invalid_request("rate limits are requests per second, 0 or more")
+    cfg.latency_p50_ms, cfg.latency_p99_ms = p50, p99
+    cfg.rate_limit, cfg.endpoint_rate_limit = rate, endpoint_rate
+
+
+@helper_route("GET", "/_emulator/stats")
+def get_stats(ctx: Ctx, body: JSONDict) -> JSONDict:
+    """API requests and 429s since the last reset, in total and per second."""
+    return ctx.app.stats.snapshot()
+
+
+@helper_route("POST", "/_emulator/stats/reset")
+def reset_stats(ctx: Ctx, body: JSONDict) -> JSONDict:
+    ctx.app.stats.reset()
+    return ctx.app.stats.snapshot()
