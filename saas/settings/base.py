@@ -375,6 +375,10 @@ BILLING_WEBHOOK_ENQUEUE_LEASE_SECONDS = env.int(
 )
 # Celery queue for event processing (give it dedicated workers if you like).
 BILLING_WEBHOOK_QUEUE = env("BILLING_WEBHOOK_QUEUE", default="celery")
+# Mirror an event's object from its payload when it is newer than the mirror
+# (subscriptions.mirror); false falls back to dj-stripe's stock processing,
+# which re-reads every object from Stripe.
+BILLING_MIRROR_FROM_PAYLOAD = env.bool("BILLING_MIRROR_FROM_PAYLOAD", default=True)
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 

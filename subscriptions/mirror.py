@@ -1,0 +1,261 @@
+"""Payload-first mirroring: an event newer than the mirror is mirrored from its payload.
+
+dj-stripe's handlers (``djstripe.event_handlers._handle_crud_like_event``)
+re-read the event's object from Stripe (``api_retrieve``) and mirror what they
+read, because Stripe does not deliver events in order. That is one Stripe
+request per event, and on renewal day Stripe's rate limit (25/s in test mode)
+is the bottleneck. Stripe's ``data.object`` is the object as it was when the
+event was created, so the read is needed only when the mirror may already hold
+a newer state than the payload.
+
+Stripe objects carry no version number and Stripe documents no delivery order;
+what orders two events is their ``created`` (whole seconds). So each mirrored
+object keeps a watermark (``MirrorWatermark``): the newest event ``created``
+that wrote it and the hash of the payload it wrote. For the event's own object:
+
+* newer than the watermark (or no watermark): mirror the payload, no request;
+* older: the mirror already holds a newer state; it is mirrored again from its
+  own stored data (so dj-stripe's handlers and signals run as before) and the
+  payload is not applied;
+* the same second: the same content is a repeat (mirror the payload); other
+  content cannot be ordered, so read from Stripe as dj-stripe does;
+* a payload that is not the full object dj-stripe expects (thin events, a
+  different API version, fields dj-stripe expands left as ids, truncated
+  lists, a ``*.deleted`` event) is read from Stripe as before.
+
+The decision is served to dj-stripe through its own ``api_retrieve``: while an
+event is processed, a request for that event's object returns the chosen data
+instead of calling Stripe (``payload_first``). Everything else in dj-stripe,
+its signals and our receivers run unchanged. Related objects (customer,
+price, product) are looked up in the mirror first by dj-stripe itself and only
+fetched when the mirror does not hold them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from djstripe.models.base import StripeModel
+
+from .models import MirrorWatermark, StripeEvent
+
+logger = logging.getLogger(__name__)
+
+# Objects whose events carry the whole object and that dj-stripe mirrors by
+# re-reading it (event_handlers.handle_*): the model that mirrors each one.
+_MIRRORED_OBJECTS = frozenset(
+    {
+        "customer",
+        "subscription",
+        "invoice",
+        "invoiceitem",
+        "charge",
+        "payment_intent",
+        "setup_intent",
+        "payment_method",
+        "price",
+        "product",
+        "coupon",
+        "promotion_code",
+        "tax_rate",
+        "subscription_schedule",
+    }
+)
+# Fields without which dj-stripe's sync of the object would be incomplete.
+_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "subscription": ("status", "customer", "items"),
+    "invoice": ("status", "customer", "lines", "total", "amount_due", "amount_paid"),
+    "charge": ("status", "amount", "customer"),
+    "payment_intent": ("status", "amount", "customer"),
+}
+# Lists that dj-stripe mirrors from the object itself (sub items, invoice lines).
+_EMBEDDED_LISTS = ("items", "lines")
+
+
+@dataclass
+class MirrorPlan:
+    """What dj-stripe gets when it asks Stripe for the event's object."""
+
+    object_id: str
+    object_name: str
+    source: str  # "payload" | "mirror" | "stripe"
+    reason: str
+    data: dict[str, Any] | None = None
+    served: bool = False
+
+
+_current_plan: ContextVar[MirrorPlan | None] = ContextVar("mirror_plan", default=None)
+
+
+def payload_hash(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _object_of(event: StripeEvent) -> dict[str, Any]:
+    return (event.payload.get("data") or {}).get("object") or {}
+
+
+def _expanded(value: Any, path: list[str]) -> bool:
+    """Whether a field dj-stripe retrieves expanded is expanded (or empty) in the payload."""
+    if not value:
+        return True
+    if isinstance(value, str):
+        return False  # an id where dj-stripe expects the object
+    if isinstance(value, list):
+        return all(_expanded(v, path) for v in value)
+    if not isinstance(value, dict) or not path:
+        return True
+    head, rest = path[0], path[1:]
+    return _expanded(value.get(head), rest)
+
+
+def _unusable_payload(event: StripeEvent, obj: dict[str, Any]) -> str:
+    """Why the payload cannot stand in for a read from Stripe ('' if it can)."""
+    name = str(obj.get("object") or "")
+    if event.type.endswith(".deleted"):
+        return "deleted object"
+    if event.api_version and event.api_version != settings.STRIPE_API_VERSION:
+        return f"payload in API version {event.api_version}"
+    missing = [f for f in _REQUIRED_FIELDS.get(name, ()) if f not in obj]
+    if missing:
+        return f"fields missing: {', '.join(missing)}"
+    if any((obj.get(key) or {}).get("has_more") for key in _EMBEDDED_LISTS if key in obj):
+        return "embedded list truncated"
+    model = _model_for(name)
+    for dotted in model.expand_fields if model is not None else ():
+        head, *rest = dotted.split(".")
+        if head not in obj or not _expanded(obj[head], rest):
+            return f"{dotted} not expanded"
+    return ""
+
+
+def _model_for(object_name: str) -> type[StripeModel] | None:
+    """The dj-stripe model that mirrors this kind of Stripe object."""
+    from djstripe import models as djstripe_models
+
+    for model in (
+        djstripe_models.Customer,
+        djstripe_models.Subscription,
+        djstripe_models.Invoice,
+        djstripe_models.InvoiceItem,
+        djstripe_models.Charge,
+        djstripe_models.PaymentIntent,
+        djstripe_models.SetupIntent,
+        djstripe_models.PaymentMethod,
+        djstripe_models.Price,
+        djstripe_models.Product,
+        djstripe_models.Coupon,
+        djstripe_models.PromotionCode,
+        djstripe_models.TaxRate,
+        djstripe_models.SubscriptionSchedule,
+    ):
+        if getattr(model.stripe_class, "OBJECT_NAME", None) == object_name:
+            return model
+    return None
+
+
+def _stored_data(object_name: str, object_id: str) -> dict[str, Any] | None:
+    """The mirror's own copy of an object (dj-stripe keeps the raw object in stripe_data)."""
+    model = _model_for(object_name)
+    if model is None:
+        return None
+    data = model.objects.filter(id=object_id).values_list("stripe_data", flat=True).first()
+    return dict(data) if data else None
+
+
+def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
+    """Decide where the event's object comes from (None: not an object dj-stripe re-reads)."""
+    obj = _object_of(event)
+    object_id, name = str(obj.get("id") or ""), str(obj.get("object") or "")
+    if not object_id or name not in _MIRRORED_OBJECTS:
+        return None  # nothing dj-stripe re-reads by this id: stock processing
+    unusable = _unusable_payload(event, obj)
+    if unusable:
+        return MirrorPlan(object_id, name, "stripe", unusable)
+    created = int(event.payload.get("created") or 0)
+    mark = MirrorWatermark.objects.select_for_update().filter(object_id=object_id).first()
+    if mark is None or created > mark.event_created:
+        return MirrorPlan(object_id, name, "payload", "newer than the mirror", obj)
+    if created == mark.event_created:
+        if mark.content_hash and mark.content_hash == payload_hash(obj):
+            return MirrorPlan(object_id, name, "payload", "repeat of the mirrored state", obj)
+        return MirrorPlan(object_id, name, "stripe", "same second, other content")
+    stored = _stored_data(name, object_id)
+    if stored is None:
+        return MirrorPlan(object_id, name, "stripe", "older than the mirror, not mirrored")
+    return MirrorPlan(object_id, name, "mirror", "older than the mirror", stored)
+
+
+def _watermark_record(event: StripeEvent, plan: MirrorPlan) -> None:
+    """Move the object's watermark to this event if it is newer; never backwards."""
+    created = int(event.payload.get("created") or 0)
+    content = payload_hash(plan.data) if plan.source == "payload" and plan.data else ""
+    mark, made = MirrorWatermark.objects.select_for_update().get_or_create(
+        object_id=plan.object_id,
+        defaults={"event_created": created, "event_id": event.stripe_id, "content_hash": content},
+    )
+    if made or created < mark.event_created:
+        return
+    if created > mark.event_created or plan.source == "stripe":
+        # A read from Stripe holds a state at least as new as this second but
+        # of unknown content: a later same-second event is read again.
+        mark.event_created, mark.event_id, mark.content_hash = created, event.stripe_id, content
+        mark.save(update_fields=["event_created", "event_id", "content_hash", "updated_at"])
+
+
+@contextmanager
+def payload_first(event: StripeEvent) -> Iterator[MirrorPlan | None]:
+    """Within this block, dj-stripe's read of the event's object follows ``mirror_plan``.
+
+    Must run inside the event's transaction (the watermark row is locked so two
+    workers with events for the same object take turns).
+    """
+    if not settings.BILLING_MIRROR_FROM_PAYLOAD:
+        yield None
+        return
+    plan = mirror_plan(event)
+    token = _current_plan.set(plan)
+    try:
+        yield plan
+    finally:
+        _current_plan.reset(token)
+    if plan is not None and (plan.served or plan.source == "stripe"):
+        _watermark_record(event, plan)
+    if plan is not None:
+        logger.debug(
+            "event %s object %s from %s (%s)", event.stripe_id, plan.object_id, plan.source, plan.reason
+        )
+
+
+_stock_api_retrieve = StripeModel.api_retrieve
+
+
+def _api_retrieve_payload_first(self: StripeModel, *args: Any, **kwargs: Any) -> Any:
+    plan = _current_plan.get()
+    if (
+        plan is not None
+        and plan.data is not None
+        and plan.source != "stripe"
+        and self.id == plan.object_id
+        and getattr(self.stripe_class, "OBJECT_NAME", None) == plan.object_name
+    ):
+        plan.served = True
+        return plan.data
+    return _stock_api_retrieve(self, *args, **kwargs)
+
+
+def payload_first_install() -> None:
+    """Route dj-stripe's object reads through the current plan (AppConfig.ready).
+
+    Outside ``payload_first`` no plan is set and every read goes to Stripe.
+    """
+    if StripeModel.api_retrieve is not _api_retrieve_payload_first:
+        StripeModel.api_retrieve = _api_retrieve_payload_first  # type: ignore[method-assign]
