@@ -43,7 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from djstripe.models.base import StripeModel
+from djstripe.settings import djstripe_settings
 
 from .models import MirrorWatermark, StripeEvent
 
@@ -132,9 +134,20 @@ def _unusable_payload(event: StripeEvent, obj: dict[str, Any]) -> str:
     model = _model_for(name)
     for dotted in model.expand_fields if model is not None else ():
         head, *rest = dotted.split(".")
-        if head not in obj or not _expanded(obj[head], rest):
+        if head not in obj:
+            return f"{dotted} missing"
+        if not _expanded(obj[head], rest) and not (not rest and _is_foreign_key(model, head)):
+            # A foreign key left as an id is fine: dj-stripe looks it up in the
+            # mirror and fetches only a related object the mirror does not hold.
             return f"{dotted} not expanded"
     return ""
+
+
+def _is_foreign_key(model: type[StripeModel], name: str) -> bool:
+    try:
+        return bool(model._meta.get_field(name).many_to_one)
+    except FieldDoesNotExist:
+        return False
 
 
 def _model_for(object_name: str) -> type[StripeModel] | None:
@@ -184,14 +197,62 @@ def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
     mark = MirrorWatermark.objects.select_for_update().filter(object_id=object_id).first()
     if mark is None or created > mark.event_created:
         return MirrorPlan(object_id, name, "payload", "newer than the mirror", obj)
-    if created == mark.event_created:
-        if mark.content_hash and mark.content_hash == payload_hash(obj):
-            return MirrorPlan(object_id, name, "payload", "repeat of the mirrored state", obj)
-        return MirrorPlan(object_id, name, "stripe", "same second, other content")
     stored = _stored_data(name, object_id)
+    if created == mark.event_created:
+        return _same_second_plan(mark, obj, stored)
     if stored is None:
         return MirrorPlan(object_id, name, "stripe", "older than the mirror, not mirrored")
     return MirrorPlan(object_id, name, "mirror", "older than the mirror", stored)
+
+
+def _same_second_plan(
+    mark: MirrorWatermark, obj: dict[str, Any], stored: dict[str, Any] | None
+) -> MirrorPlan:
+    """Two states of one object in the same second: ordered only by a one-way progression."""
+    object_id, name = str(obj["id"]), str(obj["object"])
+    content = payload_hash(obj)
+    if content in (mark.content_hash, payload_hash(stored) if stored is not None else None):
+        return MirrorPlan(object_id, name, "payload", "repeat of the mirrored state", obj)
+    new, held = progress(obj), progress(stored) if stored is not None else None
+    if new is not None and held is not None and new != held:
+        if new > held:
+            return MirrorPlan(object_id, name, "payload", "same second, further on", obj)
+        return MirrorPlan(object_id, name, "mirror", "same second, behind the mirror", stored)
+    return MirrorPlan(object_id, name, "stripe", "same second, other content")
+
+
+# Stripe's documented one-way status progressions: a state further on is newer.
+# Invoices: draft -> open -> paid | void | uncollectible (uncollectible -> paid | void).
+_INVOICE_STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+# PaymentIntents end in succeeded or canceled; charges leave pending once.
+_PAYMENT_INTENT_FINAL = frozenset({"succeeded", "canceled"})
+_CHARGE_FINAL = frozenset({"succeeded", "failed"})
+
+
+def progress(obj: dict[str, Any]) -> tuple[int, ...] | None:
+    """How far along its one-way lifecycle an object is, for objects that have one.
+
+    Only fields that never move backwards: status ranks from Stripe's
+    documented lifecycles and amounts that only grow (paid, received,
+    refunded) or counters (payment attempts). None: no such order (a
+    subscription can go from active to past_due and back).
+    """
+    kind = obj.get("object")
+    if kind == "invoice":
+        return (
+            _INVOICE_STATUS_RANK.get(str(obj.get("status")), -1),
+            int(obj.get("amount_paid") or 0),
+            int(obj.get("attempt_count") or 0),
+        )
+    if kind == "payment_intent":
+        return (int(obj.get("status") in _PAYMENT_INTENT_FINAL), int(obj.get("amount_received") or 0))
+    if kind == "charge":
+        return (
+            int(obj.get("status") in _CHARGE_FINAL),
+            int(obj.get("amount_captured") or 0),
+            int(obj.get("amount_refunded") or 0),
+        )
+    return None
 
 
 def _watermark_record(event: StripeEvent, plan: MirrorPlan) -> None:
@@ -248,7 +309,13 @@ def _api_retrieve_payload_first(self: StripeModel, *args: Any, **kwargs: Any) ->
         and getattr(self.stripe_class, "OBJECT_NAME", None) == plan.object_name
     ):
         plan.served = True
-        return plan.data
+        # As the SDK would return it: dj-stripe pages embedded lists (items,
+        # lines) with auto_paging_iter, which a plain dict has not.
+        return self.stripe_class.construct_from(
+            plan.data,
+            kwargs.get("api_key") or self.default_api_key,
+            stripe_version=djstripe_settings.STRIPE_API_VERSION,
+        )
     return _stock_api_retrieve(self, *args, **kwargs)
 
 
