@@ -13,7 +13,9 @@ what orders two events is their ``created`` (whole seconds). So each mirrored
 object keeps a watermark (``MirrorWatermark``): the newest event ``created``
 that wrote it and the hash of the payload it wrote. For the event's own object:
 
-* newer than the watermark (or no watermark): mirror the payload, no request;
+* newer than the watermark, or not mirrored yet: mirror the payload, no request;
+* mirrored with no watermark (by a read from Stripe outside the pipeline):
+  read from Stripe, as nothing orders that read against the event;
 * older: the mirror already holds a newer state; it is mirrored again from its
   own stored data (so dj-stripe's handlers and signals run as before) and the
   payload is not applied;
@@ -132,7 +134,12 @@ def _unusable_payload(event: StripeEvent, obj: dict[str, Any]) -> str:
     if any((obj.get(key) or {}).get("has_more") for key in _EMBEDDED_LISTS if key in obj):
         return "embedded list truncated"
     model = _model_for(name)
-    for dotted in model.expand_fields if model is not None else ():
+    return _unexpanded_field(model, obj) if model is not None else ""
+
+
+def _unexpanded_field(model: type[StripeModel], obj: dict[str, Any]) -> str:
+    """A field dj-stripe reads expanded that the payload lacks or holds as an id ('' if none)."""
+    for dotted in model.expand_fields:
         head, *rest = dotted.split(".")
         if head not in obj:
             return f"{dotted} missing"
@@ -195,9 +202,13 @@ def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
         return MirrorPlan(object_id, name, "stripe", unusable)
     created = int(event.payload.get("created") or 0)
     mark = MirrorWatermark.objects.select_for_update().filter(object_id=object_id).first()
+    stored = _stored_data(name, object_id)
+    if mark is None and stored is not None:
+        # Written by a read from Stripe (checkout success, portal return, the
+        # reconciliation) at a moment no event orders: read again.
+        return MirrorPlan(object_id, name, "stripe", "mirrored without a watermark")
     if mark is None or created > mark.event_created:
         return MirrorPlan(object_id, name, "payload", "newer than the mirror", obj)
-    stored = _stored_data(name, object_id)
     if created == mark.event_created:
         return _same_second_plan(mark, obj, stored)
     if stored is None:
@@ -245,7 +256,10 @@ def progress(obj: dict[str, Any]) -> tuple[int, ...] | None:
             int(obj.get("attempt_count") or 0),
         )
     if kind == "payment_intent":
-        return (int(obj.get("status") in _PAYMENT_INTENT_FINAL), int(obj.get("amount_received") or 0))
+        return (
+            int(obj.get("status") in _PAYMENT_INTENT_FINAL),
+            int(obj.get("amount_received") or 0),
+        )
     if kind == "charge":
         return (
             int(obj.get("status") in _CHARGE_FINAL),
@@ -292,7 +306,11 @@ def payload_first(event: StripeEvent) -> Iterator[MirrorPlan | None]:
         _watermark_record(event, plan)
     if plan is not None:
         logger.debug(
-            "event %s object %s from %s (%s)", event.stripe_id, plan.object_id, plan.source, plan.reason
+            "event %s object %s from %s (%s)",
+            event.stripe_id,
+            plan.object_id,
+            plan.source,
+            plan.reason,
         )
 
 
@@ -325,4 +343,4 @@ def payload_first_install() -> None:
     Outside ``payload_first`` no plan is set and every read goes to Stripe.
     """
     if StripeModel.api_retrieve is not _api_retrieve_payload_first:
-        StripeModel.api_retrieve = _api_retrieve_payload_first  # type: ignore[method-assign]
+        StripeModel.api_retrieve = _api_retrieve_payload_first

@@ -77,7 +77,7 @@ def _handler(counter: StripeCounter) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_DELETE = _forward
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return  # quiet: the counts are the output
 
     return Forward
