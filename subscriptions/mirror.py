@@ -191,17 +191,36 @@ def _stored_data(object_name: str, object_id: str) -> dict[str, Any] | None:
     return dict(data) if data else None
 
 
+_NO_WATERMARK = -1  # the row exists (it is the lock) but no event wrote the object yet
+
+
+def _watermark_lock(object_id: str) -> MirrorWatermark | None:
+    """Lock the object's watermark row first, before dj-stripe touches any mirrored row.
+
+    Every event of one object then waits for the previous one at this point,
+    whatever its plan: workers never hold dj-stripe rows while waiting for a
+    watermark (that order deadlocked on PostgreSQL). The row is created when
+    missing; None means no event has written the object yet.
+    """
+    MirrorWatermark.objects.bulk_create(
+        [MirrorWatermark(object_id=object_id, event_created=_NO_WATERMARK, event_id="")],
+        ignore_conflicts=True,
+    )
+    mark = MirrorWatermark.objects.select_for_update().get(object_id=object_id)
+    return None if mark.event_created == _NO_WATERMARK else mark
+
+
 def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
     """Decide where the event's object comes from (None: not an object dj-stripe re-reads)."""
     obj = _object_of(event)
     object_id, name = str(obj.get("id") or ""), str(obj.get("object") or "")
     if not object_id or name not in _MIRRORED_OBJECTS:
         return None  # nothing dj-stripe re-reads by this id: stock processing
+    mark = _watermark_lock(object_id)
     unusable = _unusable_payload(event, obj)
     if unusable:
         return MirrorPlan(object_id, name, "stripe", unusable)
     created = int(event.payload.get("created") or 0)
-    mark = MirrorWatermark.objects.select_for_update().filter(object_id=object_id).first()
     stored = _stored_data(name, object_id)
     if mark is None and stored is not None:
         # Written by a read from Stripe (checkout success, portal return, the
@@ -273,11 +292,8 @@ def _watermark_record(event: StripeEvent, plan: MirrorPlan) -> None:
     """Move the object's watermark to this event if it is newer; never backwards."""
     created = int(event.payload.get("created") or 0)
     content = payload_hash(plan.data) if plan.source == "payload" and plan.data else ""
-    mark, made = MirrorWatermark.objects.select_for_update().get_or_create(
-        object_id=plan.object_id,
-        defaults={"event_created": created, "event_id": event.stripe_id, "content_hash": content},
-    )
-    if made or created < mark.event_created:
+    mark = MirrorWatermark.objects.select_for_update().get(object_id=plan.object_id)
+    if created < mark.event_created:
         return
     if created > mark.event_created or plan.source == "stripe":
         # A read from Stripe holds a state at least as new as this second but
