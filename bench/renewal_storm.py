@@ -59,7 +59,7 @@ import stripe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhook_bench import (
+from webhook_bench import (
     PG_ADMIN,
     Services,
     free_port,
@@ -67,6 +67,7 @@ from bench.webhook_bench import (
     run,
     wait_until,
 )
+
 from saas.devtools.stripe_counter import StripeCounter, stripe_counter
 
 ROOT = Path(__file__).resolve().parent.parent
