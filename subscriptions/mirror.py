@@ -19,8 +19,10 @@ that wrote it and the hash of the payload it wrote. For the event's own object:
 * older: the mirror already holds a newer state; it is mirrored again from its
   own stored data (so dj-stripe's handlers and signals run as before) and the
   payload is not applied;
-* the same second: the same content is a repeat (mirror the payload); other
-  content cannot be ordered, so read from Stripe as dj-stripe does;
+* the same second: the same content is a repeat (mirror the payload); an
+  invoice, payment intent or charge further along its one-way lifecycle is
+  newer (``progress``); other content cannot be ordered, so it is read from
+  Stripe as dj-stripe does;
 * a payload that is not the full object dj-stripe expects (thin events, a
   different API version, fields dj-stripe expands left as ids, truncated
   lists, a ``*.deleted`` event) is read from Stripe as before.
@@ -28,7 +30,8 @@ that wrote it and the hash of the payload it wrote. For the event's own object:
 The decision is served to dj-stripe through its own ``api_retrieve``: while an
 event is processed, a request for that event's object returns the chosen data
 instead of calling Stripe (``payload_first``). Everything else in dj-stripe,
-its signals and our receivers run unchanged. Related objects (customer,
+its signals and our receivers run unchanged. Events of one object take turns
+on its watermark row, locked before anything is mirrored. Related objects (customer,
 price, product) are looked up in the mirror first by dj-stripe itself and only
 fetched when the mirror does not hold them.
 """
