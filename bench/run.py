@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -21,18 +22,21 @@ SCRIPTS = [
     "billing_bench.py",
     "app_bench.py",
     "webhook_bench.py",
+    "renewal_storm.py",
 ]
 
 
 def main() -> None:
     selected = sys.argv[1:] or SCRIPTS
     sections = []
-    for script in selected:
-        command = f"uv run python bench/{script}"
+    for entry in selected:
+        # An entry may carry the script's options: "renewal_storm.py --subs 200".
+        script, *options = shlex.split(entry)
+        command = " ".join(["uv run python", f"bench/{script}", *options])
         print(f"== {command}", flush=True)
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, str(BENCH / script)],
+            [sys.executable, str(BENCH / script), *options],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -59,7 +63,7 @@ def main() -> None:
         + (
             "`make bench` (`uv run python bench/run.py`)"
             if selected == SCRIPTS
-            else f"`uv run python bench/run.py {' '.join(selected)}`"
+            else f"`uv run python bench/run.py {' '.join(shlex.quote(e) for e in selected)}`"
         )
         + f" on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}.\n"

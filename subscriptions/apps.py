@@ -8,6 +8,8 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .mirror import payload_first_install
         from .stripe_account import account_lookup_install
 
         account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table
+        payload_first_install()  # dj-stripe's reads of an event's object follow its payload

@@ -140,3 +140,25 @@ class DuplicateSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.canceled_subscription_id} (kept {self.kept_subscription_id})"
+
+
+class MirrorWatermark(models.Model):
+    """How new the mirrored state of one Stripe object is, by the events that wrote it.
+
+    Stripe does not deliver events in order and its objects carry no version
+    number, so the newest event `created` (whole seconds) that wrote an object
+    is what orders the next one (subscriptions.mirror). ``content_hash`` is the
+    hash of the payload mirrored at that second, so a second event in the same
+    second with the same content is known to be a repeat; with different
+    content the order is undecidable and the object is read from Stripe.
+    """
+
+    object_id = models.CharField(max_length=255, unique=True)  # sub_..., in_..., cus_...
+    event_created = models.BigIntegerField()  # the event's `created`, Unix seconds
+    event_id = models.CharField(max_length=255)  # the event that set it (evt_...)
+    # sha256 of the payload mirrored at event_created; empty after a read from Stripe.
+    content_hash = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.object_id} @ {self.event_created} ({self.event_id})"

@@ -3,8 +3,10 @@
 The intake view stores each verified event once (``StripeEvent``) and
 enqueues ``webhook_event_process_task``. Here one worker at a time claims an
 event (a conditional UPDATE, so two workers never process it together),
-hands it to dj-stripe, which re-reads every object from Stripe and mirrors it
-(so the order in which events arrive does not matter), then drops the user's
+hands it to dj-stripe, which mirrors the event's object from the payload when
+it is newer than the mirror and re-reads it from Stripe when the order cannot
+be decided (subscriptions.mirror; so the order in which events arrive does not
+matter), then drops the user's
 cached access and creates notifications. Stripe and network errors are
 retried with exponential backoff and jitter; after the last retry the event
 is ``failed``, reported to Sentry, shown in the admin, and can be replayed.
@@ -116,13 +118,17 @@ def _user_id_for(customer_id: str) -> int | None:
 def _apply(event: StripeEvent) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
     from . import duplicates, services
+    from .mirror import payload_first
 
     existed = Event.objects.filter(id=event.stripe_id).exists()
-    djstripe_event = Event.process(data=event.payload)
-    if existed:
-        # A replay: dj-stripe stored this event before, so run its handlers again
-        # (they re-read the objects from Stripe and our receivers run too).
-        djstripe_event.invoke_webhook_handlers()
+    # dj-stripe's handlers read the event's object from the payload when it is
+    # newer than the mirror, from Stripe otherwise (subscriptions.mirror).
+    with payload_first(event):
+        djstripe_event = Event.process(data=event.payload)
+        if existed:
+            # A replay: dj-stripe stored this event before, so run its handlers
+            # again (they mirror the object again and our receivers run too).
+            djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
     user_id = _user_id_for(event.customer_id)

@@ -413,6 +413,10 @@ STRIPE_BACKGROUND_FALLBACK_REQUESTS_PER_SECOND = env.float(
 STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS = env.float(
     "STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS", default=20.0
 )
+# Mirror an event's object from its payload when it is newer than the mirror
+# (subscriptions.mirror); false falls back to dj-stripe's stock processing,
+# which re-reads every object from Stripe.
+BILLING_MIRROR_FROM_PAYLOAD = env.bool("BILLING_MIRROR_FROM_PAYLOAD", default=True)
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 
