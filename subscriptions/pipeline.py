@@ -23,23 +23,28 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
 from .access import access_invalidate
 from .models import StripeEvent
+from .services import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Rate-limited runs back off at most this long: they are not failures, and never give up.
 RATE_LIMITED_MAX_DELAY_SECONDS = 300.0
-# Errors worth retrying: Stripe unreachable, rate limited, or failing on its side.
+# Errors worth retrying: Stripe unreachable, rate limited, or failing on its side
+# (also as our services report it: StripeUnavailable), and the database refusing
+# for a moment (a deadlock between two events of one object, a dropped connection).
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     stripe.APIConnectionError,
     stripe.RateLimitError,
     stripe.APIError,
+    StripeUnavailable,
+    OperationalError,
 )
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
