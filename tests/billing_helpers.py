@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import time
+
+from django.test import Client
 from djstripe.models import Customer, Subscription
 
 from accounts.models import User
@@ -136,3 +138,13 @@ def access_now(owner: User | Team) -> Access:
     """
     team = team_of(owner)
     return access_for(Team.objects.get(pk=team.pk))
+
+
+def turl(owner: User | Team | Client, name: str, **kwargs: object) -> str:
+    """The URL of a team page: a user (or a client logged in as one) stands for their
+    personal team."""
+    from django.urls import reverse
+
+    if isinstance(owner, Client):
+        owner = User.objects.get(pk=owner.session["_auth_user_id"])
+    return reverse(name, kwargs={"team_slug": team_of(owner).slug, **kwargs})

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from subscriptions.access import access_invalidate
+from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import make_user
@@ -82,7 +83,7 @@ def test_subscribe_use_cancel_resume(
     page.get_by_role("button", name="Cancel subscription").click()
     page.wait_for_url(re.compile(r"/portal/"))
     page.get_by_role("button", name="Cancel plan").click()
-    access_invalidate(user_id=user.pk)
+    access_invalidate(team=personal_team(user))
     _until(page, f"{base}/billing/", "Resume subscription")
 
     page.get_by_role("button", name="Resume subscription").click()

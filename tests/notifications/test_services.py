@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 
 from notifications import services
 from notifications.models import Notification, NotificationPreferences
-from tests.billing_helpers import give_plan, mirror_customer
+from tests.billing_helpers import give_plan, mirror_customer, personal_team
 from tests.factories import make_user
 from tests.notifications import payloads
 from tests.notifications.conftest import Deliver, html_of
@@ -369,7 +369,7 @@ def test_notify_email_waits_for_commit(
     user = make_user()
     with django_capture_on_commit_callbacks() as callbacks:
         services.notify_from_stripe_event(
-            user=user,
+            team_id=personal_team(user).pk,
             event_id="evt_commit",
             event_type="invoice.paid",
             obj=payloads.invoice(),
@@ -407,7 +407,7 @@ def test_notify_receipts_off_skips_receipt_but_not_payment_problems(deliver: Del
 def test_notify_receipts_turned_off_after_queueing_are_not_sent() -> None:
     user = make_user()
     [receipt] = services.notify_from_stripe_event(
-        user=user,
+        team_id=personal_team(user).pk,
         event_id="evt_r",
         event_type="invoice.paid",
         obj=payloads.invoice(),

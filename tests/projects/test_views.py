@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from projects.models import Project
+from tests.billing_helpers import turl
 from tests.projects.helpers import change_plan, make_projects, new_user
 from tests.test_templates import assert_every_input_is_labelled, assert_page_is_self_contained
 
@@ -41,7 +42,7 @@ def test_pages_need_a_login(client: Client, name: str) -> None:
 def test_pages_need_a_verified_email(client: Client) -> None:
     user = new_user(verified=False)
     client.force_login(user)
-    response = client.get(reverse("project_list"))
+    response = client.get(turl(user, "project_list"))
     assert "projects/list.html" not in [t.name for t in response.templates]
     assert not Project.objects.exists()
 
@@ -61,7 +62,7 @@ def test_pages_render_labelled_and_self_contained(client: Client, name: str) -> 
 def test_dashboard_shows_plan_usage_and_links(client: Client) -> None:
     user = login(client, email="dana@example.com")
     make_projects(user, 1)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "dana@example.com" in html
     assert "Free" in html
     assert "1 of 1 project used" in html
@@ -73,7 +74,7 @@ def test_dashboard_shows_plan_usage_and_links(client: Client) -> None:
 def test_dashboard_on_pro_shows_unlimited_and_open_features(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 3)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "3 projects · unlimited" in html
     assert "Open exports" in html
     assert "Manage API token" in html
@@ -82,13 +83,13 @@ def test_dashboard_on_pro_shows_unlimited_and_open_features(client: Client) -> N
 
 def test_list_shows_usage_and_an_upgrade_button_at_quota(client: Client) -> None:
     user = login(client)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "0 of 1 project used" in html
     assert "No projects yet" in html
-    assert f'href="{reverse("project_create")}"' in html
+    assert f'href="{turl(user, "project_create")}"' in html
 
     make_projects(user, 1)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "1 of 1 project used" in html
     assert "Upgrade to Starter for more projects" in html
     assert f'href="{reverse("pricing")}"' in html
@@ -97,7 +98,7 @@ def test_list_shows_usage_and_an_upgrade_button_at_quota(client: Client) -> None
 def test_list_on_pro_says_unlimited(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 2)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "2 projects · unlimited" in html
     assert "Read-only" not in html
 
@@ -105,13 +106,13 @@ def test_list_on_pro_says_unlimited(client: Client) -> None:
 def test_create_within_quota_creates_the_project(client: Client) -> None:
     user = login(client, "starter_monthly")
     response = client.post(
-        reverse("project_create"), {"name": "Launch site", "description": "Landing page"}
+        turl(user, "project_create"), {"name": "Launch site", "description": "Landing page"}
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("project_list")
-    project = Project.objects.get(owner=user)
+    assert response["Location"] == turl(user, "project_list")
+    project = Project.objects.get(team__personal_for=user)
     assert (project.name, project.description) == ("Launch site", "Landing page")
-    assert "Launch site" in html_of(client.get(reverse("project_list")))
+    assert "Launch site" in html_of(client.get(turl(user, "project_list")))
 
 
 @pytest.mark.parametrize(("lookup_key", "limit"), [(None, 1), ("starter_monthly", 5)])
@@ -121,52 +122,52 @@ def test_create_past_quota_shows_the_limit_and_creates_nothing(
     user = login(client, lookup_key)
     make_projects(user, limit)
 
-    page = html_of(client.get(reverse("project_create")))
+    page = html_of(client.get(turl(user, "project_create")))
     assert "You have reached your project limit" in page
     assert 'name="name"' not in page
 
-    response = client.post(reverse("project_create"), {"name": "One more"})
+    response = client.post(turl(user, "project_create"), {"name": "One more"})
     html = html_of(response)
     assert response.status_code == 200
     assert "You have reached your project limit" in html
     assert f"includes {limit} project" in html
     assert f'href="{reverse("pricing")}">Upgrade</a>' in html
-    assert Project.objects.filter(owner=user).count() == limit
+    assert Project.objects.filter(team__personal_for=user).count() == limit
     assert not Project.objects.filter(name="One more").exists()
 
 
 def test_create_on_pro_is_never_limited(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 30)
-    response = client.post(reverse("project_create"), {"name": "Number 31"})
+    response = client.post(turl(user, "project_create"), {"name": "Number 31"})
     assert response.status_code == 302
-    assert Project.objects.filter(owner=user).count() == 31
+    assert Project.objects.filter(team__personal_for=user).count() == 31
 
 
 def test_create_shows_field_errors(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 1)
-    response = client.post(reverse("project_create"), {"name": "project 1"})
+    response = client.post(turl(user, "project_create"), {"name": "project 1"})
     html = html_of(response)
     assert response.status_code == 200
     assert "You already have a project called" in html
     assert "is-invalid" in html
-    response = client.post(reverse("project_create"), {"name": ""})
+    response = client.post(turl(user, "project_create"), {"name": ""})
     assert "This field is required." in html_of(response)
-    assert Project.objects.filter(owner=user).count() == 1
+    assert Project.objects.filter(team__personal_for=user).count() == 1
 
 
 def test_create_enforces_csrf() -> None:
     client = Client(enforce_csrf_checks=True)
     login(client)
-    response = client.post(reverse("project_create"), {"name": "Forged"})
+    response = client.post(turl(client, "project_create"), {"name": "Forged"})
     assert response.status_code == 403
     assert not Project.objects.exists()
 
-    page = client.get(reverse("project_create"))
+    page = client.get(turl(client, "project_create"))
     token = page.context["csrf_token"]
     response = client.post(
-        reverse("project_create"), {"name": "Real", "csrfmiddlewaretoken": str(token)}
+        turl(client, "project_create"), {"name": "Real", "csrfmiddlewaretoken": str(token)}
     )
     assert response.status_code == 302
     assert Project.objects.filter(name="Real").exists()
@@ -175,23 +176,23 @@ def test_create_enforces_csrf() -> None:
 def test_downgrade_marks_extras_read_only_and_keeps_them(client: Client) -> None:
     user = login(client, "starter_monthly")
     for i in range(1, 6):
-        client.post(reverse("project_create"), {"name": f"Project {i}"})
-    assert Project.objects.filter(owner=user).count() == 5
+        client.post(turl(user, "project_create"), {"name": f"Project {i}"})
+    assert Project.objects.filter(team__personal_for=user).count() == 5
 
     change_plan(user, None)
 
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "5 of 1 project used" in html
     assert html.count("Read-only</span>") == 4
     assert "Some projects are read-only" in html
-    assert Project.objects.filter(owner=user).count() == 5
+    assert Project.objects.filter(team__personal_for=user).count() == 5
 
-    oldest, locked = Project.objects.filter(owner=user)[:2]
-    assert client.get(reverse("project_edit", args=[oldest.pk])).status_code == 200
-    response = client.get(reverse("project_edit", args=[locked.pk]))
+    oldest, locked = Project.objects.filter(team__personal_for=user)[:2]
+    assert client.get(turl(user, "project_edit", pk=oldest.pk)).status_code == 200
+    response = client.get(turl(user, "project_edit", pk=locked.pk))
     assert response.status_code == 403
     assert "This project is read-only" in html_of(response)
-    response = client.post(reverse("project_edit", args=[locked.pk]), {"name": "Changed"})
+    response = client.post(turl(user, "project_edit", pk=locked.pk), {"name": "Changed"})
     assert response.status_code == 403
     locked.refresh_from_db()
     assert locked.name == "Project 2"
@@ -211,10 +212,10 @@ def test_upgrade_unlocks_read_only_projects(client: Client) -> None:
 def test_edit_saves_changes(client: Client) -> None:
     user = login(client)
     (project,) = make_projects(user, 1)
-    page = html_of(client.get(reverse("project_edit", args=[project.pk])))
+    page = html_of(client.get(turl(user, "project_edit", pk=project.pk)))
     assert 'value="Project 1"' in page
     response = client.post(
-        reverse("project_edit", args=[project.pk]), {"name": "Renamed", "description": "Notes"}
+        turl(user, "project_edit", pk=project.pk), {"name": "Renamed", "description": "Notes"}
     )
     assert response.status_code == 302
     project.refresh_from_db()
@@ -224,7 +225,7 @@ def test_edit_saves_changes(client: Client) -> None:
 def test_delete_asks_for_confirmation_then_deletes_even_read_only(client: Client) -> None:
     user = login(client)
     _first, second = make_projects(user, 2)
-    url = reverse("project_delete", args=[second.pk])
+    url = turl(user, "project_delete", pk=second.pk)
 
     page = client.get(url)
     assert page.status_code == 200
@@ -236,7 +237,7 @@ def test_delete_asks_for_confirmation_then_deletes_even_read_only(client: Client
     assert not Project.objects.filter(pk=second.pk).exists()
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Project “Project 2” deleted." in messages
-    assert "1 of 1 project used" in html_of(client.get(reverse("project_list")))
+    assert "1 of 1 project used" in html_of(client.get(turl(user, "project_list")))
 
 
 def test_other_users_projects_are_not_found(client: Client) -> None:
@@ -249,7 +250,7 @@ def test_other_users_projects_are_not_found(client: Client) -> None:
         assert client.post(url, {"name": "Hijacked"}).status_code == 404
     project.refresh_from_db()
     assert project.name == "Secret 1"
-    assert "Secret 1" not in html_of(client.get(reverse("project_list")))
+    assert "Secret 1" not in html_of(client.get(turl(client, "project_list")))
 
 
 def test_project_list_queries_do_not_grow_with_projects(
@@ -257,12 +258,12 @@ def test_project_list_queries_do_not_grow_with_projects(
 ) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 2)
-    client.get(reverse("project_list"))  # warm the access cache
+    client.get(turl(user, "project_list"))  # warm the access cache
     with CaptureQueriesContext(connection) as few:
-        client.get(reverse("project_list"))
+        client.get(turl(user, "project_list"))
     make_projects(user, 20, prefix="More")
     with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as many:
-        response = client.get(reverse("project_list"))
+        response = client.get(turl(user, "project_list"))
     assert response.status_code == 200
     assert len(many.captured_queries) == len(few.captured_queries)
 
@@ -270,7 +271,7 @@ def test_project_list_queries_do_not_grow_with_projects(
 def test_dashboard_marks_read_only_recent_projects(client: Client) -> None:
     user = login(client)
     make_projects(user, 4)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "4 of 1 project used" in html
     assert html.count("Read-only</span>") == 3
     assert "Project 4" in html

@@ -23,7 +23,7 @@ from saas import cache as saas_cache
 from subscriptions import webhooks
 from subscriptions.access import access_local_clear
 from subscriptions.models import StripeEvent
-from tests.billing_helpers import give_plan
+from tests.billing_helpers import give_plan, turl
 from tests.conftest import RedisServer
 from tests.factories import make_user
 from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
@@ -130,7 +130,7 @@ def test_login_works_with_redis_down(
     elapsed = time.perf_counter() - started
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("app_home")
+    assert response["Location"] == turl(user, "app_home")
     assert client.get("/app/").status_code == 200
     assert elapsed < baseline + ADDED_LATENCY_SECONDS, (elapsed, baseline)
 

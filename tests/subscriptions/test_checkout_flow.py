@@ -48,7 +48,7 @@ def test_starter_trial_without_card_is_trialing(client: Client, billing: Billing
     assert access.has("exports")
     assert not access.has("api_access")
     assert access.quota("projects") == 5
-    sub = Subscription.objects.get(customer__subscriber=user)
+    sub = Subscription.objects.get(customer__subscriber__personal_for=user)
     assert sub.stripe_data["trial_end"] - sub.stripe_data["trial_start"] == 14 * 86400
 
 
@@ -62,7 +62,7 @@ def test_declined_card_leaves_no_subscription(client: Client, billing: Billing) 
     session_status = result.get("session", result["error"].get("session", {})).get("status")
     assert session_status in ("open", None), result
     assert access_now(user).plan_key == "free"
-    assert not Subscription.objects.filter(customer__subscriber=user).exists()
+    assert not Subscription.objects.filter(customer__subscriber__personal_for=user).exists()
 
 
 def test_someone_elses_session_is_404(client: Client, billing: Billing) -> None:

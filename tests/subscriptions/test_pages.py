@@ -15,7 +15,7 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 
 from subscriptions import selectors
 from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
-from tests.billing_helpers import DAY, give_plan, mirror_customer
+from tests.billing_helpers import DAY, give_plan, mirror_customer, personal_team
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -256,7 +256,7 @@ def test_pricing_offers_the_trial_to_whoever_gets_one(client: Client, visitor: s
         if visitor == "new customer":
             mirror_customer(user)  # opened a Checkout once, never subscribed
         client.force_login(user)
-        assert selectors.trial_eligible(user=user)
+        assert selectors.trial_eligible(team=personal_team(user))
     page = client.get("/pricing/").content.decode()
     assert "14-day free trial" in page
     assert "Start free trial" in page
@@ -275,7 +275,7 @@ def test_pricing_offers_no_trial_to_a_returning_customer(client: Client) -> None
     # A past Starter trial that ended: Checkout would charge at once now.
     give_plan(user, lookup_key="starter_monthly", status="canceled", ended_at=1)
     client.force_login(user)
-    assert not selectors.trial_eligible(user=user)
+    assert not selectors.trial_eligible(team=personal_team(user))
     page = client.get("/pricing/").content.decode()
     assert "free trial" not in page.lower()
     assert "Free for" not in page

@@ -15,7 +15,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, personal_team
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing, HostedPage
 
@@ -50,7 +50,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
     confirm = page.submit("Continue", price=starter.id)
     assert "Starter" in confirm.html
     confirm.submit("Confirm")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
 
     access = access_now(user)
     assert access.plan_key == "starter"
@@ -60,7 +60,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
 
     # The unused part of Pro is credited on the next invoice as a proration.
     client_stripe = services.stripe_client()
-    customer_id = Subscription.objects.get(customer__subscriber=user).customer_id
+    customer_id = Subscription.objects.get(customer__subscriber__personal_for=user).customer_id
     pending = client_stripe.v1.invoice_items.list({"customer": customer_id, "pending": True})
     # Changed seconds after subscribing: almost the whole period is credited and charged.
     credits = [item.amount for item in pending.data if item.amount < 0]
@@ -73,7 +73,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
     _portal(client).link("Update plan").submit(
         "Continue", price=services.price_for_checkout(lookup_key="pro_monthly").id
     ).submit("Confirm")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
     assert access_now(user).has("api_access")
 
 
@@ -81,7 +81,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
     user = _subscribed(client, billing, "pro_monthly")
     page = _portal(client, "subscription_cancel")
     page.submit("Cancel plan", reason="too_expensive")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
 
     access = access_now(user)
     assert access.cancel_at_period_end
@@ -90,7 +90,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
     billing_page = client.get("/billing/")
     assert b"Resume subscription" in billing_page.content
 
-    services.test_clock_advance(user=user, to=_period_end(user) + timedelta(hours=2))
+    services.test_clock_advance(team=personal_team(user), to=_period_end(user) + timedelta(hours=2))
     access = access_now(user)
     assert access.status == "canceled"
     assert not access.has_access
@@ -100,7 +100,7 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
 def test_resume_removes_the_scheduled_cancellation(client: Client, billing: Billing) -> None:
     user = _subscribed(client, billing, "pro_monthly")
     _portal(client, "subscription_cancel").submit("Cancel plan")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
     assert access_now(user).cancel_at_period_end
 
     response = client.post("/billing/resume/")
@@ -125,14 +125,14 @@ def test_failed_renewal_past_due_grace_then_lockout(
         cardholder_name="Jo Doe",
     )
     renewal = _period_end(user)
-    services.test_clock_advance(user=user, to=renewal + timedelta(hours=2))
+    services.test_clock_advance(team=personal_team(user), to=renewal + timedelta(hours=2))
     access = access_now(user)
     assert access.status == "past_due"
     assert access.has_access  # inside the grace period
     assert access.in_grace
     assert b"Update payment method" in client.get("/billing/").content
 
-    services.test_clock_advance(user=user, to=renewal + timedelta(days=3, hours=3))
+    services.test_clock_advance(team=personal_team(user), to=renewal + timedelta(days=3, hours=3))
     access = access_now(user)
     assert not access.has_access
     assert access.plan_key == "free"
@@ -193,4 +193,4 @@ def test_portal_return_shows_the_cancellation_before_any_webhook(
     assert "Cancel subscription" not in text
     assert "Renews on" not in text
     # Once per user in a short window: coming back again does not call Stripe again.
-    assert services.portal_return_sync(user=user) is False
+    assert services.portal_return_sync(team=personal_team(user)) is False
