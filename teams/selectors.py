@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from .models import Invitation, Membership, Team
 
@@ -18,7 +18,7 @@ def teams_for_user(*, user: User) -> QuerySet[Team]:
     """The user's teams, personal team first, then by name."""
     return (
         Team.objects.filter(memberships__user=user)
-        .order_by("personal_for", "name", "id")
+        .order_by(F("personal_for").asc(nulls_last=True), "name", "id")
         .distinct()
     )
 

@@ -28,7 +28,7 @@ def login(client: Client, lookup_key: str | None = None) -> Any:
 @pytest.mark.parametrize("name", ["exports", "export_projects_csv"])
 def test_free_users_are_sent_to_pricing_with_the_plan_to_choose(client: Client, name: str) -> None:
     login(client)
-    response = client.get(reverse(name))
+    response = client.get(turl(client, name))
     assert response.status_code == 302
     assert response["Location"] == reverse("pricing")
     texts = [str(m) for m in get_messages(response.wsgi_request)]

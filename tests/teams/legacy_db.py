@@ -72,6 +72,7 @@ def main() -> None:
     Subscription.sync_from_stripe_data(sub)
 
     now = timezone.now()
+    # One of two constants, never input: the SQL below is not built from data.
     json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     with connection.cursor() as cursor:
         cursor.execute(
