@@ -64,9 +64,10 @@ def billing_recipients(*, team: Team) -> list[str]:
 
 
 def billing_member_ids(*, team_id: int) -> list[int]:
-    """Ids of the active owners and admins: the members a billing notification concerns."""
+    """Ids of the owners and admins: the members a billing notification concerns (an
+    inactive user keeps it in-app; ``notification_email_send`` sends them no email)."""
     return list(
-        Membership.objects.filter(team_id=team_id, role__in=BILLING_ROLES, user__is_active=True)
+        Membership.objects.filter(team_id=team_id, role__in=BILLING_ROLES)
         .order_by("created_at", "id")
         .values_list("user_id", flat=True)
     )

@@ -148,3 +148,10 @@ def turl(owner: User | Team | Client, name: str, **kwargs: object) -> str:
     if isinstance(owner, Client):
         owner = User.objects.get(pk=owner.session["_auth_user_id"])
     return reverse(name, kwargs={"team_slug": team_of(owner).slug, **kwargs})
+
+
+def tpath(client: Client, path: str) -> str:
+    """``path`` (a page from before teams, e.g. "/billing/") in the personal team of the
+    user ``client`` is logged in as."""
+    user = User.objects.get(pk=client.session["_auth_user_id"])
+    return f"/t/{personal_team(user).slug}{path}"

@@ -116,9 +116,10 @@ def test_email_is_multipart_in_the_site_style(deliver: Deliver) -> None:
     [email] = mail.outbox
     assert email.from_email
     assert email.body.startswith("Hi Ada,")
-    assert "Review billing: https://app.example.com/billing/" in email.body
+    billing_url = f"https://app.example.com/t/{personal_team(user).slug}/billing/"
+    assert f"Review billing: {billing_url}" in email.body
     html = html_of(email)
-    assert 'href="https://app.example.com/billing/"' in html
+    assert f'href="{billing_url}"' in html
     assert "https://app.example.com/notifications/" in html
     assert "<script" not in html
 

@@ -117,7 +117,9 @@ def test_revoked_token_stops_working(client: Client) -> None:
     response = client.post(turl(client, "api_access"), {"action": "revoke"})
     assert response.status_code == 302
     assert not ApiToken.objects.exists()
-    assert "The team's API token was revoked." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert "The team's API token was revoked." in [
+        str(m) for m in get_messages(response.wsgi_request)
+    ]
     api = Client().get(reverse("api_projects"), HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.status_code == 401
 

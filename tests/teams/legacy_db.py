@@ -32,6 +32,13 @@ BEFORE_TEAMS = [
     ("subscriptions", "0007_forget_stripe_api_keys"),
 ]
 
+NOTIFICATION_SQL = (
+    "INSERT INTO notifications_notification (user_id, kind, title, body, link, data,"
+    " stripe_event_id, livemode, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# PostgreSQL's jsonb column takes the text "{}" only with a cast.
+NOTIFICATION_SQL_POSTGRESQL = NOTIFICATION_SQL.replace("%s, %s, %s, %s)", "%s::jsonb, %s, %s, %s)")
+
 
 def main() -> None:
     executor = MigrationExecutor(connection)
@@ -72,8 +79,6 @@ def main() -> None:
     Subscription.sync_from_stripe_data(sub)
 
     now = timezone.now()
-    # One of two constants, never input: the SQL below is not built from data.
-    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO projects_project (owner_id, name, description, created_at, updated_at)"
@@ -86,9 +91,7 @@ def main() -> None:
             [owner.pk, "saas_pat_abc", "0" * 64, now],
         )
         cursor.execute(
-            "INSERT INTO notifications_notification (user_id, kind, title, body, link, data,"
-            " stripe_event_id, livemode, created)"
-            f" VALUES (%s, %s, %s, %s, %s, {json_param}, %s, %s, %s)",
+            NOTIFICATION_SQL_POSTGRESQL if connection.vendor == "postgresql" else NOTIFICATION_SQL,
             [owner.pk, "subscription_started", "Welcome", "", "", "{}", "evt_1", False, now],
         )
     print(
