@@ -16,7 +16,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -237,6 +236,20 @@ def invitation_revoke(request: HttpRequest, team_slug: str, pk: int) -> HttpResp
     return _to_settings(actor.team)
 
 
+def _joined_with(request: HttpRequest, token: str) -> Team | None:
+    """The team this user joined with ``token``, if they did."""
+    if not request.user.is_authenticated:
+        return None
+    accepted = (
+        Invitation.objects.filter(
+            token_hash=services.invitation_token_hash(token), accepted_by=_user(request)
+        )
+        .select_related("team")
+        .first()
+    )
+    return accepted.team if accepted is not None else None
+
+
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the invitation email: accept or decline.
@@ -248,12 +261,17 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     try:
         found = services.invitation_by_token(token=token)
     except services.InvitationInvalid as exc:
+        joined = _joined_with(request, token)
+        if joined is not None:  # this user accepted it already (e.g. on verifying the email)
+            return redirect("app_home", team_slug=joined.slug)
         return render(request, "teams/invitation.html", {"error": str(exc)}, status=404)
     if request.method == "GET":
         if not request.user.is_authenticated:
+            # Signup or login come back here (accounts.adapter), and verifying the
+            # invited address accepts it (receivers.on_email_confirmed).
             request.session[PENDING_INVITATION_SESSION_KEY] = token
-        signup_url = f"{reverse('account_signup')}?{urlencode({'next': request.path})}"
-        login_url = f"{reverse('account_login')}?{urlencode({'next': request.path})}"
+        signup_url = reverse("account_signup")
+        login_url = reverse("account_login")
         return render(
             request,
             "teams/invitation.html",
@@ -264,7 +282,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         messages.info(request, _("Invitation declined."))
         return redirect("home")
     if not request.user.is_authenticated:
-        return redirect(f"{reverse('account_login')}?{urlencode({'next': request.path})}")
+        request.session[PENDING_INVITATION_SESSION_KEY] = token
+        return redirect("account_login")
     try:
         membership = services.invitation_accept(user=_user(request), token=token)
     except services.TeamError as exc:

@@ -20,7 +20,7 @@ from djstripe.models import Customer
 from notifications.models import Notification, StaffAlert
 from subscriptions import duplicates, services
 from subscriptions.models import DuplicateSubscription, StripeEvent
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, tpath
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def _checkout(client: Client, price: str) -> str:
-    response = client.post("/billing/checkout/", {"price": price})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": price})
     assert response.status_code == 303, response.content[:300]
     return str(response["Location"])
 
@@ -69,7 +69,7 @@ def test_two_tabs_only_the_last_checkout_can_be_paid(client: Client, billing: Bi
     customer_id = Customer.objects.get(subscriber__personal_for=user).id
     assert [_lookup_key(s) for s in _subscriptions(customer_id)] == ["pro_monthly"]
     assert access_now(user).plan_key == "pro"
-    page = client.get("/billing/").content.decode()
+    page = client.get(tpath(client, "/billing/")).content.decode()
     assert "Pro" in page
     assert "Starter" not in page
 
@@ -175,7 +175,7 @@ def test_more_valuable_duplicate_made_through_the_api_replaces_the_trial(
     assert (row.status_before, row.refunded_amount) == ("trialing", 0)
     access = access_now(user)
     assert (access.plan_key, access.status) == ("pro", "active")
-    page = client.get("/billing/").content.decode()
+    page = client.get(tpath(client, "/billing/")).content.decode()
     assert "Pro" in page
 
     notes = Notification.objects.filter(user=user, kind=Notification.Kind.DUPLICATE_CANCELED)

@@ -15,7 +15,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from tests.billing_helpers import access_now, personal_team
+from tests.billing_helpers import access_now, personal_team, tpath
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -41,7 +41,7 @@ OUTCOMES = {
 
 
 def _checkout(client: Client, billing: Billing, price: str, card: str) -> str:
-    response = client.post("/billing/checkout/", {"price": price})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": price})
     assert response.status_code == 303
     status, result = billing.complete_checkout(response["Location"], card=card)
     if status == 402:

@@ -18,7 +18,7 @@ from django.test import Client
 
 from subscriptions.models import StripeEvent
 from subscriptions.pipeline import stripe_events_replay
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, tpath
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -136,7 +136,7 @@ def test_stripe_errors_are_retried_then_failed_then_replayed(
 ) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     # Every re-read of the subscription fails for a while: more than the worker's 4 attempts.
     _faults(
         live_billing,
@@ -164,7 +164,7 @@ def test_transient_stripe_errors_are_retried_to_success(
 ) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     # The SDK retries each call and dj-stripe repeats some reads, which absorb a few
     # failures; twelve in a row get past them, so our task has to retry.
     _faults(
