@@ -4,8 +4,9 @@ The webhook processing task calls :func:`notify_from_stripe_event` once per
 processed event for the event's team: each of the team's owners and admins gets
 the notification (and its email; the first of them also copies the team's
 billing email when that is nobody's address), members get none. It calls
-:func:`notify_staff_from_stripe_event` for every event. Both are idempotent: a unique constraint (not an ``if``) makes a
-redelivered or replayed event create nothing and send nothing.
+:func:`notify_staff_from_stripe_event` for every event. Both are idempotent: a
+unique constraint (not an ``if``) makes a redelivered or replayed event create
+nothing and send nothing.
 
 Event type → notification kind (``obj`` is ``data.object`` under dahlia,
 ``previous`` is ``data.previous_attributes``):

@@ -21,8 +21,9 @@ def subscriber_fk_target() -> str | None:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, "djstripe_customer")
     for info in constraints.values():
-        if info.get("foreign_key") and info.get("columns") == ["subscriber_id"]:
-            return str(info["foreign_key"][0])
+        target = info.get("foreign_key")
+        if target and info.get("columns") == ["subscriber_id"]:
+            return str(target[0])
     return None
 
 

@@ -117,10 +117,10 @@ def test_api_token_stops_when_its_creator_leaves_the_team(acme: Team) -> None:
     admin = make_user()
     Membership.objects.create(team=acme, user=admin, role="admin")
     token = project_services.api_token_generate(team=acme, user=admin).secret
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    assert Client().get(reverse("api_projects"), **auth).status_code == 200
+    auth = f"Bearer {token}"
+    assert Client().get(reverse("api_projects"), HTTP_AUTHORIZATION=auth).status_code == 200
     Membership.objects.filter(team=acme, user=admin).delete()
-    assert Client().get(reverse("api_projects"), **auth).status_code == 401
+    assert Client().get(reverse("api_projects"), HTTP_AUTHORIZATION=auth).status_code == 401
 
 
 def test_invitation_link_for_another_email_is_refused_over_http(acme: Team) -> None:
