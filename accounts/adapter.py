@@ -44,10 +44,17 @@ class AccountAdapter(DefaultAccountAdapter):
         from django.urls import reverse
         from django.utils.http import urlencode
 
-        from subscriptions.views import PENDING_PRICE_SESSION_KEY
+        from subscriptions.services import PENDING_PRICE_SESSION_KEY
+        from teams.receivers import PENDING_INVITATION_SESSION_KEY
 
+        # An invitation followed before signing up: back to it (accepted on verification,
+        # or accepted there once logged in with the invited address).
+        invitation_token = request.session.get(PENDING_INVITATION_SESSION_KEY)
+        if invitation_token:
+            return reverse("team_invitation", kwargs={"token": invitation_token})
         pending = request.session.get(PENDING_PRICE_SESSION_KEY)
         if pending:
+            # The team-less checkout URL continues on the user's current (personal) team.
             return f"{reverse('billing_checkout')}?{urlencode({'price': pending})}"
         url: str = super().get_login_redirect_url(request)
         return url

@@ -1,65 +1,18 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from subscriptions.catalog import get_catalog
-from subscriptions.policy import ALL_STATUSES
-from subscriptions.selectors import stripe_dashboard_url, users_with_billing
-
 from .models import User
-
-
-class SubscriptionStatusFilter(admin.SimpleListFilter):
-    title = _("subscription status")
-    parameter_name = "billing_status"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("none", _("No subscription")), *[(s, s) for s in ALL_STATUSES]]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value == "none":
-            return queryset.filter(billing_status__isnull=True)
-        if value:
-            return queryset.filter(billing_status=value)
-        return queryset
-
-
-class PlanFilter(admin.SimpleListFilter):
-    title = _("plan")
-    parameter_name = "billing_plan"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(plan.key, plan.name) for plan in get_catalog().paid_plans]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if not value:
-            return queryset
-        keys = [p.lookup_key for p in get_catalog().plan(value).prices]
-        return queryset.filter(billing_price__in=keys)
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ("email",)
-    list_display = (
-        "email",
-        "plan",
-        "subscription_status",
-        "stripe_customer",
-        "is_staff",
-        "is_active",
-        "date_joined",
-    )
-    list_filter = (PlanFilter, SubscriptionStatusFilter, "is_staff", "is_superuser", "is_active")
+    # Plans and subscriptions are the teams' (teams.admin.TeamAdmin).
+    list_display = ("email", "name", "is_staff", "is_active", "date_joined")
+    list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email", "name")
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (
@@ -72,25 +25,3 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return users_with_billing(super().get_queryset(request))
-
-    @admin.display(description=_("plan"), ordering="billing_price")
-    def plan(self, obj: Any) -> str:
-        plan = get_catalog().plan_for_lookup_key(obj.billing_price or "")
-        return plan.name if plan else "-"
-
-    @admin.display(description=_("status"), ordering="billing_status")
-    def subscription_status(self, obj: Any) -> str:
-        return obj.billing_status or "-"
-
-    @admin.display(description=_("Stripe customer"))
-    def stripe_customer(self, obj: Any) -> str:
-        if not obj.billing_customer:
-            return "-"
-        return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a>',
-            stripe_dashboard_url(obj.billing_customer),
-            obj.billing_customer,
-        )

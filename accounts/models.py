@@ -38,9 +38,8 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     # Shown in the navigation and emails; optional.
     name = models.CharField(_("name"), max_length=150, blank=True)
-    # Bumped whenever the user's billing may have changed (subscriptions.access); the
-    # access cache is keyed by it, so a request that loads the user knows which cached
-    # answer is current without asking Redis.
+    # Unused since the team is the customer (teams.Team.billing_version keys the access
+    # cache now); kept so rolling back to before teams finds it, dropped in a later release.
     billing_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"

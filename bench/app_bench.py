@@ -105,36 +105,43 @@ def main() -> None:
         # Two tiny views for the access-check comparison.
         import saas.urls
 
-        def plain(request: HttpRequest) -> HttpResponse:
+        # Team pages, as the product's are: the team middleware loads the membership and
+        # team for both, so only the access check differs.
+        def plain(request: HttpRequest, team_slug: str) -> HttpResponse:
             # Loads the session and user like the gated view, so only access differs.
             return HttpResponse("ok" if request.user.is_authenticated else "anon")
 
-        def gated(request: HttpRequest) -> HttpResponse:
+        def gated(request: HttpRequest, team_slug: str) -> HttpResponse:
             return HttpResponse("ok" if request.access.has("exports") else "no")  # type: ignore[attr-defined]
 
-        saas.urls.urlpatterns += [path("bench/plain", plain), path("bench/gated", gated)]
+        saas.urls.urlpatterns += [
+            path("t/<slug:team_slug>/bench/plain", plain),
+            path("t/<slug:team_slug>/bench/gated", gated),
+        ]
         clear_url_caches()
 
-        from tests.billing_helpers import give_plan
+        from tests.billing_helpers import give_plan, personal_team
         from tests.factories import make_user
 
         user = make_user()
         give_plan(user, lookup_key="pro_monthly")
+        team = personal_team(user)
+        plain_url, gated_url = f"/t/{team.slug}/bench/plain", f"/t/{team.slug}/bench/gated"
         client = Client()
         client.force_login(user)
-        client.get("/bench/gated")  # warm the access cache
+        client.get(gated_url)  # warm the access cache
 
         with QueryCounter() as plain_q:
-            client.get("/bench/plain")
+            client.get(plain_url)
         with QueryCounter() as gated_q:
-            client.get("/bench/gated")
+            client.get(gated_url)
         # Interleaved, so drift (CPU frequency, other load) hits both views alike.
-        timed(lambda: (client.get("/bench/plain"), client.get("/bench/gated")), 20)  # warm-up
+        timed(lambda: (client.get(plain_url), client.get(gated_url)), 20)  # warm-up
         plain_ms: list[float] = []
         gated_ms: list[float] = []
         for _ in range(args.n):
-            plain_ms += timed(lambda: client.get("/bench/plain"), 1, warm_up=0)
-            gated_ms += timed(lambda: client.get("/bench/gated"), 1, warm_up=0)
+            plain_ms += timed(lambda: client.get(plain_url), 1, warm_up=0)
+            gated_ms += timed(lambda: client.get(gated_url), 1, warm_up=0)
         access_cost = statistics.median(gated_ms) - statistics.median(plain_ms)
 
         # access_for itself, per layer: process memory, Redis, computed from the mirror.
@@ -142,14 +149,14 @@ def main() -> None:
 
         def from_redis() -> None:
             access_local_clear()
-            access_for(user)
+            access_for(team)
 
         def computed() -> None:
             access_local_clear()
             cache.clear()
-            access_for(user)
+            access_for(team)
 
-        memory_us = [ms * 1000 for ms in timed(lambda: access_for(user), args.n)]
+        memory_us = [ms * 1000 for ms in timed(lambda: access_for(team), args.n)]
         redis_us = [ms * 1000 for ms in timed(from_redis, args.n)]
         computed_us = [ms * 1000 for ms in timed(computed, max(50, args.n // 5))]
 
@@ -163,12 +170,11 @@ def main() -> None:
         buyer = make_user()
         buyer_client = Client()
         buyer_client.force_login(buyer)
-        buyer_client.post(
-            "/billing/checkout/", {"price": "starter_monthly"}
-        )  # creates the customer
+        checkout_url = f"/t/{personal_team(buyer).slug}/billing/checkout/"
+        buyer_client.post(checkout_url, {"price": "starter_monthly"})  # creates the customer
 
         def checkout() -> None:
-            response = buyer_client.post("/billing/checkout/", {"price": "starter_monthly"})
+            response = buyer_client.post(checkout_url, {"price": "starter_monthly"})
             assert response.status_code == 303, response.status_code
 
         checkout_ms = timed(checkout, max(50, args.n // 3))

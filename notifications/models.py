@@ -27,6 +27,15 @@ class Notification(models.Model):
         related_name="notifications",
         verbose_name=_("user"),
     )
+    # The team whose billing the notification is about (its owners and admins get one each).
+    team = models.ForeignKey(
+        "teams.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("team"),
+    )
     kind = models.CharField(_("kind"), max_length=40, choices=Kind.choices)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("body"), blank=True)

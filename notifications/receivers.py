@@ -11,11 +11,11 @@ def on_subscription_duplicates_canceled(
     sender: Any,
     *,
     resolutions: list[Any],
-    user_id: int | None,
+    team_id: int | None,
     stripe_event_id: str,
     livemode: bool,
     **kwargs: Any,
 ) -> None:
     services.notify_duplicates_canceled(
-        resolutions=resolutions, user_id=user_id, stripe_event_id=stripe_event_id, livemode=livemode
+        resolutions=resolutions, team_id=team_id, stripe_event_id=stripe_event_id, livemode=livemode
     )

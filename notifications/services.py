@@ -1,9 +1,12 @@
 """Notifications from Stripe events: what each event means for the user, and the emails.
 
 The webhook processing task calls :func:`notify_from_stripe_event` once per
-processed event for the event's user, and :func:`notify_staff_from_stripe_event`
-for every event. Both are idempotent: a unique constraint (not an ``if``) makes a
-redelivered or replayed event create nothing and send nothing.
+processed event for the event's team: each of the team's owners and admins gets
+the notification (and its email; the first of them also copies the team's
+billing email when that is nobody's address), members get none. It calls
+:func:`notify_staff_from_stripe_event` for every event. Both are idempotent: a
+unique constraint (not an ``if``) makes a redelivered or replayed event create
+nothing and send nothing.
 
 Event type → notification kind (``obj`` is ``data.object`` under dahlia,
 ``previous`` is ``data.previous_attributes``):
@@ -77,6 +80,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -87,6 +91,8 @@ from saas.email import email_message_build
 from subscriptions.catalog import get_catalog
 from subscriptions.formatting import format_money
 from subscriptions.selectors import subscription_canceled_as_duplicate
+from teams.models import Team
+from teams.selectors import billing_member_ids, billing_recipients
 
 from . import selectors
 from .models import Notification, NotificationPreferences, StaffAlert
@@ -118,7 +124,12 @@ class NotificationDraft:
 
 
 def _notification_create_once(
-    *, user: User, draft: NotificationDraft, stripe_event_id: str, livemode: bool
+    *,
+    user: User,
+    draft: NotificationDraft,
+    stripe_event_id: str,
+    livemode: bool,
+    team: Team | None = None,
 ) -> Notification | None:
     """Store one notification; None when this event already notified this user of it.
 
@@ -129,10 +140,11 @@ def _notification_create_once(
         with transaction.atomic():
             return Notification.objects.create(
                 user=user,
+                team=team,
                 kind=draft.kind,
                 title=draft.title[:200],
                 body=draft.body,
-                link=draft.link,
+                link=_link_for_team(draft.link, team),
                 data=draft.data,
                 stripe_event_id=stripe_event_id,
                 livemode=livemode,
@@ -149,6 +161,19 @@ def _notification_create_once(
 
 def _site_url(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
+
+
+def _team_billing_url(team: Team | None) -> str:
+    if team is None:
+        return _site_url("/billing/")
+    return _site_url(reverse("billing", kwargs={"team_slug": team.slug}))
+
+
+def _link_for_team(link: str, team: Team | None) -> str:
+    """Drafts link to the billing page; the team's own billing page is where it is."""
+    if link == _site_url("/billing/"):
+        return _team_billing_url(team)
+    return link
 
 
 def _id_of(value: Any) -> str:
@@ -510,15 +535,15 @@ def notification_drafts(
 
 def notify_from_stripe_event(
     *,
-    user: User,
+    team_id: int,
     event_id: str,
     event_type: str,
     obj: dict[str, Any],
     previous: dict[str, Any] | None,
     livemode: bool = False,
 ) -> list[Notification]:
-    """Create the notifications this Stripe event means for `user` (possibly none) and
-    queue their emails on commit. Idempotent: a unique constraint on
+    """Create the notifications this Stripe event means for the team's owners and admins
+    (possibly none) and queue their emails on commit. Idempotent: a unique constraint on
     (user, kind, stripe_event_id) means a duplicate event creates nothing and sends nothing."""
     if event_type.startswith("customer.subscription.") and subscription_canceled_as_duplicate(
         subscription=obj
@@ -536,29 +561,42 @@ def notify_from_stripe_event(
             )
             return []
         obj, has_payment_method = current
-    created: list[Notification] = []
     drafts = notification_drafts(
         event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
     )
-    for draft in drafts:
-        notification = _notification_create_once(
-            user=user, draft=draft, stripe_event_id=event_id, livemode=livemode
-        )
-        if notification is None:
-            continue
-        created.append(notification)
-        logger.info(
-            "notification created id=%s user=%s kind=%s event=%s type=%s object=%s",
-            notification.pk,
-            user.pk,
-            draft.kind,
-            event_id,
-            event_type,
-            obj.get("id"),
-        )
-
-    _queue_emails(user=user, notifications=created)
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None or not drafts:
+        return []
+    created: list[Notification] = []
+    for user in _billing_members(team):
+        mine: list[Notification] = []
+        for draft in drafts:
+            notification = _notification_create_once(
+                user=user, draft=draft, stripe_event_id=event_id, livemode=livemode, team=team
+            )
+            if notification is None:
+                continue
+            mine.append(notification)
+            logger.info(
+                "notification created id=%s team=%s user=%s kind=%s event=%s type=%s object=%s",
+                notification.pk,
+                team.pk,
+                user.pk,
+                draft.kind,
+                event_id,
+                event_type,
+                obj.get("id"),
+            )
+        _queue_emails(user=user, notifications=mine)
+        created.extend(mine)
     return created
+
+
+def _billing_members(team: Team) -> list[User]:
+    """The members a billing notification concerns: active owners and admins."""
+    ids = billing_member_ids(team_id=team.pk)
+    by_id = User.objects.in_bulk(ids)
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def _trial_state_now(sub: dict[str, Any]) -> tuple[dict[str, Any], bool | None] | None:
@@ -641,9 +679,9 @@ def _duplicate_draft(resolutions: list[Any]) -> NotificationDraft:
 
 
 def notify_duplicates_canceled(
-    *, resolutions: list[Any], user_id: int | None, stripe_event_id: str, livemode: bool = False
+    *, resolutions: list[Any], team_id: int | None, stripe_event_id: str, livemode: bool = False
 ) -> None:
-    """Tell the user and staff, once, that duplicate subscriptions were canceled.
+    """Tell the team's owners and admins, and staff, once, that duplicates were canceled.
 
     ``resolutions`` are the ``subscriptions.DuplicateSubscription`` rows the
     event created (each exists once, so this runs once per canceled
@@ -653,13 +691,14 @@ def notify_duplicates_canceled(
 
     if not resolutions:
         return
-    user = User.objects.filter(pk=user_id).first() if user_id else None
-    if user is not None:
+    team = Team.objects.filter(pk=team_id).first() if team_id else None
+    for user in _billing_members(team) if team is not None else []:
         notification = _notification_create_once(
             user=user,
             draft=_duplicate_draft(resolutions),
             stripe_event_id=stripe_event_id,
             livemode=livemode,
+            team=team,
         )
         if notification is not None:
             _queue_emails(user=user, notifications=[notification])
@@ -722,8 +761,8 @@ def notification_email_send(*, notification_id: int) -> str:
     """
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
-            .select_related("user")
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("user", "team")
             .filter(pk=notification_id)
             .first()
         )
@@ -742,13 +781,14 @@ def notification_email_send(*, notification_id: int) -> str:
         message = _render_email(
             template="notification",
             subject=notification.title,
-            to=[user.email],
+            to=[user.email, *_billing_email_copy(notification)],
             context={
                 "notification": notification,
                 "user": user,
+                "team": notification.team,
                 "data": notification.data,
                 "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
-                "billing_url": _site_url("/billing/"),
+                "billing_url": _team_billing_url(notification.team),
                 "notifications_url": _site_url("/notifications/"),
             },
         )
@@ -763,6 +803,19 @@ def notification_email_send(*, notification_id: int) -> str:
         notification.stripe_event_id,
     )
     return "sent"
+
+
+def _billing_email_copy(notification: Notification) -> list[str]:
+    """The team's billing email, on the first billing member's copy only, when it is not
+    already one of the owners' and admins' own addresses (which get their own copy)."""
+    team = notification.team
+    if team is None or not team.email:
+        return []
+    member_ids = billing_member_ids(team_id=team.pk)
+    if not member_ids or member_ids[0] != notification.user_id:
+        return []
+    # billing_recipients lists the members' addresses, then the billing email if distinct.
+    return [team.email] if len(billing_recipients(team=team)) > len(member_ids) else []
 
 
 def notification_mark_read(*, notification: Notification) -> None:

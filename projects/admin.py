@@ -8,23 +8,23 @@ from .models import ApiToken, Project
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "created_at", "updated_at"]
+    list_display = ["name", "team", "created_by", "created_at", "updated_at"]
     list_filter = ["created_at"]
-    search_fields = ["name", "owner__email"]
-    list_select_related = ["owner"]
-    raw_id_fields = ["owner"]
+    search_fields = ["name", "team__name", "team__slug", "created_by__email"]
+    list_select_related = ["team", "created_by"]
+    raw_id_fields = ["team", "created_by"]
     readonly_fields = ["created_at", "updated_at"]
     date_hierarchy = "created_at"
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are issued by their owners; staff can see and delete them, never the secret."""
+    """Tokens are issued by team managers; staff can see and delete them, never the secret."""
 
-    list_display = ["prefix", "owner", "created_at", "last_used_at"]
-    search_fields = ["prefix", "owner__email"]
-    list_select_related = ["owner"]
-    fields = ("owner", "prefix", "created_at", "last_used_at")
+    list_display = ["prefix", "team", "created_by", "created_at", "last_used_at"]
+    search_fields = ["prefix", "team__name", "team__slug", "created_by__email"]
+    list_select_related = ["team", "created_by"]
+    fields = ("team", "created_by", "prefix", "created_at", "last_used_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -10,8 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Project(models.Model):
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
+    # Projects belong to a team and count against the team's plan.
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="projects_created",
     )
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), max_length=2000, blank=True)
@@ -23,23 +29,28 @@ class Project(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                "owner", Lower("name"), name="projects_project_unique_name_per_owner"
+                "team", Lower("name"), name="projects_project_unique_name_per_team"
             ),
         ]
-        indexes = [models.Index(fields=["owner", "created_at"], name="projects_owner_created_idx")]
+        indexes = [models.Index(fields=["team", "created_at"], name="projects_team_created_idx")]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("project_edit", kwargs={"pk": self.pk})
+        return reverse("project_edit", kwargs={"team_slug": self.team.slug, "pk": self.pk})
 
 
 class ApiToken(models.Model):
-    """A user's personal API token. Only a hash of the secret is stored."""
+    """A team's API token: it acts for that team only. Only a hash of the secret is stored."""
 
-    owner = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token"
+    team = models.OneToOneField("teams.Team", on_delete=models.CASCADE, related_name="api_token")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="api_tokens_created",
     )
     # The first characters of the token, shown so the user can recognise it.
     prefix = models.CharField(max_length=16)
@@ -52,4 +63,4 @@ class ApiToken(models.Model):
         verbose_name = _("API token")
 
     def __str__(self) -> str:
-        return f"{self.prefix}… ({self.owner_id})"
+        return f"{self.prefix}… (team {self.team_id})"

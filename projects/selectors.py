@@ -1,6 +1,6 @@
-"""Reads for the demo app: the user's projects and which of them the plan lets them edit.
+"""Reads for the demo app: a team's projects and which of them the plan lets it edit.
 
-Read-only rule: when a user has more projects than their plan's ``projects``
+Read-only rule: when a team has more projects than its plan's ``projects``
 quota (after a downgrade or a lapsed subscription), the oldest ``quota``
 projects (by creation time, then id) stay editable and the rest are read-only.
 Nothing is deleted; deleting or upgrading brings projects back within quota.
@@ -9,14 +9,17 @@ Nothing is deleted; deleting or upgrading brings projects back within quota.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from subscriptions.access import Access
 from subscriptions.catalog import PlanSpec, get_catalog
 
 from .models import ApiToken, Project
+
+if TYPE_CHECKING:
+    from teams.models import Team
 
 QUOTA_NAME = "projects"
 # Above this many slots the usage meter is a plain bar instead of one segment per project.
@@ -25,7 +28,7 @@ MAX_METER_SLOTS = 12
 
 @dataclass(frozen=True)
 class ProjectUsage:
-    """How many projects a user has against the plan's limit (None = unlimited)."""
+    """How many projects a team has against the plan's limit (None = unlimited)."""
 
     used: int
     limit: int | None
@@ -70,17 +73,18 @@ class ProjectUsage:
         return f"w-{min(100, max(25, 25 * round(self.percent / 25)))}"
 
 
-def projects_for(*, user: Any) -> QuerySet[Project]:
-    """The user's projects, oldest first."""
-    return Project.objects.filter(owner=user).order_by("created_at", "id")
+def projects_for(*, team: Team | int) -> QuerySet[Project]:
+    """The team's projects (a team or its id), oldest first."""
+    return Project.objects.filter(team=team).order_by("created_at", "id")
 
 
-def project_count(*, user: Any) -> int:
-    return Project.objects.filter(owner=user).count()
+def project_count(*, team: Team | int) -> int:
+    return Project.objects.filter(team=team).count()
 
 
-def project_usage(*, user: Any, access: Access) -> ProjectUsage:
-    return ProjectUsage(used=project_count(user=user), limit=access.quota(QUOTA_NAME))
+def project_usage(*, team: Team, access: Access) -> ProjectUsage:
+    """The quota counts per team: every member's projects in it."""
+    return ProjectUsage(used=project_count(team=team), limit=access.quota(QUOTA_NAME))
 
 
 def editable_ids_among(projects: list[Project], *, access: Access) -> frozenset[int]:
@@ -90,19 +94,19 @@ def editable_ids_among(projects: list[Project], *, access: Access) -> frozenset[
     return frozenset(p.pk for p in within)
 
 
-def project_editable_ids(*, user: Any, access: Access) -> frozenset[int]:
-    """Ids of the user's projects that may be edited under ``access`` (one query)."""
-    ids = projects_for(user=user).values_list("id", flat=True)
+def project_editable_ids(*, team: Team | int, access: Access) -> frozenset[int]:
+    """Ids of the team's projects that may be edited under ``access`` (one query)."""
+    ids = projects_for(team=team).values_list("id", flat=True)
     limit = access.quota(QUOTA_NAME)
     return frozenset(ids if limit is None else ids[:limit])
 
 
 def project_is_editable(*, project: Project, access: Access) -> bool:
-    return project.pk in project_editable_ids(user=project.owner_id, access=access)
+    return project.pk in project_editable_ids(team=project.team_id, access=access)
 
 
 def plan_for_more_projects(*, access: Access) -> PlanSpec | None:
-    """The cheapest paid plan that allows more projects than the user's plan does."""
+    """The cheapest paid plan that allows more projects than the team's plan does."""
     limit = access.quota(QUOTA_NAME)
     if limit is None:
         return None
@@ -118,5 +122,13 @@ def plan_with_feature(feature: str) -> PlanSpec | None:
     return get_catalog().cheapest_plan_with(feature)
 
 
-def api_token_for(*, user: Any) -> ApiToken | None:
-    return ApiToken.objects.filter(owner=user).first()
+def api_token_for(*, team: Team) -> ApiToken | None:
+    return ApiToken.objects.filter(team=team).select_related("created_by").first()
+
+
+def api_token_usable(queryset: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
+    """Tokens that still act: their creator is active and still a member of their team
+    (a member who leaves or is removed takes the token's power with them)."""
+    return queryset.filter(
+        created_by__is_active=True, created_by__memberships__team=F("team")
+    ).select_related("team")

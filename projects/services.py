@@ -7,9 +7,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,6 +18,10 @@ from subscriptions.access import Access
 
 from . import selectors
 from .models import ApiToken, Project
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from teams.models import Team
 
 logger = logging.getLogger(__name__)
 
@@ -60,31 +63,36 @@ class ProjectLocked(ProjectError):
 class ProjectNameTaken(ProjectError):
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(_("You already have a project called “%(name)s”.") % {"name": name})
+        super().__init__(_("This team already has a project called “%(name)s”.") % {"name": name})
 
 
-def _name_taken(*, user: Any, name: str, exclude_pk: int | None = None) -> bool:
-    projects = selectors.projects_for(user=user).filter(name__iexact=name)
+def _name_taken(*, team: Team | int, name: str, exclude_pk: int | None = None) -> bool:
+    projects = selectors.projects_for(team=team).filter(name__iexact=name)
     if exclude_pk is not None:
         projects = projects.exclude(pk=exclude_pk)
     return projects.exists()
 
 
 @transaction.atomic
-def project_create(*, user: Any, access: Access, name: str, description: str = "") -> Project:
-    """Create a project if the plan's ``projects`` quota allows one more.
+def project_create(
+    *, team: Team, user: User, access: Access, name: str, description: str = ""
+) -> Project:
+    """Create a project in ``team`` if the team's ``projects`` quota allows one more.
 
     Raises ``QuotaExceeded`` (nothing is created) or ``ProjectNameTaken``.
     """
-    # Serialise creations per user so two concurrent requests cannot both pass the quota
-    # check (a row lock on PostgreSQL; SQLite serialises writers anyway).
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    used = selectors.project_count(user=user)
+    from teams.models import Team
+
+    # Serialise creations per team so two concurrent requests (by any members) cannot
+    # both pass the quota check (a row lock on PostgreSQL; SQLite serialises writers).
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    used = selectors.project_count(team=team)
     if not access.allows(selectors.QUOTA_NAME, used=used):
         limit = access.quota(selectors.QUOTA_NAME)
         assert limit is not None  # allows() only refuses when there is a limit
         logger.info(
-            "project quota reached user=%s plan=%s used=%s limit=%s",
+            "project quota reached team=%s user=%s plan=%s used=%s limit=%s",
+            team.pk,
             user.pk,
             access.plan_key,
             used,
@@ -92,14 +100,16 @@ def project_create(*, user: Any, access: Access, name: str, description: str = "
         )
         raise QuotaExceeded(limit=limit, used=used, plan_name=access.plan_name)
     name = name.strip()
-    if _name_taken(user=user, name=name):
+    if _name_taken(team=team, name=name):
         raise ProjectNameTaken(name)
     try:
         with transaction.atomic():
-            project = Project.objects.create(owner=user, name=name, description=description.strip())
+            project = Project.objects.create(
+                team=team, created_by=user, name=name, description=description.strip()
+            )
     except IntegrityError as exc:  # a concurrent request took the name
         raise ProjectNameTaken(name) from exc
-    logger.info("project created user=%s project=%s", user.pk, project.pk)
+    logger.info("project created team=%s user=%s project=%s", team.pk, user.pk, project.pk)
     return project
 
 
@@ -109,7 +119,7 @@ def project_update(*, project: Project, access: Access, name: str, description: 
     if not selectors.project_is_editable(project=project, access=access):
         raise ProjectLocked(project)
     name = name.strip()
-    if _name_taken(user=project.owner_id, name=name, exclude_pk=project.pk):
+    if _name_taken(team=project.team_id, name=name, exclude_pk=project.pk):
         raise ProjectNameTaken(name)
     project.name = name
     project.description = description.strip()
@@ -123,9 +133,9 @@ def project_update(*, project: Project, access: Access, name: str, description: 
 
 def project_delete(*, project: Project) -> None:
     """Delete a project. Always allowed, read-only or not, so users can get back within quota."""
-    pk, owner_id = project.pk, project.owner_id
+    pk, team_id = project.pk, project.team_id
     project.delete()
-    logger.info("project deleted user=%s project=%s", owner_id, pk)
+    logger.info("project deleted team=%s project=%s", team_id, pk)
 
 
 @dataclass(frozen=True)
@@ -139,34 +149,34 @@ def token_hash(secret: str) -> str:
 
 
 @transaction.atomic
-def api_token_generate(*, user: Any) -> IssuedToken:
-    """Issue a new personal API token, replacing any previous one."""
-    ApiToken.objects.filter(owner=user).delete()
+def api_token_generate(*, team: Team, user: User) -> IssuedToken:
+    """Issue the team's API token (it acts for this team only), replacing any previous one."""
+    ApiToken.objects.filter(team=team).delete()
     secret = TOKEN_MARKER + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        owner=user, prefix=secret[:TOKEN_PREFIX_LENGTH], key_hash=token_hash(secret)
+        team=team,
+        created_by=user,
+        prefix=secret[:TOKEN_PREFIX_LENGTH],
+        key_hash=token_hash(secret),
     )
-    logger.info("api token generated user=%s prefix=%s", user.pk, token.prefix)
+    logger.info("api token generated team=%s user=%s prefix=%s", team.pk, user.pk, token.prefix)
     return IssuedToken(token=token, secret=secret)
 
 
-def api_token_revoke(*, user: Any) -> bool:
-    """Delete the user's token; True if there was one."""
-    deleted, _counts = ApiToken.objects.filter(owner=user).delete()
+def api_token_revoke(*, team: Team) -> bool:
+    """Delete the team's token; True if there was one."""
+    deleted, _counts = ApiToken.objects.filter(team=team).delete()
     if deleted:
-        logger.info("api token revoked user=%s", user.pk)
+        logger.info("api token revoked team=%s", team.pk)
     return bool(deleted)
 
 
 def api_token_authenticate(*, secret: str) -> ApiToken | None:
-    """The token for ``secret`` (with its active owner) and note its use, or None."""
+    """The token for ``secret`` (with its team) and note its use, or None when unknown
+    or no longer usable (its creator left the team or was deactivated)."""
     if not secret.startswith(TOKEN_MARKER):
         return None
-    token = (
-        ApiToken.objects.select_related("owner")
-        .filter(key_hash=token_hash(secret), owner__is_active=True)
-        .first()
-    )
+    token = selectors.api_token_usable(ApiToken.objects.filter(key_hash=token_hash(secret))).first()
     if token is None:
         return None
     now = timezone.now()

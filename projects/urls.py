@@ -1,4 +1,8 @@
-"""The demo app under /app/. URL names are global (no namespace) so ``app_home`` keeps working."""
+"""The demo app, a team's: mounted under /t/<slug:team_slug>/app/ by saas/urls.py.
+
+URL names are global (no namespace) so ``app_home`` keeps working; the same names
+without a team (``/app/...``, from before teams) redirect to the current team's page.
+"""
 
 from __future__ import annotations
 
@@ -15,5 +19,20 @@ urlpatterns = [
     path("exports/", views.exports, name="exports"),
     path("exports/projects.csv", views.export_projects_csv, name="export_projects_csv"),
     path("api/", views.ApiAccessView.as_view(), name="api_access"),
+]
+
+# The token says which team it acts for: the API has no team in its URL.
+api_urlpatterns = [
     path("api/v1/projects", views.api_projects, name="api_projects"),
+]
+
+legacy_routes = [
+    ("", "app_home"),
+    ("projects/", "project_list"),
+    ("projects/new/", "project_create"),
+    ("projects/<int:pk>/edit/", "project_edit"),
+    ("projects/<int:pk>/delete/", "project_delete"),
+    ("exports/", "exports"),
+    ("exports/projects.csv", "export_projects_csv"),
+    ("api/", "api_access"),
 ]

@@ -1,15 +1,18 @@
-"""The demo app at /app/: projects counted against the plan, exports and API access.
+"""The demo app at /t/<slug>/app/: a team's projects counted against its plan, exports
+and the team's API token.
 
-Views validate input, call one service or selector and render; quota and
-read-only rules live in ``services`` and ``selectors``.
+The team middleware answered 404 to non-members and set ``request.team``. Views
+validate input, call one service or selector and render; quota and read-only
+rules live in ``services`` and ``selectors``.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from allauth.account.decorators import verified_email_required
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.requests import request_user
 from subscriptions.access import Access, access_for
 from subscriptions.gating import FeatureRequiredMixin, feature_required
 
@@ -28,12 +32,23 @@ from .forms import ProjectForm
 from .models import Project
 from .selectors import ProjectUsage
 
+if TYPE_CHECKING:
+    from teams.models import Membership, Team
+
 API_FEATURE = "api_access"
 EXPORTS_FEATURE = "exports"
 
 
 def _access(request: HttpRequest) -> Access:
     return cast(Access, request.access)  # type: ignore[attr-defined]
+
+
+def _team(request: HttpRequest) -> Team:
+    return cast("Team", request.team)  # type: ignore[attr-defined]
+
+
+def _to_list(request: HttpRequest) -> HttpResponse:
+    return redirect("project_list", team_slug=_team(request).slug)
 
 
 def _upgrade_context(access: Access) -> dict[str, Any]:
@@ -44,13 +59,13 @@ def _upgrade_context(access: Access) -> dict[str, Any]:
 
 
 @verified_email_required
-def app_home(request: HttpRequest) -> HttpResponse:
+def app_home(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    usage = selectors.project_usage(user=request.user, access=access)
-    recent = list(selectors.projects_for(user=request.user).order_by("-created_at", "-id")[:3])
+    usage = selectors.project_usage(team=_team(request), access=access)
+    recent = list(selectors.projects_for(team=_team(request)).order_by("-created_at", "-id")[:3])
     # Bounded queries however many projects there are: ids are only needed when some are locked.
     editable = (
-        selectors.project_editable_ids(user=request.user, access=access)
+        selectors.project_editable_ids(team=_team(request), access=access)
         if usage.over_limit
         else None
     )
@@ -66,9 +81,9 @@ def app_home(request: HttpRequest) -> HttpResponse:
 
 @verified_email_required
 @require_GET
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    projects = list(selectors.projects_for(user=request.user))
+    projects = list(selectors.projects_for(team=_team(request)))
     editable = selectors.editable_ids_among(projects, access=access)
     context = {
         **_upgrade_context(access),
@@ -80,25 +95,26 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @verified_email_required
 @require_http_methods(["GET", "POST"])
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    usage = selectors.project_usage(user=request.user, access=access)
+    usage = selectors.project_usage(team=_team(request), access=access)
     form = ProjectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             project = services.project_create(
-                user=request.user,
+                team=_team(request),
+                user=request_user(request),
                 access=access,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
             )
         except services.QuotaExceeded:
-            usage = selectors.project_usage(user=request.user, access=access)
+            usage = selectors.project_usage(team=_team(request), access=access)
         except services.ProjectNameTaken as exc:
             form.add_error("name", str(exc))
         else:
             messages.success(request, _("Project “%(name)s” created.") % {"name": project.name})
-            return redirect("project_list")
+            return _to_list(request)
     return render(
         request,
         "projects/form.html",
@@ -107,7 +123,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 
 def _locked_response(request: HttpRequest, project: Project, access: Access) -> HttpResponse:
-    usage = selectors.project_usage(user=request.user, access=access)
+    usage = selectors.project_usage(team=_team(request), access=access)
     return render(
         request,
         "projects/locked.html",
@@ -118,8 +134,8 @@ def _locked_response(request: HttpRequest, project: Project, access: Access) -> 
 
 @verified_email_required
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_object_or_404(selectors.projects_for(user=request.user), pk=pk)
+def project_edit(request: HttpRequest, team_slug: str, pk: int) -> HttpResponse:
+    project = get_object_or_404(selectors.projects_for(team=_team(request)), pk=pk)
     access = _access(request)
     if not selectors.project_is_editable(project=project, access=access):
         return _locked_response(request, project, access)
@@ -141,7 +157,7 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("name", str(exc))
         else:
             messages.success(request, _("Project “%(name)s” saved.") % {"name": project.name})
-            return redirect("project_list")
+            return _to_list(request)
     return render(
         request,
         "projects/form.html",
@@ -151,31 +167,31 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @verified_email_required
 @require_http_methods(["GET", "POST"])
-def project_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    project = get_object_or_404(selectors.projects_for(user=request.user), pk=pk)
+def project_delete(request: HttpRequest, team_slug: str, pk: int) -> HttpResponse:
+    project = get_object_or_404(selectors.projects_for(team=_team(request)), pk=pk)
     if request.method == "POST":
         name = project.name
         services.project_delete(project=project)
         messages.success(request, _("Project “%(name)s” deleted.") % {"name": name})
-        return redirect("project_list")
+        return _to_list(request)
     return render(request, "projects/delete.html", {"project": project})
 
 
 @verified_email_required
 @feature_required(EXPORTS_FEATURE)
 @require_GET
-def exports(request: HttpRequest) -> HttpResponse:
+def exports(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    usage = selectors.project_usage(user=request.user, access=access)
+    usage = selectors.project_usage(team=_team(request), access=access)
     return render(request, "projects/exports.html", {"access": access, "usage": usage})
 
 
 @verified_email_required
 @feature_required(EXPORTS_FEATURE)
 @require_GET
-def export_projects_csv(request: HttpRequest) -> HttpResponse:
+def export_projects_csv(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    projects = list(selectors.projects_for(user=request.user))
+    projects = list(selectors.projects_for(team=_team(request)))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="projects.csv"'
     add_never_cache_headers(response)
@@ -187,7 +203,8 @@ def export_projects_csv(request: HttpRequest) -> HttpResponse:
 
 @method_decorator(verified_email_required, name="dispatch")
 class ApiAccessView(FeatureRequiredMixin, View):
-    """Show, generate and revoke the personal API token. The secret is shown once."""
+    """Show, generate and revoke the team's API token (owners and admins). The secret is
+    shown once."""
 
     required_feature = API_FEATURE
     template_name = "projects/api.html"
@@ -195,7 +212,8 @@ class ApiAccessView(FeatureRequiredMixin, View):
 
     def _render(self, request: HttpRequest, **extra: Any) -> HttpResponse:
         context = {
-            "token": selectors.api_token_for(user=request.user),
+            "token": selectors.api_token_for(team=_team(request)),
+            "can_manage": cast("Membership", request.membership).manages_billing,  # type: ignore[attr-defined]
             "api_url": request.build_absolute_uri(reverse("api_projects")),
             **extra,
         }
@@ -203,19 +221,21 @@ class ApiAccessView(FeatureRequiredMixin, View):
         add_never_cache_headers(response)
         return response
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HttpRequest, team_slug: str) -> HttpResponse:
         return self._render(request)
 
-    def post(self, request: HttpRequest) -> HttpResponseBase:
+    def post(self, request: HttpRequest, team_slug: str) -> HttpResponseBase:
+        if not cast("Membership", request.membership).manages_billing:  # type: ignore[attr-defined]
+            raise PermissionDenied("Only the team's owners and admins manage its API token.")
         action = request.POST.get("action")
         if action == "generate":
-            issued = services.api_token_generate(user=request.user)
+            issued = services.api_token_generate(team=_team(request), user=request_user(request))
             # Rendered, not redirected: the secret must not be stored anywhere to show it later.
             return self._render(request, new_secret=issued.secret)
         if action == "revoke":
-            if services.api_token_revoke(user=request.user):
-                messages.success(request, _("Your API token was revoked."))
-            return redirect("api_access")
+            if services.api_token_revoke(team=_team(request)):
+                messages.success(request, _("The team's API token was revoked."))
+            return redirect("api_access", team_slug=_team(request).slug)
         return HttpResponse(_("Unknown action."), status=400)
 
 
@@ -238,8 +258,8 @@ def api_projects(request: HttpRequest) -> JsonResponse:
     if token is None:
         response = _api_error(401, "invalid_token", _("A valid API token is required."))
     else:
-        owner = token.owner
-        access = access_for(owner)
+        team = token.team  # the token acts for this team only
+        access = access_for(team)
         if not access.has(API_FEATURE):
             plan = selectors.plan_with_feature(API_FEATURE)
             message = (
@@ -256,7 +276,7 @@ def api_projects(request: HttpRequest) -> JsonResponse:
                 plan=plan.key if plan else None,
             )
         else:
-            projects = list(selectors.projects_for(user=owner))
+            projects = list(selectors.projects_for(team=team))
             editable = selectors.editable_ids_among(projects, access=access)
             limit = access.quota(selectors.QUOTA_NAME)
             response = JsonResponse(

@@ -13,7 +13,7 @@ the first (no limit at all), or, since its lock is a ``cache.add``, every
 attempt would be refused. With the fallback the limits hold per process: an
 attacker gets at most (number of processes) x the configured rate while Redis
 is down. Everything else in the cache is rebuilt on a miss (the access cache
-reads the local mirror; its keys carry the user's ``billing_version``, so an
+reads the local mirror; its keys carry the team's ``billing_version``, so an
 entry written to memory during an outage can never be read as current later).
 
 What is written to memory during an outage stays in memory: it is not copied

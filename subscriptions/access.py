@@ -1,15 +1,17 @@
-"""What a user may use right now: plan, features and quotas.
+"""What a team may use right now: plan, features and quotas.
 
-``access_for(user)`` answers from two cache layers keyed by the user's id and
-``billing_version``: this process's memory (no I/O, so a warm check costs
+The team is the Stripe customer (dj-stripe's subscriber); ``request.access`` is
+the current team's access. ``access_for(team)`` answers from two cache layers
+keyed by the team's id and ``billing_version``: this process's memory (no I/O, so a warm check costs
 microseconds), then Redis (shared by every process). On a miss it reads the
 local Stripe mirror (never Stripe itself) through the selectors and the policy
 in ``policy.py``. While Redis is down the cache backend (``saas/cache.py``)
 answers from memory instead of raising, so the check still answers, from the
 mirror. The webhook pipeline and the checkout success page call
-``access_invalidate`` whenever a user's billing may have changed: it bumps the
-version on the user row, which every request loads anyway, so every process
-sees the change on its next request without a cache round trip.
+``access_invalidate`` whenever a team's billing may have changed: it bumps the
+version on the team row, which every team page loads anyway (the team is in its
+URL), so every process sees the change on its next request without a cache
+round trip.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,9 +32,12 @@ from . import selectors
 from .catalog import get_catalog
 from .policy import LIVE_STATUSES, Reason, decide
 
+if TYPE_CHECKING:
+    from teams.models import Team
+
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # bump when Access changes shape (it is pickled) or the key does
+CACHE_VERSION = 4  # bump when Access changes shape (it is pickled) or the key does
 # Upper bound on how long a cached answer lives even if no webhook invalidates it.
 MAX_CACHE_SECONDS = 3600
 # Per-process entries kept in memory (an Access is well under 1 KiB).
@@ -89,10 +94,10 @@ def free_access() -> Access:
     )
 
 
-def access_compute(*, user: Any, now: datetime | None = None) -> Access:
+def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     """Compute access from the mirror (no cache)."""
     now = now or timezone.now()
-    subscription = selectors.subscription_current(user=user)
+    subscription = selectors.subscription_current(team=team)
     if subscription is None:
         return free_access()
     state = selectors.subscription_state(subscription)
@@ -177,19 +182,19 @@ def plan_features(
 
 
 class _LocalCache:
-    """A bounded, thread-safe, per-process map of (user id, billing version) to Access.
+    """A bounded, thread-safe, per-process map of (team id, billing version) to Access.
 
-    Entries never need invalidating: a billing change bumps the user's version, so
-    the next request, which loads the user row anyway, looks up a different key.
+    Entries never need invalidating: a billing change bumps the team's version, so
+    the next request, which loads the team row anyway, looks up a different key.
     Entries still expire at the next moment the decision could change by itself.
     """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._entries: dict[tuple[Any, int], tuple[float, Access]] = {}
+        self._entries: dict[tuple[int, int], tuple[float, Access]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, int]) -> Access | None:
+    def get(self, key: tuple[int, int]) -> Access | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -200,7 +205,7 @@ class _LocalCache:
             return None
         return access
 
-    def set(self, key: tuple[Any, int], access: Access, ttl: float) -> None:
+    def set(self, key: tuple[int, int], access: Access, ttl: float) -> None:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 # Oldest first (dicts keep insertion order); stale versions go early.
@@ -219,8 +224,8 @@ class _LocalCache:
 _local = _LocalCache(max_entries=LOCAL_CACHE_ENTRIES)
 
 
-def _cache_key(user_id: Any, version: int) -> str:
-    return f"access:v{CACHE_VERSION}:{user_id}:{version}"
+def _cache_key(team_id: int, version: int) -> str:
+    return f"access:v{CACHE_VERSION}:team:{team_id}:{version}"
 
 
 def _ttl(access: Access, now: datetime) -> int:
@@ -236,22 +241,22 @@ def _ttl(access: Access, now: datetime) -> int:
     return max(1, int(seconds))
 
 
-def access_for(user: Any) -> Access:
-    """The user's access, as of the ``billing_version`` on the user row passed in.
+def access_for(team: Team | None) -> Access:
+    """The team's access, as of the ``billing_version`` on the team row passed in.
 
     Looks in this process's memory, then Redis (shared by all processes), then
-    computes from the mirror. Pass a user loaded in this request or task (as
-    ``request.user`` is): a row loaded before a billing change answers with the
-    access from before it.
+    computes from the mirror. Pass a team loaded in this request or task (as
+    ``request.team`` is): a row loaded before a billing change answers with the
+    access from before it. No team (a visitor) is the free tier.
     """
-    if not getattr(user, "is_authenticated", False):
+    if team is None:
         return free_access()
-    key = (user.pk, user.billing_version)
+    key = (team.pk, team.billing_version)
     access = _local.get(key)
     if access is not None:
         return access
     cached = cache.get(_cache_key(*key))
-    access = cached if isinstance(cached, Access) else access_compute(user=user)
+    access = cached if isinstance(cached, Access) else access_compute(team=team)
     # An answer from Redis was cached earlier: it expires here on the same boundary.
     ttl = _ttl(access, timezone.now())
     if access is not cached:
@@ -260,30 +265,30 @@ def access_for(user: Any) -> Access:
     return access
 
 
-def access_invalidate(*, user_id: Any = None, user: Any = None) -> None:
-    """Make every cached answer for this user stale, in every process.
+def access_invalidate(*, team_id: int | None = None, team: Team | None = None) -> None:
+    """Make every cached answer for this team stale, in every process.
 
-    Bumps ``billing_version`` on the user row. Called inside the transaction that
+    Bumps ``billing_version`` on the team row. Called inside the transaction that
     changes the mirror, the new version becomes visible together with the new
     state, so no process can cache the old state under the new version. Given
-    ``user`` (an instance, such as ``request.user``), its version is reloaded too,
+    ``team`` (an instance, such as ``request.team``), its version is reloaded too,
     so the rest of this request or task sees the change.
     """
-    from django.contrib.auth import get_user_model
+    from teams.models import Team
 
-    if user is not None:
-        user_id = user.pk
-    if user_id is None:
-        raise TypeError("access_invalidate needs user_id or user")
-    get_user_model().objects.filter(pk=user_id).update(billing_version=F("billing_version") + 1)
-    if user is not None:
-        user.refresh_from_db(fields=["billing_version"])
+    if team is not None:
+        team_id = team.pk
+    if team_id is None:
+        raise TypeError("access_invalidate needs team_id or team")
+    Team.objects.filter(pk=team_id).update(billing_version=F("billing_version") + 1)
+    if team is not None:
+        team.refresh_from_db(fields=["billing_version"])
 
 
-def access_refresh(*, user: Any) -> Access:
-    """Invalidate and recompute now; ``user`` gets the new version."""
-    access_invalidate(user=user)
-    return access_for(user)
+def access_refresh(*, team: Team) -> Access:
+    """Invalidate and recompute now; ``team`` gets the new version."""
+    access_invalidate(team=team)
+    return access_for(team)
 
 
 def access_local_clear() -> None:

@@ -317,7 +317,7 @@ def subscription_duplicates_resolve(
         subscription_duplicates_canceled.send(
             sender=DuplicateSubscription,
             resolutions=created,
-            user_id=customer.subscriber_id if customer is not None else None,
+            team_id=customer.subscriber_id if customer is not None else None,
             stripe_event_id=stripe_event_id,
             livemode=livemode,
         )

@@ -23,14 +23,21 @@ from .catalog import get_catalog
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponseBase])
 
 
+def request_team(request: HttpRequest) -> Any:
+    """The team the request acts for, from ``request.team_current()`` (set by
+    ``teams.middleware.TeamMiddleware``; the URL's team on team pages), or None."""
+    resolve = getattr(request, "team_current", None)
+    return resolve() if resolve is not None else None
+
+
 class AccessMiddleware:
-    """Adds the lazy ``request.access`` (after AuthenticationMiddleware)."""
+    """Adds the lazy ``request.access``: the current team's (after TeamMiddleware)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.access = SimpleLazyObject(lambda: access_for(request.user))  # type: ignore[attr-defined]
+        request.access = SimpleLazyObject(lambda: access_for(request_team(request)))  # type: ignore[attr-defined]
         return self.get_response(request)
 
 
@@ -89,7 +96,7 @@ def subscription_required(view: ViewFunc) -> ViewFunc:
 
 
 def feature_required(feature: str) -> Callable[[ViewFunc], ViewFunc]:
-    """The user's plan must include ``feature`` (a Stripe entitlement lookup key)."""
+    """The current team's plan must include ``feature`` (a Stripe entitlement lookup key)."""
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)

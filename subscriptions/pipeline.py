@@ -113,7 +113,7 @@ def _claim(event_pk: int, task_id: str) -> StripeEvent | None:
     return event
 
 
-def _user_id_for(customer_id: str) -> int | None:
+def _team_id_for(customer_id: str) -> int | None:
     if not customer_id:
         return None
     customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
@@ -136,7 +136,7 @@ def _apply(event: StripeEvent) -> int | None:
             djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
-    user_id = _user_id_for(event.customer_id)
+    team_id = _team_id_for(event.customer_id)
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
     if _may_add_live_subscription(event, previous):
@@ -145,17 +145,17 @@ def _apply(event: StripeEvent) -> int | None:
             stripe_event_id=event.stripe_id,
             livemode=event.livemode,
         )
-    if user_id is not None:
+    if team_id is not None:
         # In this transaction: the new version is visible only with the new mirror state.
-        access_invalidate(user_id=user_id)
-        _notify(event, user_id=user_id, obj=obj, previous=previous)
+        access_invalidate(team_id=team_id)
+        _notify(event, team_id=team_id, obj=obj, previous=previous)
     if event.type in STAFF_EVENT_TYPES:
         _notify_staff(event, obj=obj)
     if event.trigger_id:
         WebhookEventTrigger.objects.filter(pk=event.trigger_id).update(
             processed=True, event=djstripe_event
         )
-    return user_id
+    return team_id
 
 
 def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | None) -> bool:
@@ -167,19 +167,14 @@ def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | No
 
 
 def _notify(
-    event: StripeEvent, *, user_id: int, obj: dict[str, Any], previous: dict[str, Any] | None
+    event: StripeEvent, *, team_id: int, obj: dict[str, Any], previous: dict[str, Any] | None
 ) -> None:
     try:
         from notifications.services import notify_from_stripe_event
     except ImportError:  # the notifications app is optional
         return
-    from accounts.models import User
-
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
     notify_from_stripe_event(
-        user=user,
+        team_id=team_id,
         event_id=event.stripe_id,
         event_type=event.type,
         obj=obj,
@@ -199,17 +194,17 @@ def _notify_staff(event: StripeEvent, *, obj: dict[str, Any]) -> None:
 
 
 def _log(
-    event: StripeEvent, outcome: str, started: float, user_id: int | None = None, **extra: Any
+    event: StripeEvent, outcome: str, started: float, team_id: int | None = None, **extra: Any
 ) -> None:
-    if user_id is None:  # failure paths only: the success path already knows it
-        user_id = _user_id_for(event.customer_id)
+    if team_id is None:  # failure paths only: the success path already knows it
+        team_id = _team_id_for(event.customer_id)
     logger.info(
-        "event %s type=%s object=%s customer=%s user=%s attempt=%s %s in %.0f ms %s",
+        "event %s type=%s object=%s customer=%s team=%s attempt=%s %s in %.0f ms %s",
         event.stripe_id,
         event.type,
         event.object_id,
         event.customer_id,
-        user_id,
+        team_id,
         event.attempts,
         outcome,
         (time.perf_counter() - started) * 1000,
@@ -228,7 +223,7 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
     started = time.perf_counter()
     try:
         with transaction.atomic():
-            user_id = _apply(event)
+            team_id = _apply(event)
     except stripe.RateLimitError as exc:
         _defer_rate_limited(event, exc, started)
         raise
@@ -259,7 +254,7 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         claimed_by="",
         last_error="",
     )
-    _log(event, "processed", started, user_id=user_id)
+    _log(event, "processed", started, team_id=team_id)
     return Outcome("processed")
 
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
 from .catalog import CATALOG_TAG, get_catalog
 from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from teams.models import Team
 
 # Most relevant first when a customer has several subscriptions.
 _STATUS_RANK = {
@@ -57,13 +62,13 @@ class SubscriptionState:
     trial_missing_payment_method: str | None = None
 
 
-def customer_for_user(*, user: Any) -> Customer | None:
-    """The user's Stripe customer in the current mode (test or live), if any."""
-    if not getattr(user, "is_authenticated", False):
+def customer_for_team(*, team: Team | None) -> Customer | None:
+    """The team's Stripe customer in the current mode (test or live), if any."""
+    if team is None:
         return None
     return (
         Customer.objects.filter(
-            subscriber=user, livemode=settings.STRIPE_LIVE_MODE, date_purged__isnull=True
+            subscriber=team, livemode=settings.STRIPE_LIVE_MODE, date_purged__isnull=True
         )
         .order_by("-created")
         .first()
@@ -75,14 +80,14 @@ def customer_had_subscription(*, customer: Customer) -> bool:
     return Subscription.objects.filter(customer=customer).exists()
 
 
-def trial_eligible(*, user: Any) -> bool:
-    """Whether a Checkout for ``user`` would start with the plan's free trial.
+def trial_eligible(*, team: Team | None) -> bool:
+    """Whether a Checkout for ``team`` would start with the plan's free trial.
 
     The rule ``services.checkout_session_create`` applies, read from the
-    mirror: a visitor or a user who never subscribed gets a trial, a
+    mirror: a visitor or a team that never subscribed gets a trial, a
     returning customer does not.
     """
-    customer = customer_for_user(user=user)
+    customer = customer_for_team(team=team)
     return customer is None or not customer_had_subscription(customer=customer)
 
 
@@ -138,9 +143,9 @@ def subscriptions_for_customer(*, customer: Customer) -> list[Subscription]:
     )
 
 
-def subscription_current(*, user: Any) -> Subscription | None:
-    """The user's most relevant subscription (live ones before ended ones), or None."""
-    customer = customer_for_user(user=user)
+def subscription_current(*, team: Team | None) -> Subscription | None:
+    """The team's most relevant subscription (live ones before ended ones), or None."""
+    customer = customer_for_team(team=team)
     if customer is None:
         return None
     subs = subscriptions_for_customer(customer=customer)
@@ -360,11 +365,11 @@ def invoices_for_customer(*, customer_id: str, limit: int = 24) -> list[InvoiceR
     return result
 
 
-def billing_overview(*, user: Any) -> BillingOverview:
-    customer = customer_for_user(user=user)
+def billing_overview(*, team: Team) -> BillingOverview:
+    customer = customer_for_team(team=team)
     if customer is None:
         return BillingOverview(None, None, None, None, None, None, None, [])
-    subscription = subscription_current(user=user)
+    subscription = subscription_current(team=team)
     state = subscription_state(subscription) if subscription else None
     plan_name = amount = currency = interval = None
     if state is not None:
@@ -393,8 +398,8 @@ def billing_overview(*, user: Any) -> BillingOverview:
     )
 
 
-def users_with_billing(queryset: Any) -> Any:
-    """Annotate users with their latest subscription's status, price lookup key and customer."""
+def teams_with_billing(queryset: QuerySet[Team]) -> QuerySet[Team]:
+    """Annotate teams with their latest subscription's status, price lookup key and customer."""
     from django.db.models import OuterRef, Subquery
     from django.db.models.fields.json import KT
 

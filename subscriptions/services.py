@@ -13,12 +13,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Customer, Price, Subscription
 
@@ -28,10 +29,16 @@ from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
 from .stripe_budget import background_http_client
 
+if TYPE_CHECKING:
+    from accounts.models import User
+    from teams.models import Team
+
 logger = logging.getLogger(__name__)
 
 # A double click inside this window re-uses the first Checkout Session.
 CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS = 600
+# The plan a visitor picked before signing up (accounts.adapter sends them on to it).
+PENDING_PRICE_SESSION_KEY = "billing_pending_price"
 # Returning from the Customer Portal re-reads Stripe at most once per user in this window.
 PORTAL_RETURN_SYNC_SECONDS = 10
 
@@ -104,43 +111,56 @@ def _translate(exc: stripe.StripeError) -> BillingError:
 # --- Customers -----------------------------------------------------------------
 
 
-def customer_get_or_create(*, user: Any) -> Customer:
-    """The user's Stripe customer, created once (email and user id in metadata).
+def team_url(team: Team, name: str) -> str:
+    """The absolute URL of one of the team's billing pages (for Stripe's redirects)."""
+    return f"{settings.SITE_URL}{reverse(name, kwargs={'team_slug': team.slug})}"
 
-    With the emulator the customer is attached to a test clock of its own, so
-    the developer page can move that customer's time forward.
+
+def customer_get_or_create(*, team: Team, email: str = "") -> Customer:
+    """The team's Stripe customer, created once (billing email, team id in metadata).
+
+    ``djstripe_team`` (``DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY``) lets dj-stripe attach
+    the customer to the team when it syncs it. With the emulator the customer is
+    attached to a test clock of its own, so the developer page can move that
+    customer's time forward.
     """
-    existing = selectors.customer_for_user(user=user)
+    existing = selectors.customer_for_team(team=team)
     if existing is not None:
         return existing
     client = stripe_client()
     params: dict[str, Any] = {
-        "email": user.email,
-        "metadata": {"user_id": str(user.pk), "djstripe_subscriber": str(user.pk)},
+        "email": team.email or email,
+        "name": team.name,
+        "metadata": {
+            "team_id": str(team.pk),
+            settings.DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY: str(team.pk),
+        },
     }
     try:
         if settings.STRIPE_EMULATOR:
             clock = client.v1.test_helpers.test_clocks.create(
-                {"frozen_time": int(time.time()), "name": f"user {user.pk}"},
-                {"idempotency_key": _key("clock", user.pk, settings.STRIPE_SECRET_KEY)},
+                {"frozen_time": int(time.time()), "name": f"team {team.pk}"},
+                {"idempotency_key": _key("clock", "team", team.pk, settings.STRIPE_SECRET_KEY)},
             )
             params["test_clock"] = clock.id
         stripe_customer = client.v1.customers.create(
             params,  # type: ignore[arg-type]
-            {"idempotency_key": _key("customer", user.pk, settings.STRIPE_LIVE_MODE)},
+            # "team" in the key: a user's customer created under the same number before
+            # teams existed must not be replayed for the team.
+            {"idempotency_key": _key("customer", "team", team.pk, settings.STRIPE_LIVE_MODE)},
         )
     except stripe.StripeError as exc:
-        logger.warning("customer create failed for user %s: %s", user.pk, exc)
+        logger.warning("customer create failed for team %s: %s", team.pk, exc)
         raise _translate(exc) from exc
     try:
         with transaction.atomic():
             customer = Customer.sync_from_stripe_data(stripe_customer)
-            customer.subscriber = user
+            customer.subscriber = team
             customer.save(update_fields=["subscriber"])
     except IntegrityError:
         # A concurrent request synced the same customer first.
         customer = Customer.objects.get(id=stripe_customer.id)
-    logger.info("stripe customer %s ready for user %s", customer.id, user.pk)
+    logger.info("stripe customer %s ready for team %s", customer.id, team.pk)
     return customer
 
 
@@ -165,20 +185,26 @@ def price_for_checkout(*, lookup_key: str) -> Price:
     return price
 
 
-def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
-    """Create a subscription Checkout Session for ``user``; returns its URL."""
+def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) -> str:
+    """Create a subscription Checkout Session for ``team``, opened by ``user``; returns its URL."""
     price = price_for_checkout(lookup_key=price_lookup_key)
     plan = get_catalog().plan_for_lookup_key(price_lookup_key)
     assert plan is not None  # price_for_checkout checked the catalog
-    customer = customer_get_or_create(user=user)
-    metadata = {"user_id": str(user.pk), "price_lookup_key": price_lookup_key}
+    customer = customer_get_or_create(team=team, email=user.email)
+    metadata = {
+        "team_id": str(team.pk),
+        "user_id": str(user.pk),
+        "price_lookup_key": price_lookup_key,
+    }
     subscription_data: dict[str, Any] = {"metadata": metadata}
+    success_url = team_url(team, "billing_success") + "?session_id={CHECKOUT_SESSION_ID}"
     params: dict[str, Any] = {
         "mode": "subscription",
         "customer": customer.id,
-        "client_reference_id": str(user.pk),
+        # The team: the success page checks the session is this team's.
+        "client_reference_id": str(team.pk),
         "line_items": [{"price": price.id, "quantity": 1}],
-        "success_url": f"{settings.SITE_URL}/billing/success/?session_id={{CHECKOUT_SESSION_ID}}",
+        "success_url": success_url,
         "cancel_url": f"{settings.SITE_URL}/pricing/",
         "metadata": metadata,
         "allow_promotion_codes": True,
@@ -192,7 +218,7 @@ def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
                 "end_behavior": {"missing_payment_method": "cancel"}
             }
     window = int(time.time()) // CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS
-    idempotency_key = _key("checkout", user.pk, customer.id, price.id, window)
+    idempotency_key = _key("checkout", team.pk, customer.id, price.id, window)
     client = stripe_client()
     try:
         session = client.v1.checkout.sessions.create(
@@ -214,7 +240,8 @@ def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
             _checkout_sessions_expire_others(client, customer_id=customer.id, keep=session.id)
     except stripe.StripeError as exc:
         logger.warning(
-            "checkout session create failed: user=%s customer=%s price=%s error=%s",
+            "checkout session create failed: team=%s user=%s customer=%s price=%s error=%s",
+            team.pk,
             user.pk,
             customer.id,
             price.id,
@@ -222,8 +249,9 @@ def checkout_session_create(*, user: Any, price_lookup_key: str) -> str:
         )
         raise _translate(exc) from exc
     logger.info(
-        "checkout session %s created: user=%s customer=%s price=%s (%s)",
+        "checkout session %s created: team=%s user=%s customer=%s price=%s (%s)",
         session.id,
+        team.pk,
         user.pk,
         customer.id,
         price.id,
@@ -276,15 +304,15 @@ class CheckoutOutcome:
     action_url: str | None = None
 
 
-def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
+def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
     """Sync the session's subscription now, so access is immediate.
 
     Raises ``SessionNotFound`` when the session does not exist or belongs to
-    someone else (the caller answers 404 without saying which).
+    another team (the caller answers 404 without saying which).
     """
     if not session_id.startswith("cs_") or len(session_id) > 255:
         raise SessionNotFound(session_id)
-    customer = selectors.customer_for_user(user=user)
+    customer = selectors.customer_for_team(team=team)
     if customer is None:
         raise SessionNotFound(session_id)
     client = stripe_client()
@@ -297,10 +325,10 @@ def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
     session_customer = session.customer if isinstance(session.customer, str) else None
-    if session_customer != customer.id or session.client_reference_id != str(user.pk):
+    if session_customer != customer.id or session.client_reference_id != str(team.pk):
         logger.warning(
-            "user %s opened checkout session %s of customer %s",
-            user.pk,
+            "team %s opened checkout session %s of customer %s",
+            team.pk,
             session_id,
             session_customer,
         )
@@ -321,7 +349,7 @@ def checkout_success_sync(*, user: Any, session_id: str) -> CheckoutOutcome:
         logger.exception("syncing subscription %s after checkout failed", sub.id)
         return CheckoutOutcome(state="processing", subscription_status=sub.status)
     finally:
-        access_invalidate(user=user)  # this request's page shows the new plan too
+        access_invalidate(team=team)  # this request's page shows the new plan too
     status = sub.status
     if status in ("active", "trialing"):
         return CheckoutOutcome(state="ready", subscription_status=status)
@@ -356,11 +384,11 @@ def _mirror_related(client: stripe.StripeClient, sub: Any) -> None:
 
 
 def subscription_sync_data(*, data: Any) -> Subscription:
-    """Mirror a subscription (an SDK object) and refresh its owner's access."""
+    """Mirror a subscription (an SDK object) and refresh its team's access."""
     subscription = Subscription.sync_from_stripe_data(data)
-    user_id = subscription.customer.subscriber_id if subscription.customer_id else None
-    if user_id:
-        access_invalidate(user_id=user_id)
+    team_id = subscription.customer.subscriber_id if subscription.customer_id else None
+    if team_id:
+        access_invalidate(team_id=team_id)
     return subscription
 
 
@@ -389,13 +417,13 @@ def entitlements_sync(*, customer_id: str) -> frozenset[str]:
     )
     customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
     if customer is not None and customer.subscriber_id:
-        access_invalidate(user_id=customer.subscriber_id)
+        access_invalidate(team_id=customer.subscriber_id)
     return keys
 
 
-def customer_sync_all(*, user: Any) -> None:
-    """Re-read the user's customer, subscriptions and invoices from Stripe."""
-    customer = selectors.customer_for_user(user=user)
+def customer_sync_all(*, team: Team) -> None:
+    """Re-read the team's customer, subscriptions and invoices from Stripe."""
+    customer = selectors.customer_for_team(team=team)
     if customer is None:
         return
     client = stripe_client()
@@ -420,19 +448,19 @@ def customer_sync_all(*, user: Any) -> None:
 PortalFlow = Literal["payment_method_update", "subscription_cancel"]
 
 
-def portal_session_create(*, user: Any, flow: PortalFlow | None = None) -> str:
-    """A Customer Portal session for the user's own customer; returns its URL."""
-    customer = selectors.customer_for_user(user=user)
+def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
+    """A Customer Portal session for the team's own customer; returns its URL."""
+    customer = selectors.customer_for_team(team=team)
     if customer is None:
         raise NoCustomer()
-    # The return page syncs before showing /billing/: a portal change is visible at
-    # once, not only when its webhook has been processed.
-    return_url = f"{settings.SITE_URL}/billing/portal/return/"
+    # The return page syncs before showing the billing page: a portal change is
+    # visible at once, not only when its webhook has been processed.
+    return_url = team_url(team, "billing_portal_return")
     params: dict[str, Any] = {"customer": customer.id, "return_url": return_url}
     if flow == "payment_method_update":
         params["flow_data"] = {"type": "payment_method_update"}
     elif flow == "subscription_cancel":
-        current = selectors.subscription_current(user=user)
+        current = selectors.subscription_current(team=team)
         if current is not None and current.stripe_data.get("status") not in (
             "canceled",
             "incomplete_expired",
@@ -447,34 +475,36 @@ def portal_session_create(*, user: Any, flow: PortalFlow | None = None) -> str:
     except stripe.StripeError as exc:
         logger.warning("portal session failed for customer %s: %s", customer.id, exc)
         raise _translate(exc) from exc
-    logger.info("portal session for customer %s (user %s, flow %s)", customer.id, user.pk, flow)
+    logger.info("portal session for customer %s (team %s, flow %s)", customer.id, team.pk, flow)
     return session.url
 
 
-def portal_return_sync(*, user: Any) -> bool:
-    """Re-read the user's billing from Stripe once on the way back from the portal.
+def portal_return_sync(*, team: Team) -> bool:
+    """Re-read the team's billing from Stripe once on the way back from the portal.
 
     A portal change (cancel, plan switch, new card) reaches the app as a webhook a
     few seconds later; this sync makes the billing page right at once. It runs at
-    most once per user every ``PORTAL_RETURN_SYNC_SECONDS`` (a reload or a forged
+    most once per team every ``PORTAL_RETURN_SYNC_SECONDS`` (a reload or a forged
     return link cannot turn page views into Stripe calls). Returns whether it
     synced; a Stripe failure is logged and the page shows the mirror, which the
     webhooks bring up to date.
     """
-    customer = selectors.customer_for_user(user=user)
+    customer = selectors.customer_for_team(team=team)
     if customer is None:
         return False
-    if not cache.add(f"billing:portal-return:{user.pk}", 1, timeout=PORTAL_RETURN_SYNC_SECONDS):
+    if not cache.add(
+        f"billing:portal-return:team:{team.pk}", 1, timeout=PORTAL_RETURN_SYNC_SECONDS
+    ):
         logger.info("portal return of customer %s: synced moments ago, skipped", customer.id)
         return False
     try:
-        customer_sync_all(user=user)
+        customer_sync_all(team=team)
         # The card may have changed in the portal: mirror the customer's default and
         # the current subscription's payment method, which the page shows. The
         # subscription and its invoices were just synced above: no second read.
         client = stripe_client()
         Customer.sync_from_stripe_data(client.v1.customers.retrieve(customer.id))
-        current = selectors.subscription_current(user=user)
+        current = selectors.subscription_current(team=team)
         pm_id = (current.stripe_data or {}).get("default_payment_method") if current else None
         if isinstance(pm_id, str):
             from djstripe.models import PaymentMethod
@@ -484,14 +514,14 @@ def portal_return_sync(*, user: Any) -> bool:
         logger.warning("portal return sync of customer %s failed: %s", customer.id, exc)
         return False
     finally:
-        access_invalidate(user=user)
-    logger.info("portal return: customer %s synced for user %s", customer.id, user.pk)
+        access_invalidate(team=team)
+    logger.info("portal return: customer %s synced for team %s", customer.id, team.pk)
     return True
 
 
-def subscription_resume_cancellation(*, user: Any) -> Subscription:
-    """Undo a scheduled cancellation (cancel_at_period_end) of the user's subscription."""
-    current = selectors.subscription_current(user=user)
+def subscription_resume_cancellation(*, team: Team, user: User) -> Subscription:
+    """Undo a scheduled cancellation (cancel_at_period_end) of the team's subscription."""
+    current = selectors.subscription_current(team=team)
     if current is None:
         raise NoCustomer()
     try:
@@ -509,9 +539,9 @@ def subscription_resume_cancellation(*, user: Any) -> Subscription:
 # --- Development: emulator test clocks -------------------------------------------------
 
 
-def test_clock_advance(*, user: Any, to: datetime) -> None:
-    """Move the user's emulator test clock to ``to`` and re-sync their billing."""
-    customer = selectors.customer_for_user(user=user)
+def test_clock_advance(*, team: Team, to: datetime) -> None:
+    """Move the team's emulator test clock to ``to`` and re-sync its billing."""
+    customer = selectors.customer_for_team(team=team)
     if customer is None:
         raise NoCustomer()
     clock_id = customer.stripe_data.get("test_clock")
@@ -529,11 +559,11 @@ def test_clock_advance(*, user: Any, to: datetime) -> None:
         raise _translate(exc) from exc
     frozen = datetime.fromtimestamp(clock.frozen_time, tz=UTC)
     TestClockTime.objects.update_or_create(clock_id=clock_id, defaults={"frozen_time": frozen})
-    customer_sync_all(user=user)
+    customer_sync_all(team=team)
 
 
-def test_clock_now(*, user: Any) -> datetime | None:
-    customer = selectors.customer_for_user(user=user)
+def test_clock_now(*, team: Team) -> datetime | None:
+    customer = selectors.customer_for_team(team=team)
     clock_id = customer.stripe_data.get("test_clock") if customer else None
     if not clock_id:
         return None
@@ -542,3 +572,36 @@ def test_clock_now(*, user: Any) -> datetime | None:
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
     return datetime.fromtimestamp(clock.frozen_time, tz=UTC)
+
+
+# --- Teams -------------------------------------------------------------------------------
+
+
+def team_subscriptions_cancel_now(*, team: Team) -> int:
+    """Cancel the team's live subscriptions in Stripe at once (before the team is deleted).
+
+    Lists them in Stripe (not the mirror, which may lag) and cancels each one
+    that has not ended (``DELETE /v1/subscriptions/{id}``, no proration, as
+    Stripe's default). Returns how many were canceled; raises ``BillingError``
+    when Stripe fails, so the team is not deleted with a live subscription.
+    """
+    customer = selectors.customer_for_team(team=team)
+    if customer is None:
+        return 0
+    client = stripe_client()
+    canceled = 0
+    try:
+        subs = client.v1.subscriptions.list(
+            {"customer": customer.id, "status": "all", "limit": 100}
+        )
+        for sub in subs.auto_paging_iter():
+            if sub.status in ("canceled", "incomplete_expired"):
+                continue
+            data = client.v1.subscriptions.cancel(sub.id)
+            subscription_sync_data(data=data)
+            canceled += 1
+            logger.info("subscription %s canceled: team %s is being deleted", sub.id, team.pk)
+    except stripe.StripeError as exc:
+        logger.warning("canceling subscriptions of team %s failed: %s", team.pk, exc)
+        raise _translate(exc) from exc
+    return canceled

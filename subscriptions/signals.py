@@ -11,5 +11,5 @@ from django.dispatch import Signal
 # Sent once per processed event that canceled one or more duplicate subscriptions,
 # inside the event's transaction (receivers queue emails with on_commit).
 # Arguments: ``resolutions`` (list of DuplicateSubscription rows created by this
-# event), ``user_id`` (the customer's user, or None), ``stripe_event_id``, ``livemode``.
+# event), ``team_id`` (the customer's team, or None), ``stripe_event_id``, ``livemode``.
 subscription_duplicates_canceled = Signal()

@@ -6,13 +6,29 @@ from . import views, views_staff
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
-    path("billing/", views.billing, name="billing"),
     path("billing/choose/", views.choose, name="billing_choose"),
+    path("staff/billing-health/", views_staff.billing_health, name="billing_health"),
+]
+
+# Mounted under /t/<slug:team_slug>/ by saas/urls.py: a team's billing pages.
+team_urlpatterns = [
+    path("billing/", views.billing, name="billing"),
     path("billing/checkout/", views.checkout, name="billing_checkout"),
     path("billing/success/", views.checkout_success, name="billing_success"),
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
-    path("staff/billing-health/", views_staff.billing_health, name="billing_health"),
+]
+
+# The URLs from before teams, under the same names: each redirects to the same page
+# of the user's current team (saas.views.current_team_redirect).
+legacy_routes = [
+    ("billing/", "billing"),
+    ("billing/checkout/", "billing_checkout"),
+    ("billing/success/", "billing_success"),
+    ("billing/portal/", "billing_portal"),
+    ("billing/portal/return/", "billing_portal_return"),
+    ("billing/resume/", "billing_resume"),
+    ("dev/billing/", "billing_dev"),
 ]

@@ -1,19 +1,24 @@
 """Billing pages: pricing, checkout, success, portal, billing overview, dev clock.
 
-Views validate input, call one service, and redirect or render. Stripe errors
-become a friendly page with a retry, never a 500.
+The billing pages are the team's (``/t/<slug>/billing/...``): the team
+middleware has already answered 404 to non-members and set ``request.team`` and
+``request.membership``. Owners and admins may open Checkout, the portal and the
+billing actions; members see the plan read-only (403 on the actions). Views
+validate input, call one service, and redirect or render. Stripe errors become a
+friendly page with a retry, never a 500.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from allauth.account.decorators import verified_email_required
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,17 +26,22 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.requests import request_user
 from saas.logging import response_logged
 
 from . import selectors, services
 from .access import Access
 from .billing_status import billing_status
 from .catalog import get_catalog
+from .gating import request_team
 from .policy import LIVE_STATUSES
+
+if TYPE_CHECKING:
+    from teams.models import Membership, Team
 
 logger = logging.getLogger(__name__)
 
-PENDING_PRICE_SESSION_KEY = "billing_pending_price"
+PENDING_PRICE_SESSION_KEY = services.PENDING_PRICE_SESSION_KEY
 INTERVALS = {"month": _("Monthly"), "year": _("Yearly")}
 
 
@@ -45,16 +55,35 @@ def _access(request: HttpRequest) -> Access:
     return cast(Access, request.access)  # type: ignore[attr-defined]
 
 
+def _team(request: HttpRequest) -> Team:
+    """The URL's team (team pages only: the team middleware checked membership)."""
+    return cast("Team", request.team)  # type: ignore[attr-defined]
+
+
+def _require_billing_manager(request: HttpRequest) -> None:
+    """Checkout, the portal and billing actions are for the team's owners and admins."""
+    membership = cast("Membership | None", getattr(request, "membership", None))
+    if membership is None or not membership.manages_billing:
+        logger.info("billing action refused: user=%s is not a billing manager", request.user.pk)
+        raise PermissionDenied("Only the team's owners and admins manage its billing.")
+
+
+def _billing_redirect(request: HttpRequest) -> HttpResponse:
+    return redirect("billing", team_slug=_team(request).slug)
+
+
 @require_GET
 def pricing(request: HttpRequest) -> HttpResponse:
     interval = request.GET.get("interval", "month")
     if interval not in INTERVALS:
         interval = "month"
-    current_plan = _access(request).plan_key if request.user.is_authenticated else None
+    team = request_team(request)
+    current_plan = _access(request).plan_key if team is not None else None
     context = {
         "cards": selectors.pricing_cards(
-            interval=interval, trial_eligible=selectors.trial_eligible(user=request.user)
+            interval=interval, trial_eligible=selectors.trial_eligible(team=team)
         ),
+        "team": team,
         "interval": interval,
         "intervals": INTERVALS,
         "current_plan": current_plan,
@@ -68,9 +97,12 @@ def choose(request: HttpRequest) -> HttpResponse:
     lookup_key = request.GET.get("price", "")
     if get_catalog().price(lookup_key) is None:
         return _error(request, services.UnknownPrice(lookup_key), status=400)
-    checkout_url = f"{reverse('billing_checkout')}?{urlencode({'price': lookup_key})}"
-    if request.user.is_authenticated:
-        return redirect(checkout_url)
+    query = urlencode({"price": lookup_key})
+    team = request_team(request)
+    if team is not None:
+        return redirect(f"{reverse('billing_checkout', kwargs={'team_slug': team.slug})}?{query}")
+    # After signup the team-less URL sends the new user to their personal team's checkout.
+    checkout_url = f"{reverse('billing_checkout')}?{query}"
     request.session[PENDING_PRICE_SESSION_KEY] = lookup_key
     return redirect(f"{reverse('account_signup')}?{urlencode({'next': checkout_url})}")
 
@@ -92,29 +124,31 @@ def _error(
 
 @require_http_methods(["GET", "POST"])
 @verified_email_required
-def checkout(request: HttpRequest) -> HttpResponse:
+def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
     """GET: confirm the plan. POST: create the Checkout Session and go to Stripe."""
+    _require_billing_manager(request)
+    team = _team(request)
     lookup_key = (request.POST if request.method == "POST" else request.GET).get("price", "")
     request.session.pop(PENDING_PRICE_SESSION_KEY, None)
     try:
         price = services.price_for_checkout(lookup_key=lookup_key)
     except services.UnknownPrice as exc:
-        logger.info("checkout refused: user=%s unknown price %r", request.user.pk, lookup_key[:64])
+        logger.info("checkout refused: team=%s unknown price %r", team.pk, lookup_key[:64])
         return _error(request, exc, status=400)
-    current = selectors.subscription_current(user=request.user)
+    current = selectors.subscription_current(team=team)
     status = str(current.stripe_data.get("status")) if current else None
     if status == "incomplete":
         messages.warning(request, _("Finish the payment of your pending subscription first."))
-        return redirect("billing")
+        return _billing_redirect(request)
     if status in LIVE_STATUSES:
         # Never two subscriptions: plan changes happen in the portal.
         if request.method == "GET":
             messages.info(request, _("You already have a subscription. Change plans here."))
-            return redirect("billing")
+            return _billing_redirect(request)
         try:
-            return SeeOther(services.portal_session_create(user=request.user))
+            return SeeOther(services.portal_session_create(team=team))
         except services.BillingError as exc:
-            logger.exception("portal redirect failed for user %s", request.user.pk)
+            logger.exception("portal redirect failed for team %s", team.pk)
             return _error(request, exc, status=503)
     plan = get_catalog().plan_for_lookup_key(lookup_key)
     if request.method == "GET":
@@ -123,7 +157,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
                 c
                 for c in selectors.pricing_cards(
                     interval=price.stripe_data["recurring"]["interval"],
-                    trial_eligible=selectors.trial_eligible(user=request.user),
+                    trial_eligible=selectors.trial_eligible(team=team),
                 )
                 if c.lookup_key == lookup_key
             ),
@@ -131,26 +165,29 @@ def checkout(request: HttpRequest) -> HttpResponse:
         )
         return render(request, "subscriptions/checkout_confirm.html", {"card": card, "plan": plan})
     try:
-        url = services.checkout_session_create(user=request.user, price_lookup_key=lookup_key)
+        url = services.checkout_session_create(
+            team=team, user=request_user(request), price_lookup_key=lookup_key
+        )
     except services.StripeUnavailable as exc:
-        logger.exception("checkout failed (retryable) for user %s", request.user.pk)
+        logger.exception("checkout failed (retryable) for team %s", team.pk)
         return response_logged(_error(request, exc, status=503, retry_price=lookup_key))
     except services.BillingError as exc:
-        logger.exception("checkout failed for user %s", request.user.pk)
+        logger.exception("checkout failed for team %s", team.pk)
         return response_logged(_error(request, exc, status=400, retry_price=lookup_key))
     return SeeOther(url)
 
 
 @require_GET
 @login_required
-def checkout_success(request: HttpRequest) -> HttpResponse:
+def checkout_success(request: HttpRequest, team_slug: str) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
+    team = _team(request)
     try:
-        outcome = services.checkout_success_sync(user=request.user, session_id=session_id)
+        outcome = services.checkout_success_sync(team=team, session_id=session_id)
     except services.SessionNotFound as exc:
         raise Http404("No such checkout session") from exc
     except services.BillingError as exc:
-        logger.exception("checkout success sync failed for user %s", request.user.pk)
+        logger.exception("checkout success sync failed for team %s", team.pk)
         return render(
             request,
             "subscriptions/success.html",
@@ -163,48 +200,57 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def portal(request: HttpRequest) -> HttpResponse:
+def portal(request: HttpRequest, team_slug: str) -> HttpResponse:
+    _require_billing_manager(request)
+    team = _team(request)
     flow = request.POST.get("flow") or None
     if flow not in (None, "payment_method_update", "subscription_cancel"):
         return _error(request, services.BillingError("bad flow"), status=400)
     try:
-        url = services.portal_session_create(user=request.user, flow=flow)  # type: ignore[arg-type]
+        url = services.portal_session_create(team=team, flow=flow)  # type: ignore[arg-type]
     except services.NoCustomer as exc:
         messages.info(request, exc.user_message)
         return redirect("pricing")
     except services.BillingError as exc:
-        logger.exception("portal session failed for user %s", request.user.pk)
+        logger.exception("portal session failed for team %s", team.pk)
         return _error(request, exc, status=503)
     return SeeOther(url)
 
 
 @require_GET
 @login_required
-def portal_return(request: HttpRequest) -> HttpResponse:
-    """Where the Customer Portal sends the customer back: sync once, then show /billing/."""
-    services.portal_return_sync(user=request.user)
-    return redirect("billing")
+def portal_return(request: HttpRequest, team_slug: str) -> HttpResponse:
+    """Where the Customer Portal sends the customer back: sync once, then show billing."""
+    _require_billing_manager(request)
+    services.portal_return_sync(team=_team(request))
+    return _billing_redirect(request)
 
 
 @require_POST
 @login_required
-def resume(request: HttpRequest) -> HttpResponse:
+def resume(request: HttpRequest, team_slug: str) -> HttpResponse:
+    _require_billing_manager(request)
+    team = _team(request)
     try:
-        services.subscription_resume_cancellation(user=request.user)
+        services.subscription_resume_cancellation(team=team, user=request_user(request))
     except services.BillingError as exc:
-        logger.exception("resume failed for user %s", request.user.pk)
+        logger.exception("resume failed for team %s", team.pk)
         messages.error(request, exc.user_message)
     else:
         messages.success(request, _("Your subscription will renew as usual."))
-    return redirect("billing")
+    return _billing_redirect(request)
 
 
 @require_GET
 @login_required
-def billing(request: HttpRequest) -> HttpResponse:
-    overview = selectors.billing_overview(user=request.user)
+def billing(request: HttpRequest, team_slug: str) -> HttpResponse:
+    overview = selectors.billing_overview(team=_team(request))
     access = _access(request)
+    membership = cast("Membership", request.membership)  # type: ignore[attr-defined]
     context = {
+        "team": _team(request),
+        # Members see the plan; only owners and admins get the buttons.
+        "can_manage_billing": membership.manages_billing,
         "overview": overview,
         "sub": overview.subscription,
         "access": access,
@@ -225,18 +271,20 @@ DEV_STEPS = {
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def dev_billing(request: HttpRequest) -> HttpResponse:
+def dev_billing(request: HttpRequest, team_slug: str) -> HttpResponse:
     if not (settings.DEBUG and settings.STRIPE_EMULATOR):
         raise Http404()
-    context: dict[str, Any] = {"steps": DEV_STEPS}
+    _require_billing_manager(request)
+    team = _team(request)
+    context: dict[str, Any] = {"steps": DEV_STEPS, "team": team}
     try:
-        now = services.test_clock_now(user=request.user)
+        now = services.test_clock_now(team=team)
     except services.BillingError as exc:
         messages.error(request, exc.user_message)
         now = None
     if request.method == "POST" and now is not None:
         step = request.POST.get("step", "")
-        state = selectors.billing_overview(user=request.user).subscription
+        state = selectors.billing_overview(team=team).subscription
         target = None
         if step == "day":
             target = now + timedelta(days=1)
@@ -250,13 +298,13 @@ def dev_billing(request: HttpRequest) -> HttpResponse:
             messages.warning(request, _("Nothing to advance to."))
         else:
             try:
-                services.test_clock_advance(user=request.user, to=target)
+                services.test_clock_advance(team=team, to=target)
                 messages.success(
                     request, _("Clock moved to %(t)s.") % {"t": f"{target:%Y-%m-%d %H:%M} UTC"}
                 )
             except services.BillingError as exc:
                 messages.error(request, exc.user_message)
-        return redirect("billing_dev")
+        return redirect("billing_dev", team_slug=team.slug)
     context["now"] = now
-    context["overview"] = selectors.billing_overview(user=request.user)
+    context["overview"] = selectors.billing_overview(team=team)
     return render(request, "subscriptions/dev_billing.html", context)

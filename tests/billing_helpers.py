@@ -1,4 +1,7 @@
-"""Put users on plans in the local mirror, without Stripe.
+"""Put teams on plans in the local mirror, without Stripe.
+
+A ``User`` given where a team is expected stands for the user's personal team
+(the team every user gets at signup), so single-user tests read as before.
 
 For tests of gating and pages: rows look like what dj-stripe stores after a
 sync at API version 2026-05-27.dahlia (periods on the items, status in JSON).
@@ -9,32 +12,46 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
 
+from django.test import Client
 from djstripe.models import Customer, Subscription
 
+from accounts.models import User
 from subscriptions.access import Access, access_for, access_invalidate
+from teams.models import Team
+from teams.services import team_personal_ensure
 
 _ids = itertools.count(1)
 DAY = 86400
 
 
-def mirror_customer(user: Any) -> Customer:
-    existing = Customer.objects.filter(subscriber=user).first()
+def personal_team(user: User) -> Team:
+    """The user's personal team, loaded now (with its current billing version)."""
+    team = team_personal_ensure(user=user)
+    return Team.objects.get(pk=team.pk)
+
+
+def team_of(owner: User | Team) -> Team:
+    return owner if isinstance(owner, Team) else personal_team(owner)
+
+
+def mirror_customer(owner: User | Team) -> Customer:
+    team = team_of(owner)
+    existing = Customer.objects.filter(subscriber=team).first()
     if existing:
         return existing
     cus_id = f"cus_test{next(_ids):06d}"
     return Customer.objects.create(
         id=cus_id,
-        subscriber=user,
+        subscriber=team,
         livemode=False,
-        email=user.email,
-        stripe_data={"id": cus_id, "object": "customer", "email": user.email, "livemode": False},
+        email=team.email,
+        stripe_data={"id": cus_id, "object": "customer", "email": team.email, "livemode": False},
     )
 
 
 def give_plan(
-    user: Any,
+    owner: User | Team,
     *,
     lookup_key: str = "pro_monthly",
     status: str = "active",
@@ -51,13 +68,15 @@ def give_plan(
     canceled_at: int | None = None,
     ended_at: int | None = None,
 ) -> Subscription:
-    """A mirrored subscription for ``user`` on the price ``lookup_key``.
+    """A mirrored subscription for ``owner`` (a team, or a user's personal team) on the
+    price ``lookup_key``.
 
     With ``unit_amount`` the price also carries ``unit_amount``, ``currency``
     and ``recurring`` (as Stripe sends them); ``created`` defaults to the
     period start; ``canceled_at`` and ``ended_at`` are written only when given.
     """
-    customer = mirror_customer(user)
+    team = team_of(owner)
+    customer = mirror_customer(team)
     now = int(time.time())
     start = period_start if period_start is not None else now - DAY
     end = period_end if period_end is not None else start + 30 * DAY
@@ -107,14 +126,32 @@ def give_plan(
     subscription = Subscription.objects.create(
         id=sub_id, customer=customer, livemode=False, stripe_data=data
     )
-    access_invalidate(user=user)
+    access_invalidate(team=team)
     return subscription
 
 
-def access_now(user: Any) -> Access:
-    """The user's access as a new request would see it: the user row loaded afresh.
+def access_now(owner: User | Team) -> Access:
+    """The team's access as a new request would see it: the team row loaded afresh.
 
     ``access_for`` answers as of the ``billing_version`` on the instance it gets, and
-    a test's ``user`` was loaded before the webhooks or syncs it is checking.
+    a test's team was loaded before the webhooks or syncs it is checking.
     """
-    return access_for(type(user).objects.get(pk=user.pk))
+    team = team_of(owner)
+    return access_for(Team.objects.get(pk=team.pk))
+
+
+def turl(owner: User | Team | Client, name: str, **kwargs: object) -> str:
+    """The URL of a team page: a user (or a client logged in as one) stands for their
+    personal team."""
+    from django.urls import reverse
+
+    if isinstance(owner, Client):
+        owner = User.objects.get(pk=owner.session["_auth_user_id"])
+    return reverse(name, kwargs={"team_slug": team_of(owner).slug, **kwargs})
+
+
+def tpath(client: Client, path: str) -> str:
+    """``path`` (a page from before teams, e.g. "/billing/") in the personal team of the
+    user ``client`` is logged in as."""
+    user = User.objects.get(pk=client.session["_auth_user_id"])
+    return f"/t/{personal_team(user).slug}{path}"

@@ -8,6 +8,7 @@ import factory
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
+from teams.services import team_personal_ensure
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -25,6 +26,12 @@ class UserFactory(factory.django.DjangoModelFactory):
             EmailAddress.objects.create(
                 user=self, email=self.email, primary=True, verified=extracted is not False
             )
+
+    @factory.post_generation
+    def personal_team(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Every user has a personal team, as signup gives them."""
+        if create:
+            team_personal_ensure(user=self)  # type: ignore[arg-type]
 
 
 def make_user(*, verified: bool = True, **fields: Any) -> User:

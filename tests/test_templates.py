@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts.models import User
+from tests.billing_helpers import turl
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,8 @@ def test_anonymous_pages_render_with_labels_and_no_cdn(client: Client, name: str
 
 @pytest.mark.parametrize("name", USER_PAGES)
 def test_user_pages_render_with_labels_and_no_cdn(user_client: Client, name: str) -> None:
-    response = user_client.get(reverse(name))
+    # Team pages (billing, the app) through their team-less URLs: on to the personal team.
+    response = user_client.get(reverse(name), follow=True)
     assert response.status_code == 200
     html = response.content.decode()
     assert_page_is_self_contained(html)
@@ -211,13 +213,13 @@ def test_admin_link_only_for_staff(client: Client) -> None:
 def test_app_home_shows_the_account_email(client: Client) -> None:
     user = make_user(email="dana@example.com")
     client.force_login(user)
-    html = client.get(reverse("app_home")).content.decode()
+    html = client.get(turl(user, "app_home")).content.decode()
     assert "dana@example.com" in html
-    assert f'href="{reverse("billing")}"' in html
+    assert f'href="{turl(user, "billing")}"' in html
 
 
 def test_billing_placeholder_links_to_pricing(user_client: Client) -> None:
-    html = user_client.get(reverse("billing")).content.decode()
+    html = user_client.get(turl(user_client, "billing")).content.decode()
     assert "You have no subscription yet" in html
     assert f'href="{reverse("pricing")}"' in html
 
@@ -295,7 +297,7 @@ def test_billing_page_says_canceled_as_stripe_does(user_client: Client) -> None:
 
     user = User.objects.get()
     give_plan(user, cancel_at_period_end=True)
-    page = user_client.get(reverse("billing")).content.decode()
+    page = user_client.get(turl(user, "billing")).content.decode()
     assert "canceled" in page.lower()
     assert not _cancelled(page)
 

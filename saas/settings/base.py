@@ -53,7 +53,9 @@ INSTALLED_APPS = [
     "bootstrap",  # Bootstrap 5 static files (django-bootstrap-static), served by whitenoise
     "csp",  # Content-Security-Policy header (django-csp), see "Security headers" below
     # ours
+    "saas",  # the project: its ``migrate`` command upgrades databases that predate teams
     "accounts",
+    "teams",
     "subscriptions",
     "projects",
     "notifications",
@@ -72,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "teams.middleware.TeamMiddleware",
     "subscriptions.gating.AccessMiddleware",
 ]
 
@@ -90,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "saas.context_processors.site",
+                "teams.context_processors.teams",
             ],
         },
     },
@@ -265,6 +269,17 @@ else:
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# The Stripe customer is a team (its ``email`` is the billing email). dj-stripe's first
+# migration then depends on the teams migration that creates Team; databases created
+# before teams existed are upgraded by ``saas/management/commands/migrate.py`` and
+# ``teams/migrations/0003_customers_to_teams.py``.
+DJSTRIPE_SUBSCRIBER_MODEL = "teams.Team"
+DJSTRIPE_SUBSCRIBER_MODEL_MIGRATION_DEPENDENCY = "0001_initial"
+# The metadata key dj-stripe reads to attach a Stripe customer to its subscriber. Not
+# the default "djstripe_subscriber": customers created when users were the subscriber
+# carry a user id under it, which dj-stripe would otherwise attach to the team with
+# that id on their next sync.
+DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = "djstripe_team"
 
 # --- Celery ---------------------------------------------------------------------
 

@@ -57,8 +57,9 @@ def test_signup_verification_then_login(client: Client) -> None:
         reverse("account_login"), {"login": "new@example.com", "password": PASSWORD}
     )
     assert response.status_code == 302
-    page = client.get(reverse("app_home"))
+    page = client.get(reverse("app_home"), follow=True)  # to the personal team's app
     assert page.status_code == 200
+    assert page.redirect_chain[-1][0].startswith("/t/")
     assert b"new@example.com" in page.content
 
 
@@ -75,7 +76,7 @@ def test_login_refused_until_email_verified(client: Client) -> None:
 def test_unverified_session_cannot_open_verified_pages(client: Client) -> None:
     user = make_user(verified=False)
     client.force_login(user)
-    response = client.get(reverse("app_home"))
+    response = client.get(reverse("app_home"), follow=True)
     # verified_email_required renders the "verify your email" page instead.
     assert response.status_code == 200
     templates = [t.name for t in response.templates]
@@ -86,7 +87,7 @@ def test_unverified_session_cannot_open_verified_pages(client: Client) -> None:
 def test_verified_user_reaches_app(client: Client) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.get(reverse("app_home"))
+    response = client.get(reverse("app_home"), follow=True)
     assert response.status_code == 200
     assert "app/home.html" in [t.name for t in response.templates]
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from subscriptions.access import access_invalidate
+from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
@@ -93,7 +94,7 @@ def test_subscribe_use_cancel_resume(
     page.wait_for_url(re.compile(r"/portal/"))
     axe.check("emulator-portal-cancel")
     page.get_by_role("button", name="Cancel plan").click()
-    access_invalidate(user_id=user.pk)
+    access_invalidate(team=personal_team(user))
     _until(page, f"{base}/billing/", "Resume subscription")
     axe.check("billing-canceled")
 

@@ -14,6 +14,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from accounts.models import User
 from notifications.models import Notification
 from notifications.services import notify_from_stripe_event
+from tests.billing_helpers import personal_team
 
 _event_ids = count(1)
 
@@ -61,7 +62,7 @@ def deliver(
     ) -> list[Notification]:
         with django_capture_on_commit_callbacks(execute=True):
             return notify_from_stripe_event(
-                user=user,
+                team_id=personal_team(user).pk,
                 event_id=event_id or f"evt_test_{next(_event_ids)}",
                 event_type=event_type,
                 obj=obj,

@@ -11,6 +11,7 @@ from django.core import mail
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from notifications import services
+from tests.billing_helpers import personal_team
 from tests.email_helpers import assert_branded_email
 from tests.factories import make_user
 from tests.notifications import payloads
@@ -47,7 +48,8 @@ def test_payment_failed_email_links_billing(deliver: Deliver) -> None:
     user = make_user(email="hal@mail.test")
     deliver(user, "invoice.payment_failed", payloads.invoice(status="open"))
     [message] = mail.outbox
-    text, html = assert_branded_email(message, link="https://app.brightbill.test/billing/")
+    link = f"https://app.brightbill.test/t/{personal_team(user).slug}/billing/"
+    text, html = assert_branded_email(message, link=link)
     assert message.subject == "[Brightbill] Your payment failed"
     assert "Update payment method" in text
     assert "Update payment method" in html

@@ -12,7 +12,7 @@ from notifications.models import Notification
 from subscriptions.models import StripeEvent
 from subscriptions.services import stripe_client
 from subscriptions.services import test_clock_advance as advance_clock
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, personal_team
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing, live_billing
@@ -34,7 +34,7 @@ def test_subscription_lifecycle_notifies_each_step_once(
     user = _subscribe(client, live_billing, "pro_monthly")
     settle("checkout")
     stripe = stripe_client()
-    customer = Customer.objects.get(subscriber=user)
+    customer = Customer.objects.get(subscriber__personal_for=user)
     subscription = stripe.v1.subscriptions.list({"customer": customer.id}).data[0]
     prices = {p.lookup_key: p.id for p in stripe.v1.prices.list({"limit": 100}).data}
 
@@ -89,7 +89,7 @@ def test_card_less_trial_that_ends_is_told_only_that_it_ended(
     trial_end = access_now(user).trial_end
     assert trial_end is not None
 
-    advance_clock(user=user, to=trial_end + timedelta(minutes=1))
+    advance_clock(team=personal_team(user), to=trial_end + timedelta(minutes=1))
     wait_for(settled(live_billing), what="trial end")
 
     types = set(StripeEvent.objects.values_list("type", flat=True))

@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 
 from notifications import services
 from notifications.models import Notification, NotificationPreferences
-from tests.billing_helpers import give_plan, mirror_customer
+from tests.billing_helpers import give_plan, mirror_customer, personal_team
 from tests.factories import make_user
 from tests.notifications import payloads
 from tests.notifications.conftest import Deliver, html_of
@@ -39,7 +39,9 @@ def test_notify_subscription_created_active_is_started(deliver: Deliver) -> None
     [n] = deliver(user, "customer.subscription.created", payloads.subscription(status="active"))
     assert n.kind == Kind.SUBSCRIPTION_STARTED
     assert n.title == "Welcome to Starter"
-    assert n.link == "https://app.example.com/billing/"
+    # The billing page of the team the subscription is for (here the user's own).
+    assert n.link == f"https://app.example.com/t/{personal_team(user).slug}/billing/"
+    assert n.team == personal_team(user)
     assert n.user == user
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [user.email]
@@ -309,13 +311,15 @@ def test_notify_zero_invoice_gives_no_receipt(deliver: Deliver) -> None:
 def test_notify_invoice_payment_failed_links_billing_and_next_retry(deliver: Deliver) -> None:
     next_attempt = payloads.NOW + 3 * payloads.DAY
     failed = payloads.invoice(status="open", amount_due=2900, next_payment_attempt=next_attempt)
-    [n] = deliver(make_user(), "invoice.payment_failed", failed)
+    user = make_user()
+    [n] = deliver(user, "invoice.payment_failed", failed)
+    billing_url = f"https://app.example.com/t/{personal_team(user).slug}/billing/"
     assert n.kind == Kind.PAYMENT_FAILED
-    assert n.link == "https://app.example.com/billing/"
+    assert n.link == billing_url
     assert "$29" in n.body
     assert _date(next_attempt) in n.body
     [email] = mail.outbox
-    assert "Update payment method: https://app.example.com/billing/" in email.body
+    assert f"Update payment method: {billing_url}" in email.body
 
 
 def test_notify_invoice_payment_failed_without_retry(deliver: Deliver) -> None:
@@ -369,7 +373,7 @@ def test_notify_email_waits_for_commit(
     user = make_user()
     with django_capture_on_commit_callbacks() as callbacks:
         services.notify_from_stripe_event(
-            user=user,
+            team_id=personal_team(user).pk,
             event_id="evt_commit",
             event_type="invoice.paid",
             obj=payloads.invoice(),
@@ -407,7 +411,7 @@ def test_notify_receipts_off_skips_receipt_but_not_payment_problems(deliver: Del
 def test_notify_receipts_turned_off_after_queueing_are_not_sent() -> None:
     user = make_user()
     [receipt] = services.notify_from_stripe_event(
-        user=user,
+        team_id=personal_team(user).pk,
         event_id="evt_r",
         event_type="invoice.paid",
         obj=payloads.invoice(),

@@ -21,6 +21,7 @@ from notifications.tasks import (
     notification_emails_requeue_task,
     staff_alert_email_send_task,
 )
+from tests.billing_helpers import personal_team
 from tests.factories import make_user
 from tests.notifications import payloads
 from tests.notifications.conftest import Deliver, html_of
@@ -76,7 +77,7 @@ def test_email_task_gives_up_after_max_retries(
 
     monkeypatch.setattr(locmem.EmailBackend, "send_messages", refuse)
     [n] = services.notify_from_stripe_event(
-        user=make_user(),
+        team_id=personal_team(make_user()).pk,
         event_id="evt_down",
         event_type="invoice.payment_failed",
         obj=payloads.invoice(status="open"),
@@ -92,7 +93,7 @@ def test_email_task_gives_up_after_max_retries(
 
 def test_email_task_is_idempotent() -> None:
     [n] = services.notify_from_stripe_event(
-        user=make_user(),
+        team_id=personal_team(make_user()).pk,
         event_id="evt_twice",
         event_type="customer.subscription.deleted",
         obj=payloads.subscription(status="canceled"),
@@ -115,9 +116,10 @@ def test_email_is_multipart_in_the_site_style(deliver: Deliver) -> None:
     [email] = mail.outbox
     assert email.from_email
     assert email.body.startswith("Hi Ada,")
-    assert "Review billing: https://app.example.com/billing/" in email.body
+    billing_url = f"https://app.example.com/t/{personal_team(user).slug}/billing/"
+    assert f"Review billing: {billing_url}" in email.body
     html = html_of(email)
-    assert 'href="https://app.example.com/billing/"' in html
+    assert f'href="{billing_url}"' in html
     assert "https://app.example.com/notifications/" in html
     assert "<script" not in html
 
@@ -220,7 +222,7 @@ def test_user_notifications_and_staff_alerts_are_separate() -> None:
     """A dispute is for staff only: the user's service makes nothing of it."""
     assert (
         services.notify_from_stripe_event(
-            user=make_user(),
+            team_id=personal_team(make_user()).pk,
             event_id="evt_dp",
             event_type="charge.dispute.created",
             obj=payloads.dispute(),
@@ -247,7 +249,11 @@ def test_requeue_sends_emails_whose_enqueue_was_lost(settings: SettingsWrapper) 
 
     def notify(who: Any, event_id: str, event_type: str, obj: dict[str, Any]) -> int:
         [n] = services.notify_from_stripe_event(
-            user=who, event_id=event_id, event_type=event_type, obj=obj, previous=None
+            team_id=personal_team(who).pk,
+            event_id=event_id,
+            event_type=event_type,
+            obj=obj,
+            previous=None,
         )
         return n.pk
 
@@ -285,7 +291,7 @@ def test_broker_outage_does_not_fail_the_caller(
     monkeypatch.setattr(notification_email_send_task, "delay", broker_down)
     with django_capture_on_commit_callbacks() as callbacks:
         services.notify_from_stripe_event(
-            user=make_user(),
+            team_id=personal_team(make_user()).pk,
             event_id="evt_broker",
             event_type="invoice.payment_failed",
             obj=payloads.invoice(status="open"),

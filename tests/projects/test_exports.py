@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from projects.exports import csv_safe
 from projects.models import Project
+from tests.billing_helpers import personal_team, turl
 from tests.projects.helpers import change_plan, make_projects, new_user
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def login(client: Client, lookup_key: str | None = None) -> Any:
 @pytest.mark.parametrize("name", ["exports", "export_projects_csv"])
 def test_free_users_are_sent_to_pricing_with_the_plan_to_choose(client: Client, name: str) -> None:
     login(client)
-    response = client.get(reverse(name))
+    response = client.get(turl(client, name))
     assert response.status_code == 302
     assert response["Location"] == reverse("pricing")
     texts = [str(m) for m in get_messages(response.wsgi_request)]
@@ -36,7 +37,7 @@ def test_free_users_are_sent_to_pricing_with_the_plan_to_choose(client: Client, 
 
 def test_json_clients_get_403_naming_the_plan(client: Client) -> None:
     login(client)
-    response = client.get(reverse("export_projects_csv"), HTTP_ACCEPT="application/json")
+    response = client.get(turl(client, "export_projects_csv"), HTTP_ACCEPT="application/json")
     assert response.status_code == 403
     body = response.json()
     assert body["error"] == "upgrade_required"
@@ -47,20 +48,24 @@ def test_json_clients_get_403_naming_the_plan(client: Client) -> None:
 def test_exports_page_links_to_the_download(client: Client) -> None:
     user = login(client, "starter_monthly")
     make_projects(user, 2)
-    response = client.get(reverse("exports"))
+    response = client.get(turl(user, "exports"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'href="{reverse("export_projects_csv")}"' in html
+    assert f'href="{turl(user, "export_projects_csv")}"' in html
     assert "2 projects" in html
 
 
 def test_csv_download_lists_only_your_projects(client: Client) -> None:
     user = login(client, "pro_monthly")
-    Project.objects.create(owner=user, name="Alpha", description="First, with a comma")
-    Project.objects.create(owner=user, name="Beta", description='Quote " and\nnewline')
-    Project.objects.create(owner=new_user(), name="Someone else's")
+    Project.objects.create(
+        team=personal_team(user), created_by=user, name="Alpha", description="First, with a comma"
+    )
+    Project.objects.create(
+        team=personal_team(user), created_by=user, name="Beta", description='Quote " and\nnewline'
+    )
+    Project.objects.create(team=personal_team(new_user()), name="Someone else's")
 
-    response = client.get(reverse("export_projects_csv"))
+    response = client.get(turl(user, "export_projects_csv"))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -76,7 +81,7 @@ def test_csv_download_lists_only_your_projects(client: Client) -> None:
 def test_csv_download_marks_read_only_projects(client: Client) -> None:
     user = login(client, "starter_monthly")
     make_projects(user, 7)
-    response = client.get(reverse("export_projects_csv"))
+    response = client.get(turl(user, "export_projects_csv"))
     rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
     assert [r[5] for r in rows] == ["no"] * 5 + ["yes"] * 2
 
@@ -84,8 +89,10 @@ def test_csv_download_marks_read_only_projects(client: Client) -> None:
 def test_csv_download_neutralises_formulas(client: Client) -> None:
     user = login(client, "starter_monthly")
     for name in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)"):
-        Project.objects.create(owner=user, name=name, description="=cmd|' /C calc'!A0")
-    response = client.get(reverse("export_projects_csv"))
+        Project.objects.create(
+            team=personal_team(user), created_by=user, name=name, description="=cmd|' /C calc'!A0"
+        )
+    response = client.get(turl(user, "export_projects_csv"))
     rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
     assert [r[1] for r in rows] == ['\'=HYPERLINK("http://x")', "'+1", "'-2+3", "'@SUM(A1)"]
     assert {r[2] for r in rows} == {"'=cmd|' /C calc'!A0"}

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from projects.models import Project
+from tests.billing_helpers import turl
 from tests.projects.helpers import change_plan, make_projects, new_user
 from tests.test_templates import assert_every_input_is_labelled, assert_page_is_self_contained
 
@@ -33,7 +34,7 @@ def html_of(response: Any) -> str:
     "name", ["app_home", "project_list", "project_create", "exports", "api_access"]
 )
 def test_pages_need_a_login(client: Client, name: str) -> None:
-    response = client.get(reverse(name))
+    response = client.get(turl(new_user(), name))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
 
@@ -41,7 +42,7 @@ def test_pages_need_a_login(client: Client, name: str) -> None:
 def test_pages_need_a_verified_email(client: Client) -> None:
     user = new_user(verified=False)
     client.force_login(user)
-    response = client.get(reverse("project_list"))
+    response = client.get(turl(user, "project_list"))
     assert "projects/list.html" not in [t.name for t in response.templates]
     assert not Project.objects.exists()
 
@@ -52,7 +53,7 @@ def test_pages_need_a_verified_email(client: Client) -> None:
 def test_pages_render_labelled_and_self_contained(client: Client, name: str) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 2)
-    response = client.get(reverse(name))
+    response = client.get(turl(client, name))
     assert response.status_code == 200
     assert_page_is_self_contained(response.content.decode())
     assert_every_input_is_labelled(response.content.decode())
@@ -61,19 +62,20 @@ def test_pages_render_labelled_and_self_contained(client: Client, name: str) -> 
 def test_dashboard_shows_plan_usage_and_links(client: Client) -> None:
     user = login(client, email="dana@example.com")
     make_projects(user, 1)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "dana@example.com" in html
     assert "Free" in html
     assert "1 of 1 project used" in html
-    for name in ("project_list", "exports", "api_access", "pricing", "billing"):
-        assert f'href="{reverse(name)}"' in html
+    for name in ("project_list", "exports", "api_access", "billing"):
+        assert f'href="{turl(client, name)}"' in html
+    assert f'href="{reverse("pricing")}"' in html
     assert "Upgrade to Starter" in html
 
 
 def test_dashboard_on_pro_shows_unlimited_and_open_features(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 3)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "3 projects · unlimited" in html
     assert "Open exports" in html
     assert "Manage API token" in html
@@ -82,13 +84,13 @@ def test_dashboard_on_pro_shows_unlimited_and_open_features(client: Client) -> N
 
 def test_list_shows_usage_and_an_upgrade_button_at_quota(client: Client) -> None:
     user = login(client)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "0 of 1 project used" in html
     assert "No projects yet" in html
-    assert f'href="{reverse("project_create")}"' in html
+    assert f'href="{turl(user, "project_create")}"' in html
 
     make_projects(user, 1)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "1 of 1 project used" in html
     assert "Upgrade to Starter for more projects" in html
     assert f'href="{reverse("pricing")}"' in html
@@ -97,7 +99,7 @@ def test_list_shows_usage_and_an_upgrade_button_at_quota(client: Client) -> None
 def test_list_on_pro_says_unlimited(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 2)
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "2 projects · unlimited" in html
     assert "Read-only" not in html
 
@@ -105,13 +107,13 @@ def test_list_on_pro_says_unlimited(client: Client) -> None:
 def test_create_within_quota_creates_the_project(client: Client) -> None:
     user = login(client, "starter_monthly")
     response = client.post(
-        reverse("project_create"), {"name": "Launch site", "description": "Landing page"}
+        turl(user, "project_create"), {"name": "Launch site", "description": "Landing page"}
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("project_list")
-    project = Project.objects.get(owner=user)
+    assert response["Location"] == turl(user, "project_list")
+    project = Project.objects.get(team__personal_for=user)
     assert (project.name, project.description) == ("Launch site", "Landing page")
-    assert "Launch site" in html_of(client.get(reverse("project_list")))
+    assert "Launch site" in html_of(client.get(turl(user, "project_list")))
 
 
 @pytest.mark.parametrize(("lookup_key", "limit"), [(None, 1), ("starter_monthly", 5)])
@@ -121,52 +123,52 @@ def test_create_past_quota_shows_the_limit_and_creates_nothing(
     user = login(client, lookup_key)
     make_projects(user, limit)
 
-    page = html_of(client.get(reverse("project_create")))
+    page = html_of(client.get(turl(user, "project_create")))
     assert "You have reached your project limit" in page
     assert 'name="name"' not in page
 
-    response = client.post(reverse("project_create"), {"name": "One more"})
+    response = client.post(turl(user, "project_create"), {"name": "One more"})
     html = html_of(response)
     assert response.status_code == 200
     assert "You have reached your project limit" in html
     assert f"includes {limit} project" in html
     assert f'href="{reverse("pricing")}">Upgrade</a>' in html
-    assert Project.objects.filter(owner=user).count() == limit
+    assert Project.objects.filter(team__personal_for=user).count() == limit
     assert not Project.objects.filter(name="One more").exists()
 
 
 def test_create_on_pro_is_never_limited(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 30)
-    response = client.post(reverse("project_create"), {"name": "Number 31"})
+    response = client.post(turl(user, "project_create"), {"name": "Number 31"})
     assert response.status_code == 302
-    assert Project.objects.filter(owner=user).count() == 31
+    assert Project.objects.filter(team__personal_for=user).count() == 31
 
 
 def test_create_shows_field_errors(client: Client) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 1)
-    response = client.post(reverse("project_create"), {"name": "project 1"})
+    response = client.post(turl(user, "project_create"), {"name": "project 1"})
     html = html_of(response)
     assert response.status_code == 200
-    assert "You already have a project called" in html
+    assert "This team already has a project called" in html
     assert "is-invalid" in html
-    response = client.post(reverse("project_create"), {"name": ""})
+    response = client.post(turl(user, "project_create"), {"name": ""})
     assert "This field is required." in html_of(response)
-    assert Project.objects.filter(owner=user).count() == 1
+    assert Project.objects.filter(team__personal_for=user).count() == 1
 
 
 def test_create_enforces_csrf() -> None:
     client = Client(enforce_csrf_checks=True)
     login(client)
-    response = client.post(reverse("project_create"), {"name": "Forged"})
+    response = client.post(turl(client, "project_create"), {"name": "Forged"})
     assert response.status_code == 403
     assert not Project.objects.exists()
 
-    page = client.get(reverse("project_create"))
+    page = client.get(turl(client, "project_create"))
     token = page.context["csrf_token"]
     response = client.post(
-        reverse("project_create"), {"name": "Real", "csrfmiddlewaretoken": str(token)}
+        turl(client, "project_create"), {"name": "Real", "csrfmiddlewaretoken": str(token)}
     )
     assert response.status_code == 302
     assert Project.objects.filter(name="Real").exists()
@@ -175,23 +177,23 @@ def test_create_enforces_csrf() -> None:
 def test_downgrade_marks_extras_read_only_and_keeps_them(client: Client) -> None:
     user = login(client, "starter_monthly")
     for i in range(1, 6):
-        client.post(reverse("project_create"), {"name": f"Project {i}"})
-    assert Project.objects.filter(owner=user).count() == 5
+        client.post(turl(user, "project_create"), {"name": f"Project {i}"})
+    assert Project.objects.filter(team__personal_for=user).count() == 5
 
     change_plan(user, None)
 
-    html = html_of(client.get(reverse("project_list")))
+    html = html_of(client.get(turl(user, "project_list")))
     assert "5 of 1 project used" in html
     assert html.count("Read-only</span>") == 4
     assert "Some projects are read-only" in html
-    assert Project.objects.filter(owner=user).count() == 5
+    assert Project.objects.filter(team__personal_for=user).count() == 5
 
-    oldest, locked = Project.objects.filter(owner=user)[:2]
-    assert client.get(reverse("project_edit", args=[oldest.pk])).status_code == 200
-    response = client.get(reverse("project_edit", args=[locked.pk]))
+    oldest, locked = Project.objects.filter(team__personal_for=user)[:2]
+    assert client.get(turl(user, "project_edit", pk=oldest.pk)).status_code == 200
+    response = client.get(turl(user, "project_edit", pk=locked.pk))
     assert response.status_code == 403
     assert "This project is read-only" in html_of(response)
-    response = client.post(reverse("project_edit", args=[locked.pk]), {"name": "Changed"})
+    response = client.post(turl(user, "project_edit", pk=locked.pk), {"name": "Changed"})
     assert response.status_code == 403
     locked.refresh_from_db()
     assert locked.name == "Project 2"
@@ -200,9 +202,9 @@ def test_downgrade_marks_extras_read_only_and_keeps_them(client: Client) -> None
 def test_upgrade_unlocks_read_only_projects(client: Client) -> None:
     user = login(client)
     projects = make_projects(user, 3)
-    assert client.get(reverse("project_edit", args=[projects[2].pk])).status_code == 403
+    assert client.get(turl(client, "project_edit", pk=projects[2].pk)).status_code == 403
     change_plan(user, "starter_monthly")
-    response = client.post(reverse("project_edit", args=[projects[2].pk]), {"name": "Unlocked"})
+    response = client.post(turl(client, "project_edit", pk=projects[2].pk), {"name": "Unlocked"})
     assert response.status_code == 302
     projects[2].refresh_from_db()
     assert projects[2].name == "Unlocked"
@@ -211,10 +213,10 @@ def test_upgrade_unlocks_read_only_projects(client: Client) -> None:
 def test_edit_saves_changes(client: Client) -> None:
     user = login(client)
     (project,) = make_projects(user, 1)
-    page = html_of(client.get(reverse("project_edit", args=[project.pk])))
+    page = html_of(client.get(turl(user, "project_edit", pk=project.pk)))
     assert 'value="Project 1"' in page
     response = client.post(
-        reverse("project_edit", args=[project.pk]), {"name": "Renamed", "description": "Notes"}
+        turl(user, "project_edit", pk=project.pk), {"name": "Renamed", "description": "Notes"}
     )
     assert response.status_code == 302
     project.refresh_from_db()
@@ -224,7 +226,7 @@ def test_edit_saves_changes(client: Client) -> None:
 def test_delete_asks_for_confirmation_then_deletes_even_read_only(client: Client) -> None:
     user = login(client)
     _first, second = make_projects(user, 2)
-    url = reverse("project_delete", args=[second.pk])
+    url = turl(user, "project_delete", pk=second.pk)
 
     page = client.get(url)
     assert page.status_code == 200
@@ -236,7 +238,7 @@ def test_delete_asks_for_confirmation_then_deletes_even_read_only(client: Client
     assert not Project.objects.filter(pk=second.pk).exists()
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Project “Project 2” deleted." in messages
-    assert "1 of 1 project used" in html_of(client.get(reverse("project_list")))
+    assert "1 of 1 project used" in html_of(client.get(turl(user, "project_list")))
 
 
 def test_other_users_projects_are_not_found(client: Client) -> None:
@@ -244,12 +246,12 @@ def test_other_users_projects_are_not_found(client: Client) -> None:
     (project,) = make_projects(owner, 1, prefix="Secret")
     login(client, "pro_monthly")
     for name in ("project_edit", "project_delete"):
-        url = reverse(name, args=[project.pk])
+        url = turl(client, name, pk=project.pk)
         assert client.get(url).status_code == 404
         assert client.post(url, {"name": "Hijacked"}).status_code == 404
     project.refresh_from_db()
     assert project.name == "Secret 1"
-    assert "Secret 1" not in html_of(client.get(reverse("project_list")))
+    assert "Secret 1" not in html_of(client.get(turl(client, "project_list")))
 
 
 def test_project_list_queries_do_not_grow_with_projects(
@@ -257,20 +259,20 @@ def test_project_list_queries_do_not_grow_with_projects(
 ) -> None:
     user = login(client, "pro_monthly")
     make_projects(user, 2)
-    client.get(reverse("project_list"))  # warm the access cache
+    client.get(turl(user, "project_list"))  # warm the access cache
     with CaptureQueriesContext(connection) as few:
-        client.get(reverse("project_list"))
+        client.get(turl(user, "project_list"))
     make_projects(user, 20, prefix="More")
-    with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as many:
-        response = client.get(reverse("project_list"))
-    assert response.status_code == 200
+    with django_assert_max_num_queries(9), CaptureQueriesContext(connection) as many:
+        response = client.get(turl(user, "project_list"))
+    assert response.status_code == 200, [q["sql"][:90] for q in many.captured_queries]
     assert len(many.captured_queries) == len(few.captured_queries)
 
 
 def test_dashboard_marks_read_only_recent_projects(client: Client) -> None:
     user = login(client)
     make_projects(user, 4)
-    html = html_of(client.get(reverse("app_home")))
+    html = html_of(client.get(turl(user, "app_home")))
     assert "4 of 1 project used" in html
     assert html.count("Read-only</span>") == 3
     assert "Project 4" in html
@@ -292,6 +294,6 @@ def test_project_usage_agrees_with_the_limit(
     user = login(client, lookup_key)
     make_projects(user, projects)
     for name in ("app_home", "project_list"):
-        page = html_of(client.get(reverse(name)))
+        page = html_of(client.get(turl(client, name)))
         assert re.search(rf">\s*{expected}\s*</p>", page), name  # the meter's text
         assert f'aria-label="{expected}"' in page, name  # and its label

@@ -72,7 +72,7 @@ def test_anonymous_pages_send_the_security_headers(client: Client, name: str) ->
 @pytest.mark.parametrize("name", USER_PAGES)
 def test_user_pages_send_the_security_headers(client: Client, name: str) -> None:
     client.force_login(make_user())
-    response = client.get(reverse(name))
+    response = client.get(reverse(name), follow=True)  # team pages: on to the personal team
     assert response.status_code == 200
     assert_security_headers(response)
 

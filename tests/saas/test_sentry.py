@@ -23,6 +23,7 @@ from sentry_sdk.transport import Transport
 
 from projects.services import api_token_generate
 from saas.sentry import FILTERED, scrub_event, scrub_text, sentry_init
+from tests.billing_helpers import personal_team
 from tests.factories import make_user
 
 logger = logging.getLogger("tests.saas.checkout")
@@ -192,7 +193,7 @@ urlpatterns = [path("checkout-failed/", _checkout_failed)]
 def test_captured_exception_event_carries_no_personal_data_or_secrets(
     sentry_transport: CapturingTransport,
 ) -> None:
-    token = api_token_generate(user=make_user()).secret
+    token = api_token_generate(team=personal_team(u := make_user()), user=u).secret
     client = Client(raise_request_exception=False)
     response = client.post(
         "/checkout-failed/",

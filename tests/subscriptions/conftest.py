@@ -19,6 +19,7 @@ from stripe_emulator import EmulatorServer
 
 from saas.stripe_bases import stripe_bases_restore, stripe_bases_route
 from subscriptions.bootstrap import billing_bootstrap
+from tests.billing_helpers import tpath
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Billing:
         self, client: Client, price: str, card: str | None = "4242424242424242", **extra: Any
     ) -> str:
         """Checkout through the app and the emulator; returns the success page path."""
-        response = client.post("/billing/checkout/", {"price": price})
+        response = client.post(tpath(client, "/billing/checkout/"), {"price": price})
         assert response.status_code == 303, response.content[:500]
         body: dict[str, Any] = {**extra}
         if card is not None:

@@ -34,7 +34,8 @@ from subscriptions.gating import (
     feature_required,
     subscription_required,
 )
-from tests.billing_helpers import give_plan
+from teams.models import Team
+from tests.billing_helpers import give_plan, personal_team
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +61,9 @@ class _ExportView(FeatureRequiredMixin, View):
 def _request(user: object, accept: str = "text/html") -> HttpRequest:
     request = RequestFactory().get("/x", HTTP_ACCEPT=accept)
     request.user = user  # type: ignore[assignment]
+    # What the team middleware gives a page: the current team (here the personal one).
+    team = personal_team(user) if isinstance(user, User) else None
+    request.team_current = lambda: team  # type: ignore[attr-defined]
     request.session = {}  # type: ignore[assignment]
     from django.contrib.messages.storage.fallback import FallbackStorage
 
@@ -106,14 +110,14 @@ def test_past_due_in_grace_keeps_access_then_loses_it(settings: SettingsWrapper)
     user = make_user()
     now = int(time.time())
     give_plan(user, status="past_due", period_start=now - 2 * 86400)
-    access = access_for(user)
+    access = access_for(personal_team(user))
     assert access.has_access
     assert access.in_grace
 
     other = make_user()
     give_plan(other, status="past_due", period_start=now - 8 * 86400)
-    assert not access_for(other).has_access
-    assert access_for(other).plan_key == "free"
+    assert not access_for(personal_team(other)).has_access
+    assert access_for(personal_team(other)).plan_key == "free"
 
 
 @pytest.mark.parametrize(
@@ -122,7 +126,7 @@ def test_past_due_in_grace_keeps_access_then_loses_it(settings: SettingsWrapper)
 def test_statuses_without_access_fall_back_to_free(status: str) -> None:
     user = make_user()
     give_plan(user, status=status)
-    access = access_for(user)
+    access = access_for(personal_team(user))
     assert access.plan_key == "free"
     assert access.features == frozenset(get_catalog().free_plan.features)
     assert access.quota("projects") == 1
@@ -131,22 +135,24 @@ def test_statuses_without_access_fall_back_to_free(status: str) -> None:
 def test_warm_cache_costs_no_query(django_assert_num_queries: DjangoAssertNumQueries) -> None:
     user = make_user()
     give_plan(user, lookup_key="pro_monthly")
-    access_for(user)  # warm
+    team = personal_team(user)  # loaded by the request (the team is in the URL)
+    access_for(team)  # warm
     with django_assert_num_queries(0):
-        assert access_for(user).has("api_access")
+        assert access_for(team).has("api_access")
 
 
 def test_invalidate_recomputes(django_assert_num_queries: DjangoAssertNumQueries) -> None:
-    user = make_user()
-    assert access_for(user).plan_key == "free"
-    give_plan(user, lookup_key="pro_yearly")  # invalidates, as the webhook pipeline will
-    assert access_for(user).plan_key == "pro"
-    version = user.billing_version
-    access_invalidate(user_id=user.pk)
-    user.refresh_from_db()
-    assert user.billing_version == version + 1
+    team = personal_team(make_user())
+    assert access_for(team).plan_key == "free"
+    give_plan(team, lookup_key="pro_yearly")  # invalidates, as the webhook pipeline will
+    team.refresh_from_db()
+    assert access_for(team).plan_key == "pro"
+    version = team.billing_version
+    access_invalidate(team_id=team.pk)
+    team.refresh_from_db()
+    assert team.billing_version == version + 1
     with CaptureQueriesContext(connection) as recompute:
-        assert access_for(user).plan_key == "pro"
+        assert access_for(team).plan_key == "pro"
     assert len(recompute) > 0, "a new version must be computed from the mirror"
 
 
@@ -155,45 +161,48 @@ def test_two_layers_process_memory_then_redis(
 ) -> None:
     user = make_user()
     give_plan(user, lookup_key="starter_monthly")
-    key = _cache_key(user.pk, user.billing_version)
+    team = personal_team(user)
+    key = _cache_key(team.pk, team.billing_version)
     assert cache.get(key) is None
-    assert access_for(user).plan_key == "starter"
-    assert cache.get(key) == access_for(user)  # shared with the other processes
+    assert access_for(team).plan_key == "starter"
+    assert cache.get(key) == access_for(team)  # shared with the other processes
     cache.clear()
     with django_assert_num_queries(0):
-        assert access_for(user).plan_key == "starter"  # this process's memory
+        assert access_for(team).plan_key == "starter"  # this process's memory
     assert cache.get(key) is None, "a memory hit must not touch Redis"
     access_local_clear()
-    cache.set(key, access_for(user))  # recomputed, and shared again
+    cache.set(key, access_for(team))  # recomputed, and shared again
     access_local_clear()
     with django_assert_num_queries(0):
-        assert access_for(user).plan_key == "starter"  # from Redis, as another process would
+        assert access_for(team).plan_key == "starter"  # from Redis, as another process would
 
 
 def test_a_change_made_elsewhere_is_seen_by_the_next_request(client: Client) -> None:
     """The mirror changes and the version is bumped without this process being told
     (as by a worker); its memory still holds the old answer, but the next request
-    loads the user row, sees the new version and recomputes."""
+    loads the team row (its URL names it), sees the new version and recomputes."""
     user = make_user()
+    team = personal_team(user)
+    exports = f"/t/{team.slug}/app/exports/"
     client.force_login(user)
-    assert client.get("/app/exports/").status_code == 302  # free: warms this process's memory
+    assert client.get(exports).status_code == 302  # free: warms this process's memory
     subscription = give_plan(user, lookup_key="pro_monthly")
-    assert client.get("/app/exports/").status_code == 200
+    assert client.get(exports).status_code == 200
     subscription.delete()
     # No version bump, no change: the cached answer stands (what invalidation is for).
-    assert client.get("/app/exports/").status_code == 200
-    User.objects.filter(pk=user.pk).update(billing_version=F("billing_version") + 1)
-    assert client.get("/app/exports/").status_code == 302
+    assert client.get(exports).status_code == 200
+    Team.objects.filter(pk=team.pk).update(billing_version=F("billing_version") + 1)
+    assert client.get(exports).status_code == 302
 
 
 def test_an_answer_computed_before_a_change_never_serves_the_new_version() -> None:
     """The race a delete-based cache has: a request computes from the old mirror
     while a webhook commits and invalidates, then stores the old answer."""
     user = make_user()
-    stale = User.objects.get(pk=user.pk)  # loaded by a request before the webhook
+    stale = personal_team(user)  # loaded by a request before the webhook
     give_plan(user, lookup_key="pro_monthly")  # the webhook: new mirror, new version
     assert access_for(stale).plan_key in ("free", "pro")  # whatever that request saw
-    assert access_for(User.objects.get(pk=user.pk)).plan_key == "pro"
+    assert access_for(personal_team(user)).plan_key == "pro"
 
 
 def test_local_layer_expires_and_stays_bounded() -> None:
@@ -214,8 +223,9 @@ def test_local_layer_expires_at_the_next_boundary() -> None:
     """A trial ending in two seconds is cached in memory for about two seconds, not an hour."""
     user = make_user()
     give_plan(user, lookup_key="starter_monthly", status="trialing", trial_end=int(time.time()) + 2)
-    assert access_for(user).status == "trialing"
-    expires, _ = access_module._local._entries[(user.pk, user.billing_version)]
+    team = personal_team(user)
+    assert access_for(team).status == "trialing"
+    expires, _ = access_module._local._entries[(team.pk, team.billing_version)]
     assert 0 < expires - time.monotonic() <= 3.5
 
 
@@ -223,16 +233,17 @@ def test_gated_view_with_warm_cache_makes_no_access_query(client: Client) -> Non
     user = make_user()
     give_plan(user, lookup_key="pro_monthly")
     client.force_login(user)
-    assert client.get("/app/exports/").status_code == 200  # warms the access cache
+    exports = f"/t/{personal_team(user).slug}/app/exports/"
+    assert client.get(exports).status_code == 200  # warms the access cache
     with CaptureQueriesContext(connection) as queries:
-        response = client.get("/app/exports/")
+        response = client.get(exports)
     assert response.status_code == 200
     access_tables = ("djstripe_", "subscriptions_")
     touched = [
         q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in access_tables)
     ]
     assert touched == []
-    assert len(queries.captured_queries) >= 1  # the session and user are still read
+    assert len(queries.captured_queries) >= 1  # the session, user and membership are read
 
 
 def test_template_filters() -> None:
@@ -243,4 +254,5 @@ def test_template_filters() -> None:
         '{% if access|has_feature:"api_access" %}A{% endif %}-{{ access|quota:"projects" }}'
         '-{{ 2900|money:"usd" }}-{{ 999|money:"eur" }}-{{ 500|money:"jpy" }}'
     )
-    assert template.render(Context({"access": access_for(user)})) == "E-5-$29-€9.99-¥500"
+    access = access_for(personal_team(user))
+    assert template.render(Context({"access": access})) == "E-5-$29-€9.99-¥500"

@@ -15,7 +15,7 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 
 from subscriptions import selectors
 from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
-from tests.billing_helpers import DAY, give_plan, mirror_customer
+from tests.billing_helpers import DAY, give_plan, mirror_customer, personal_team, tpath
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +106,7 @@ def test_pricing_shows_prices_trial_and_current_plan(client: Client) -> None:
 
 def test_billing_page_for_a_user_without_subscription(client: Client) -> None:
     client.force_login(make_user())
-    page = client.get("/billing/")
+    page = client.get(tpath(client, "/billing/"))
     assert page.status_code == 200
     assert b"You have no subscription yet" in page.content
 
@@ -114,7 +114,7 @@ def test_billing_page_for_a_user_without_subscription(client: Client) -> None:
 def _billing_text(client: Client, user: Any) -> str:
     """The billing page as a reader sees it: tags dropped, whitespace collapsed."""
     client.force_login(user)
-    response = client.get("/billing/")
+    response = client.get(tpath(client, "/billing/"))
     assert response.status_code == 200
     return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
 
@@ -220,14 +220,17 @@ def test_billing_pages_need_login(client: Client) -> None:
 def test_checkout_and_portal_refuse_get_or_csrfless_posts() -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_user())
-    assert client.post("/billing/checkout/", {"price": "pro_monthly"}).status_code == 403
-    assert client.post("/billing/portal/").status_code == 403
-    assert client.get("/billing/portal/").status_code == 405
+    assert (
+        client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"}).status_code
+        == 403
+    )
+    assert client.post(tpath(client, "/billing/portal/")).status_code == 403
+    assert client.get(tpath(client, "/billing/portal/")).status_code == 405
 
 
 def test_dev_page_is_hidden_without_debug(client: Client) -> None:
     client.force_login(make_user())
-    assert client.get("/dev/billing/").status_code == 404
+    assert client.get(tpath(client, "/dev/billing/")).status_code == 404
 
 
 def test_catalog_rejects_inconsistencies() -> None:
@@ -256,7 +259,7 @@ def test_pricing_offers_the_trial_to_whoever_gets_one(client: Client, visitor: s
         if visitor == "new customer":
             mirror_customer(user)  # opened a Checkout once, never subscribed
         client.force_login(user)
-        assert selectors.trial_eligible(user=user)
+        assert selectors.trial_eligible(team=personal_team(user))
     page = client.get("/pricing/").content.decode()
     assert "14-day free trial" in page
     assert "Start free trial" in page
@@ -275,12 +278,12 @@ def test_pricing_offers_no_trial_to_a_returning_customer(client: Client) -> None
     # A past Starter trial that ended: Checkout would charge at once now.
     give_plan(user, lookup_key="starter_monthly", status="canceled", ended_at=1)
     client.force_login(user)
-    assert not selectors.trial_eligible(user=user)
+    assert not selectors.trial_eligible(team=personal_team(user))
     page = client.get("/pricing/").content.decode()
     assert "free trial" not in page.lower()
     assert "Free for" not in page
     assert "$9 today, then $9/month" in page
     assert "Choose Starter" in page
-    confirm = client.get("/billing/checkout/?price=starter_monthly").content.decode()
+    confirm = client.get(tpath(client, "/billing/checkout/?price=starter_monthly")).content.decode()
     assert "free trial" not in confirm.lower()
     assert "$9 today, then $9/month" in confirm

@@ -151,7 +151,7 @@ def test_reconcile_fixes_drift(client: Client, billing: Billing) -> None:
     user = make_user()
     client.force_login(user)
     client.get(billing.subscribe(client, "pro_monthly"))
-    sub = Subscription.objects.get(customer__subscriber=user)
+    sub = Subscription.objects.get(customer__subscriber__personal_for=user)
     # Stripe changed behind our back (a webhook was lost).
     services.stripe_client().v1.subscriptions.update(sub.id, {"cancel_at_period_end": True})
     assert billing_reconcile(dry_run=True).fixed

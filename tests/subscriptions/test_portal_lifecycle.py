@@ -15,7 +15,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, personal_team, tpath
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing, HostedPage
 
@@ -30,7 +30,7 @@ def _subscribed(client: Client, billing: Billing, price: str, **kwargs: Any) -> 
 
 
 def _portal(client: Client, flow: str | None = None) -> HostedPage:
-    response = client.post("/billing/portal/", {"flow": flow} if flow else {})
+    response = client.post(tpath(client, "/billing/portal/"), {"flow": flow} if flow else {})
     assert response.status_code == 303
     return HostedPage(response["Location"])
 
@@ -50,7 +50,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
     confirm = page.submit("Continue", price=starter.id)
     assert "Starter" in confirm.html
     confirm.submit("Confirm")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
 
     access = access_now(user)
     assert access.plan_key == "starter"
@@ -60,7 +60,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
 
     # The unused part of Pro is credited on the next invoice as a proration.
     client_stripe = services.stripe_client()
-    customer_id = Subscription.objects.get(customer__subscriber=user).customer_id
+    customer_id = Subscription.objects.get(customer__subscriber__personal_for=user).customer_id
     pending = client_stripe.v1.invoice_items.list({"customer": customer_id, "pending": True})
     # Changed seconds after subscribing: almost the whole period is credited and charged.
     credits = [item.amount for item in pending.data if item.amount < 0]
@@ -73,7 +73,7 @@ def test_downgrade_and_upgrade_in_portal_change_features(client: Client, billing
     _portal(client).link("Update plan").submit(
         "Continue", price=services.price_for_checkout(lookup_key="pro_monthly").id
     ).submit("Confirm")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
     assert access_now(user).has("api_access")
 
 
@@ -81,16 +81,16 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
     user = _subscribed(client, billing, "pro_monthly")
     page = _portal(client, "subscription_cancel")
     page.submit("Cancel plan", reason="too_expensive")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
 
     access = access_now(user)
     assert access.cancel_at_period_end
     assert access.has_access
     assert access.reason == "canceling"
-    billing_page = client.get("/billing/")
+    billing_page = client.get(tpath(client, "/billing/"))
     assert b"Resume subscription" in billing_page.content
 
-    services.test_clock_advance(user=user, to=_period_end(user) + timedelta(hours=2))
+    services.test_clock_advance(team=personal_team(user), to=_period_end(user) + timedelta(hours=2))
     access = access_now(user)
     assert access.status == "canceled"
     assert not access.has_access
@@ -100,10 +100,10 @@ def test_cancel_at_period_end_keeps_access_until_the_end(client: Client, billing
 def test_resume_removes_the_scheduled_cancellation(client: Client, billing: Billing) -> None:
     user = _subscribed(client, billing, "pro_monthly")
     _portal(client, "subscription_cancel").submit("Cancel plan")
-    services.customer_sync_all(user=user)
+    services.customer_sync_all(team=personal_team(user))
     assert access_now(user).cancel_at_period_end
 
-    response = client.post("/billing/resume/")
+    response = client.post(tpath(client, "/billing/resume/"))
     assert response.status_code == 302
     access = access_now(user)
     assert not access.cancel_at_period_end
@@ -125,14 +125,14 @@ def test_failed_renewal_past_due_grace_then_lockout(
         cardholder_name="Jo Doe",
     )
     renewal = _period_end(user)
-    services.test_clock_advance(user=user, to=renewal + timedelta(hours=2))
+    services.test_clock_advance(team=personal_team(user), to=renewal + timedelta(hours=2))
     access = access_now(user)
     assert access.status == "past_due"
     assert access.has_access  # inside the grace period
     assert access.in_grace
-    assert b"Update payment method" in client.get("/billing/").content
+    assert b"Update payment method" in client.get(tpath(client, "/billing/")).content
 
-    services.test_clock_advance(user=user, to=renewal + timedelta(days=3, hours=3))
+    services.test_clock_advance(team=personal_team(user), to=renewal + timedelta(days=3, hours=3))
     access = access_now(user)
     assert not access.has_access
     assert access.plan_key == "free"
@@ -142,7 +142,7 @@ def test_failed_renewal_past_due_grace_then_lockout(
 def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Billing) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     status, result = billing.complete_checkout(response["Location"], card="4000002760003184")
     assert status == 200
     assert result["status"] == "requires_action"
@@ -153,7 +153,7 @@ def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Bi
         f"/_emulator/checkout/sessions/{session_id}/authenticate", {"succeed": True}
     )
     assert status == 200, result
-    client.get(f"/billing/success/?session_id={session_id}")
+    client.get(tpath(client, f"/billing/success/?session_id={session_id}"))
     access = access_now(user)
     assert access.status == "active"
     assert access.has("api_access")
@@ -162,12 +162,12 @@ def test_three_d_secure_then_authenticated_is_active(client: Client, billing: Bi
 def test_dev_time_machine_moves_the_clock(client: Client, billing: Billing, settings: Any) -> None:
     settings.DEBUG = True
     user = _subscribed(client, billing, "starter_monthly", card=None)
-    page = client.get("/dev/billing/")
+    page = client.get(tpath(client, "/dev/billing/"))
     assert page.status_code == 200
     assert b"To trial end" in page.content
     trial_end = access_now(user).trial_end
     assert trial_end is not None
-    response = client.post("/dev/billing/", {"step": "trial_end"})
+    response = client.post(tpath(client, "/dev/billing/"), {"step": "trial_end"})
     assert response.status_code == 302
     # No card and end_behavior=cancel: the trial ends without payment, so it is canceled.
     access = access_now(user)
@@ -180,7 +180,7 @@ def test_portal_return_shows_the_cancellation_before_any_webhook(
 ) -> None:
     # The billing fixture's webhooks go nowhere: only the return itself can bring the news.
     user = _subscribed(client, billing, "pro_monthly")
-    before = client.get("/billing/").content.decode()
+    before = client.get(tpath(client, "/billing/")).content.decode()
     assert "Cancel subscription" in before
 
     done = _portal(client, "subscription_cancel").submit("Cancel plan", reason="too_expensive")
@@ -193,4 +193,4 @@ def test_portal_return_shows_the_cancellation_before_any_webhook(
     assert "Cancel subscription" not in text
     assert "Renews on" not in text
     # Once per user in a short window: coming back again does not call Stripe again.
-    assert services.portal_return_sync(user=user) is False
+    assert services.portal_return_sync(team=personal_team(user)) is False

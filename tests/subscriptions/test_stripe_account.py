@@ -69,7 +69,7 @@ def test_bootstrap_checkout_and_webhook_sync_store_no_secret_key(
     assert access_now(user).plan_key == "pro"
     # dj-stripe still knows whose objects these are...
     account = Account.objects.get()
-    subscription = Subscription.objects.get(customer__subscriber=user)
+    subscription = Subscription.objects.get(customer__subscriber__personal_for=user)
     assert subscription.djstripe_owner_account_id == account.id
     # ... and the key it used for that is nowhere in the database.
     assert not APIKey.objects.exists()

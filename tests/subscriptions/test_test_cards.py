@@ -15,7 +15,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, personal_team, tpath
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -41,7 +41,7 @@ OUTCOMES = {
 
 
 def _checkout(client: Client, billing: Billing, price: str, card: str) -> str:
-    response = client.post("/billing/checkout/", {"price": price})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": price})
     assert response.status_code == 303
     status, result = billing.complete_checkout(response["Location"], card=card)
     if status == 402:
@@ -66,15 +66,15 @@ def test_test_card_on_checkout(client: Client, billing: Billing, card: str, plan
     at_checkout = _checkout(client, billing, plan, card)
     later: Any = None
     if at_checkout != "declined":
-        services.customer_sync_all(user=user)
+        services.customer_sync_all(team=personal_team(user))
         first = access_now(user)
         assert first.status == ("trialing" if plan == TRIAL_PLAN else "active")
         next_charge = first.trial_end if plan == TRIAL_PLAN else first.current_period_end
         assert next_charge is not None
-        services.test_clock_advance(user=user, to=next_charge + timedelta(hours=2))
+        services.test_clock_advance(team=personal_team(user), to=next_charge + timedelta(hours=2))
         later = access_now(user).status
     else:
-        assert not Subscription.objects.filter(customer__subscriber=user).exists()
+        assert not Subscription.objects.filter(customer__subscriber__personal_for=user).exists()
     assert (at_checkout, later) == OUTCOMES[(card, plan)]
 
 

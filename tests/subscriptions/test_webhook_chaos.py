@@ -33,7 +33,7 @@ from notifications.models import Notification
 from saas.tasks import ping
 from subscriptions.models import StripeEvent
 from subscriptions.pipeline import stripe_events_sweep
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, tpath
 from tests.conftest import RedisServer, WorkerProcess, celery_broker, start_worker, stop_worker
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -320,7 +320,7 @@ def test_database_down_gets_503_and_stripe_retries_succeed_later(
         user = make_user()
         client.force_login(user)
         # The customer is created and linked to the user while the database is up...
-        response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+        response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
         assert response.status_code == 303
         wait_for(settled(live_billing), what="the customer's events to settle")
         before = {e["id"] for e in _emulator_events(live_billing)}

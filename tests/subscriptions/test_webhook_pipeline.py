@@ -18,7 +18,7 @@ from django.test import Client
 
 from subscriptions.models import StripeEvent
 from subscriptions.pipeline import stripe_events_replay
-from tests.billing_helpers import access_now
+from tests.billing_helpers import access_now, tpath
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -136,7 +136,7 @@ def test_stripe_errors_are_retried_then_failed_then_replayed(
 ) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     # Every read of the customer's entitlements fails for a while: more than the
     # worker's 4 attempts. (Processing from the payload reads the subscription from
     # Stripe only when two events of it share a second, so that read is no sure target.)
@@ -172,7 +172,7 @@ def test_transient_stripe_errors_are_retried_to_success(
 ) -> None:
     user = make_user()
     client.force_login(user)
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     # The customer's active entitlements are read for the entitlements event whether
     # the event's object comes from its payload or from Stripe. The SDK tries each
     # call three times (two retries); four failures in a row get past that once, so
