@@ -14,6 +14,7 @@ from subscriptions.bootstrap import billing_bootstrap
 from subscriptions.catalog import Catalog, get_catalog, parse_catalog
 from subscriptions.models import CustomerEntitlements
 from subscriptions.services import stripe_client
+from teams.selectors import team_personal
 from tests.billing_helpers import access_now
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
@@ -145,7 +146,7 @@ def test_feature_added_to_a_plan_reaches_existing_subscribers_after_bootstrap(
     user = make_user()
     client.force_login(user)
     client.get(billing.subscribe(client, "starter_monthly", card=None))
-    customer_id = Customer.objects.get(subscriber=user).id
+    customer_id = Customer.objects.get(subscriber=team_personal(user=user)).id
     before = access_now(user)  # computed and cached under the current billing version
     assert before.plan_key == "starter"
     assert before.features == {"exports"}
@@ -174,7 +175,7 @@ def test_feature_removed_from_a_plan_is_lost_after_bootstrap(
     user = make_user()
     client.force_login(user)
     client.get(billing.subscribe(client, "pro_monthly"))
-    customer_id = Customer.objects.get(subscriber=user).id
+    customer_id = Customer.objects.get(subscriber=team_personal(user=user)).id
     assert access_now(user).has("priority_support")
     bystander = make_user()  # on Starter, whose features do not change
     other = Client()

@@ -30,6 +30,7 @@ from subscriptions.models import MirrorWatermark, StripeEvent
 from subscriptions.pipeline import stripe_event_process
 from subscriptions.reconcile import billing_reconcile
 from subscriptions.services import customer_sync_all, stripe_client
+from teams.selectors import team_personal
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -69,7 +70,7 @@ def _lifecycle(client: Client, billing: Billing) -> Customer:
     user = make_user()
     client.force_login(user)
     billing.subscribe(client, "pro_monthly")
-    customer = Customer.objects.get(subscriber=user)
+    customer = Customer.objects.get(subscriber=team_personal(user=user))
     api = stripe_client()
     sub = api.v1.subscriptions.list({"customer": customer.id, "limit": 1}).data[0]
     clock_id = str(api.v1.customers.retrieve(customer.id).test_clock)
@@ -204,7 +205,7 @@ def test_shuffled_lifecycle_events_mirror_like_a_full_sync_without_reading_newer
     after_events = _mirror_state(customer)
     assert after_events["subscriptions"], "the lifecycle's subscription is mirrored"
     assert after_events["invoices"]
-    customer_sync_all(user=customer.subscriber)
+    customer_sync_all(team=customer.subscriber)
     assert _mirror_state(customer) == after_events
     report = billing_reconcile(dry_run=True)
     assert report.subscriptions_checked >= 1
