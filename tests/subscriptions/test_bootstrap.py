@@ -150,14 +150,16 @@ def test_feature_added_to_a_plan_reaches_existing_subscribers_after_bootstrap(
     before = access_now(user)  # computed and cached under the current billing version
     assert before.plan_key == "starter"
     assert before.features == {"exports"}
-    version = type(user).objects.get(pk=user.pk).billing_version
+    team = team_personal(user=user)
+    assert team is not None
+    version = type(team).objects.get(pk=team.pk).billing_version  # the customer is the team
 
     _use_catalog(monkeypatch, _catalog_with_features(starter=["exports", "api_access"]))
     result = billing_bootstrap(site_url="http://127.0.0.1:9")
 
     assert [(c.action, c.kind) for c in result.changes] == [("attach", "product_feature")]
     assert result.entitlements_refreshed == [customer_id]
-    assert type(user).objects.get(pk=user.pk).billing_version > version
+    assert type(team).objects.get(pk=team.pk).billing_version > version
     access = access_now(user)
     assert access.features == {"exports", "api_access"}
     assert access.has("api_access")
