@@ -239,14 +239,7 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
             )
             _checkout_sessions_expire_others(client, customer_id=customer.id, keep=session.id)
     except stripe.StripeError as exc:
-        logger.warning(
-            "checkout session create failed: team=%s user=%s customer=%s price=%s error=%s",
-            team.pk,
-            user.pk,
-            customer.id,
-            price.id,
-            exc.__class__.__name__,
-        )
+        # Logged once, by the view that answers the user (with this cause chained).
         raise _translate(exc) from exc
     logger.info(
         "checkout session %s created: team=%s user=%s customer=%s price=%s (%s)",
@@ -473,7 +466,7 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
     try:
         session = stripe_client().v1.billing_portal.sessions.create(params)  # type: ignore[arg-type]
     except stripe.StripeError as exc:
-        logger.warning("portal session failed for customer %s: %s", customer.id, exc)
+        # Logged once, by the view that answers the user (with this cause chained).
         raise _translate(exc) from exc
     logger.info("portal session for customer %s (team %s, flow %s)", customer.id, team.pk, flow)
     return session.url

@@ -148,8 +148,8 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
         try:
             return SeeOther(services.portal_session_create(team=team))
         except services.BillingError as exc:
-            logger.exception("portal redirect failed for team %s", team.pk)
-            return _error(request, exc, status=503)
+            logger.exception("portal redirect failed for team %s: %s", team.pk, exc)
+            return response_logged(_error(request, exc, status=503))
     plan = get_catalog().plan_for_lookup_key(lookup_key)
     if request.method == "GET":
         card = next(
@@ -169,7 +169,7 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
             team=team, user=request_user(request), price_lookup_key=lookup_key
         )
     except services.StripeUnavailable as exc:
-        logger.exception("checkout failed (retryable) for team %s", team.pk)
+        logger.exception("checkout failed (retryable) for team %s: %s", team.pk, exc)
         return response_logged(_error(request, exc, status=503, retry_price=lookup_key))
     except services.BillingError as exc:
         logger.exception("checkout failed for team %s", team.pk)
@@ -212,8 +212,8 @@ def portal(request: HttpRequest, team_slug: str) -> HttpResponse:
         messages.info(request, exc.user_message)
         return redirect("pricing")
     except services.BillingError as exc:
-        logger.exception("portal session failed for team %s", team.pk)
-        return _error(request, exc, status=503)
+        logger.exception("portal session failed for team %s: %s", team.pk, exc)
+        return response_logged(_error(request, exc, status=503))
     return SeeOther(url)
 
 

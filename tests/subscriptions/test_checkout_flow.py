@@ -180,7 +180,7 @@ def test_hosted_checkout_names_the_site(client: Client, billing: Billing) -> Non
     from tests.subscriptions.conftest import HostedPage
 
     client.force_login(make_user())
-    response = client.post("/billing/checkout/", {"price": "pro_monthly"})
+    response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     page = HostedPage(response["Location"])
     assert f"&larr; Back to {settings.SITE_NAME}</a>" in page.html
     assert "Stripe Emulator" not in page.html

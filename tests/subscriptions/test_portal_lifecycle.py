@@ -194,3 +194,22 @@ def test_portal_return_shows_the_cancellation_before_any_webhook(
     assert "Renews on" not in text
     # Once per user in a short window: coming back again does not call Stripe again.
     assert services.portal_return_sync(team=personal_team(user)) is False
+
+
+def test_portal_outage_is_a_503_logged_once(
+    client: Client, billing: Billing, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line per event: ours, with the cause; not a second one from django.request."""
+    _subscribed(client, billing, "pro_monthly")
+    status, _ = billing.helper(
+        "/_emulator/faults/api",
+        {"mode": "503", "count": 10, "route": "^/v1/billing_portal/sessions"},
+    )
+    assert status == 200
+    with caplog.at_level("INFO"):
+        response = client.post(tpath(client, "/billing/portal/"))
+    assert response.status_code == 503
+    errors = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert [r.name for r in errors] == ["subscriptions.views"], [r.getMessage() for r in errors]
+    assert "portal session failed for team" in errors[0].getMessage()
+    assert "Injected fault" in errors[0].getMessage()  # the cause, from Stripe
