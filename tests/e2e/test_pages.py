@@ -29,6 +29,7 @@ from django.test import Client
 from django.urls import reverse
 
 from subscriptions.models import StripeEvent
+from tests.billing_helpers import personal_team, tpath
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
@@ -68,6 +69,11 @@ SUBSCRIBER_PAGES = [
     ("password-change", "account_change_password"),
     ("mfa", "mfa_index"),
     ("billing-health", "billing_health"),
+    ("teams", "team_list"),
+]
+# Pages of the subscriber's own (personal) team, reversed with its slug.
+TEAM_PAGES = [
+    ("team-settings", "team_settings"),
 ]
 STAFF_PAGES = [
     ("admin", "admin:index"),
@@ -138,7 +144,8 @@ def subscriber(live_billing: Billing, celery_worker_process: WorkerProcess, clie
     success = live_billing.subscribe(client, "pro_monthly")
     assert client.get(success).status_code == 200
     response = client.post(
-        reverse("project_create"), {"name": "Website redesign", "description": "Q3 launch"}
+        tpath(client, reverse("project_create")),
+        {"name": "Website redesign", "description": "Q3 launch"},
     )
     assert response.status_code == 302, response.content[:300]
     deadline = time.monotonic() + 60
@@ -184,12 +191,17 @@ def test_pages_fit_every_width_in_both_modes_and_pass_axe(
             pages = SUBSCRIBER_PAGES + (STAFF_PAGES if label == "desktop" else [])
             for name, url_name in pages:
                 sweep.visit(base + reverse(url_name), name)
+            slug = personal_team(subscriber).slug
+            for name, url_name in TEAM_PAGES:
+                sweep.visit(base + reverse(url_name, kwargs={"team_slug": slug}), name)
             problems += sweep.all_problems()
             checked += len(sweep.visited)
             member.close()
 
     assert problems == [], "\n".join(problems)
-    assert checked == 4 * (len(VISITOR_PAGES) + len(SUBSCRIBER_PAGES)) + 2 * len(STAFF_PAGES)
+    assert checked == 4 * (len(VISITOR_PAGES) + len(SUBSCRIBER_PAGES) + len(TEAM_PAGES)) + 2 * len(
+        STAFF_PAGES
+    )
 
 
 def test_invoice_links_are_on_screen_on_a_phone(
