@@ -23,14 +23,34 @@ from .receivers import LAST_TEAM_SESSION_KEY
 
 
 def team_default(request: HttpRequest) -> Team | None:
-    """The team a page without one in its URL means for this user (None for visitors)."""
+    """The team a page without one in its URL means for this user (None for visitors):
+    the last one used if still a member, else the personal team, else the first.
+
+    Chosen from the user's teams as the navbar's switcher lists them
+    (``request.user_teams``), so a page shows both for one query.
+    """
     user = request.user
     if not user.is_authenticated:
         return None
+    teams: list[Team] = request.user_teams()  # type: ignore[attr-defined]
     preferred = request.session.get(LAST_TEAM_SESSION_KEY)
-    team = selectors.team_default_for(user=user, preferred_slug=preferred)
+    chosen = next((t for t in teams if preferred and t.slug == preferred), None)
+    chosen = chosen or next((t for t in teams if t.personal_for_id == user.pk), None)
+    chosen = chosen or (teams[0] if teams else None)
     # Users made outside signup (createsuperuser, the admin) get theirs on first use.
-    return team or services.team_personal_ensure(user=user)
+    return chosen or services.team_personal_ensure(user=user)
+
+
+def _user_teams(request: HttpRequest) -> Callable[[], list[Team]]:
+    box: list[list[Team]] = []
+
+    def resolve() -> list[Team]:
+        if not box:
+            user = request.user
+            box.append(list(selectors.teams_for_user(user=user)) if user.is_authenticated else [])
+        return box[0]
+
+    return resolve
 
 
 def _memo(compute: Callable[[], Team | None]) -> Callable[[], Team | None]:
@@ -53,6 +73,7 @@ class TeamMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.team = None  # type: ignore[attr-defined]
         request.membership = None  # type: ignore[attr-defined]
+        request.user_teams = _user_teams(request)  # type: ignore[attr-defined]
         request.team_current = _memo(lambda: team_default(request))  # type: ignore[attr-defined]
         return self.get_response(request)
 
