@@ -65,6 +65,8 @@ from webhook_bench import (
     free_port,
     port_open,
     run,
+    start_emulator,
+    start_redis,
     wait_until,
 )
 
@@ -115,40 +117,6 @@ def emulator_help() -> str:
         [sys.executable, "-m", "stripe_emulator", "--help"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
-
-
-def start_emulator(services: Services, extra: list[str]) -> str:
-    proc = services.start(
-        "emulator",
-        [
-            sys.executable, "-m", "stripe_emulator", "--port", "0", "--data", ":memory:",
-            "--webhook-retry-schedule", "1", "--log-level", "WARNING", *extra,
-        ],
-        dict(os.environ),
-    )  # fmt: skip
-
-    def url() -> str:
-        if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited:\n{services.log('emulator')}")
-        first = services.log("emulator").splitlines()
-        return first[0].strip() if first and first[0].startswith("http") else ""
-
-    wait_until(lambda: bool(url()), timeout=30, what="the emulator")
-    return url()
-
-
-def start_redis(services: Services, logs: Path) -> str:
-    port = free_port()
-    services.start(
-        "redis",
-        [
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(logs),
-        ],
-        dict(os.environ),
-    )  # fmt: skip
-    wait_until(lambda: port_open(port), timeout=20, what="redis-server")
-    return f"redis://127.0.0.1:{port}/0"
 
 
 def app_env(redis_url: str, stripe_base: str, app_port: int, mode: str) -> dict[str, str]:

@@ -474,40 +474,49 @@ def stored_event_pks(conn: psycopg.Connection[Any], tag: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def start_emulator(services: Services, extra: list[str]) -> str:
+    proc = services.start(
+        "emulator",
+        [
+            sys.executable, "-m", "stripe_emulator", "--port", "0", "--data", ":memory:",
+            "--webhook-retry-schedule", "1", "--log-level", "WARNING", *extra,
+        ],
+        dict(os.environ),
+    )  # fmt: skip
+
+    def url() -> str:
+        if proc.poll() is not None:
+            raise RuntimeError(f"emulator exited:\n{services.log('emulator')}")
+        first = services.log("emulator").splitlines()
+        return first[0].strip() if first and first[0].startswith("http") else ""
+
+    wait_until(lambda: bool(url()), timeout=30, what="the emulator")
+    return url()
+
+
+def start_redis(services: Services, logs: Path) -> str:
+    port = free_port()
+    services.start(
+        "redis",
+        [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(logs),
+        ],
+        dict(os.environ),
+    )  # fmt: skip
+    wait_until(lambda: port_open(port), timeout=20, what="redis-server")
+    return f"redis://127.0.0.1:{port}/0"
+
+
 @contextlib.contextmanager
 def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], int]]:
     """Database, Redis, emulator and the environment every process of the app gets."""
     services = Services(logs)
     create_database()
     try:
-        redis_port = free_port()
-        services.start(
-            "redis",
-            [
-                "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(logs),
-            ],
-            dict(os.environ),
-        )  # fmt: skip
-        wait_until(lambda: port_open(redis_port), timeout=20, what="redis-server")
-        emulator = services.start(
-            "emulator",
-            [
-                sys.executable, "-m", "stripe_emulator", "--port", "0", "--data", ":memory:",
-                "--webhook-retry-schedule", "1", "--log-level", "WARNING",
-            ],
-            dict(os.environ),
-        )  # fmt: skip
-
-        def emulator_url() -> str:
-            if emulator.poll() is not None:
-                raise RuntimeError(f"emulator exited:\n{services.log('emulator')}")
-            first = services.log("emulator").splitlines()
-            return first[0].strip() if first and first[0].startswith("http") else ""
-
-        wait_until(lambda: bool(emulator_url()), timeout=30, what="the emulator")
+        redis_url = start_redis(services, logs)
+        stripe_base = start_emulator(services, [])
         app_port = free_port()
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DJANGO_"))},
             "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
@@ -518,7 +527,7 @@ def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], in
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
             "CELERY_RESULT_BACKEND": redis_url,
-            "STRIPE_API_BASE": emulator_url(),
+            "STRIPE_API_BASE": stripe_base,
             # Production settings run on the emulator only when told to (a warning at start).
             "STRIPE_EMULATOR_IN_PRODUCTION": "true",
             # Production settings want https; the emulator delivers no webhook to it here.
