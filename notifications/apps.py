@@ -10,11 +10,17 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from subscriptions.signals import subscription_duplicates_canceled
+        from subscriptions import signals
 
         from . import receivers
 
-        subscription_duplicates_canceled.connect(
-            receivers.on_subscription_duplicates_canceled,
-            dispatch_uid="notifications.on_subscription_duplicates_canceled",
-        )
+        # Each billing signal and its receiver; the billing domain never imports this app.
+        for signal, receiver in (
+            (
+                signals.subscription_duplicates_canceled,
+                receivers.on_subscription_duplicates_canceled,
+            ),
+            (signals.billing_event_processed, receivers.on_billing_event_processed),
+            (signals.staff_billing_event_processed, receivers.on_staff_billing_event_processed),
+        ):
+            signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")

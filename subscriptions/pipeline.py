@@ -31,6 +31,7 @@ from djstripe.models import Customer, Event, WebhookEventTrigger
 from .access import access_invalidate
 from .models import StripeEvent
 from .services import StripeUnavailable
+from .signals import billing_event_processed, staff_billing_event_processed
 
 logger = logging.getLogger(__name__)
 
@@ -169,13 +170,10 @@ def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | No
 def _notify(
     event: StripeEvent, *, team_id: int, obj: dict[str, Any], previous: dict[str, Any] | None
 ) -> None:
-    try:
-        from notifications.services import notify_from_stripe_event
-    except ImportError:  # the notifications app is optional
-        return
-    notify_from_stripe_event(
+    billing_event_processed.send(
+        sender=StripeEvent,
         team_id=team_id,
-        event_id=event.stripe_id,
+        stripe_event_id=event.stripe_id,
         event_type=event.type,
         obj=obj,
         previous=previous,
@@ -184,12 +182,12 @@ def _notify(
 
 
 def _notify_staff(event: StripeEvent, *, obj: dict[str, Any]) -> None:
-    try:
-        from notifications.services import notify_staff_from_stripe_event
-    except ImportError:
-        return
-    notify_staff_from_stripe_event(
-        event_id=event.stripe_id, event_type=event.type, obj=obj, livemode=event.livemode
+    staff_billing_event_processed.send(
+        sender=StripeEvent,
+        stripe_event_id=event.stripe_id,
+        event_type=event.type,
+        obj=obj,
+        livemode=event.livemode,
     )
 
 
