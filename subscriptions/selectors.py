@@ -304,6 +304,7 @@ class InvoiceRow:
     status: str
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+    tax: int = 0  # of ``amount``: the invoice's taxes (Stripe Tax or tax rates)
 
 
 @dataclass(frozen=True)
@@ -360,9 +361,18 @@ def invoices_for_customer(*, customer_id: str, limit: int = 24) -> list[InvoiceR
                 status=str(data.get("status") or ""),
                 hosted_invoice_url=data.get("hosted_invoice_url"),
                 invoice_pdf=data.get("invoice_pdf"),
+                tax=_invoice_tax(data),
             )
         )
     return result
+
+
+def _invoice_tax(data: dict[str, Any]) -> int:
+    """The invoice's tax: ``total_taxes`` (API 2025-03-31 on), else the older ``tax``."""
+    taxes = data.get("total_taxes")
+    if isinstance(taxes, list):
+        return sum(int(t.get("amount") or 0) for t in taxes if isinstance(t, dict))
+    return int(data.get("tax") or 0)
 
 
 def billing_overview(*, team: Team) -> BillingOverview:

@@ -35,6 +35,7 @@ from .billing_status import billing_status
 from .catalog import get_catalog
 from .gating import request_team
 from .policy import LIVE_STATUSES
+from .views_tax import tax_id_context
 
 if TYPE_CHECKING:
     from teams.models import Membership, Team
@@ -255,6 +256,7 @@ def billing(request: HttpRequest, team_slug: str) -> HttpResponse:
         "sub": overview.subscription,
         "access": access,
         "status": billing_status(overview=overview, access=access),
+        **tax_id_context(team=_team(request), overview=overview),
     }
     return render(request, "subscriptions/billing.html", context)
 

@@ -412,6 +412,13 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Stripe Tax (subscriptions/tax.py): Checkout calculates tax from the billing address it
+# collects, and the subscription keeps calculating it. Turn it on once Stripe Tax is set
+# up on the account (origin address, registrations).
+BILLING_TAX_AUTOMATIC = env.bool("BILLING_TAX_AUTOMATIC", default=False)
+# Checkout lets the customer buy as a business with a tax ID (VAT number...): it prints on
+# invoices and, with Stripe Tax, makes cross-border EU sales reverse charge.
+BILLING_TAX_ID_COLLECTION = env.bool("BILLING_TAX_ID_COLLECTION", default=BILLING_TAX_AUTOMATIC)
 # Who is emailed about disputes and refunds; empty means every active staff user.
 BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
 # Webhook pipeline: processing attempts per event before it is marked failed.
