@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from djstripe.models import TaxId
+from djstripe.models import Customer, TaxId
 
 from subscriptions import bootstrap as bootstrap_module
 from subscriptions.bootstrap import billing_bootstrap
@@ -39,7 +39,7 @@ def _subscribe(client: Client, billing: Billing, user: Any, **details: Any) -> d
     """Checkout for Pro monthly with these details; the subscription's first invoice."""
     success = billing.subscribe(client, "pro_monthly", **details)
     assert client.get(success).status_code == 200
-    customer_id = personal_team(user).djstripe_customers.get().id
+    customer_id = Customer.objects.get(subscriber=personal_team(user)).id
     return stripe_client().v1.invoices.list({"customer": customer_id}).data[0].to_dict()
 
 
@@ -134,7 +134,7 @@ def test_owners_add_and_remove_tax_ids_and_stripe_checks_them(
 
     client.post(add, {"type": "gb_vat", "value": "GB123456789"})
     [tax_id] = TaxId.objects.all()
-    customer_id = personal_team(user).djstripe_customers.get().id
+    customer_id = Customer.objects.get(subscriber=personal_team(user)).id
     on_stripe = stripe_client().v1.customers.tax_ids.list(customer_id).data
     assert [(t.type, t.value) for t in on_stripe] == [("gb_vat", "GB123456789")]
     assert "GB123456789" in _billing_page(client)
