@@ -107,6 +107,17 @@ def choose(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('account_signup')}?{urlencode({'next': checkout_url})}")
 
 
+def pending_checkout_url(request: HttpRequest) -> str | None:
+    """After login: on to checkout for the plan picked before signing up (LOGIN_CONTINUATIONS).
+
+    The team-less checkout URL continues on the user's current (personal) team.
+    """
+    lookup_key = request.session.get(PENDING_PRICE_SESSION_KEY)
+    if not lookup_key:
+        return None
+    return f"{reverse('billing_checkout')}?{urlencode({'price': lookup_key})}"
+
+
 def _error(
     request: HttpRequest,
     error: services.BillingError,
