@@ -19,8 +19,8 @@ from teams.admin import TeamAdmin
 from teams.models import Team
 
 from .catalog import get_catalog
-from .policy import ALL_STATUSES
 from .selectors import stripe_dashboard_url, teams_with_billing
+from .status import ALL as ALL_STATUSES
 
 
 class SubscriptionStatusFilter(admin.SimpleListFilter):

@@ -34,7 +34,8 @@ from .access import Access
 from .billing_status import billing_status
 from .catalog import get_catalog
 from .gating import request_team
-from .policy import LIVE_STATUSES
+from .status import LIVE as LIVE_STATUSES
+from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
     from teams.models import Membership, Team
@@ -148,7 +149,7 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
         return _error(request, exc, status=400)
     current = selectors.subscription_current(team=team)
     status = str(current.stripe_data.get("status")) if current else None
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         messages.warning(request, _("Finish the payment of your pending subscription first."))
         return _billing_redirect(request)
     if status in LIVE_STATUSES:
