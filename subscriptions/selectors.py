@@ -15,23 +15,12 @@ from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
 from .catalog import CATALOG_TAG, get_catalog
 from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
+from .status import CURRENT_RANK
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from teams.models import Team
-
-# Most relevant first when a customer has several subscriptions.
-_STATUS_RANK = {
-    "active": 0,
-    "trialing": 1,
-    "past_due": 2,
-    "unpaid": 3,
-    "paused": 4,
-    "incomplete": 5,
-    "canceled": 6,
-    "incomplete_expired": 7,
-}
 
 
 def _ts(value: Any) -> datetime | None:
@@ -137,7 +126,7 @@ def subscriptions_for_customer(*, customer: Customer) -> list[Subscription]:
     return sorted(
         subs,
         key=lambda s: (
-            _STATUS_RANK.get(str(s.stripe_data.get("status")), 9),
+            CURRENT_RANK.get(str(s.stripe_data.get("status")), 9),
             -s.created.timestamp() if s.created else 0,
         ),
     )

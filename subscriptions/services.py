@@ -24,9 +24,11 @@ from django.utils import timezone
 from djstripe.models import Customer, Price, Subscription
 
 from . import selectors
+from . import status as subscription_status
 from .access import access_invalidate
 from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
+from .status import SubscriptionStatus
 from .stripe_budget import background_http_client
 from .tax import checkout_tax_params
 
@@ -348,9 +350,9 @@ def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
     finally:
         access_invalidate(team=team)  # this request's page shows the new plan too
     status = sub.status
-    if status in ("active", "trialing"):
+    if status in subscription_status.ACCESS:
         return CheckoutOutcome(state="ready", subscription_status=status)
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         invoice = sub.latest_invoice
         url = getattr(invoice, "hosted_invoice_url", None) if invoice else None
         return CheckoutOutcome(state="action_required", subscription_status=status, action_url=url)
@@ -470,9 +472,8 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
         params["flow_data"] = {"type": "payment_method_update"}
     elif flow == "subscription_cancel":
         current = selectors.subscription_current(team=team)
-        if current is not None and current.stripe_data.get("status") not in (
-            "canceled",
-            "incomplete_expired",
+        if current is not None and (
+            current.stripe_data.get("status") not in subscription_status.ENDED
         ):
             params["flow_data"] = {
                 "type": "subscription_cancel",
@@ -604,7 +605,7 @@ def team_subscriptions_cancel_now(*, team: Team) -> int:
             {"customer": customer.id, "status": "all", "limit": 100}
         )
         for sub in subs.auto_paging_iter():
-            if sub.status in ("canceled", "incomplete_expired"):
+            if sub.status in subscription_status.ENDED:
                 continue
             data = client.v1.subscriptions.cancel(sub.id)
             subscription_sync_data(data=data)

@@ -197,6 +197,12 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "app_home"
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Where a login goes when the visitor started something before signing in: each callable
+# takes the request and returns a URL or None; the first URL wins (accounts.adapter).
+LOGIN_CONTINUATIONS = [
+    "teams.views.pending_invitation_url",  # an invitation followed before signing up
+    "subscriptions.views.pending_checkout_url",  # a plan picked before signing up
+]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
