@@ -304,6 +304,31 @@ def add_usage_line(
     return line
 
 
+def _line_credited_items(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict | None:
+    """A credit proration line's `credited_items` ({invoice, invoice_line_items}):
+    the invoice item's, with a debit that was still pending resolved to the
+    line that invoiced it (on this invoice or an earlier one)."""
+    credited = (ii.get("proration_details") or {}).get("credited_items")
+    if not credited:
+        return None
+    if credited.get("type") == "invoice_line_items":
+        details = credited["invoice_line_item_details"]
+        return {"invoice": details["invoice"], "invoice_line_items": details["invoice_line_items"]}
+    debit = ctx.find("invoiceitem", credited.get("invoice_item") or "")
+    holder = inv if debit is not None and debit.get("invoice") == inv["id"] else None
+    if holder is None and debit is not None and debit.get("invoice"):
+        holder = ctx.find("invoice", debit["invoice"])
+    if holder is None or debit is None:
+        return None
+    lines = [
+        line["id"]
+        for line in holder["lines"]["data"]
+        if ((line.get("parent") or {}).get("invoice_item_details") or {}).get("invoice_item")
+        == debit["id"]
+    ]
+    return {"invoice": holder["id"], "invoice_line_items": lines}
+
+
 def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
     line = _line_base(inv, int(ii["amount"]), ii["currency"])
     sub_id = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
@@ -315,7 +340,7 @@ def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
             "invoice_item_details": {
                 "invoice_item": ii["id"],
                 "proration": bool(ii.get("proration")),
-                "proration_details": {"credited_items": None},
+                "proration_details": {"credited_items": _line_credited_items(ctx, inv, ii)},
                 "subscription": sub_id,
             },
             "subscription_item_details": None,

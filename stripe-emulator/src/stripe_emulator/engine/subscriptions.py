@@ -38,7 +38,7 @@ from .invoicing import (
     void_invoice,
 )
 from .payments import ChargeOutcome, new_setup_intent
-from .pricing import item_quantity, price_amount, recurring_price
+from .pricing import checked_quantity, item_quantity, price_amount, recurring_price
 from .proration import apply_item_changes, proration_lines
 from .subscription_state import (
     billing_interval,
@@ -179,9 +179,7 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
     items: list[JSONDict] = []
     for i, entry in enumerate(raw_items):
         price = recurring_price(ctx, entry, f"items[{i}]")
-        qty = int(entry.get("quantity", 1))
-        if qty < 0:
-            raise invalid_request("Quantity must be non-negative.", param=f"items[{i}][quantity]")
+        qty = checked_quantity(entry.get("quantity", 1), f"items[{i}][quantity]")
         if any(it["price"]["id"] == price["id"] for it in items):
             raise invalid_request(
                 "Cannot add multiple subscription items with the same price.",
