@@ -286,7 +286,12 @@ def test_always_invoice_default_incomplete_awaits_confirmation(emulator: Emulato
     assert sub.status == "past_due"
     inv = stripe.Invoice.retrieve(str(sub.latest_invoice), expand=["payments"])
     assert (inv.status, inv.attempt_count, inv.amount_remaining) == ("open", 0, 500)
-    assert stripe.Charge.list(customer=cus.id).data[0].amount == 2000  # only the first invoice
+    assert [c.amount for c in stripe.Charge.list(customer=cus.id).data] == [2000]  # not tried
+    pi_id = inv.payments.data[0].payment.payment_intent
+    assert stripe.PaymentIntent.retrieve(pi_id).status == "requires_confirmation"
+    stripe.PaymentIntent.confirm(pi_id)
+    assert stripe.Invoice.retrieve(inv.id).status == "paid"
+    assert stripe.Subscription.retrieve(sub.id).status == "active"
 
 
 def test_idempotent_replay_returns_the_same_update(emulator: EmulatorServer) -> None:

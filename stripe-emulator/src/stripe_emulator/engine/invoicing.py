@@ -473,6 +473,42 @@ def _next_number(ctx: Ctx, customer: JSONDict) -> str:
     return f"{cus.get('invoice_prefix') or 'EMU'}-{seq:04d}"
 
 
+def _apply_customer_balance(
+    ctx: Ctx, env: Env, customer: JSONDict, inv: JSONDict, new_balance: int
+) -> None:
+    """Move the customer's balance to `new_balance` for `inv`, with its ledger entry.
+
+    docs.stripe.com/billing/customer/balance: the balance is computed from a
+    ledger of Customer Balance Transactions; a credit used by an invoice, or
+    the credit a negative invoice total leaves, is an `applied_to_invoice`
+    transaction naming the invoice (negative amount: a credit).
+    """
+    before = deep_copy(customer)
+    amount = new_balance - int(customer.get("balance") or 0)
+    customer["balance"] = new_balance
+    ctx.save(
+        {
+            "id": new_id("cbtxn"),
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "checkout_session": None,
+            "created": env.now,
+            "credit_note": None,
+            "currency": inv["currency"],
+            "customer": customer["id"],
+            "customer_account": None,
+            "description": None,
+            "ending_balance": new_balance,
+            "invoice": inv["id"],
+            "livemode": False,
+            "metadata": {},
+            "type": "applied_to_invoice",
+        }
+    )
+    ctx.save(customer)
+    emit_event(ctx, env, "customer.updated", customer, previous=before)
+
+
 def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     """draft -> open: number, URLs, customer balance, PaymentIntent; emits invoice.finalized.
 
@@ -501,10 +537,7 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     new_balance = min(0, after)
     inv["ending_balance"] = new_balance
     if new_balance != balance and same_currency:
-        before = deep_copy(customer)
-        customer["balance"] = new_balance
-        ctx.save(customer)
-        emit_event(ctx, env, "customer.updated", customer, previous=before)
+        _apply_customer_balance(ctx, env, customer, inv, new_balance)
     inv["number"] = _next_number(ctx, customer)
     inv["status"] = "open"
     inv["status_transitions"]["finalized_at"] = env.now

@@ -730,6 +730,8 @@ def _invoice_update_now(
     if inv["status"] != "open" or sub["collection_method"] != "charge_automatically":
         return sub
     payment_behavior = params.get("payment_behavior") or "allow_incomplete"
+    if payment_behavior == "default_incomplete":
+        return _await_confirmation(ctx, env, sub, inv)
     inv, outcome = collect_invoice(
         ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=True
     )
@@ -746,6 +748,23 @@ def _invoice_update_now(
         sub = ctx.get("subscription", sub["id"])
         if sub["status"] == "active":
             set_status(ctx, env, sub, "past_due")
+    return sub
+
+
+def _await_confirmation(ctx: Ctx, env: Env, sub: JSONDict, inv: JSONDict) -> JSONDict:
+    """`payment_behavior=default_incomplete` on an update that bills now: no
+    payment attempt; the subscription turns `past_due` and the invoice's
+    PaymentIntent waits for an explicit confirmation (SubscriptionUpdateParams'
+    `payment_behavior` in the API reference)."""
+    pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
+    pm_id = subscription_payment_method(ctx, sub)
+    if pi is not None and pm_id:
+        pi["payment_method"] = pm_id
+        pi["status"] = "requires_confirmation"
+        ctx.save(pi)
+    sub = ctx.get("subscription", sub["id"])
+    if sub["status"] == "active":
+        set_status(ctx, env, sub, "past_due")
     return sub
 
 
