@@ -344,3 +344,86 @@ def test_negative_quantity_is_refused(emulator: EmulatorServer, endpoint: str) -
     assert err.value.param == ("items[0][quantity]" if endpoint == "subscription" else "quantity")
     assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 4
     assert stripe.InvoiceItem.list(customer=cus.id).data == []
+
+
+def _seat_portal(proration: str, *, minimum: int = 2, maximum: int = 8) -> tuple[Any, Any, str]:
+    """A 4-seat subscription at half period and a portal session whose configuration
+    lets the customer pick 2-8 seats of the same price."""
+    clock, cus, sub = _seats()
+    seat = sub["items"].data[0].price
+    config = stripe.billing_portal.Configuration.create(
+        features={
+            "subscription_update": {
+                "enabled": True,
+                "default_allowed_updates": ["quantity"],
+                "proration_behavior": proration,
+                "products": [
+                    {
+                        "product": str(seat.product),
+                        "prices": [seat.id],
+                        "adjustable_quantity": {
+                            "enabled": True,
+                            "minimum": minimum,
+                            "maximum": maximum,
+                        },
+                    }
+                ],
+            }
+        }
+    )
+    advance(clock, HALF)
+    session = stripe.billing_portal.Session.create(
+        customer=cus.id, configuration=config.id, return_url="https://app.example/billing"
+    )
+    return cus, sub, str(session.url)
+
+
+def test_portal_seat_change_within_the_configured_range(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/changelog/basil/2025-07-30/customer-portal-subscription-update-quantity-limits (`adjustable_quantity {enabled, minimum, maximum}` bounds what the customer may pick)."""
+    from ._browser import Browser
+
+    cus, sub, url = _seat_portal("create_prorations")
+    browser = Browser(emulator.url)
+    choose = browser.get(url + f"/subscriptions/{sub.id}/update")
+    assert 'min="2" max="8"' in choose.text
+    action = choose.form_action("Continue")
+    seat = sub["items"].data[0].price.id
+    for wrong, message in (("1", "between 2 and 8"), ("9", "between 2 and 8"), ("x", "whole")):
+        page = browser.follow(browser.get(f"{action}?price={seat}&quantity={wrong}"))
+        assert message in page.visible_text()
+    confirm = browser.get(f"{action}?price={seat}&quantity=6")
+    assert "Seat x 6" in confirm.visible_text()
+    # A forged POST outside the range is refused on the server too.
+    forged = browser.submit(confirm, "Confirm", {"quantity": "12"})
+    assert "between 2 and 8" in browser.follow(forged).visible_text()
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 4
+    done = browser.submit(confirm, "Confirm")
+    assert done.status == 303
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 6
+    credit, debit = _pending(cus)
+    assert (credit.amount, debit.amount) == (-1000, 1500)
+    assert debit.description == "Remaining time on 6 × Seat after 16 Jan 2026"
+    updated = stripe.Event.list(type="customer.subscription.updated", limit=1).data[0]
+    assert updated.data.previous_attributes["items"]["data"][0]["quantity"] == 4
+    assert updated.to_dict()["request"]["id"] is None  # a portal action, not an API request
+    created = stripe.Event.list(type="invoiceitem.created", limit=5).data
+    assert sorted(e.data.object.amount for e in created) == [-1000, 1500]
+
+
+def test_portal_seat_change_with_always_invoice(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/api/customer_portal/configurations/create (`features.subscription_update.proration_behavior` applies to the portal's changes)."""
+    from ._browser import Browser
+
+    cus, sub, url = _seat_portal("always_invoice")
+    browser = Browser(emulator.url)
+    choose = browser.get(url + f"/subscriptions/{sub.id}/update")
+    seat = sub["items"].data[0].price.id
+    confirm = browser.get(f"{choose.form_action('Continue')}?price={seat}&quantity=2")
+    # 2 seats fewer for half of January: the credit is kept on the balance.
+    assert "$5.00" in confirm.visible_text()
+    browser.submit(confirm, "Confirm")
+    sub = stripe.Subscription.retrieve(sub.id)
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.billing_reason, inv.status, inv.total) == ("subscription_update", "paid", -500)
+    assert stripe.Customer.retrieve(cus.id).balance == -500
+    assert _pending(cus) == []
