@@ -427,3 +427,84 @@ def test_portal_seat_change_with_always_invoice(emulator: EmulatorServer) -> Non
     assert (inv.billing_reason, inv.status, inv.total) == ("subscription_update", "paid", -500)
     assert stripe.Customer.retrieve(cus.id).balance == -500
     assert _pending(cus) == []
+
+
+def test_preview_always_invoice_is_the_invoice_the_update_makes(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/api/invoices/create_preview (`subscription_details[proration_behavior]`: with always_invoice the preview is the invoice made at once)."""
+    clock, cus, sub = _seats()
+    advance(clock, HALF)
+    change = [{"id": _item_id(sub), "quantity": 6}]
+    preview = stripe.Invoice.create_preview(
+        subscription=sub.id,
+        subscription_details={
+            "items": change,
+            "proration_behavior": "always_invoice",
+            "proration_date": HALF,
+        },
+    )
+    sub = stripe.Subscription.modify(
+        sub.id, items=change, proration_behavior="always_invoice", proration_date=HALF
+    )
+    made = stripe.Invoice.retrieve(str(sub.latest_invoice))
+
+    def lines(inv: Any) -> list[tuple[int, str]]:
+        return sorted((line.amount, line.description) for line in inv.lines.data)
+
+    assert lines(preview) == lines(made)
+    assert (preview.total, made.total, made.amount_paid) == (500, 500, 500)
+
+
+def test_preview_refuses_a_negative_quantity(emulator: EmulatorServer) -> None:
+    """github.com/stripe/openapi/issues/93 (the parameter_invalid_integer answer names the request's own parameter)."""
+    clock, cus, sub = _seats()
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Invoice.create_preview(
+            subscription=sub.id,
+            subscription_details={"items": [{"id": _item_id(sub), "quantity": -2}]},
+        )
+    assert err.value.param == "subscription_details[items][0][quantity]"
+    assert err.value.code == "parameter_invalid_integer"
+
+
+def test_invoice_upcoming_event_carries_the_pending_prorations(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/api/events/types (`invoice.upcoming`: the invoice as it would be, days before it is made)."""
+    clock, cus, sub = _seats()
+    advance(clock, HALF)
+    stripe.Subscription.modify(sub.id, items=[{"id": _item_id(sub), "quantity": 6}])
+    advance(clock, FEB_1 - 3 * 86400)
+    upcoming = stripe.Event.list(type="invoice.upcoming", limit=1).data[0].data.object
+    assert sorted(line.amount for line in upcoming.lines.data) == [-1000, 1500, 3000]
+    assert upcoming.total == 3500
+
+
+@pytest.mark.parametrize(
+    ("mode", "eight_seats"),
+    [
+        ("graduated", 5 * 500 + 3 * 400),  # each tier's seats at that tier's price
+        ("volume", 8 * 400),  # every seat at the price of the tier 8 falls in
+    ],
+)
+def test_tiered_seat_price_prorates_per_quantity(
+    emulator: EmulatorServer, mode: str, eight_seats: int
+) -> None:
+    """docs.stripe.com/products-prices/pricing-models (tiered pricing: `graduated` and `volume` tiers priced by quantity)."""
+    clock, cus, _pm = clock_customer()
+    tiered = stripe.Price.create(
+        product=stripe.Product.create(name="Seat").id,
+        currency="usd",
+        recurring={"interval": "month"},
+        billing_scheme="tiered",
+        tiers_mode=mode,
+        tiers=[{"up_to": 5, "unit_amount": 500}, {"up_to": "inf", "unit_amount": 400}],
+    )
+    sub = stripe.Subscription.create(customer=cus.id, items=[{"price": tiered.id, "quantity": 4}])
+    assert stripe.Invoice.retrieve(str(sub.latest_invoice)).amount_paid == 2000
+    advance(clock, HALF)
+    change = {"items": [{"id": _item_id(sub), "quantity": 8}], "proration_date": HALF}
+    preview = stripe.Invoice.create_preview(subscription=sub.id, subscription_details=change)
+    stripe.Subscription.modify(sub.id, **change)
+    made = [ii.amount for ii in _pending(cus)]
+    assert made == [-1000, eight_seats // 2]
+    assert sorted(line.amount for line in preview.lines.data) == sorted([*made, eight_seats])
+    advance(clock, FEB_1 + 2 * 3600)
+    assert invoices_of(sub.id)[-1].amount_paid == eight_seats - 1000 + eight_seats // 2

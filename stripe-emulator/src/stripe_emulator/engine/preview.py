@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from .common import Env, JSONDict, customer_or_404, deep_copy, id_of, next_boundary
 from .invoicing import attach_pending_items, new_invoice, pending_invoice_items, refresh_totals
 from .proration import apply_item_changes, proration_lines
@@ -84,6 +84,19 @@ def _apply_customer_details(ctx: Ctx, customer_id: str | None, raw: JSONDict | N
         )
 
 
+def _preview_item_changes(
+    ctx: Ctx, env: Env, sub: JSONDict, raw_items: list[JSONDict]
+) -> list[JSONDict]:
+    """`subscription_details[items]` applied as an update applies `items`; an
+    error names the preview's own parameter (`subscription_details[items][0][quantity]`)."""
+    try:
+        return apply_item_changes(ctx, env, sub, raw_items)[0]
+    except StripeAPIError as exc:
+        if exc.param and exc.param.startswith("items"):
+            exc.param = "subscription_details[items]" + exc.param.removeprefix("items")
+        raise
+
+
 def _apply_automatic_tax(ctx: Ctx, inv: JSONDict, params: JSONDict) -> None:
     if "automatic_tax" in params:
         inv["automatic_tax"] = invoice_automatic_tax(automatic_tax_enabled(params["automatic_tax"]))
@@ -103,7 +116,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         behavior = details.get("proration_behavior") or "create_prorations"
         if details.get("items"):
             old_items = deep_copy(subscription_items(sub))
-            new_items, _changed = apply_item_changes(ctx, env, sub, details["items"])
+            new_items = _preview_item_changes(ctx, env, sub, details["items"])
             if behavior != "none":
                 proration_lines(ctx, env, sub, old_items, new_items, at, store=True)
             sub["items"]["data"] = new_items
