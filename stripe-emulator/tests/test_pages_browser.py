@@ -24,6 +24,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
+TIMES = "\u00d7"  # the multiplication sign in Stripe's "4 x Seat" line descriptions
+
+
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
     """A stand-in for the Django app: answers every GET with a small page."""
@@ -180,10 +183,11 @@ def test_checkout_with_address_and_tax_id_in_a_browser(
     assert done["total_details"]["amount_tax"] == 0
 
 
-def test_portal_seat_change_in_a_browser(
-    emulator: EmulatorServer, app_url: str, page: Any
-) -> None:
-    """docs.stripe.com/changelog/basil/2025-07-30/customer-portal-subscription-update-quantity-limits (the customer picks a quantity within `adjustable_quantity`)."""
+def test_portal_seat_change_in_a_browser(emulator: EmulatorServer, app_url: str, page: Any) -> None:
+    """docs.stripe.com/changelog/basil/2025-07-30/customer-portal-subscription-update-quantity-limits
+
+    The customer picks a quantity within `adjustable_quantity`.
+    """
     clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)  # 2026-01-01
     customer = stripe.Customer.create(email="seats@example.com", test_clock=clock.id)
     card = stripe.PaymentMethod.attach("pm_card_visa", customer=customer.id)
@@ -192,7 +196,9 @@ def test_portal_seat_change_in_a_browser(
     seat = stripe.Price.create(
         product=product.id, unit_amount=500, currency="usd", recurring={"interval": "month"}
     )
-    sub = stripe.Subscription.create(customer=customer.id, items=[{"price": seat.id, "quantity": 4}])
+    sub = stripe.Subscription.create(
+        customer=customer.id, items=[{"price": seat.id, "quantity": 4}]
+    )
     config = stripe.billing_portal.Configuration.create(
         features={
             "subscription_update": {
@@ -229,7 +235,7 @@ def test_portal_seat_change_in_a_browser(
     assert sub["items"].data[0].quantity == 6
     inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
     assert (inv.billing_reason, inv.status, inv.amount_paid) == ("subscription_update", "paid", 500)
-    assert sorted(line.description for line in inv.lines.data) == [
-        "Remaining time on 6 × Seat after 16 Jan 2026",
-        "Unused time on 4 × Seat after 16 Jan 2026",
+    assert sorted(str(line.description) for line in inv.lines.data) == [
+        f"Remaining time on 6 {TIMES} Seat after 16 Jan 2026",
+        f"Unused time on 4 {TIMES} Seat after 16 Jan 2026",
     ]

@@ -29,7 +29,7 @@ from .tax import tax_rates_from_params
 
 
 def proration_description(ctx: Ctx, kind: str, item: JSONDict, at: int) -> str:
-    """Stripe's wording of a proration line: "Unused time on 4 × Seat after 16 Jan 2026".
+    """Stripe's wording of a proration line, "Unused time on 4 <TIMES> Seat after 16 Jan 2026".
 
     A quantity of 1 is not written ("Remaining time on Seat after 05 Jan
     2026") and the day has two digits, as in the lines of Stripe's API
