@@ -125,6 +125,12 @@ def test_subscription_item_endpoint_prorates_the_same(emulator: EmulatorServer) 
     item = stripe.SubscriptionItem.modify(_item_id(sub), quantity=6)
     assert item.quantity == 6
     assert [ii.amount for ii in _pending(cus)] == [-1000, 1500]
+    # always_invoice from the item endpoint: the pending lines and the new
+    # ones (6 -> 8 seats: -15.00 + 20.00) go on an invoice paid at once.
+    stripe.SubscriptionItem.modify(_item_id(sub), quantity=8, proration_behavior="always_invoice")
+    inv = stripe.Invoice.retrieve(str(stripe.Subscription.retrieve(sub.id).latest_invoice))
+    assert (inv.billing_reason, inv.status, inv.amount_paid) == ("subscription_update", "paid", 1000)
+    assert _pending(cus) == []
 
 
 def test_none_changes_the_quantity_without_lines(emulator: EmulatorServer) -> None:
@@ -591,3 +597,48 @@ def test_tiered_seat_price_prorates_per_quantity(
     assert sorted(line.amount for line in preview.lines.data) == sorted([*made, eight_seats])
     advance(clock, FEB_1 + 2 * 3600)
     assert invoices_of(sub.id)[-1].amount_paid == eight_seats - 1000 + eight_seats // 2
+
+
+def test_preview_credit_points_at_the_debit_on_the_same_preview(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/api/invoices/create_preview
+
+    Lines of a preview reference its own temporary line ids, as credited_items does.
+    """
+    clock, _cus, sub = _seats()
+    advance(clock, HALF)
+    stripe.Subscription.modify(sub.id, items=[{"id": _item_id(sub), "quantity": 6}])
+    preview = stripe.Invoice.create_preview(
+        subscription=sub.id,
+        subscription_details={"items": [{"id": _item_id(sub), "quantity": 5}]},
+    )
+    lines = [line.to_dict() for line in preview.lines.data]
+    debit = next(ln for ln in lines if ln["amount"] == 1500)
+    credit = next(ln for ln in lines if ln["amount"] == -1500)  # 6 seats, half of January
+    assert credit["parent"]["invoice_item_details"]["proration_details"]["credited_items"] == {
+        "invoice": preview.id,
+        "invoice_line_items": [debit["id"]],
+    }
+
+
+def test_proration_date_before_the_period_is_refused(emulator: EmulatorServer) -> None:
+    """github.com/bitwarden/server/pull/4118
+
+    Stripe refuses a proration_date before the current billing period began.
+    """
+    clock, cus, sub = _seats()
+    advance(clock, HALF)
+    before = ts(2025, 12, 31)
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.SubscriptionItem.modify(_item_id(sub), quantity=6, proration_date=before)
+    assert err.value.param == "proration_date"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        stripe.Invoice.create_preview(
+            subscription=sub.id,
+            subscription_details={
+                "items": [{"id": _item_id(sub), "quantity": 6}],
+                "proration_date": before,
+            },
+        )
+    assert err.value.param == "subscription_details[proration_date]"
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 4
+    assert stripe.InvoiceItem.list(customer=cus.id).data == []

@@ -28,6 +28,26 @@ from .subscription_state import (
 from .tax import tax_rates_from_params
 
 
+def proration_moment(sub: JSONDict, raw: object, now: int, param: str) -> int:
+    """When an update prorates from: `proration_date`, else now.
+
+    A date before the current period began is refused (Stripe answers an
+    error for "a proration set to before the subscription began",
+    bitwarden/server#4118; the wording here is the emulator's).
+    """
+    if raw in (None, ""):
+        return now
+    at = int(str(raw))
+    start = period_of(sub)[0]
+    if at < start:
+        raise invalid_request(
+            f"proration_date ({at}) cannot be before the start of the subscription's "
+            f"current period ({start}).",
+            param=param,
+        )
+    return at
+
+
 def proration_description(ctx: Ctx, kind: str, item: JSONDict, at: int) -> str:
     """Stripe's wording of a proration line, "Unused time on 4 <TIMES> Seat after 16 Jan 2026".
 

@@ -39,7 +39,7 @@ from .invoicing import (
 )
 from .payments import ChargeOutcome, new_setup_intent
 from .pricing import checked_quantity, item_quantity, price_amount, recurring_price
-from .proration import apply_item_changes, proration_lines
+from .proration import apply_item_changes, proration_lines, proration_moment
 from .subscription_state import (
     billing_interval,
     check_payment_method,
@@ -653,7 +653,7 @@ class _UpdateBilling:
 def _prorate_item_changes(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -> _UpdateBilling:
     """Apply `items` and `billing_cycle_anchor=now`, with their proration lines."""
     behavior = params.get("proration_behavior") or "create_prorations"
-    at = int(params.get("proration_date") or env.now)
+    at = proration_moment(sub, params.get("proration_date"), env.now, "proration_date")
     billing = _UpdateBilling()
     new_invoice_items: list[JSONDict] = []
     # A new interval or billing_cycle_anchor=now restarts the cycle now: the
