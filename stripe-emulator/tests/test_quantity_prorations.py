@@ -129,7 +129,8 @@ def test_subscription_item_endpoint_prorates_the_same(emulator: EmulatorServer) 
     # ones (6 -> 8 seats: -15.00 + 20.00) go on an invoice paid at once.
     stripe.SubscriptionItem.modify(_item_id(sub), quantity=8, proration_behavior="always_invoice")
     inv = stripe.Invoice.retrieve(str(stripe.Subscription.retrieve(sub.id).latest_invoice))
-    assert (inv.billing_reason, inv.status, inv.amount_paid) == ("subscription_update", "paid", 1000)
+    assert (inv.billing_reason, inv.status) == ("subscription_update", "paid")
+    assert inv.amount_paid == 1000
     assert _pending(cus) == []
 
 
