@@ -82,9 +82,10 @@ def test_create_prorations_lines_as_stripe_makes_them(emulator: EmulatorServer) 
 
 
 def test_quantity_one_reads_without_a_count(emulator: EmulatorServer) -> None:
-    """docs.stripe.com/billing/subscriptions/prorations
+    """gist.github.com/matthewarkin/27bcfdf622eb91d3508ea082d0ad50b8
 
-    Line wording as in Stripe's preview example: "Unused time on <product> after <dd Mon yyyy>".
+    A Stripe API response's line: "Unused time on monthly widgets after 03 Mar 2017" (quantity
+    1: no count; the day in two digits). Stripe's docs show no line wording for this.
     """
     clock, cus, sub = _seats(quantity=1)
     advance(clock, ts(2026, 1, 5))
@@ -135,9 +136,9 @@ def test_subscription_item_endpoint_prorates_the_same(emulator: EmulatorServer) 
 
 
 def test_none_changes_the_quantity_without_lines(emulator: EmulatorServer) -> None:
-    """docs.stripe.com/billing/subscriptions/prorations
+    """docs.stripe.com/api/subscriptions/update
 
-    "Disable prorations": proration_behavior=none.
+    `proration_behavior=none`: "Disable creating prorations in this request."
     """
     clock, cus, sub = _seats()
     advance(clock, HALF)
@@ -169,7 +170,8 @@ def test_proration_date_prorates_from_that_moment(emulator: EmulatorServer) -> N
 def test_preview_shows_the_lines_the_update_makes(emulator: EmulatorServer) -> None:
     """docs.stripe.com/billing/subscriptions/prorations
 
-    "Preview a proration": pass the same proration_date to the update.
+    "Preview a proration"; `proration_date` applies "exactly the same prorations that were
+    previewed" (API reference, subscriptions/update).
     """
     clock, cus, sub = _seats()
     advance(clock, HALF)
@@ -194,9 +196,9 @@ def test_preview_shows_the_lines_the_update_makes(emulator: EmulatorServer) -> N
 
 
 def test_always_invoice_bills_and_pays_at_once(emulator: EmulatorServer) -> None:
-    """docs.stripe.com/billing/subscriptions/prorations
+    """docs.stripe.com/api/subscriptions/update
 
-    "always_invoice": invoice the prorations immediately.
+    `proration_behavior=always_invoice`: "Always invoice immediately for prorations."
     """
     clock, cus, sub = _seats()
     advance(clock, HALF)
