@@ -645,3 +645,19 @@ def test_proration_date_before_the_period_is_refused(emulator: EmulatorServer) -
     assert err.value.param == "subscription_details[proration_date]"
     assert stripe.Subscription.retrieve(sub.id)["items"].data[0].quantity == 4
     assert stripe.InvoiceItem.list(customer=cus.id).data == []
+
+
+def test_credit_after_a_renewal_points_at_the_renewal_line(emulator: EmulatorServer) -> None:
+    """docs.stripe.com/changelog/dahlia/2026-05-27/invoice-item-proration-credited-items
+
+    The credited debit is the line that billed the current period, not an older one.
+    """
+    clock, cus, sub = _seats()
+    advance(clock, FEB_1 + 2 * 3600)
+    renewal = invoices_of(sub.id)[-1]
+    advance(clock, ts(2026, 2, 15))  # 14 of 28 February days left
+    stripe.Subscription.modify(sub.id, items=[{"id": _item_id(sub), "quantity": 2}])
+    credit = _pending(cus)[0].to_dict()
+    assert credit["amount"] == -1000
+    details = credit["proration_details"]["credited_items"]["invoice_line_item_details"]
+    assert details == {"invoice": renewal.id, "invoice_line_items": [renewal.lines.data[0].id]}

@@ -89,33 +89,47 @@ def credited_items(ctx: Ctx, sub: JSONDict, item: JSONDict) -> JSONDict | None:
     `type=invoice_item` names a debit still pending, `type=invoice_line_items`
     the invoice lines that billed it. The debit is the item's latest one this
     period: a proration debit made by an earlier change, else the line of the
-    invoice that billed the period.
+    invoice that billed the period. Latest by business time, not by storage
+    order: on a test clock many objects share a second, and saving an object
+    again moves it in the store's order.
     """
     start = int(item.get("current_period_start") or period_of(sub)[0])
-    for ii in ctx.store.all_where("invoiceitem", {"customer": sub["customer"]}):
-        owner = ((ii.get("parent") or {}).get("subscription_details") or {}).get(
-            "subscription_item"
+    debits = [
+        ii
+        for ii in ctx.store.all_where(
+            "invoiceitem", {"parent.subscription_details.subscription_item": item["id"]}
         )
-        if owner != item["id"] or not ii.get("proration") or int(ii["amount"]) <= 0:
-            continue
-        if int(ii["period"]["start"]) < start:
-            break  # newest first: older debits belong to an earlier period
-        if ii.get("invoice") is None:
+        if ii.get("proration") and int(ii["amount"]) > 0 and int(ii["period"]["start"]) >= start
+    ]
+    if debits:
+        # max() keeps the first of equals: the store lists newest first.
+        debit = max(debits, key=lambda ii: (int(ii["period"]["start"]), int(ii["date"])))
+        if debit.get("invoice") is None:
             return {
-                "invoice_item": ii["id"],
+                "invoice_item": debit["id"],
                 "invoice_line_item_details": None,
                 "type": "invoice_item",
             }
-        inv = ctx.find("invoice", ii["invoice"])
+        inv = ctx.find("invoice", debit["invoice"])
         if inv is not None:
-            return _line_items_credit(inv["id"], _invoice_line_debit(inv, item["id"], ii["id"]))
-    for inv in ctx.store.all_where(
-        "invoice", {"parent.subscription_details.subscription": sub["id"]}
-    ):
-        lines = _invoice_line_debit(inv, item["id"], None)
-        if lines and inv["status"] != "void":
-            return _line_items_credit(inv["id"], lines)
-    return None
+            return _line_items_credit(inv["id"], _invoice_line_debit(inv, item["id"], debit["id"]))
+    billed = [
+        (inv, lines)
+        for inv in ctx.store.all_where(
+            "invoice", {"parent.subscription_details.subscription": sub["id"]}
+        )
+        if inv["status"] != "void" and (lines := _invoice_line_debit(inv, item["id"], None))
+    ]
+    if not billed:
+        return None
+
+    def period_billed(pair: tuple[JSONDict, list[str]]) -> tuple[int, int]:
+        inv, lines = pair
+        starts = [int(ln["period"]["start"]) for ln in inv["lines"]["data"] if ln["id"] in lines]
+        return max(starts), int(inv["created"])
+
+    inv, lines = max(billed, key=period_billed)
+    return _line_items_credit(inv["id"], lines)
 
 
 def _proration_item(
