@@ -82,6 +82,10 @@ def _line_items_credit(invoice_id: str, line_ids: list[str]) -> JSONDict:
     }
 
 
+# On a subscription item: its latest proration debit (an invoice item id).
+_LAST_DEBIT = "_last_debit_item"
+
+
 def credited_items(ctx: Ctx, sub: JSONDict, item: JSONDict) -> JSONDict | None:
     """The debit a credit proration of `item` gives back (`proration_details.credited_items`).
 
@@ -89,21 +93,14 @@ def credited_items(ctx: Ctx, sub: JSONDict, item: JSONDict) -> JSONDict | None:
     `type=invoice_item` names a debit still pending, `type=invoice_line_items`
     the invoice lines that billed it. The debit is the item's latest one this
     period: a proration debit made by an earlier change, else the line of the
-    invoice that billed the period. Latest by business time, not by storage
-    order: on a test clock many objects share a second, and saving an object
-    again moves it in the store's order.
+    invoice that billed the period (the latest by the period it billed: on a
+    test clock many objects share a second, and saving an object again moves
+    it in the store's order). The item remembers its last proration debit
+    (`_last_debit_item`), so a change does not scan the customer's items.
     """
     start = int(item.get("current_period_start") or period_of(sub)[0])
-    debits = [
-        ii
-        for ii in ctx.store.all_where(
-            "invoiceitem", {"parent.subscription_details.subscription_item": item["id"]}
-        )
-        if ii.get("proration") and int(ii["amount"]) > 0 and int(ii["period"]["start"]) >= start
-    ]
-    if debits:
-        # max() keeps the first of equals: the store lists newest first.
-        debit = max(debits, key=lambda ii: (int(ii["period"]["start"]), int(ii["date"])))
+    debit = ctx.find("invoiceitem", item.get(_LAST_DEBIT) or "")
+    if debit is not None and int(debit["period"]["start"]) >= start:
         if debit.get("invoice") is None:
             return {
                 "invoice_item": debit["id"],
@@ -177,6 +174,8 @@ def _proration_item(
     if store:
         ctx.save(ii)
         emit_event(ctx, env, "invoiceitem.created", ii)
+        if amount > 0:
+            item[_LAST_DEBIT] = ii["id"]  # saved with the subscription's new items
     return ii
 
 
