@@ -137,7 +137,7 @@ def _apply(event: StripeEvent) -> int | None:
             djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
-    team_id = _team_id_for(event.customer_id)
+    team_id = _team_id_for(event.customer_id or _dispute_customer_id(event, obj))
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
     if _may_add_live_subscription(event, previous):
@@ -157,6 +157,15 @@ def _apply(event: StripeEvent) -> int | None:
             processed=True, event=djstripe_event
         )
     return team_id
+
+
+def _dispute_customer_id(event: StripeEvent, obj: dict[str, Any]) -> str:
+    """A dispute names its charge, not its customer: the charge's mirror does."""
+    if not event.type.startswith("charge.dispute."):
+        return ""
+    from .disputes import dispute_customer_id
+
+    return dispute_customer_id(obj)
 
 
 def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | None) -> bool:

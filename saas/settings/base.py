@@ -397,6 +397,9 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# What a team keeps while one of its payments is disputed: "unchanged" (staff decide)
+# or "free_tier" (paid features wait until the dispute is won or closed).
+BILLING_DISPUTE_ACCESS = env.str("BILLING_DISPUTE_ACCESS", default="unchanged")
 # Who is emailed about disputes and refunds; empty means every active staff user.
 BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
 # Webhook pipeline: processing attempts per event before it is marked failed.
@@ -451,5 +454,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-reconcile": {
         "task": "subscriptions.billing_reconcile",
         "schedule": crontab(hour=4, minute=7),
+    },
+    # Once a day is enough for a three-day warning; each dispute is reminded once.
+    "dispute-deadline-reminders": {
+        "task": "notifications.dispute_deadline_reminders",
+        "schedule": crontab(hour=8, minute=13),
     },
 }
