@@ -149,7 +149,8 @@ def test_partial_refund_from_admin_credits_the_invoice_once_and_tells_the_team(
         "requested_by_customer",
         StaffRefund.Status.SUCCEEDED,
     )
-    assert row.requested_by is not None and row.requested_by.is_staff
+    assert row.requested_by is not None
+    assert row.requested_by.is_staff
     assert row.team == personal_team(user)
     [refund] = stripe.v1.refunds.list({"charge": charge.id}).data
     assert (refund.id, refund.amount, refund.reason) == (
