@@ -782,6 +782,24 @@ CALL_TO_ACTION: dict[str, Any] = {
 }
 
 
+def notification_email_message(*, notification: Notification) -> EmailMultiAlternatives:
+    """The email (HTML and text) of one notification, as ``notification_email_send`` sends it."""
+    return _render_email(
+        template="notification",
+        subject=notification.title,
+        to=[notification.user.email, *_billing_email_copy(notification)],
+        context={
+            "notification": notification,
+            "user": notification.user,
+            "team": notification.team,
+            "data": notification.data,
+            "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
+            "billing_url": _team_billing_url(notification.team),
+            "notifications_url": _site_url("/notifications/"),
+        },
+    )
+
+
 def notification_email_send(*, notification_id: int) -> str:
     """Email one notification unless it was already emailed or is not wanted.
 
@@ -808,20 +826,7 @@ def notification_email_send(*, notification_id: int) -> str:
             and not selectors.notification_preferences_get(user=user).email_receipts
         ):
             return "receipts_off"
-        message = _render_email(
-            template="notification",
-            subject=notification.title,
-            to=[user.email, *_billing_email_copy(notification)],
-            context={
-                "notification": notification,
-                "user": user,
-                "team": notification.team,
-                "data": notification.data,
-                "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
-                "billing_url": _team_billing_url(notification.team),
-                "notifications_url": _site_url("/notifications/"),
-            },
-        )
+        message = notification_email_message(notification=notification)
         message.send()
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])

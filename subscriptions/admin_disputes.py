@@ -80,8 +80,13 @@ if admin.site.is_registered(Dispute):
 @admin.register(Dispute)
 class DisputeAdmin(DjstripeDisputeAdmin):
     list_display = ("id", "status_shown", "amount_shown", "reason", "due_by", "team", "evidence")
+    list_display_links = ("id",)
     list_select_related = ("charge__customer__subscriber",)
     search_fields = ("id", "charge__id", "charge__customer__id")
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        # dj-stripe adds its owner account, created and livemode: a row wider than 1280 px.
+        return list(self.list_display)
 
     def get_urls(self) -> list[Any]:
         extra = [
@@ -106,8 +111,9 @@ class DisputeAdmin(DjstripeDisputeAdmin):
         return format_money(row.amount, row.currency or "usd")
 
     @admin.display(description="evidence due by")
-    def due_by(self, obj: Dispute) -> Any:
-        return self._row(obj).due_by or "-"
+    def due_by(self, obj: Dispute) -> str:
+        due = self._row(obj).due_by
+        return f"{due:%Y-%m-%d %H:%M} UTC" if due is not None else "-"
 
     @admin.display(description="team")
     def team(self, obj: Dispute) -> str:
