@@ -19,7 +19,7 @@ from tests.email_helpers import assert_branded_email
 from tests.factories import make_user
 
 from . import payloads
-from .conftest import Deliver
+from .conftest import Deliver, html_of
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +101,7 @@ def test_dispute_alert_links_to_where_evidence_is_submitted_and_shows_the_deadli
     [alert] = StaffAlert.objects.all()
     assert alert.due_by == datetime(2026, 12, 20, 23, 59, tzinfo=UTC)
     [email] = mail.outbox
-    for body in (email.body, str(email.alternatives[0][0])):
+    for body in (email.body, html_of(email)):
         assert "https://dashboard.stripe.com/test/disputes/dp_test" in body
         assert "Submit evidence" in body
         assert "Evidence due by" in body

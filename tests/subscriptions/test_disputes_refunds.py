@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from djstripe.models import Customer, Dispute
 
+from accounts.models import User
 from notifications.models import Notification, StaffAlert
 from notifications.services import dispute_deadline_reminders_send
 from subscriptions import disputes
@@ -30,7 +31,7 @@ DISPUTE_CARD = "4000000000000259"  # Stripe's test card: the charge succeeds, th
 REFUND_ADD = "/admin/subscriptions/staffrefund/add/"
 
 
-def _subscriber(client: Client, billing: Billing, card: str) -> tuple[object, Customer]:
+def _subscriber(client: Client, billing: Billing, card: str) -> tuple[User, Customer]:
     user = make_user()
     client.force_login(user)
     client.get(billing.subscribe(client, "pro_monthly", card=card))
