@@ -50,6 +50,8 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
 )
+# A refund's later outcome, recorded on the staff refund's audit row.
+REFUND_OUTCOME_EVENT_TYPES = frozenset({"refund.updated", "refund.failed"})
 # Events after which a customer may have one live subscription too many.
 DUPLICATE_CHECK_EVENT_TYPES = frozenset(
     {
@@ -152,6 +154,10 @@ def _apply(event: StripeEvent) -> int | None:
         _notify(event, team_id=team_id, obj=obj, previous=previous)
     if event.type in STAFF_EVENT_TYPES:
         _notify_staff(event, obj=obj)
+    if event.type in REFUND_OUTCOME_EVENT_TYPES:
+        from .refunds import staff_refund_status_sync
+
+        staff_refund_status_sync(refund=obj)
     if event.trigger_id:
         WebhookEventTrigger.objects.filter(pk=event.trigger_id).update(
             processed=True, event=djstripe_event

@@ -290,3 +290,23 @@ def _credit_note_for(
         logger.warning("credit note for refund %s failed: %s", refund["id"], exc)
         return "", str(invoice["id"])
     return str(note.id), str(invoice["id"])
+
+
+def staff_refund_status_sync(*, refund: dict[str, Any]) -> int:
+    """Record a refund's later outcome (``refund.updated`` / ``refund.failed``) on its audit row.
+
+    Card refunds usually succeed at once; some settle later (pending, then
+    succeeded) and some fail after succeeding (an expired or canceled card:
+    the money stays with us and staff must pay the customer another way).
+    Returns the rows updated (0 for refunds staff did not make here).
+    """
+    status = REFUND_STATUSES.get(str(refund.get("status")))
+    refund_id = str(refund.get("id") or "")
+    if status is None or not refund_id:
+        return 0
+    failure = str(refund.get("failure_reason") or "")
+    updated = StaffRefund.objects.filter(stripe_refund_id=refund_id).exclude(status=status)
+    count = updated.update(status=status, error=failure)
+    if count and status == StaffRefund.Status.FAILED:
+        logger.warning("staff refund %s failed after it was made: %s", refund_id, failure)
+    return count

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from djstripe.models import Customer, Dispute
 
 from accounts.models import User
@@ -17,6 +18,7 @@ from notifications.services import dispute_deadline_reminders_send
 from subscriptions import disputes
 from subscriptions.models import StaffRefund, StripeEvent
 from subscriptions.services import stripe_client
+from subscriptions.services import test_clock_advance as advance_clock
 from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
@@ -184,3 +186,28 @@ def test_partial_refund_from_admin_credits_the_invoice_once_and_tells_the_team(
     assert f"At most ${remaining / 100:g} of charge {charge.id} can still be refunded" in text
     assert StaffRefund.objects.count() == 1
     assert len(stripe.v1.refunds.list({"charge": charge.id}).data) == 1
+
+
+def test_refund_that_settles_later_is_recorded_when_stripe_says_so(
+    client: Client, live_billing: Billing, celery_worker_process: WorkerProcess
+) -> None:
+    # Stripe's asynchronous refund test card: refunds start pending and succeed later.
+    user, customer = _subscriber(client, live_billing, "4000000000007726")
+    [charge] = stripe_client().v1.charges.list({"customer": customer.id}).data
+    staff = _staff()
+    form = staff.get(f"{REFUND_ADD}?charge={charge.id}").content.decode()
+    post = {
+        "charge": charge.id,
+        "amount": "5.00",
+        "reason": "duplicate",
+        "request_key": _request_key(form),
+    }
+    assert staff.post(REFUND_ADD, post).status_code == 302
+    [row] = StaffRefund.objects.all()
+    assert row.status == StaffRefund.Status.PROCESSING
+    # The emulator settles asynchronous refunds at the customer's next billing pass.
+    advance_clock(team=personal_team(user), to=timezone.now() + timedelta(hours=2))
+    wait_for(settled(live_billing), what="refund.updated processed")
+    row.refresh_from_db()
+    assert row.status == StaffRefund.Status.SUCCEEDED
+    assert StripeEvent.objects.filter(type="refund.updated").exists()
