@@ -68,8 +68,12 @@ def _queue_worker(log: Path, queue: str, emulator_url: str) -> WorkerProcess:
 
 @pytest.fixture
 def slow_stripe(billing: Billing) -> Iterator[Billing]:
-    """Every API request to the emulator takes 400 ms, as a slow day at Stripe."""
-    billing.helper("/_emulator/config", {"latency_p50_ms": 400, "latency_p99_ms": 400})
+    """Every API request to the emulator takes a second, as a bad day at Stripe.
+
+    Slow enough that the backlog outlasts the email path by far on any machine:
+    the email never calls Stripe, so only the backlog slows down.
+    """
+    billing.helper("/_emulator/config", {"latency_p50_ms": 1000, "latency_p99_ms": 1000})
     yield billing
     billing.helper("/_emulator/config", {"latency_p50_ms": 0})
 
@@ -127,6 +131,7 @@ def test_webhook_backlog_does_not_delay_emails(
     webhooks = _queue_worker(tmp_path / "webhooks.log", WEBHOOKS, slow_stripe.url)
     emails = _queue_worker(tmp_path / "emails.log", EMAILS, slow_stripe.url)
     try:
+        enqueued_at = time.monotonic()
         assert enqueue_many(pks) == EVENTS
         wait_for(lambda: _processed() >= 1, what="the backlog to start")
         first = _notification("separate-queue")
@@ -135,15 +140,19 @@ def test_webhook_backlog_does_not_delay_emails(
         wait_for(lambda: _emailed(first), timeout=30, what="the email on its own queue")
         email_seconds = time.monotonic() - sent_at
         backlog_left = EVENTS - _processed()
-        # Sent while the backlog was worked on, done long before it ends.
-        assert email_seconds < 5, email_seconds
-        assert backlog_left >= EVENTS // 2, backlog_left
+        # Sent while the backlog was worked on, done before half of it was. Both
+        # figures are relative to the backlog: on a loaded machine, or on SQLite
+        # where the two workers' writes take turns, the email takes seconds, and
+        # the backlog still takes far longer.
+        assert backlog_left >= EVENTS // 2, (backlog_left, email_seconds)
 
         # The same email queued behind the backlog waits for all of it.
         second = _notification("behind-the-backlog")
         notification_email_send_task.apply_async((second.pk,), queue=WEBHOOKS)
-        wait_for(lambda: _emailed(second), timeout=120, what="the email behind the backlog")
+        wait_for(lambda: _emailed(second), timeout=180, what="the email behind the backlog")
         assert _processed() == EVENTS
+        backlog_seconds = time.monotonic() - enqueued_at
+        assert email_seconds < backlog_seconds / 2, (email_seconds, backlog_seconds)
         last_event = StripeEvent.objects.order_by("-processed_at").first()
         assert last_event is not None
         assert last_event.processed_at is not None
