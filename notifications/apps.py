@@ -22,5 +22,6 @@ class NotificationsConfig(AppConfig):
             ),
             (signals.billing_event_processed, receivers.on_billing_event_processed),
             (signals.staff_billing_event_processed, receivers.on_staff_billing_event_processed),
+            (signals.staff_refund_issued, receivers.on_staff_refund_issued),
         ):
             signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")

@@ -54,3 +54,7 @@ def on_staff_billing_event_processed(
     services.notify_staff_from_stripe_event(
         event_id=stripe_event_id, event_type=event_type, obj=obj, livemode=livemode
     )
+
+
+def on_staff_refund_issued(sender: Any, *, refund: Any, **kwargs: Any) -> None:
+    services.notify_refund_issued(refund=refund)

@@ -492,6 +492,32 @@ def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
     )
 
 
+def _dispute_lost(dispute: dict[str, Any]) -> NotificationDraft | None:
+    """A chargeback decided for the cardholder: the money went back to their card.
+
+    The team's owners hear of it (won disputes and inquiries change nothing for
+    them): the cardholder may not be one of them (a fraud dispute), and a
+    reversed payment can change what the team may use (BILLING_DISPUTE_ACCESS).
+    """
+    if dispute.get("status") != "lost":
+        return None
+    amount = int(dispute.get("amount") or 0)
+    currency = str(dispute.get("currency") or "usd")
+    shown = format_money(amount, currency)
+    body = _(
+        "Your card issuer reversed a payment of %(amount)s after a dispute, and the money "
+        "went back to the card. If you did not expect this, reply to this email."
+    ) % {"amount": shown}
+    data = {
+        "dispute": dispute.get("id"),
+        "amount": amount,
+        "currency": currency,
+        "amount_display": shown,
+    }
+    title = _("A payment of %(amount)s was reversed") % {"amount": shown}
+    return NotificationDraft(Kind.DISPUTE_LOST, title, body, _site_url("/billing/"), data)
+
+
 def notification_drafts(
     *,
     event_type: str,
@@ -523,6 +549,8 @@ def notification_drafts(
             drafts = [_invoice_payment_failed(obj)]
         case "invoice.payment_action_required":
             drafts = [_invoice_action_required(obj)]
+        case "charge.dispute.closed":
+            drafts = [_dispute_lost(obj)]
         case _:
             drafts = []
     unique: dict[str, NotificationDraft] = {}
@@ -751,7 +779,27 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
     Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
     Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
+    Kind.REFUND_ISSUED: gettext_lazy("Go to billing"),
+    Kind.DISPUTE_LOST: gettext_lazy("Go to billing"),
 }
+
+
+def notification_email_message(*, notification: Notification) -> EmailMultiAlternatives:
+    """The email (HTML and text) of one notification, as ``notification_email_send`` sends it."""
+    return _render_email(
+        template="notification",
+        subject=notification.title,
+        to=[notification.user.email, *_billing_email_copy(notification)],
+        context={
+            "notification": notification,
+            "user": notification.user,
+            "team": notification.team,
+            "data": notification.data,
+            "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
+            "billing_url": _team_billing_url(notification.team),
+            "notifications_url": _site_url("/notifications/"),
+        },
+    )
 
 
 def notification_email_send(*, notification_id: int) -> str:
@@ -780,20 +828,7 @@ def notification_email_send(*, notification_id: int) -> str:
             and not selectors.notification_preferences_get(user=user).email_receipts
         ):
             return "receipts_off"
-        message = _render_email(
-            template="notification",
-            subject=notification.title,
-            to=[user.email, *_billing_email_copy(notification)],
-            context={
-                "notification": notification,
-                "user": user,
-                "team": notification.team,
-                "data": notification.data,
-                "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
-                "billing_url": _team_billing_url(notification.team),
-                "notifications_url": _site_url("/notifications/"),
-            },
-        )
+        message = notification_email_message(notification=notification)
         message.send()
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
@@ -851,6 +886,7 @@ def _staff_alert_fields(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
             "currency": str(obj.get("currency") or ""),
             "reason": str(obj.get("reason") or ""),
             "status": str(obj.get("status") or ""),
+            "due_by": _moment((obj.get("evidence_details") or {}).get("due_by")),
         }
     refunds = _items({"items": obj.get("refunds")})
     latest = max(refunds, key=lambda r: int(r.get("created") or 0)) if refunds else {}
@@ -898,6 +934,9 @@ def notify_staff_from_stripe_event(
 
 
 STAFF_SUBJECTS: dict[str, Any] = {
+    StaffAlert.DEADLINE_EVENT_TYPE: gettext_lazy(
+        "Dispute %(object)s on %(charge)s: evidence due by %(due_by)s"
+    ),
     "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
     "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
     "charge.refunded": gettext_lazy("Refund on %(charge)s: %(amount)s refunded in total"),
@@ -928,6 +967,7 @@ def staff_alert_email_send(*, alert_id: int) -> str:
             "status": alert.status,
             "object": alert.object_id,
             "customer": alert.customer_id,
+            "due_by": date_format(alert.due_by, "DATETIME_FORMAT") if alert.due_by else "",
         }
         message = _render_email(
             template="staff_alert",
@@ -945,6 +985,108 @@ def staff_alert_email_send(*, alert_id: int) -> str:
         alert.save(update_fields=["emailed_at"])
     logger.info("staff alert emailed id=%s event=%s", alert.pk, alert.stripe_event_id)
     return "sent"
+
+
+def _moment(timestamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
+
+
+def dispute_deadline_reminders_send(*, now: datetime | None = None) -> int:
+    """Alert staff once per dispute whose evidence is due within three days.
+
+    Run daily by beat. The alert is unique per dispute (a constraint), so
+    reruns, a second beat and overlapping runs alert nobody twice. Returns how
+    many reminders this run stored.
+    """
+    from subscriptions.disputes import disputes_due_soon
+
+    from .tasks import staff_alert_email_send_task
+
+    stored = 0
+    for dispute in disputes_due_soon(now=now or timezone.now()):
+        try:
+            with transaction.atomic():
+                alert = StaffAlert.objects.create(
+                    stripe_event_id=f"deadline:{dispute.id}",
+                    event_type=StaffAlert.DEADLINE_EVENT_TYPE,
+                    object_id=dispute.id,
+                    charge_id=dispute.charge_id,
+                    customer_id=dispute.customer_id,
+                    amount=dispute.amount,
+                    currency=dispute.currency,
+                    reason=dispute.reason,
+                    status=dispute.status,
+                    due_by=dispute.due_by,
+                    livemode=settings.STRIPE_LIVE_MODE,
+                )
+        except IntegrityError:
+            continue
+        stored += 1
+        logger.warning(
+            "dispute evidence due soon dispute=%s charge=%s customer=%s due_by=%s",
+            dispute.id,
+            dispute.charge_id,
+            dispute.customer_id,
+            dispute.due_by,
+        )
+        transaction.on_commit(
+            lambda pk=alert.pk: staff_alert_email_send_task.delay(pk),  # type: ignore[misc]
+            robust=True,
+        )
+    return stored
+
+
+REFUND_REASON_LABELS: dict[str, Any] = {
+    "requested_by_customer": gettext_lazy("as you requested"),
+    "duplicate": gettext_lazy("because the payment was a duplicate"),
+    "fraudulent": gettext_lazy("because the payment was fraudulent"),
+}
+
+
+def notify_refund_issued(*, refund: Any) -> list[Notification]:
+    """Tell the team's owners and admins (and its billing email) that staff refunded them.
+
+    ``refund`` is a ``subscriptions.StaffRefund`` just completed; the notification
+    is unique per user and Stripe refund id, so it is sent once.
+    """
+    team = Team.objects.filter(pk=refund.team_id).first() if refund.team_id else None
+    if team is None or not refund.stripe_refund_id:
+        logger.warning("refund %s has no team to tell", refund.stripe_refund_id or refund.pk)
+        return []
+    shown = format_money(refund.amount, refund.currency or "usd")
+    reason = str(REFUND_REASON_LABELS.get(refund.reason, ""))
+    title = _("We refunded %(amount)s") % {"amount": shown}
+    body = _("We refunded %(amount)s to your card %(reason)s.") % {
+        "amount": shown,
+        "reason": reason,
+    }
+    body += " " + _("It can take 5 to 10 business days to show on your statement.")
+    if refund.credit_note_id:
+        body += " " + _("A credit note on the invoice records it.")
+    data = {
+        "refund": refund.stripe_refund_id,
+        "credit_note": refund.credit_note_id,
+        "invoice": refund.invoice_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "amount_display": shown,
+        "reason": refund.reason,
+        "reason_display": reason,
+    }
+    draft = NotificationDraft(Kind.REFUND_ISSUED, title, body, _site_url("/billing/"), data)
+    created: list[Notification] = []
+    for user in _billing_members(team):
+        notification = _notification_create_once(
+            user=user,
+            draft=draft,
+            stripe_event_id=refund.stripe_refund_id,
+            livemode=refund.livemode,
+            team=team,
+        )
+        if notification is not None:
+            _queue_emails(user=user, notifications=[notification])
+            created.append(notification)
+    return created
 
 
 # --- Catch-up ---------------------------------------------------------------------------

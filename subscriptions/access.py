@@ -31,7 +31,13 @@ from django.utils import timezone
 from . import selectors
 from . import status as subscription_status
 from .catalog import get_catalog
-from .policy import Reason, decide
+from .policy import (
+    DISPUTE_ACCESS_FREE_TIER,
+    Decision,
+    Reason,
+    decide,
+    restrict_for_dispute,
+)
 from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -119,6 +125,8 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         now=now,
         grace_days=settings.BILLING_PAST_DUE_GRACE_DAYS,
     )
+    if _disputed(team=team, has_access=decision.has_access):
+        decision = Decision(False, Reason.DISPUTED)
     catalog = get_catalog()
     plan_key = selectors.plan_key_for_state(state)
     plan = catalog.plan(plan_key) if plan_key else None
@@ -160,6 +168,23 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         has_access=True,
         features=features,
         quotas=dict(plan.quotas),
+    )
+
+
+def _disputed(*, team: Team, has_access: bool) -> bool:
+    """An open dispute restricts the team under BILLING_DISPUTE_ACCESS=free_tier.
+
+    Only computed on a cache miss (and only queried under that setting): the
+    pipeline invalidates the team's access on every dispute event, so a warm
+    check stays query-free.
+    """
+    setting = settings.BILLING_DISPUTE_ACCESS
+    if not has_access or setting != DISPUTE_ACCESS_FREE_TIER:
+        return False
+    return restrict_for_dispute(
+        has_access=has_access,
+        dispute_access=setting,
+        open_dispute=selectors.team_has_open_dispute(team=team),
     )
 
 

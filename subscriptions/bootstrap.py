@@ -64,7 +64,12 @@ WEBHOOK_EVENTS = [
     "price.updated",
     "charge.refunded",
     "charge.dispute.created",
+    # Evidence submitted in the Dashboard moves a dispute to under_review.
+    "charge.dispute.updated",
     "charge.dispute.closed",
+    # A staff refund's later outcome (asynchronous refunds, refunds that fail).
+    "refund.updated",
+    "refund.failed",
 ]
 CANCEL_REASONS = ["too_expensive", "missing_features", "switched_service", "unused", "other"]
 

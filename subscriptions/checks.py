@@ -42,3 +42,20 @@ def stripe_key_matches_mode(app_configs: Any = None, **kwargs: Any) -> list[chec
             )
         )
     return errors
+
+
+@checks.register()
+def dispute_access_is_known(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """BILLING_DISPUTE_ACCESS is one of the policies the access check knows."""
+    from .policy import DISPUTE_ACCESS_CHOICES
+
+    value = getattr(settings, "BILLING_DISPUTE_ACCESS", "unchanged")
+    if value in DISPUTE_ACCESS_CHOICES:
+        return []
+    return [
+        checks.Error(
+            f"BILLING_DISPUTE_ACCESS is {value!r}.",
+            hint=f"Use one of: {', '.join(DISPUTE_ACCESS_CHOICES)}.",
+            id="subscriptions.E004",
+        )
+    ]

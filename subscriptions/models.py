@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -162,3 +163,54 @@ class MirrorWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_id} @ {self.event_created} ({self.event_id})"
+
+
+class StaffRefund(models.Model):
+    """A refund staff made from the admin: the audit record of who refunded what, and why.
+
+    One row per refund request (``request_key``, a unique token the refund form
+    carries), so a double submit finds the row instead of refunding twice; the
+    Stripe calls reuse idempotency keys derived from it for the same reason.
+    """
+
+    class Reason(models.TextChoices):
+        # Stripe's refund reasons (Refund.reason, user-provided values).
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by customer"
+        DUPLICATE = "duplicate", "Duplicate"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"  # recorded, Stripe not answered yet
+        SUCCEEDED = "succeeded", "succeeded"
+        # Stripe accepted it but the money moves later (refund status pending).
+        PROCESSING = "processing", "processing"
+        FAILED = "failed", "failed"
+
+    request_key = models.CharField(max_length=64, unique=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    customer_id = models.CharField(max_length=255, blank=True)  # cus_...
+    charge_id = models.CharField(max_length=255, db_index=True)  # ch_...
+    invoice_id = models.CharField(max_length=255, blank=True)  # in_..., when the charge paid one
+    # Minor units, in `currency`.
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)  # re_...
+    # The credit note that documents the refund on the invoice (cn_...), when one was issued.
+    credit_note_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    livemode = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_refund_id or 'refund'} of {self.charge_id} ({self.amount})"

@@ -24,6 +24,21 @@ class Reason(StrEnum):
     PERIOD_OVER = "period_over"  # cancel_at_period_end and the period has ended
     NO_ACCESS_STATUS = "no_access_status"
     NO_SUBSCRIPTION = "no_subscription"
+    # A payment is disputed and BILLING_DISPUTE_ACCESS restricts the team to the free tier.
+    DISPUTED = "disputed"
+
+
+# Stripe Dispute.status values of a dispute not decided yet (inquiries are warning_*).
+DISPUTE_OPEN_STATUSES = (
+    "needs_response",
+    "warning_needs_response",
+    "under_review",
+    "warning_under_review",
+)
+# What a team keeps while a dispute is open (settings.BILLING_DISPUTE_ACCESS).
+DISPUTE_ACCESS_UNCHANGED = "unchanged"  # staff decide case by case
+DISPUTE_ACCESS_FREE_TIER = "free_tier"
+DISPUTE_ACCESS_CHOICES = (DISPUTE_ACCESS_UNCHANGED, DISPUTE_ACCESS_FREE_TIER)
 
 
 @dataclass(frozen=True)
@@ -60,3 +75,8 @@ def decide(
             return Decision(True, Reason.GRACE, grace_ends_at=ends)
         return Decision(False, Reason.GRACE_OVER, grace_ends_at=ends)
     return Decision(False, Reason.NO_ACCESS_STATUS)
+
+
+def restrict_for_dispute(*, has_access: bool, dispute_access: str, open_dispute: bool) -> bool:
+    """Whether an open dispute takes the paid plan away (only under the free_tier setting)."""
+    return has_access and open_dispute and dispute_access == DISPUTE_ACCESS_FREE_TIER

@@ -427,3 +427,16 @@ def stripe_dashboard_url(object_id: str) -> str:
         object_id.split("_", 1)[0], "search?query="
     )
     return f"https://dashboard.stripe.com/{mode}{kind}/{object_id}"
+
+
+def team_has_open_dispute(*, team: Team) -> bool:
+    """Whether a payment of ``team`` is disputed and the dispute is not decided yet."""
+    from djstripe.models import Dispute
+
+    from .policy import DISPUTE_OPEN_STATUSES
+
+    return Dispute.objects.filter(
+        charge__customer__subscriber=team,
+        livemode=settings.STRIPE_LIVE_MODE,
+        stripe_data__status__in=DISPUTE_OPEN_STATUSES,
+    ).exists()

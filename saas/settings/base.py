@@ -418,6 +418,9 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# What a team keeps while one of its payments is disputed: "unchanged" (staff decide)
+# or "free_tier" (paid features wait until the dispute is won or closed).
+BILLING_DISPUTE_ACCESS = env.str("BILLING_DISPUTE_ACCESS", default="unchanged")
 # Stripe Tax (subscriptions/tax.py): Checkout calculates tax from the billing address it
 # collects, and the subscription keeps calculating it. Turn it on once Stripe Tax is set
 # up on the account (origin address, registrations).
@@ -479,5 +482,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-reconcile": {
         "task": "subscriptions.billing_reconcile",
         "schedule": crontab(hour=4, minute=7),
+    },
+    # Once a day is enough for a three-day warning; each dispute is reminded once.
+    "dispute-deadline-reminders": {
+        "task": "notifications.dispute_deadline_reminders",
+        "schedule": crontab(hour=8, minute=13),
     },
 }
