@@ -121,6 +121,10 @@ class NotificationDraft:
     body: str
     link: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Unique per user and kind when set: Stripe may tell one occasion under two event ids.
+    occasion: str = ""
+    # The dunning occasion that turns it off (settings.BILLING_EMAILS), if any.
+    setting: str = ""
 
 
 def _notification_create_once(
@@ -147,6 +151,7 @@ def _notification_create_once(
                 link=_link_for_team(draft.link, team),
                 data=draft.data,
                 stripe_event_id=stripe_event_id,
+                occasion=draft.occasion[:255],
                 livemode=livemode,
             )
     except IntegrityError:
@@ -409,6 +414,8 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
     if sub.get("status") == "incomplete_expired":
         return None  # never started: the user was never told it had
     plan = _plan_label(_items(sub))
+    if (sub.get("cancellation_details") or {}).get("reason") == "payment_failed":
+        return _ended_unpaid(sub, plan)
     return NotificationDraft(
         Kind.SUBSCRIPTION_ENDED,
         _("Your %(plan)s subscription has ended") % {"plan": plan}
@@ -417,6 +424,31 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
         _("Paid features are no longer available. You can subscribe again at any time."),
         _site_url("/pricing/"),
         {"subscription": sub.get("id"), "plan": plan, "ended_at": sub.get("ended_at")},
+    )
+
+
+def _ended_unpaid(sub: dict[str, Any], plan: str) -> NotificationDraft:
+    """Stripe canceled the subscription after its last retry failed (the account's
+    "cancel the subscription" setting): cancellation_details.reason is payment_failed."""
+    return NotificationDraft(
+        Kind.SUBSCRIPTION_ENDED,
+        _("Your %(plan)s subscription ended: we could not collect payment") % {"plan": plan}
+        if plan
+        else _("Your subscription ended: we could not collect payment"),
+        _(
+            "We tried your card several times and every payment failed, so the subscription "
+            "was canceled and its paid features are no longer available. Subscribe again "
+            "with a working card to get them back."
+        ),
+        _site_url("/pricing/"),
+        {
+            "subscription": sub.get("id"),
+            "plan": plan,
+            "ended_at": sub.get("ended_at"),
+            "reason": "payment_failed",
+        },
+        occasion=f"ended:{sub.get('id')}",
+        setting="subscription_ended_unpaid",
     )
 
 
@@ -454,7 +486,45 @@ def _invoice_paid(invoice: dict[str, Any]) -> NotificationDraft | None:
     return NotificationDraft(Kind.PAYMENT_SUCCEEDED, title, body, link, data)
 
 
+def _is_before_last_attempt(invoice: dict[str, Any]) -> bool:
+    """Whether the next scheduled attempt is the last one Stripe will make.
+
+    Stripe does not say how many retries remain: ``next_payment_attempt`` is null
+    once none is left, and ``attempt_count`` counts the automatic attempts made so
+    far (manual payments after the first do not count). With
+    ``BILLING_PAYMENT_ATTEMPTS`` set to the total of the account's retry settings,
+    the failure whose count is one less than it has exactly one attempt ahead.
+    """
+    if not invoice.get("next_payment_attempt"):
+        return False
+    attempts = int(settings.BILLING_PAYMENT_ATTEMPTS)
+    return attempts > 1 and int(invoice.get("attempt_count") or 0) == attempts - 1
+
+
+def _final_notice(invoice: dict[str, Any]) -> NotificationDraft:
+    amount = int(invoice.get("amount_due") or 0)
+    data = _invoice_data(invoice, amount)
+    last_attempt = invoice.get("next_payment_attempt")
+    data["next_payment_attempt"] = last_attempt
+    body = _(
+        "We could not charge %(amount)s to your card again. We will make one last attempt "
+        "on %(date)s; if it fails, your subscription ends. Update your card or pay the "
+        "invoice now to keep your plan."
+    ) % {"amount": data["amount_display"], "date": _date(last_attempt)}
+    return NotificationDraft(
+        Kind.FINAL_NOTICE,
+        _("Final notice: last payment attempt on %(date)s") % {"date": _date(last_attempt)},
+        body,
+        _site_url("/billing/"),
+        data,
+        occasion=f"final:{invoice.get('id')}",
+        setting="final_notice",
+    )
+
+
 def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
+    if _is_before_last_attempt(invoice):
+        return _final_notice(invoice)
     amount = int(invoice.get("amount_due") or 0)
     data = _invoice_data(invoice, amount)
     next_attempt = invoice.get("next_payment_attempt")
@@ -473,7 +543,14 @@ def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
     if next_attempt:
         body += " " + _("We will try again on %(date)s.") % {"date": _date(next_attempt)}
     return NotificationDraft(
-        Kind.PAYMENT_FAILED, _("Your payment failed"), body, _site_url("/billing/"), data
+        Kind.PAYMENT_FAILED,
+        _("Your payment failed"),
+        body,
+        _site_url("/billing/"),
+        data,
+        # One failed attempt can come as two events: one notice per attempt.
+        occasion=f"failed:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_failed",
     )
 
 
@@ -486,8 +563,67 @@ def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
     ) % {"amount": data["amount_display"]}
     link = data["hosted_invoice_url"] or _site_url("/billing/")
     return NotificationDraft(
-        Kind.PAYMENT_ACTION_REQUIRED, _("Confirm your payment"), body, link, data
+        Kind.PAYMENT_ACTION_REQUIRED,
+        _("Confirm your payment"),
+        body,
+        link,
+        data,
+        occasion=f"action:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_action_required",
     )
+
+
+def _renewal_moment(invoice: dict[str, Any]) -> int | None:
+    """When the announced renewal happens: the new period's start on the preview's lines."""
+    for line in _items({"items": invoice.get("lines")}):
+        start = (line.get("period") or {}).get("start")
+        if start:
+            return int(start)
+    return invoice.get("next_payment_attempt") or invoice.get("period_end")
+
+
+def _upcoming_renewal(invoice: dict[str, Any], interval: str | None) -> NotificationDraft | None:
+    """``invoice.upcoming``: Stripe sends it days before a subscription creates an
+    automatically charged invoice (the days are an account setting); its object is
+    a preview of that invoice without an id. Announced for the intervals in
+    ``BILLING_UPCOMING_RENEWAL_INTERVALS`` (yearly: a large charge a year apart)."""
+    if interval not in settings.BILLING_UPCOMING_RENEWAL_INTERVALS:
+        return None
+    amount = int(invoice.get("amount_due") or 0)
+    subscription_id = _invoice_subscription_id(invoice)
+    renews = _renewal_moment(invoice)
+    if amount <= 0 or not subscription_id or not renews:
+        return None
+    data = _invoice_data(invoice, amount)
+    data["renews_at"] = renews
+    plan = _price_label(_upcoming_price(invoice)) or _("your plan")
+    return NotificationDraft(
+        Kind.UPCOMING_RENEWAL,
+        _("Your %(plan)s plan renews on %(date)s") % {"plan": plan, "date": _date(renews)},
+        _(
+            "On %(date)s we will charge %(amount)s to your card for another year of "
+            "%(plan)s. Nothing to do if that is fine; check your card or change your plan "
+            "on the billing page before then."
+        )
+        % {"date": _date(renews), "amount": data["amount_display"], "plan": plan},
+        _site_url("/billing/"),
+        data,
+        occasion=f"renewal:{subscription_id}:{renews}",
+        setting="upcoming_renewal",
+    )
+
+
+def _upcoming_price(invoice: dict[str, Any]) -> dict[str, Any] | None:
+    """The price of the preview's first line, from the mirror (lines carry only its id)."""
+    from djstripe.models import Price
+
+    for line in _items({"items": invoice.get("lines")}):
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        price_id = _id_of(details.get("price") or line.get("price"))
+        if price_id:
+            row = Price.objects.filter(id=price_id).only("stripe_data").first()
+            return row.stripe_data if row is not None else None
+    return None
 
 
 def notification_drafts(
@@ -496,11 +632,14 @@ def notification_drafts(
     obj: dict[str, Any],
     previous: dict[str, Any] | None,
     has_payment_method: bool | None = None,
+    renewal_interval: str | None = None,
 ) -> list[NotificationDraft]:
-    """What a Stripe event means for its user (pure: no database, no email).
+    """What a Stripe event means for its user (no email; reads only the price mirror).
 
     ``has_payment_method`` says whether Stripe can charge the customer (the
     subscription's or the customer's default); ``None`` when that is unknown.
+    ``renewal_interval`` is the billing interval of the subscription an
+    ``invoice.upcoming`` announces.
     """
     previous = previous or {}
     drafts: list[NotificationDraft | None]
@@ -521,13 +660,22 @@ def notification_drafts(
             drafts = [_invoice_payment_failed(obj)]
         case "invoice.payment_action_required":
             drafts = [_invoice_action_required(obj)]
+        case "invoice.upcoming":
+            drafts = [_upcoming_renewal(obj, renewal_interval)]
         case _:
             drafts = []
     unique: dict[str, NotificationDraft] = {}
     for draft in drafts:
-        if draft is not None:
+        if draft is not None and occasion_enabled(draft.setting):
             unique.setdefault(draft.kind, draft)
     return list(unique.values())
+
+
+def occasion_enabled(occasion: str) -> bool:
+    """Whether a dunning occasion is on (``BILLING_EMAILS``); other kinds always are."""
+    if not occasion:
+        return True
+    return bool(getattr(settings, "BILLING_EMAILS", {}).get(occasion, True))
 
 
 # --- Writing -------------------------------------------------------------------------
@@ -561,8 +709,17 @@ def notify_from_stripe_event(
             )
             return []
         obj, has_payment_method = current
+    renewal_interval = (
+        _subscription_interval(_invoice_subscription_id(obj))
+        if event_type == "invoice.upcoming"
+        else None
+    )
     drafts = notification_drafts(
-        event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
+        event_type=event_type,
+        obj=obj,
+        previous=previous,
+        has_payment_method=has_payment_method,
+        renewal_interval=renewal_interval,
     )
     team = Team.objects.filter(pk=team_id).first()
     if team is None or not drafts:
@@ -590,6 +747,21 @@ def notify_from_stripe_event(
         _queue_emails(user=user, notifications=mine)
         created.extend(mine)
     return created
+
+
+def _subscription_interval(subscription_id: str) -> str | None:
+    """The billing interval of a mirrored subscription's first item (month, year)."""
+    from djstripe.models import Subscription
+
+    if not subscription_id:
+        return None
+    row = Subscription.objects.filter(id=subscription_id).only("stripe_data").first()
+    if row is None or (row.stripe_data or {}).get("status") not in STARTED_STATUSES:
+        return None  # a trial's end has its own notice; an ended one renews nothing
+    items = _items(row.stripe_data)
+    price = items[0].get("price") if items else None
+    recurring = price.get("recurring") if isinstance(price, dict) else None
+    return str((recurring or {}).get("interval") or "") or None
 
 
 def _billing_members(team: Team) -> list[User]:
@@ -749,6 +921,9 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
     Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
     Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
+    Kind.FINAL_NOTICE: gettext_lazy("Pay now or update your card"),
+    Kind.CARD_EXPIRING: gettext_lazy("Update payment method"),
+    Kind.UPCOMING_RENEWAL: gettext_lazy("Review billing"),
 }
 
 
@@ -943,6 +1118,68 @@ def staff_alert_email_send(*, alert_id: int) -> str:
         alert.save(update_fields=["emailed_at"])
     logger.info("staff alert emailed id=%s event=%s", alert.pk, alert.stripe_event_id)
     return "sent"
+
+
+# --- Cards about to expire (a daily beat task) --------------------------------------------
+
+
+def _card_expiring_draft(card: Any) -> NotificationDraft:
+    month = f"{card.exp_month:02d}/{card.exp_year}"
+    brand = str(card.brand).title()
+    return NotificationDraft(
+        Kind.CARD_EXPIRING,
+        _("Your %(brand)s card ending in %(last4)s expires next month")
+        % {"brand": brand, "last4": card.last4},
+        _(
+            "The card your subscription is charged to expires at the end of %(month)s. "
+            "Add a new card on the billing page before then so your next payment goes through."
+        )
+        % {"month": month},
+        _site_url("/billing/"),
+        {
+            "payment_method": card.payment_method_id,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+        },
+        occasion=f"card:{card.payment_method_id}:{card.exp_year}-{card.exp_month:02d}",
+        setting="card_expiring",
+    )
+
+
+def cards_expiring_notify(*, now: datetime | None = None) -> int:
+    """Tell each team whose default card expires next month, once per card and month.
+
+    Reads the default payment methods dj-stripe mirrors (the subscription's,
+    else the customer's) of teams with a subscription Stripe will charge again.
+    The card and its expiry month are the occasion, so running the task again
+    (daily, or twice) notifies nobody twice. Returns how many notifications it made.
+    """
+    from subscriptions.dunning.selectors import default_cards_expiring_next_month
+
+    if not occasion_enabled("card_expiring"):
+        return 0
+    created = 0
+    for card in default_cards_expiring_next_month(now=now):
+        team = Team.objects.filter(pk=card.team_id).first()
+        if team is None:
+            continue
+        draft = _card_expiring_draft(card)
+        for user in _billing_members(team):
+            notification = _notification_create_once(
+                user=user,
+                draft=draft,
+                stripe_event_id=f"beat:{draft.occasion}",
+                livemode=settings.STRIPE_LIVE_MODE,
+                team=team,
+            )
+            if notification is not None:
+                _queue_emails(user=user, notifications=[notification])
+                created += 1
+    if created:
+        logger.info("card expiry notifications created=%s", created)
+    return created
 
 
 # --- Catch-up ---------------------------------------------------------------------------

@@ -343,6 +343,36 @@ class Bootstrap:
                 desired,
             )
 
+    def retention_coupon(self) -> None:
+        """Create the catalog's retention coupon once. Stripe never changes a coupon's
+        discount after creation, so a changed offer needs a new coupon id."""
+        spec = self.catalog.retention
+        if spec is None:
+            return
+        try:
+            existing = self.client.v1.coupons.retrieve(spec.coupon)
+        except stripe.InvalidRequestError:
+            existing = None
+        if existing is not None:
+            if existing.percent_off != spec.percent_off or existing.duration != spec.duration:
+                logger.warning(
+                    "billing_bootstrap: coupon %s differs from the catalog; give the new "
+                    "offer a new coupon id",
+                    spec.coupon,
+                )
+            return
+        params: dict[str, Any] = {
+            "id": spec.coupon,
+            "name": spec.name,
+            "percent_off": spec.percent_off,
+            "duration": spec.duration,
+            "metadata": {"source": CATALOG_TAG},
+        }
+        if spec.duration_in_months is not None:
+            params["duration_in_months"] = spec.duration_in_months
+        self._change("create", "coupon", f"{spec.coupon}: {spec.name}")
+        self._write({"id": spec.coupon}, self.client.v1.coupons.create, params)
+
     def webhook_endpoint(self) -> None:
         prefix = f"{self.site_url}/stripe/webhook/"
         local = (
@@ -453,6 +483,7 @@ class Bootstrap:
             self.product_features(plan, product, features)
             prices[plan.key] = self.prices(plan, product)
         self.portal_configuration(products, prices)
+        self.retention_coupon()
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_staff
+from . import views, views_dunning, views_staff
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -18,6 +18,8 @@ team_urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
+    path("billing/pay/", views_dunning.pay_now, name="billing_pay"),
+    path("billing/cancel/", views_dunning.cancel, name="billing_cancel"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 
@@ -30,5 +32,7 @@ legacy_routes = [
     ("billing/portal/", "billing_portal"),
     ("billing/portal/return/", "billing_portal_return"),
     ("billing/resume/", "billing_resume"),
+    ("billing/pay/", "billing_pay"),
+    ("billing/cancel/", "billing_cancel"),
     ("dev/billing/", "billing_dev"),
 ]
