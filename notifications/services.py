@@ -211,6 +211,11 @@ def _price_label(price: Any) -> str:
     return str(price.get("nickname") or "")
 
 
+def _interval_of(price: Any) -> str:
+    recurring = price.get("recurring") if isinstance(price, dict) else None
+    return str((recurring or {}).get("interval") or "")
+
+
 def _interval_label(price: Any) -> str:
     recurring = price.get("recurring") if isinstance(price, dict) else None
     interval = (recurring or {}).get("interval")
@@ -582,12 +587,20 @@ def _renewal_moment(invoice: dict[str, Any]) -> int | None:
     return invoice.get("next_payment_attempt") or invoice.get("period_end")
 
 
-def _upcoming_renewal(invoice: dict[str, Any], interval: str | None) -> NotificationDraft | None:
+def _upcoming_renewal(
+    invoice: dict[str, Any], subscription: dict[str, Any] | None
+) -> NotificationDraft | None:
     """``invoice.upcoming``: Stripe sends it days before a subscription creates an
     automatically charged invoice (the days are an account setting); its object is
-    a preview of that invoice without an id. Announced for the intervals in
-    ``BILLING_UPCOMING_RENEWAL_INTERVALS`` (yearly: a large charge a year apart)."""
-    if interval not in settings.BILLING_UPCOMING_RENEWAL_INTERVALS:
+    a preview of that invoice without an id. ``subscription`` is the mirrored
+    subscription it renews. Announced for the intervals in
+    ``BILLING_UPCOMING_RENEWAL_INTERVALS`` (yearly: a large charge a year apart),
+    for subscriptions in good standing (a trial's end has its own notice)."""
+    if subscription is None or subscription.get("status") != "active":
+        return None
+    items = _items(subscription)
+    price = items[0].get("price") if items else None
+    if _interval_of(price) not in settings.BILLING_UPCOMING_RENEWAL_INTERVALS:
         return None
     amount = int(invoice.get("amount_due") or 0)
     subscription_id = _invoice_subscription_id(invoice)
@@ -596,34 +609,26 @@ def _upcoming_renewal(invoice: dict[str, Any], interval: str | None) -> Notifica
         return None
     data = _invoice_data(invoice, amount)
     data["renews_at"] = renews
-    plan = _price_label(_upcoming_price(invoice)) or _("your plan")
+    plan = _price_label(price)
+    title = (
+        _("Your %(plan)s plan renews on %(date)s") % {"plan": plan, "date": _date(renews)}
+        if plan
+        else _("Your subscription renews on %(date)s") % {"date": _date(renews)}
+    )
     return NotificationDraft(
         Kind.UPCOMING_RENEWAL,
-        _("Your %(plan)s plan renews on %(date)s") % {"plan": plan, "date": _date(renews)},
+        title,
         _(
-            "On %(date)s we will charge %(amount)s to your card for another year of "
-            "%(plan)s. Nothing to do if that is fine; check your card or change your plan "
-            "on the billing page before then."
+            "On %(date)s we will charge %(amount)s to your card for the next period. "
+            "Nothing to do if that is fine; check your card or change your plan on the "
+            "billing page before then."
         )
-        % {"date": _date(renews), "amount": data["amount_display"], "plan": plan},
+        % {"date": _date(renews), "amount": data["amount_display"]},
         _site_url("/billing/"),
         data,
         occasion=f"renewal:{subscription_id}:{renews}",
         setting="upcoming_renewal",
     )
-
-
-def _upcoming_price(invoice: dict[str, Any]) -> dict[str, Any] | None:
-    """The price of the preview's first line, from the mirror (lines carry only its id)."""
-    from djstripe.models import Price
-
-    for line in _items({"items": invoice.get("lines")}):
-        details = (line.get("pricing") or {}).get("price_details") or {}
-        price_id = _id_of(details.get("price") or line.get("price"))
-        if price_id:
-            row = Price.objects.filter(id=price_id).only("stripe_data").first()
-            return row.stripe_data if row is not None else None
-    return None
 
 
 def notification_drafts(
@@ -632,14 +637,14 @@ def notification_drafts(
     obj: dict[str, Any],
     previous: dict[str, Any] | None,
     has_payment_method: bool | None = None,
-    renewal_interval: str | None = None,
+    renewal_subscription: dict[str, Any] | None = None,
 ) -> list[NotificationDraft]:
-    """What a Stripe event means for its user (no email; reads only the price mirror).
+    """What a Stripe event means for its user (pure: no database, no email).
 
     ``has_payment_method`` says whether Stripe can charge the customer (the
     subscription's or the customer's default); ``None`` when that is unknown.
-    ``renewal_interval`` is the billing interval of the subscription an
-    ``invoice.upcoming`` announces.
+    ``renewal_subscription`` is the mirrored subscription an ``invoice.upcoming``
+    announces the renewal of.
     """
     previous = previous or {}
     drafts: list[NotificationDraft | None]
@@ -661,7 +666,7 @@ def notification_drafts(
         case "invoice.payment_action_required":
             drafts = [_invoice_action_required(obj)]
         case "invoice.upcoming":
-            drafts = [_upcoming_renewal(obj, renewal_interval)]
+            drafts = [_upcoming_renewal(obj, renewal_subscription)]
         case _:
             drafts = []
     unique: dict[str, NotificationDraft] = {}
@@ -709,8 +714,8 @@ def notify_from_stripe_event(
             )
             return []
         obj, has_payment_method = current
-    renewal_interval = (
-        _subscription_interval(_invoice_subscription_id(obj))
+    renewal_subscription = (
+        _mirrored_subscription(_invoice_subscription_id(obj))
         if event_type == "invoice.upcoming"
         else None
     )
@@ -719,7 +724,7 @@ def notify_from_stripe_event(
         obj=obj,
         previous=previous,
         has_payment_method=has_payment_method,
-        renewal_interval=renewal_interval,
+        renewal_subscription=renewal_subscription,
     )
     team = Team.objects.filter(pk=team_id).first()
     if team is None or not drafts:
@@ -749,19 +754,14 @@ def notify_from_stripe_event(
     return created
 
 
-def _subscription_interval(subscription_id: str) -> str | None:
-    """The billing interval of a mirrored subscription's first item (month, year)."""
+def _mirrored_subscription(subscription_id: str) -> dict[str, Any] | None:
+    """A subscription as dj-stripe mirrors it (its prices are expanded there)."""
     from djstripe.models import Subscription
 
     if not subscription_id:
         return None
     row = Subscription.objects.filter(id=subscription_id).only("stripe_data").first()
-    if row is None or (row.stripe_data or {}).get("status") not in STARTED_STATUSES:
-        return None  # a trial's end has its own notice; an ended one renews nothing
-    items = _items(row.stripe_data)
-    price = items[0].get("price") if items else None
-    recurring = price.get("recurring") if isinstance(price, dict) else None
-    return str((recurring or {}).get("interval") or "") or None
+    return (row.stripe_data or None) if row is not None else None
 
 
 def _billing_members(team: Team) -> list[User]:
