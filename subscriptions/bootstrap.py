@@ -51,6 +51,8 @@ WEBHOOK_EVENTS = [
     "invoice.payment_succeeded",
     "invoice.payment_failed",
     "invoice.payment_action_required",
+    # Days before a renewal (dunning: the yearly renewal notice).
+    "invoice.upcoming",
     "invoice.updated",
     "invoice.voided",
     "invoice.marked_uncollectible",
