@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Count, Sum
-from django.db.models.fields.json import KT
 from django.utils import timezone
 from djstripe.models import Invoice, PaymentMethod, Subscription
 
@@ -46,9 +45,7 @@ def open_invoice_for_team(*, team: Team) -> OpenInvoice | None:
     if customer is None:
         return None
     rows = (
-        Invoice.objects.filter(customer_id=customer.id)
-        .annotate(invoice_status=KT("stripe_data__status"))
-        .filter(invoice_status="open")
+        Invoice.objects.filter(customer_id=customer.id, stripe_data__status="open")
         .order_by("-created")
         .only("id", "stripe_data")
     )
@@ -109,10 +106,10 @@ def _charged_cards() -> dict[str, tuple[int, str]]:
     subscription: the subscription's default card, else the customer's default."""
     subscriptions = (
         Subscription.objects.filter(
-            livemode=settings.STRIPE_LIVE_MODE, customer__subscriber__isnull=False
+            livemode=settings.STRIPE_LIVE_MODE,
+            customer__subscriber__isnull=False,
+            stripe_data__status__in=CHARGEABLE_STATUSES,
         )
-        .annotate(subscription_status=KT("stripe_data__status"))
-        .filter(subscription_status__in=CHARGEABLE_STATUSES)
         .select_related("customer")
         .only("stripe_data", "customer__id", "customer__stripe_data", "customer__subscriber_id")
     )
