@@ -76,6 +76,9 @@ def test_final_notice_before_the_last_attempt(deliver: Deliver) -> None:
     text, html = assert_branded_email(mail.outbox[1])
     assert "Pay now or update your card" in text
     assert "Pay now or update your card" in html
+    # The hosted invoice page is the other way to pay.
+    assert "https://invoice.stripe.com/i/acct_test/in_test" in text
+    assert 'href="https://invoice.stripe.com/i/acct_test/in_test"' in html
 
 
 def test_the_last_failure_sends_no_final_notice(deliver: Deliver) -> None:
