@@ -188,7 +188,6 @@ class RecoveryLine:
 class RecoveryReport:
     days: int
     lines: list[RecoveryLine]
-    latest: list[RecoveredInvoice]
 
     @property
     def invoices(self) -> int:
@@ -197,7 +196,7 @@ class RecoveryReport:
 
 def recovered_revenue(*, now: datetime | None = None, days: int = 30) -> RecoveryReport:
     """Invoices that failed and were later paid in the last ``days``, by how they were
-    paid and currency (amounts are what was paid)."""
+    paid and currency (amounts are what was paid). One query."""
     since = (now or timezone.now()) - timedelta(days=days)
     rows = RecoveredInvoice.objects.filter(
         livemode=settings.STRIPE_LIVE_MODE, recovered_at__gte=since
@@ -218,7 +217,7 @@ def recovered_revenue(*, now: datetime | None = None, days: int = 30) -> Recover
         )
         for g in grouped
     ]
-    return RecoveryReport(days=days, lines=lines, latest=list(rows[:10]))
+    return RecoveryReport(days=days, lines=lines)
 
 
 # --- Retention offer --------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_failed_renewal_banner_then_pay_now_restores_the_plan(
     assert access_now(user).status == "past_due"
 
     # The banner is on other pages than billing, with a Pay now button.
-    projects = f"{base}/t/{team.slug}/projects/"
+    projects = f"{base}/t/{team.slug}/app/projects/"
     page.goto(projects)
     banner = page.locator("[data-billing-banner=past_due]")
     assert banner.is_visible()
