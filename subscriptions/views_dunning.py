@@ -48,13 +48,13 @@ def pay_now(request: HttpRequest, team_slug: str) -> HttpResponse:
     if result.outcome == "paid":
         messages.success(request, _("Payment received. Thank you! Your plan is active again."))
     else:
+        # Stripe's message says why ("Your card was declined."); then what to do.
         messages.error(
             request,
-            _(
-                "Your card was declined: %(reason)s Update your card, or pay with another "
-                "card on the invoice page."
-            )
-            % {"reason": result.message},
+            "{} {}".format(
+                result.message,
+                _("Update your card, or pay with another card on the invoice page."),
+            ),
         )
     return _billing_redirect(request)
 
