@@ -22,6 +22,9 @@ class Notification(models.Model):
         DUPLICATE_CANCELED = "duplicate_canceled", _("Duplicate subscription canceled")
         REFUND_ISSUED = "refund_issued", _("Refund issued")
         DISPUTE_LOST = "dispute_lost", _("Payment reversed after a dispute")
+        FINAL_NOTICE = "final_notice", _("Final payment attempt ahead")
+        CARD_EXPIRING = "card_expiring", _("Card expiring")
+        UPCOMING_RENEWAL = "upcoming_renewal", _("Upcoming renewal")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -47,6 +50,9 @@ class Notification(models.Model):
     data = models.JSONField(_("data"), default=dict, blank=True)
     # The Stripe event that caused it; with user and kind it makes a notification unique.
     stripe_event_id = models.CharField(_("Stripe event id"), max_length=255)
+    # What the notification is about, when Stripe can say it twice under two event ids
+    # (one failed attempt of one invoice, one card's expiry month); unique per user and kind.
+    occasion = models.CharField(_("occasion"), max_length=255, blank=True, default="")
     livemode = models.BooleanField(_("live mode"), default=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -61,6 +67,11 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["user", "kind", "stripe_event_id"],
                 name="notification_once_per_user_kind_event",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "kind", "occasion"],
+                condition=~Q(occasion=""),
+                name="notification_once_per_user_kind_occasion",
             ),
         ]
         indexes = [

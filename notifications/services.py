@@ -123,6 +123,10 @@ class NotificationDraft:
     body: str
     link: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Unique per user and kind when set: Stripe may tell one occasion under two event ids.
+    occasion: str = ""
+    # The dunning occasion that turns it off (settings.BILLING_EMAILS), if any.
+    setting: str = ""
 
 
 def _notification_create_once(
@@ -149,6 +153,7 @@ def _notification_create_once(
                 link=_link_for_team(draft.link, team),
                 data=draft.data,
                 stripe_event_id=stripe_event_id,
+                occasion=draft.occasion[:255],
                 livemode=livemode,
             )
     except IntegrityError:
@@ -206,6 +211,11 @@ def _price_label(price: Any) -> str:
         if plan is not None:
             return plan.name
     return str(price.get("nickname") or "")
+
+
+def _interval_of(price: Any) -> str:
+    recurring = price.get("recurring") if isinstance(price, dict) else None
+    return str((recurring or {}).get("interval") or "")
 
 
 def _interval_label(price: Any) -> str:
@@ -411,6 +421,8 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
     if sub.get("status") == "incomplete_expired":
         return None  # never started: the user was never told it had
     plan = _plan_label(_items(sub))
+    if (sub.get("cancellation_details") or {}).get("reason") == "payment_failed":
+        return _ended_unpaid(sub, plan)
     return NotificationDraft(
         Kind.SUBSCRIPTION_ENDED,
         _("Your %(plan)s subscription has ended") % {"plan": plan}
@@ -419,6 +431,31 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
         _("Paid features are no longer available. You can subscribe again at any time."),
         _site_url("/pricing/"),
         {"subscription": sub.get("id"), "plan": plan, "ended_at": sub.get("ended_at")},
+    )
+
+
+def _ended_unpaid(sub: dict[str, Any], plan: str) -> NotificationDraft:
+    """Stripe canceled the subscription after its last retry failed (the account's
+    "cancel the subscription" setting): cancellation_details.reason is payment_failed."""
+    return NotificationDraft(
+        Kind.SUBSCRIPTION_ENDED,
+        _("Your %(plan)s subscription ended: we could not collect payment") % {"plan": plan}
+        if plan
+        else _("Your subscription ended: we could not collect payment"),
+        _(
+            "We tried your card several times and every payment failed, so the subscription "
+            "was canceled and its paid features are no longer available. Subscribe again "
+            "with a working card to get them back."
+        ),
+        _site_url("/pricing/"),
+        {
+            "subscription": sub.get("id"),
+            "plan": plan,
+            "ended_at": sub.get("ended_at"),
+            "reason": "payment_failed",
+        },
+        occasion=f"ended:{sub.get('id')}",
+        setting="subscription_ended_unpaid",
     )
 
 
@@ -456,7 +493,45 @@ def _invoice_paid(invoice: dict[str, Any]) -> NotificationDraft | None:
     return NotificationDraft(Kind.PAYMENT_SUCCEEDED, title, body, link, data)
 
 
+def _is_before_last_attempt(invoice: dict[str, Any]) -> bool:
+    """Whether the next scheduled attempt is the last one Stripe will make.
+
+    Stripe does not say how many retries remain: ``next_payment_attempt`` is null
+    once none is left, and ``attempt_count`` counts the automatic attempts made so
+    far (manual payments after the first do not count). With
+    ``BILLING_PAYMENT_ATTEMPTS`` set to the total of the account's retry settings,
+    the failure whose count is one less than it has exactly one attempt ahead.
+    """
+    if not invoice.get("next_payment_attempt"):
+        return False
+    attempts = int(settings.BILLING_PAYMENT_ATTEMPTS)
+    return attempts > 1 and int(invoice.get("attempt_count") or 0) == attempts - 1
+
+
+def _final_notice(invoice: dict[str, Any]) -> NotificationDraft:
+    amount = int(invoice.get("amount_due") or 0)
+    data = _invoice_data(invoice, amount)
+    last_attempt = invoice.get("next_payment_attempt")
+    data["next_payment_attempt"] = last_attempt
+    body = _(
+        "We could not charge %(amount)s to your card again. We will make one last attempt "
+        "on %(date)s; if it fails, your subscription ends. Update your card or pay the "
+        "invoice now to keep your plan."
+    ) % {"amount": data["amount_display"], "date": _date(last_attempt)}
+    return NotificationDraft(
+        Kind.FINAL_NOTICE,
+        _("Final notice: last payment attempt on %(date)s") % {"date": _date(last_attempt)},
+        body,
+        _site_url("/billing/"),
+        data,
+        occasion=f"final:{invoice.get('id')}",
+        setting="final_notice",
+    )
+
+
 def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
+    if _is_before_last_attempt(invoice):
+        return _final_notice(invoice)
     amount = int(invoice.get("amount_due") or 0)
     data = _invoice_data(invoice, amount)
     next_attempt = invoice.get("next_payment_attempt")
@@ -475,7 +550,14 @@ def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
     if next_attempt:
         body += " " + _("We will try again on %(date)s.") % {"date": _date(next_attempt)}
     return NotificationDraft(
-        Kind.PAYMENT_FAILED, _("Your payment failed"), body, _site_url("/billing/"), data
+        Kind.PAYMENT_FAILED,
+        _("Your payment failed"),
+        body,
+        _site_url("/billing/"),
+        data,
+        # One failed attempt can come as two events: one notice per attempt.
+        occasion=f"failed:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_failed",
     )
 
 
@@ -488,7 +570,66 @@ def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
     ) % {"amount": data["amount_display"]}
     link = data["hosted_invoice_url"] or _site_url("/billing/")
     return NotificationDraft(
-        Kind.PAYMENT_ACTION_REQUIRED, _("Confirm your payment"), body, link, data
+        Kind.PAYMENT_ACTION_REQUIRED,
+        _("Confirm your payment"),
+        body,
+        link,
+        data,
+        occasion=f"action:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_action_required",
+    )
+
+
+def _renewal_moment(invoice: dict[str, Any]) -> int | None:
+    """When the announced renewal happens: the new period's start on the preview's lines."""
+    for line in _items({"items": invoice.get("lines")}):
+        start = (line.get("period") or {}).get("start")
+        if start:
+            return int(start)
+    return invoice.get("next_payment_attempt") or invoice.get("period_end")
+
+
+def _upcoming_renewal(
+    invoice: dict[str, Any], subscription: dict[str, Any] | None
+) -> NotificationDraft | None:
+    """``invoice.upcoming``: Stripe sends it days before a subscription creates an
+    automatically charged invoice (the days are an account setting); its object is
+    a preview of that invoice without an id. ``subscription`` is the mirrored
+    subscription it renews. Announced for the intervals in
+    ``BILLING_UPCOMING_RENEWAL_INTERVALS`` (yearly: a large charge a year apart),
+    for subscriptions in good standing (a trial's end has its own notice)."""
+    if subscription is None or subscription.get("status") != "active":
+        return None
+    items = _items(subscription)
+    price = items[0].get("price") if items else None
+    if _interval_of(price) not in settings.BILLING_UPCOMING_RENEWAL_INTERVALS:
+        return None
+    amount = int(invoice.get("amount_due") or 0)
+    subscription_id = _invoice_subscription_id(invoice)
+    renews = _renewal_moment(invoice)
+    if amount <= 0 or not subscription_id or not renews:
+        return None
+    data = _invoice_data(invoice, amount)
+    data["renews_at"] = renews
+    plan = _price_label(price)
+    title = (
+        _("Your %(plan)s plan renews on %(date)s") % {"plan": plan, "date": _date(renews)}
+        if plan
+        else _("Your subscription renews on %(date)s") % {"date": _date(renews)}
+    )
+    return NotificationDraft(
+        Kind.UPCOMING_RENEWAL,
+        title,
+        _(
+            "On %(date)s we will charge %(amount)s to your card for the next period. "
+            "Nothing to do if that is fine; check your card or change your plan on the "
+            "billing page before then."
+        )
+        % {"date": _date(renews), "amount": data["amount_display"]},
+        _site_url("/billing/"),
+        data,
+        occasion=f"renewal:{subscription_id}:{renews}",
+        setting="upcoming_renewal",
     )
 
 
@@ -524,11 +665,14 @@ def notification_drafts(
     obj: dict[str, Any],
     previous: dict[str, Any] | None,
     has_payment_method: bool | None = None,
+    renewal_subscription: dict[str, Any] | None = None,
 ) -> list[NotificationDraft]:
     """What a Stripe event means for its user (pure: no database, no email).
 
     ``has_payment_method`` says whether Stripe can charge the customer (the
     subscription's or the customer's default); ``None`` when that is unknown.
+    ``renewal_subscription`` is the mirrored subscription an ``invoice.upcoming``
+    announces the renewal of.
     """
     previous = previous or {}
     drafts: list[NotificationDraft | None]
@@ -551,13 +695,22 @@ def notification_drafts(
             drafts = [_invoice_action_required(obj)]
         case "charge.dispute.closed":
             drafts = [_dispute_lost(obj)]
+        case "invoice.upcoming":
+            drafts = [_upcoming_renewal(obj, renewal_subscription)]
         case _:
             drafts = []
     unique: dict[str, NotificationDraft] = {}
     for draft in drafts:
-        if draft is not None:
+        if draft is not None and occasion_enabled(draft.setting):
             unique.setdefault(draft.kind, draft)
     return list(unique.values())
+
+
+def occasion_enabled(occasion: str) -> bool:
+    """Whether a dunning occasion is on (``BILLING_EMAILS``); other kinds always are."""
+    if not occasion:
+        return True
+    return bool(getattr(settings, "BILLING_EMAILS", {}).get(occasion, True))
 
 
 # --- Writing -------------------------------------------------------------------------
@@ -591,8 +744,17 @@ def notify_from_stripe_event(
             )
             return []
         obj, has_payment_method = current
+    renewal_subscription = (
+        _mirrored_subscription(_invoice_subscription_id(obj))
+        if event_type == "invoice.upcoming"
+        else None
+    )
     drafts = notification_drafts(
-        event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
+        event_type=event_type,
+        obj=obj,
+        previous=previous,
+        has_payment_method=has_payment_method,
+        renewal_subscription=renewal_subscription,
     )
     team = Team.objects.filter(pk=team_id).first()
     if team is None or not drafts:
@@ -620,6 +782,16 @@ def notify_from_stripe_event(
         _queue_emails(user=user, notifications=mine)
         created.extend(mine)
     return created
+
+
+def _mirrored_subscription(subscription_id: str) -> dict[str, Any] | None:
+    """A subscription as dj-stripe mirrors it (its prices are expanded there)."""
+    from djstripe.models import Subscription
+
+    if not subscription_id:
+        return None
+    row = Subscription.objects.filter(id=subscription_id).only("stripe_data").first()
+    return (row.stripe_data or None) if row is not None else None
 
 
 def _billing_members(team: Team) -> list[User]:
@@ -781,6 +953,9 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
     Kind.REFUND_ISSUED: gettext_lazy("Go to billing"),
     Kind.DISPUTE_LOST: gettext_lazy("Go to billing"),
+    Kind.FINAL_NOTICE: gettext_lazy("Pay now or update your card"),
+    Kind.CARD_EXPIRING: gettext_lazy("Update payment method"),
+    Kind.UPCOMING_RENEWAL: gettext_lazy("Review billing"),
 }
 
 
@@ -1086,6 +1261,68 @@ def notify_refund_issued(*, refund: Any) -> list[Notification]:
         if notification is not None:
             _queue_emails(user=user, notifications=[notification])
             created.append(notification)
+    return created
+
+
+# --- Cards about to expire (a daily beat task) --------------------------------------------
+
+
+def _card_expiring_draft(card: Any) -> NotificationDraft:
+    month = f"{card.exp_month:02d}/{card.exp_year}"
+    brand = str(card.brand).title()
+    return NotificationDraft(
+        Kind.CARD_EXPIRING,
+        _("Your %(brand)s card ending in %(last4)s expires next month")
+        % {"brand": brand, "last4": card.last4},
+        _(
+            "The card your subscription is charged to expires at the end of %(month)s. "
+            "Add a new card on the billing page before then so your next payment goes through."
+        )
+        % {"month": month},
+        _site_url("/billing/"),
+        {
+            "payment_method": card.payment_method_id,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+        },
+        occasion=f"card:{card.payment_method_id}:{card.exp_year}-{card.exp_month:02d}",
+        setting="card_expiring",
+    )
+
+
+def cards_expiring_notify(*, now: datetime | None = None) -> int:
+    """Tell each team whose default card expires next month, once per card and month.
+
+    Reads the default payment methods dj-stripe mirrors (the subscription's,
+    else the customer's) of teams with a subscription Stripe will charge again.
+    The card and its expiry month are the occasion, so running the task again
+    (daily, or twice) notifies nobody twice. Returns how many notifications it made.
+    """
+    from subscriptions.dunning.selectors import default_cards_expiring_next_month
+
+    if not occasion_enabled("card_expiring"):
+        return 0
+    created = 0
+    for card in default_cards_expiring_next_month(now=now):
+        team = Team.objects.filter(pk=card.team_id).first()
+        if team is None:
+            continue
+        draft = _card_expiring_draft(card)
+        for user in _billing_members(team):
+            notification = _notification_create_once(
+                user=user,
+                draft=draft,
+                stripe_event_id=f"beat:{draft.occasion}",
+                livemode=settings.STRIPE_LIVE_MODE,
+                team=team,
+            )
+            if notification is not None:
+                _queue_emails(user=user, notifications=[notification])
+                created += 1
+    if created:
+        logger.info("card expiry notifications created=%s", created)
     return created
 
 

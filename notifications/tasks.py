@@ -41,3 +41,9 @@ def notification_emails_requeue_task() -> int:
 def dispute_deadline_reminders_task() -> int:
     """Beat, daily: remind staff of disputes whose evidence is due within three days."""
     return services.dispute_deadline_reminders_send()
+
+
+@shared_task(name="notifications.cards_expiring_notify")
+def cards_expiring_notify_task() -> int:
+    """Beat, daily: tell teams whose default card expires next month (once per card)."""
+    return services.cards_expiring_notify()

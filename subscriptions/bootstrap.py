@@ -51,6 +51,8 @@ WEBHOOK_EVENTS = [
     "invoice.payment_succeeded",
     "invoice.payment_failed",
     "invoice.payment_action_required",
+    # Days before a renewal (dunning: the yearly renewal notice).
+    "invoice.upcoming",
     "invoice.updated",
     "invoice.voided",
     "invoice.marked_uncollectible",
@@ -355,6 +357,36 @@ class Bootstrap:
                 desired,
             )
 
+    def retention_coupon(self) -> None:
+        """Create the catalog's retention coupon once. Stripe never changes a coupon's
+        discount after creation, so a changed offer needs a new coupon id."""
+        spec = self.catalog.retention
+        if spec is None:
+            return
+        try:
+            existing = self.client.v1.coupons.retrieve(spec.coupon)
+        except stripe.InvalidRequestError:
+            existing = None
+        if existing is not None:
+            if existing.percent_off != spec.percent_off or existing.duration != spec.duration:
+                logger.warning(
+                    "billing_bootstrap: coupon %s differs from the catalog; give the new "
+                    "offer a new coupon id",
+                    spec.coupon,
+                )
+            return
+        params: dict[str, Any] = {
+            "id": spec.coupon,
+            "name": spec.name,
+            "percent_off": spec.percent_off,
+            "duration": spec.duration,
+            "metadata": {"source": CATALOG_TAG},
+        }
+        if spec.duration_in_months is not None:
+            params["duration_in_months"] = spec.duration_in_months
+        self._change("create", "coupon", f"{spec.coupon}: {spec.name}")
+        self._write({"id": spec.coupon}, self.client.v1.coupons.create, params)
+
     def webhook_endpoint(self) -> None:
         prefix = f"{self.site_url}/stripe/webhook/"
         local = (
@@ -465,6 +497,7 @@ class Bootstrap:
             self.product_features(plan, product, features)
             prices[plan.key] = self.prices(plan, product)
         self.portal_configuration(products, prices)
+        self.retention_coupon()
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()

@@ -66,10 +66,22 @@ class PlanSpec:
 
 
 @dataclass(frozen=True)
+class RetentionSpec:
+    """The coupon the in-app cancel page offers once (``[retention]`` in the catalog)."""
+
+    coupon: str  # the Stripe coupon id billing_bootstrap creates
+    name: str
+    percent_off: int
+    duration: str  # once | repeating | forever (Stripe's coupon durations)
+    duration_in_months: int | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     currency: str
     features: dict[str, FeatureSpec]
     plans: tuple[PlanSpec, ...]
+    retention: RetentionSpec | None = None
 
     @property
     def free_plan(self) -> PlanSpec:
@@ -172,7 +184,31 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     if FREE_PLAN_KEY not in keys:
         raise CatalogError(f"the catalog needs a {FREE_PLAN_KEY!r} plan without prices")
     return Catalog(
-        currency=str(data.get("currency", "usd")).lower(), features=features, plans=tuple(plans)
+        currency=str(data.get("currency", "usd")).lower(),
+        features=features,
+        plans=tuple(plans),
+        retention=_retention(data.get("retention")),
+    )
+
+
+def _retention(raw: dict[str, Any] | None) -> RetentionSpec | None:
+    if not raw or not raw.get("coupon"):
+        return None
+    percent_off = int(raw.get("percent_off", 0))
+    duration = str(raw.get("duration", "once"))
+    if not 0 < percent_off <= 100:
+        raise CatalogError("retention: percent_off must be from 1 to 100")
+    if duration not in ("once", "repeating", "forever"):
+        raise CatalogError("retention: duration must be once, repeating or forever")
+    months = raw.get("duration_in_months")
+    if (duration == "repeating") != (months is not None):
+        raise CatalogError("retention: duration_in_months goes with duration = 'repeating' only")
+    return RetentionSpec(
+        coupon=str(raw["coupon"]),
+        name=str(raw.get("name") or raw["coupon"]),
+        percent_off=percent_off,
+        duration=duration,
+        duration_in_months=int(months) if months is not None else None,
     )
 
 

@@ -214,3 +214,53 @@ class StaffRefund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_refund_id or 'refund'} of {self.charge_id} ({self.amount})"
+
+
+class RecoveredInvoice(models.Model):
+    """An invoice whose payment failed and that was paid later: revenue dunning brought back.
+
+    One row per invoice. ``method`` says how it was paid (see
+    ``subscriptions.dunning.services.recovery_record``): the pay-now button writes
+    its row right after Stripe accepted the payment, so the ``invoice.paid``
+    webhook that follows finds it and changes nothing.
+    """
+
+    class Method(models.TextChoices):
+        RETRY = "retry", "Automatic retry"
+        IN_APP = "in_app", "Pay now in the app"
+        HOSTED_PAGE = "hosted_page", "Hosted invoice page"
+        PORTAL = "portal", "Customer portal"
+
+    invoice_id = models.CharField(max_length=255, unique=True)  # in_...
+    customer_id = models.CharField(max_length=255, db_index=True)  # cus_...
+    amount = models.BigIntegerField()  # amount_paid, minor units
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    # Payment attempts the invoice had when it was paid (the failed ones and the last).
+    attempt_count = models.PositiveIntegerField(default=0)
+    livemode = models.BooleanField(default=False)
+    recovered_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-recovered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} ({self.method})"
+
+
+class RetentionOffer(models.Model):
+    """The retention coupon offered on the in-app cancel page: once per subscription."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined (canceled)"
+
+    subscription_id = models.CharField(max_length=255, unique=True)  # sub_...
+    # The team (the customer) as an id: the billing domain does not depend on teams.
+    team_id = models.PositiveBigIntegerField(db_index=True)
+    coupon_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.coupon_id} {self.outcome}"

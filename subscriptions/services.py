@@ -44,6 +44,9 @@ CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS = 600
 PENDING_PRICE_SESSION_KEY = "billing_pending_price"
 # Returning from the Customer Portal re-reads Stripe at most once per user in this window.
 PORTAL_RETURN_SYNC_SECONDS = 10
+# A failed invoice paid this soon after the team opened the portal was paid through it
+# (subscriptions.dunning: how revenue was recovered).
+PORTAL_OPENED_SECONDS = 3600
 
 
 class BillingError(Exception):
@@ -486,7 +489,12 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
         # Logged once, by the view that answers the user (with this cause chained).
         raise _translate(exc) from exc
     logger.info("portal session for customer %s (team %s, flow %s)", customer.id, team.pk, flow)
+    cache.set(portal_opened_key(customer.id), 1, timeout=PORTAL_OPENED_SECONDS)
     return session.url
+
+
+def portal_opened_key(customer_id: str) -> str:
+    return f"billing:portal-opened:customer:{customer_id}"
 
 
 def portal_return_sync(*, team: Team) -> bool:

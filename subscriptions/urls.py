@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_staff, views_tax
+from . import views, views_dunning, views_staff, views_tax
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -24,6 +24,8 @@ team_urlpatterns = [
         views_tax.tax_id_delete,
         name="billing_tax_id_delete",
     ),
+    path("billing/pay/", views_dunning.pay_now, name="billing_pay"),
+    path("billing/cancel/", views_dunning.cancel, name="billing_cancel"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 
@@ -36,5 +38,7 @@ legacy_routes = [
     ("billing/portal/", "billing_portal"),
     ("billing/portal/return/", "billing_portal_return"),
     ("billing/resume/", "billing_resume"),
+    ("billing/pay/", "billing_pay"),
+    ("billing/cancel/", "billing_cancel"),
     ("dev/billing/", "billing_dev"),
 ]

@@ -33,6 +33,7 @@ from . import selectors, services
 from .access import Access
 from .billing_status import billing_status
 from .catalog import get_catalog
+from .dunning.selectors import open_invoice_for_team
 from .gating import request_team
 from .status import LIVE as LIVE_STATUSES
 from .status import SubscriptionStatus
@@ -269,6 +270,10 @@ def billing(request: HttpRequest, team_slug: str) -> HttpResponse:
         "access": access,
         "status": billing_status(overview=overview, access=access),
         **tax_id_context(team=_team(request), overview=overview),
+        # An invoice Stripe could not collect: the page offers to pay it now.
+        "open_invoice": open_invoice_for_team(team=_team(request))
+        if access.status in ("past_due", "unpaid", "incomplete")
+        else None,
     }
     return render(request, "subscriptions/billing.html", context)
 

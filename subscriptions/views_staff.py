@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import disputes, health_report
+from .dunning.selectors import recovered_revenue
 
 # Height of the events-per-hour chart's drawing area, in SVG user units.
 CHART_HEIGHT = 100
@@ -108,5 +109,6 @@ def billing_health(request: HttpRequest) -> HttpResponse:
         "lag_p95": format_seconds(report.lag.p95),
         "churn_pct": None if report.churn.rate is None else report.churn.rate * 100,
         **_disputes_context(),
+        "recovered": recovered_revenue(),
     }
     return render(request, "subscriptions/staff/billing_health.html", context)

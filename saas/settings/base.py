@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "saas.context_processors.site",
                 "teams.context_processors.teams",
+                "saas.context_processors.billing_banner",
             ],
         },
     },
@@ -466,6 +467,30 @@ BILLING_MIRROR_FROM_PAYLOAD = env.bool("BILLING_MIRROR_FROM_PAYLOAD", default=Tr
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 
+# Dunning (README "Dunning"): each occasion's in-app notification and email can be
+# turned off with BILLING_EMAIL_<OCCASION>=false (e.g. BILLING_EMAIL_CARD_EXPIRING).
+BILLING_DUNNING_OCCASIONS = (
+    "payment_failed",
+    "payment_action_required",
+    "final_notice",
+    "subscription_ended_unpaid",
+    "card_expiring",
+    "upcoming_renewal",
+)
+BILLING_EMAILS: dict[str, bool] = {
+    occasion: env.bool(f"BILLING_EMAIL_{occasion.upper()}", default=True)
+    for occasion in BILLING_DUNNING_OCCASIONS
+}
+# Payment attempts per failed invoice, the first one included, as set in Stripe's
+# Dashboard (Billing > Revenue recovery > Retries). The emulator's default schedule
+# (retries 3, 5 and 7 days apart) makes 4; Stripe recommends 8 tries in 2 weeks. The
+# final notice goes out after the attempt before the last one.
+BILLING_PAYMENT_ATTEMPTS = env.int("BILLING_PAYMENT_ATTEMPTS", default=4)
+# Billing intervals whose renewals are announced from invoice.upcoming.
+BILLING_UPCOMING_RENEWAL_INTERVALS: list[str] = env.list(
+    "BILLING_UPCOMING_RENEWAL_INTERVALS", default=["year"]
+)
+
 CELERY_BEAT_SCHEDULE = {
     "webhook-events-sweep": {
         "task": "subscriptions.webhook_events_sweep",
@@ -487,5 +512,9 @@ CELERY_BEAT_SCHEDULE = {
     "dispute-deadline-reminders": {
         "task": "notifications.dispute_deadline_reminders",
         "schedule": crontab(hour=8, minute=13),
+    },
+    "cards-expiring-notify": {
+        "task": "notifications.cards_expiring_notify",
+        "schedule": crontab(hour=9, minute=13),
     },
 }
