@@ -11,10 +11,15 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from subscriptions.signals import subscription_duplicates_canceled
+        from usage.signals import usage_threshold_reached
 
         from . import receivers
 
         subscription_duplicates_canceled.connect(
             receivers.on_subscription_duplicates_canceled,
             dispatch_uid="notifications.on_subscription_duplicates_canceled",
+        )
+        usage_threshold_reached.connect(
+            receivers.on_usage_threshold_reached,
+            dispatch_uid="notifications.on_usage_threshold_reached",
         )

@@ -20,6 +20,7 @@ class Notification(models.Model):
         SUBSCRIPTION_RESUMED = "subscription_resumed", _("Subscription resumed")
         SUBSCRIPTION_ENDED = "subscription_ended", _("Subscription ended")
         DUPLICATE_CANCELED = "duplicate_canceled", _("Duplicate subscription canceled")
+        USAGE_THRESHOLD = "usage_threshold", _("Usage threshold reached")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -120,7 +120,9 @@ def _tiers_of(price: Any) -> list[dict[str, Any]]:
     return tiers
 
 
-def _metered_price_matches(price: Any, spec: MeteredPriceSpec, meter_id: str, currency: str) -> bool:
+def _metered_price_matches(
+    price: Any, spec: MeteredPriceSpec, meter_id: str, currency: str
+) -> bool:
     recurring = price.recurring
     if (
         price.currency != currency
@@ -167,7 +169,9 @@ def _metered_price_create(
     )
 
 
-def metered_prices_ensure(boot: Bootstrap, products: dict[str, Any], meters: dict[str, Any]) -> None:
+def metered_prices_ensure(
+    boot: Bootstrap, products: dict[str, Any], meters: dict[str, Any]
+) -> None:
     """Each catalog metered price on its meter's product; a changed one replaced."""
     for spec in boot.catalog.metered_prices.values():
         product, meter = products[spec.meter], meters[spec.meter]
@@ -181,9 +185,7 @@ def metered_prices_ensure(boot: Bootstrap, products: dict[str, Any], meters: dic
             boot._change("create", "price", f"{spec.lookup_key}: pricing changed (key transferred)")
             _metered_price_create(boot, spec, product, meter.id, transfer=True)
             boot._change("archive", "price", f"{price.id} (was {spec.lookup_key})")
-            boot._write(
-                {"id": price.id}, boot.client.v1.prices.update, price.id, {"active": False}
-            )
+            boot._write({"id": price.id}, boot.client.v1.prices.update, price.id, {"active": False})
             continue
         boot._change("create", "price", f"{spec.lookup_key} (metered on {spec.meter})")
         _metered_price_create(boot, spec, product, meter.id, transfer=price is not None)
@@ -208,4 +210,3 @@ def usage_catalog_mirror(boot: Bootstrap) -> None:
             {"product": product.id, "limit": 100}
         ).auto_paging_iter():
             Price.sync_from_stripe_data(price)
-

@@ -176,7 +176,9 @@ def _usage_limits(raw: dict[str, Any], plan_key: str) -> dict[str, UsageLimitSpe
         kind = spec.get("kind")
         units = spec.get("units")
         if kind not in ("hard", "soft") or not isinstance(units, int) or units < 0:
-            raise CatalogError(f"plan {plan_key}: usage limit {meter} needs units >= 0, kind hard|soft")
+            raise CatalogError(
+                f"plan {plan_key}: usage limit {meter} needs units >= 0 and kind hard or soft"
+            )
         limits[meter] = UsageLimitSpec(meter=str(meter), units=units, kind=kind)
     return limits
 
@@ -229,7 +231,9 @@ def _check_usage_references(
                     raise CatalogError(f"price {price.lookup_key}: unknown metered price {key!r}")
                 # Stripe bills a subscription's items on one cycle.
                 if metered.interval != price.interval:
-                    raise CatalogError(f"price {price.lookup_key}: {key} bills per {metered.interval}")
+                    raise CatalogError(
+                        f"price {price.lookup_key}: {key} bills per {metered.interval}"
+                    )
 
 
 def parse_catalog(data: dict[str, Any]) -> Catalog:
