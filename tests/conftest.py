@@ -107,6 +107,8 @@ WORKER_ENV = {
     # Tests that are not about the Stripe budget should not wait for it
     # (tests/subscriptions/test_stripe_budget.py sets its own).
     "STRIPE_BACKGROUND_REQUESTS_PER_SECOND": "200",
+    # Usage buckets are reported at once rather than a minute after they close.
+    "USAGE_REPORT_SETTLE_SECONDS": "0",
 }
 
 

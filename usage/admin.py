@@ -14,7 +14,7 @@ from .models import UsageBucket
 
 
 @admin.register(UsageBucket)
-class UsageBucketAdmin(admin.ModelAdmin[UsageBucket]):
+class UsageBucketAdmin(admin.ModelAdmin):
     list_display = (
         "minute",
         "team",

@@ -34,6 +34,11 @@ def daily_bars(daily: dict[date, int], first: date, last: date) -> list[DailyBar
     ]
 
 
+def _n(value: float) -> str:
+    """A coordinate with one decimal (format_html escapes its arguments into text)."""
+    return f"{value:.1f}"
+
+
 def _nice_max(value: int) -> int:
     """The axis top: 1, 2 or 5 times a power of ten, at least ``value``."""
     step = 1
@@ -51,14 +56,14 @@ def usage_chart_svg(*, chart_id: str, title: str, bars: list[DailyBar]) -> SafeS
     slot = plot_w / max(1, len(bars))
     rects = format_html_join(
         "",
-        '<rect class="usage-bar" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
+        '<rect class="usage-bar" x="{}" y="{}" width="{}" height="{}">'
         "<title>{}: {}</title></rect>",
         (
             (
-                LEFT + i * slot + slot * 0.15,
-                TOP + plot_h - plot_h * bar.units / top,
-                slot * 0.7,
-                plot_h * bar.units / top,
+                _n(LEFT + i * slot + slot * 0.15),
+                _n(TOP + plot_h - plot_h * bar.units / top),
+                _n(slot * 0.7),
+                _n(plot_h * bar.units / top),
                 bar.day.isoformat(),
                 f"{bar.units:,}",
             )
@@ -67,9 +72,9 @@ def usage_chart_svg(*, chart_id: str, title: str, bars: list[DailyBar]) -> SafeS
     )
     labels = format_html_join(
         "",
-        '<text class="usage-axis" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
+        '<text class="usage-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
         (
-            (LEFT + i * slot + slot / 2, HEIGHT - 6, bar.day.strftime("%d %b"))
+            (_n(LEFT + i * slot + slot / 2), HEIGHT - 6, bar.day.strftime("%d %b"))
             for i, bar in enumerate(bars)
             if i in (0, len(bars) - 1) or (len(bars) > 8 and i == len(bars) // 2)
         ),
