@@ -33,3 +33,11 @@ class UsageBucketAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in UsageBucket._meta.fields]
     ordering = ("-minute",)
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

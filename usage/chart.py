@@ -56,8 +56,7 @@ def usage_chart_svg(*, chart_id: str, title: str, bars: list[DailyBar]) -> SafeS
     slot = plot_w / max(1, len(bars))
     rects = format_html_join(
         "",
-        '<rect class="usage-bar" x="{}" y="{}" width="{}" height="{}">'
-        "<title>{}: {}</title></rect>",
+        '<rect class="usage-bar" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
         (
             (
                 _n(LEFT + i * slot + slot * 0.15),

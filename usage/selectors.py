@@ -57,11 +57,16 @@ def _month_window(now: datetime) -> tuple[datetime, datetime]:
 
 
 def _counted_from(team_id: int, period_start: datetime, now: datetime) -> datetime:
+    """The first bucket (a minute) that counts in the period starting ``period_start``."""
     if period_start <= now:
-        return period_start
+        # The bucket of the minute the period starts in counts, as the reporter
+        # stamps its units with the minute's last second (inside the period).
+        return period_start.replace(second=0, microsecond=0)
     # A test clock ahead of real time: count from the first time we see this period.
     row, _created = UsagePeriod.objects.get_or_create(
-        team_id=team_id, period_start=period_start, defaults={"wall_start": now}
+        team_id=team_id,
+        period_start=period_start,
+        defaults={"wall_start": now.replace(second=0, microsecond=0)},
     )
     return row.wall_start
 

@@ -318,9 +318,9 @@ def _report_bucket(
 def usage_report_pending(*, batch_size: int | None = None) -> ReportResult:
     """Send one batch of unreported units to Stripe; see the module docstring."""
     batch_size = batch_size or settings.USAGE_REPORT_BATCH_SIZE
-    settled_before = _minute(timezone.now()) - timedelta(
-        seconds=settings.USAGE_REPORT_SETTLE_SECONDS
-    )
+    # With the default 60 s a bucket waits for its minute to end; 0 reports it at once
+    # (units recorded after that make the next delta).
+    settled_before = timezone.now() - timedelta(seconds=settings.USAGE_REPORT_SETTLE_SECONDS)
     buckets = selectors.buckets_to_report(settled_before=settled_before, limit=batch_size)
     result = ReportResult(more=len(buckets) >= batch_size)
     client = stripe_client()

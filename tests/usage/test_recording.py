@@ -68,9 +68,9 @@ def test_api_call_is_recorded_and_refused_past_the_hard_limit(client: Client) ->
     # Pro's hard ceiling is 1,000,000 calls a period: all but one are used.
     services.usage_record(team, "api_calls", 999_999, at=timezone.now() - timedelta(minutes=5))
     api = Client()
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
-    assert api.get("/app/api/v1/projects", **auth).status_code == 200
-    refused = api.get("/app/api/v1/projects", **auth)
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert api.get("/app/api/v1/projects", headers=auth).status_code == 200
+    refused = api.get("/app/api/v1/projects", headers=auth)
     assert refused.status_code == 429
     body = json.loads(refused.content)
     assert body["error"] == "usage_limit_reached"
