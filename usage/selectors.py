@@ -233,3 +233,70 @@ def buckets_to_report(*, settled_before: datetime, limit: int) -> list[UsageBuck
         dirty=True, pending_units__isnull=True, minute__lt=settled_before
     ).order_by("minute", "pk")[:rest]
     return resume + list(fresh)
+
+
+@dataclass(frozen=True)
+class MeterHealth:
+    key: str
+    name: str
+    units: int
+    reported: int
+    dropped: int
+    unbilled: int
+
+    @property
+    def waiting(self) -> int:
+        return self.units - self.reported
+
+
+@dataclass(frozen=True)
+class UsageHealth:
+    since: datetime
+    meters: list[MeterHealth]
+    overage: int  # minor units, this period's usage charges of the teams with usage
+    teams: int
+
+
+def usage_health(*, now: datetime | None = None) -> UsageHealth:
+    """Staff: this calendar month's units per meter (reported, waiting, dropped, not
+    billed) and what the teams' current periods' usage will bill, all teams together."""
+    now = now or timezone.now()
+    since, _end = _month_window(now)
+    rows = (
+        UsageBucket.objects.filter(minute__gte=since)
+        .values("meter")
+        .annotate(
+            units=Sum("units"),
+            reported=Sum("reported_units"),
+            dropped=Sum("dropped_units"),
+            unbilled=Sum("unbilled_units"),
+        )
+    )
+    by_meter = {row["meter"]: row for row in rows}
+    meters = [
+        MeterHealth(
+            key=key,
+            name=spec.name,
+            units=int((by_meter.get(key) or {}).get("units") or 0),
+            reported=int((by_meter.get(key) or {}).get("reported") or 0),
+            dropped=int((by_meter.get(key) or {}).get("dropped") or 0),
+            unbilled=int((by_meter.get(key) or {}).get("unbilled") or 0),
+        )
+        for key, spec in get_catalog().meters.items()
+    ]
+    from teams.models import Team
+
+    overage = Decimal(0)
+    team_ids = UsageBucket.objects.filter(minute__gte=since).values("team_id").distinct()
+    teams = list(Team.objects.filter(pk__in=team_ids))
+    for team in teams:
+        window = usage_window(team=team)
+        totals = usage_totals(team_id=team.pk, since=window.counted_from)
+        for meter, price in window.metered.items():
+            overage += price.amount_for(totals.get(meter, 0))
+    return UsageHealth(
+        since=since,
+        meters=meters,
+        overage=int(overage.quantize(Decimal(1), rounding=ROUND_HALF_UP)),
+        teams=len(teams),
+    )

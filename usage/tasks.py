@@ -12,9 +12,12 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-# Rate limited or Stripe down: the next try waits this long (doubling, jittered).
+# Rate limited or Stripe down: the next try waits this long (doubling, jittered), a
+# few times; after that beat's next run (every minute) carries on, so a long outage
+# never piles up retrying tasks.
 RETRY_BASE_SECONDS = 2.0
-RETRY_MAX_SECONDS = 120.0
+RETRY_MAX_SECONDS = 30.0
+MAX_RETRIES = 4
 
 
 def retry_delay(attempt: int) -> float:
@@ -29,7 +32,7 @@ def retry_delay(attempt: int) -> float:
     reject_on_worker_lost=True,
     soft_time_limit=120,
     time_limit=180,
-    max_retries=None,  # units wait in the database; retrying later loses nothing
+    max_retries=MAX_RETRIES,  # units wait in the database; a later run loses nothing
     ignore_result=True,
 )
 def usage_report_task(self: Any) -> int:
@@ -44,7 +47,9 @@ def usage_report_task(self: Any) -> int:
         result.units_unbilled, result.failed,
     )  # fmt: skip
     if result.rate_limited or result.stripe_unavailable:
-        raise self.retry(countdown=retry_delay(self.request.retries + 1))
+        if self.request.retries < MAX_RETRIES:
+            raise self.retry(countdown=retry_delay(self.request.retries + 1))
+        logger.warning("usage report: Stripe still refusing; beat's next run carries on")
     if result.more:
         usage_report_task.apply_async()
     return result.units_sent

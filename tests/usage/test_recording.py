@@ -15,6 +15,7 @@ from notifications.models import Notification
 from teams.models import Team
 from tests.billing_helpers import personal_team, turl
 from tests.factories import make_user
+from tests.test_templates import assert_page_is_self_contained
 from usage import selectors, services
 from usage.models import UsageBucket
 
@@ -124,6 +125,7 @@ def test_usage_page_shows_usage_included_overage_and_chart(client: Client, setti
     overage = html.split("data-usage-overage>", 1)[1].split("</dd>", 1)[0]
     assert overage.strip() == "2,500 units past the included ones: $5", overage
     assert '<svg class="usage-chart"' in html
+    assert_page_is_self_contained(response.content.decode())  # strict CSP, no CDN
     assert "<script" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
     assert "data-preview-unavailable" in html
 
@@ -156,3 +158,29 @@ def test_thresholds_notify_billing_members_once_per_period() -> None:
     cache.clear()
     services.usage_thresholds_check(team_ids={team.pk})
     assert notes.count() == 2
+
+
+def test_usage_page_of_a_pay_as_you_go_meter(client: Client, settings: Any) -> None:
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    user = make_user()
+    give_metered_plan(user, "starter_monthly")
+    client.force_login(user)
+    services.usage_record(_team(user), "exports", 3, at=timezone.now() - timedelta(minutes=2))
+    html = " ".join(client.get(turl(client, "usage")).content.decode().split())
+    overage = html.split("data-usage-overage>", 1)[1].split("</dd>", 1)[0]
+    assert overage.strip() == "3 units: $0.15"  # 5 cents each
+    assert "100 (refused past it)" in html
+    assert 'max="100" value="3"' in html
+
+
+def test_billing_health_shows_usage_and_its_charges(client: Client) -> None:
+    staff = make_user(is_staff=True)
+    pro = make_user()
+    give_metered_plan(pro, "pro_monthly")
+    services.usage_record(_team(pro), "api_calls", 11_000, at=timezone.now() - timedelta(minutes=2))
+    client.force_login(staff)
+    response = client.get("/staff/billing-health/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-meter="api_calls" data-units="11000"' in html
+    assert 'data-usage-overage="200"' in html  # 1,000 calls past 10,000 at $2 per 1,000
