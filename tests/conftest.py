@@ -29,10 +29,12 @@ def _clear_cache() -> None:
 
     from subscriptions.access import access_local_clear
     from subscriptions.webhooks import endpoint_cache_clear
+    from usage.selectors import local_cache as usage_local_cache
 
     cache.clear()
     access_local_clear()
     endpoint_cache_clear()
+    usage_local_cache.clear()
 
 
 @dataclass

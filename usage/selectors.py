@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -118,14 +119,44 @@ def usage_window_compute(*, team: Team, now: datetime | None = None) -> UsageWin
     )
 
 
+class LocalCache:
+    """A small time-limited cache in process memory (the hot path of limit checks)."""
+
+    max_entries = 10_000
+
+    def __init__(self) -> None:
+        self._data: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        entry = self._data.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def set(self, key: Any, value: Any, ttl: float) -> None:
+        if len(self._data) >= self.max_entries:
+            self._data.clear()
+        self._data[key] = (time.monotonic() + ttl, value)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+local_cache = LocalCache()
+
+
 def usage_window(*, team: Team) -> UsageWindow:
-    """``usage_window_compute``, cached per team and billing version (webhooks bump it)."""
+    """``usage_window_compute``, cached per team and billing version (webhooks bump it)
+    in this process, then in Redis."""
     key = f"usage:window:{team.pk}:{team.billing_version}"
-    window = cache.get(key)
+    window = local_cache.get(key)
     if isinstance(window, UsageWindow) and window.period_end > timezone.now():
         return window
-    window = usage_window_compute(team=team)
-    cache.set(key, window, WINDOW_CACHE_SECONDS)
+    window = cache.get(key)
+    if not (isinstance(window, UsageWindow) and window.period_end > timezone.now()):
+        window = usage_window_compute(team=team)
+        cache.set(key, window, WINDOW_CACHE_SECONDS)
+    local_cache.set(key, window, WINDOW_CACHE_SECONDS)
     return window
 
 
