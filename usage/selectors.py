@@ -303,15 +303,16 @@ def usage_health(*, now: datetime | None = None) -> UsageHealth:
             unbilled=Sum("unbilled_units"),
         )
     )
-    by_meter = {row["meter"]: row for row in rows}
+    by_meter: dict[str, dict[str, Any]] = {row["meter"]: dict(row) for row in rows}
+    empty: dict[str, Any] = {}
     meters = [
         MeterHealth(
             key=key,
             name=spec.name,
-            units=int((by_meter.get(key) or {}).get("units") or 0),
-            reported=int((by_meter.get(key) or {}).get("reported") or 0),
-            dropped=int((by_meter.get(key) or {}).get("dropped") or 0),
-            unbilled=int((by_meter.get(key) or {}).get("unbilled") or 0),
+            units=int(by_meter.get(key, empty).get("units") or 0),
+            reported=int(by_meter.get(key, empty).get("reported") or 0),
+            dropped=int(by_meter.get(key, empty).get("dropped") or 0),
+            unbilled=int(by_meter.get(key, empty).get("unbilled") or 0),
         )
         for key, spec in get_catalog().meters.items()
     ]
