@@ -288,47 +288,67 @@ class UsageHealth:
     teams: int
 
 
+def _metered_by_team(team_ids: set[int]) -> dict[int, dict[str, MeteredPriceSpec]]:
+    """Each team's metered prices, from its newest live subscription (one query)."""
+    from djstripe.models import Subscription
+
+    found: dict[int, dict[str, MeteredPriceSpec]] = {}
+    subscriptions = (
+        Subscription.objects.filter(customer__subscriber_id__in=team_ids)
+        .select_related("customer")
+        .order_by("-created")
+    )
+    for subscription in subscriptions:
+        team_id = subscription.customer.subscriber_id
+        status = (subscription.stripe_data or {}).get("status")
+        if team_id not in found and status in LIVE_STATUSES:
+            found[team_id] = _metered_items(subscription)
+    return found
+
+
 def usage_health(*, now: datetime | None = None) -> UsageHealth:
     """Staff: this calendar month's units per meter (reported, waiting, dropped, not
-    billed) and what the teams' current periods' usage will bill, all teams together."""
+    billed) and what that usage bills at each team's metered prices, all teams together.
+    Two queries, whatever the number of teams."""
     now = now or timezone.now()
     since, _end = _month_window(now)
     rows = (
         UsageBucket.objects.filter(minute__gte=since)
-        .values("meter")
+        .values("team_id", "meter")
         .annotate(
             units=Sum("units"),
             reported=Sum("reported_units"),
             dropped=Sum("dropped_units"),
             unbilled=Sum("unbilled_units"),
         )
+        .order_by()
     )
-    by_meter: dict[str, dict[str, Any]] = {row["meter"]: dict(row) for row in rows}
-    empty: dict[str, Any] = {}
+    sums: dict[str, dict[str, int]] = {}
+    per_team: dict[int, dict[str, int]] = {}
+    for row in rows:
+        meter_sums = sums.setdefault(row["meter"], {})
+        for name in ("units", "reported", "dropped", "unbilled"):
+            meter_sums[name] = meter_sums.get(name, 0) + int(row[name] or 0)
+        per_team.setdefault(row["team_id"], {})[row["meter"]] = int(row["units"] or 0)
     meters = [
         MeterHealth(
             key=key,
             name=spec.name,
-            units=int(by_meter.get(key, empty).get("units") or 0),
-            reported=int(by_meter.get(key, empty).get("reported") or 0),
-            dropped=int(by_meter.get(key, empty).get("dropped") or 0),
-            unbilled=int(by_meter.get(key, empty).get("unbilled") or 0),
+            units=sums.get(key, {}).get("units", 0),
+            reported=sums.get(key, {}).get("reported", 0),
+            dropped=sums.get(key, {}).get("dropped", 0),
+            unbilled=sums.get(key, {}).get("unbilled", 0),
         )
         for key, spec in get_catalog().meters.items()
     ]
-    from teams.models import Team
-
     overage = Decimal(0)
-    team_ids = UsageBucket.objects.filter(minute__gte=since).values("team_id").distinct()
-    teams = list(Team.objects.filter(pk__in=team_ids))
-    for team in teams:
-        window = usage_window(team=team)
-        totals = usage_totals(team_id=team.pk, since=window.counted_from)
-        for meter, price in window.metered.items():
-            overage += price.amount_for(totals.get(meter, 0))
+    metered = _metered_by_team(set(per_team)) if per_team else {}
+    for team_id, units in per_team.items():
+        for meter, price in metered.get(team_id, {}).items():
+            overage += price.amount_for(units.get(meter, 0))
     return UsageHealth(
         since=since,
         meters=meters,
         overage=int(overage.quantize(Decimal(1), rounding=ROUND_HALF_UP)),
-        teams=len(teams),
+        teams=len(per_team),
     )
