@@ -40,6 +40,9 @@ customer.subscription.resumed       status not canceled             subscription
 customer.subscription.deleted       status not incomplete_expired   subscription_ended
 (signal) subscription_duplicates_   a second live subscription      duplicate_canceled
 canceled                            was canceled by the pipeline    (kept plan, refund)
+(signal) usage_threshold_reached    usage reached 80 % or 100 % of  usage_threshold (once
+                                    an included amount or a hard    per team, meter, period
+                                    limit (the usage reporter)      and threshold)
 ==================================  ==============================  =======================
 
 A subscription canceled as a duplicate announces nothing of its own (no
@@ -749,6 +752,7 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
     Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
     Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
+    Kind.USAGE_THRESHOLD: gettext_lazy("See usage"),
 }
 
 
