@@ -86,11 +86,16 @@ def _minute(moment: datetime) -> datetime:
 
 @cache_in_process
 def _increment_sql() -> str:
-    table = connection.ops.quote_name(UsageBucket._meta.db_table)
-    # Only the model's own table name is formatted in; every value is a parameter.
+    q = connection.ops.quote_name
+    table = q(UsageBucket._meta.db_table)
+    units, dirty, team, meter, minute = (
+        q(str(getattr(UsageBucket._meta.get_field(name), "column", name)))
+        for name in ("units", "dirty", "team", "meter", "minute")
+    )
+    # Only the model's own table and column names are formatted in; values are parameters.
     return (
-        f"UPDATE {table} SET units = units + %s, dirty = %s"  # noqa: S608
-        " WHERE team_id = %s AND meter = %s AND minute = %s"
+        f"UPDATE {table} SET {units} = {units} + %s, {dirty} = %s"  # noqa: S608
+        f" WHERE {team} = %s AND {meter} = %s AND {minute} = %s"
     )
 
 
