@@ -25,6 +25,7 @@ class Notification(models.Model):
         FINAL_NOTICE = "final_notice", _("Final payment attempt ahead")
         CARD_EXPIRING = "card_expiring", _("Card expiring")
         UPCOMING_RENEWAL = "upcoming_renewal", _("Upcoming renewal")
+        USAGE_THRESHOLD = "usage_threshold", _("Usage threshold reached")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -7,6 +7,10 @@ from typing import Any
 from . import services
 
 
+def on_usage_threshold_reached(sender: Any, **kwargs: Any) -> None:
+    services.notify_usage_threshold(**{k: v for k, v in kwargs.items() if k != "signal"})
+
+
 def on_subscription_duplicates_canceled(
     sender: Any,
     *,

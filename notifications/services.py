@@ -40,6 +40,9 @@ customer.subscription.resumed       status not canceled             subscription
 customer.subscription.deleted       status not incomplete_expired   subscription_ended
 (signal) subscription_duplicates_   a second live subscription      duplicate_canceled
 canceled                            was canceled by the pipeline    (kept plan, refund)
+(signal) usage_threshold_reached    usage reached 80 % or 100 % of  usage_threshold (once
+                                    an included amount or a hard    per team, meter, period
+                                    limit (the usage reporter)      and threshold)
 ==================================  ==============================  =======================
 
 A subscription canceled as a duplicate announces nothing of its own (no
@@ -956,6 +959,7 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.FINAL_NOTICE: gettext_lazy("Pay now or update your card"),
     Kind.CARD_EXPIRING: gettext_lazy("Update payment method"),
     Kind.UPCOMING_RENEWAL: gettext_lazy("Review billing"),
+    Kind.USAGE_THRESHOLD: gettext_lazy("See usage"),
 }
 
 
@@ -1353,3 +1357,73 @@ def notification_emails_requeue(*, now: datetime | None = None) -> int:
             len(alert_ids),
         )
     return len(notification_ids) + len(alert_ids)
+
+
+def _usage_threshold_draft(
+    *, team: Team, meter: str, percent: int, used: int, threshold: int, threshold_kind: str
+) -> NotificationDraft:
+    name = get_catalog().meters[meter].name
+    values = {"name": name, "used": f"{used:,}", "threshold": f"{threshold:,}", "percent": percent}
+    if threshold_kind == "hard_limit":
+        title = _("%(percent)s%% of your %(name)s limit used") % values
+        body = (
+            _("You used %(used)s of the %(threshold)s %(name)s your plan allows this period.")
+            % values
+        )
+        if percent >= 100:
+            body += " " + _("More are refused until the period ends; upgrade to raise the limit.")
+    else:
+        title = _("%(percent)s%% of your included %(name)s used") % values
+        body = _("You used %(used)s of the %(threshold)s %(name)s included this period.") % values
+        if percent >= 100:
+            body += " " + _("Usage past the included amount is billed on your next invoice.")
+    link = _site_url(reverse("usage", kwargs={"team_slug": team.slug}))
+    data = {"meter": meter, "percent": percent, "used": used, "threshold": threshold}
+    return NotificationDraft(Kind.USAGE_THRESHOLD, title, body, link, data)
+
+
+def notify_usage_threshold(
+    *,
+    team_id: int,
+    meter: str,
+    percent: int,
+    used: int,
+    threshold: int,
+    threshold_kind: str,
+    period_start: datetime,
+    key: str,
+) -> list[Notification]:
+    """Tell the team's owners and admins that usage reached ``percent`` of a threshold.
+
+    ``key`` names the team, meter, period, kind and percent: the unique
+    constraint on (user, kind, key) makes it once per period, however many
+    times the reporter sees the threshold passed.
+    """
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        return []
+    draft = _usage_threshold_draft(
+        team=team,
+        meter=meter,
+        percent=percent,
+        used=used,
+        threshold=threshold,
+        threshold_kind=threshold_kind,
+    )
+    created = []
+    for user in _billing_members(team):
+        notification = _notification_create_once(
+            user=user,
+            draft=draft,
+            stripe_event_id=key,
+            livemode=settings.STRIPE_LIVE_MODE,
+            team=team,
+        )
+        if notification is not None:
+            logger.info(
+                "notification created id=%s team=%s user=%s kind=%s key=%s",
+                notification.pk, team.pk, user.pk, draft.kind, key,
+            )  # fmt: skip
+            _queue_emails(user=user, notifications=[notification])
+            created.append(notification)
+    return created

@@ -27,6 +27,7 @@ import stripe
 from django.conf import settings
 from djstripe.models import Feature, Price, Product, ProductFeature, WebhookEndpoint
 
+from .bootstrap_usage import usage_catalog_ensure, usage_catalog_mirror
 from .catalog import CATALOG_TAG, Catalog, PlanSpec, PriceSpec, get_catalog
 from .services import _as_dict, entitlements_sync, stripe_client
 
@@ -79,7 +80,8 @@ CANCEL_REASONS = ["too_expensive", "missing_features", "switched_service", "unus
 @dataclass
 class Change:
     action: str  # create, update, archive, attach, detach
-    kind: str  # feature, product, price, product_feature, portal_configuration, webhook_endpoint
+    # feature, product, price, product_feature, portal_configuration, webhook_endpoint, meter
+    kind: str
     detail: str
 
     def __str__(self) -> str:
@@ -496,11 +498,13 @@ class Bootstrap:
             product = products[plan.key]
             self.product_features(plan, product, features)
             prices[plan.key] = self.prices(plan, product)
+        usage_catalog_ensure(self)
         self.portal_configuration(products, prices)
         self.retention_coupon()
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()
+            usage_catalog_mirror(self)
             self.entitlements_refresh(products)
         return self.result
 

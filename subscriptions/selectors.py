@@ -80,13 +80,24 @@ def trial_eligible(*, team: Team | None) -> bool:
     return customer is None or not customer_had_subscription(customer=customer)
 
 
+def plan_item(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The item that says the plan: the first licensed one (metered usage items sit
+    beside it on the same subscription)."""
+    for item in items:
+        price = item.get("price")
+        recurring = (price.get("recurring") or {}) if isinstance(price, dict) else {}
+        if recurring.get("usage_type") != "metered":
+            return item
+    return items[0] if items else {}
+
+
 def subscription_state(subscription: Subscription) -> SubscriptionState:
     data: dict[str, Any] = subscription.stripe_data or {}
     items = (data.get("items") or {}).get("data") or []
     # Item-level periods since API 2025-03-31.basil; the latest end wins.
     starts = [i.get("current_period_start") for i in items if i.get("current_period_start")]
     ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
-    first = items[0] if items else {}
+    first = plan_item(items)
     price = first.get("price") or {}
     if isinstance(price, str):
         price = {"id": price}
@@ -375,7 +386,7 @@ def billing_overview(*, team: Team) -> BillingOverview:
         plan_key = plan_key_for_state(state)
         plan_name = get_catalog().plan(plan_key).name if plan_key else None
         items = ((subscription.stripe_data if subscription else {}).get("items") or {}).get("data")
-        price = (items or [{}])[0].get("price") or {}
+        price = plan_item(items or []).get("price") or {}
         if isinstance(price, dict):
             amount = price.get("unit_amount")
             currency = price.get("currency")

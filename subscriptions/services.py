@@ -191,6 +191,29 @@ def price_for_checkout(*, lookup_key: str) -> Price:
     return price
 
 
+def metered_line_items(*, lookup_key: str) -> list[dict[str, Any]]:
+    """The metered prices that go beside the plan price ``lookup_key`` in Checkout.
+
+    A metered line item has no quantity: Stripe bills the meter's total for the
+    period (docs.stripe.com/payments/checkout: omit ``quantity`` for metered).
+    """
+    spec = get_catalog().price(lookup_key)
+    items = []
+    for metered_key in spec.metered if spec else ():
+        price = (
+            Price.objects.filter(
+                stripe_data__lookup_key=metered_key, livemode=settings.STRIPE_LIVE_MODE
+            )
+            .order_by("-created")
+            .first()
+        )
+        if price is None or not price.stripe_data.get("active"):
+            # The catalog sells this plan with its usage: no checkout without it.
+            raise UnknownPrice(metered_key)
+        items.append({"price": price.id})
+    return items
+
+
 def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) -> str:
     """Create a subscription Checkout Session for ``team``, opened by ``user``; returns its URL."""
     price = price_for_checkout(lookup_key=price_lookup_key)
@@ -209,7 +232,10 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
         "customer": customer.id,
         # The team: the success page checks the session is this team's.
         "client_reference_id": str(team.pk),
-        "line_items": [{"price": price.id, "quantity": 1}],
+        "line_items": [
+            {"price": price.id, "quantity": 1},
+            *metered_line_items(lookup_key=price_lookup_key),
+        ],
         "success_url": success_url,
         "cancel_url": f"{settings.SITE_URL}/pricing/",
         "metadata": metadata,

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "projects",
     "notifications",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +355,7 @@ CELERY_TASK_ROUTES = {
     # Task names the seat-sync and usage-reporting work will use.
     "subscriptions.seats.*": {"queue": CELERY_QUEUES_BY_CONCERN["seats"]},
     "subscriptions.usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
+    "usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
 }
 
 # --- Logging --------------------------------------------------------------------
@@ -517,4 +519,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.cards_expiring_notify",
         "schedule": crontab(hour=9, minute=13),
     },
+    "usage-report": {
+        "task": "usage.report",
+        "schedule": 60.0,
+    },
 }
+
+# Usage-based billing (usage app). Meter events carry "<prefix>-<bucket>-<from>-<to>"
+# identifiers: give each database that reports to one Stripe account its own prefix.
+USAGE_IDENTIFIER_PREFIX = env("USAGE_IDENTIFIER_PREFIX", default="usage")
+# Buckets are reported once their minute is this many seconds past (fewer, larger events).
+USAGE_REPORT_SETTLE_SECONDS = env.int("USAGE_REPORT_SETTLE_SECONDS", default=60)
+# Buckets per report task run (one meter event each).
+USAGE_REPORT_BATCH_SIZE = env.int("USAGE_REPORT_BATCH_SIZE", default=200)

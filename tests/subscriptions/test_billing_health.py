@@ -483,8 +483,9 @@ def test_billing_health_query_budget(
         health_report.billing_health(broker_url=settings.CELERY_BROKER_URL)
     # The report's 8, session and user, and room for the site's navbar (notification bell,
     # the team switcher's current team and list), the recovered revenue (one grouped
-    # query) and the past-due banner's access check (cold here; none when warm).
-    with django_assert_max_num_queries(15):
+    # query), the past-due banner's access check (cold here; none when warm) and the
+    # usage card's 2 (its units, and the metered prices of the teams that have usage).
+    with django_assert_max_num_queries(17):
         response = staff_client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
