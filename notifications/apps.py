@@ -10,11 +10,14 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from subscriptions.signals import subscription_duplicates_canceled
+        from subscriptions.signals import seats_drift_fixed, subscription_duplicates_canceled
 
         from . import receivers
 
         subscription_duplicates_canceled.connect(
             receivers.on_subscription_duplicates_canceled,
             dispatch_uid="notifications.on_subscription_duplicates_canceled",
+        )
+        seats_drift_fixed.connect(
+            receivers.on_seats_drift_fixed, dispatch_uid="notifications.on_seats_drift_fixed"
         )

@@ -19,3 +19,7 @@ def on_subscription_duplicates_canceled(
     services.notify_duplicates_canceled(
         resolutions=resolutions, team_id=team_id, stripe_event_id=stripe_event_id, livemode=livemode
     )
+
+
+def on_seats_drift_fixed(sender: Any, *, drift: Any, outcome: Any, **kwargs: Any) -> None:
+    services.notify_staff_seat_drift(drift=drift, outcome=outcome)

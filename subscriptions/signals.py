@@ -13,3 +13,8 @@ from django.dispatch import Signal
 # Arguments: ``resolutions`` (list of DuplicateSubscription rows created by this
 # event), ``team_id`` (the customer's team, or None), ``stripe_event_id``, ``livemode``.
 subscription_duplicates_canceled = Signal()
+
+# Sent by the daily seat reconciliation for each team whose paid quantity it fixed
+# (after the Stripe update). Arguments: ``drift`` (seats.SeatDrift: team, subscription,
+# members, paid and expected quantity) and ``outcome`` (seats.SeatSync: before, after).
+seats_drift_fixed = Signal()

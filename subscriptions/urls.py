@@ -18,6 +18,7 @@ team_urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
+    path("billing/seats/", views.seats_update, name="billing_seats"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 

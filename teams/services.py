@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from saas.email import email_message_build
+from subscriptions.seats import SeatError, seats_changed, seats_invitation_check
 
 from .models import Invitation, Membership, Team
 
@@ -210,6 +211,8 @@ def _membership_delete(target: Membership) -> None:
         if current.role == Role.OWNER and not _others_owners(rows, current.pk):
             raise LastOwner("A team needs at least one owner. Transfer ownership first.")
         current.delete()
+        # A per-seat plan pays one seat less from now (queued after commit).
+        seats_changed(team_id=target.team_id, reason="member left")
 
 
 def team_ownership_transfer(*, actor: Membership, to: Membership) -> None:
@@ -270,6 +273,10 @@ def invitation_create(
         raise NotAllowed("Create a team to invite people; your personal team is just for you.")
     if Membership.objects.filter(team=actor.team, user__email__iexact=email).exists():
         raise TeamError("That person is already a member.")
+    try:
+        seats_invitation_check(team=actor.team)
+    except SeatError as exc:
+        raise TeamError(exc.user_message) from exc
     invitation = Invitation(team=actor.team, email=email, role=role, invited_by=actor.user)
     token = _issue(invitation)
     try:
@@ -345,9 +352,12 @@ def invitation_accept(*, user: User, token: str) -> Membership:
                 "This invitation was sent to another email address. "
                 "Sign in with that address (verified) to accept it."
             )
-        membership, _created = Membership.objects.get_or_create(
+        membership, created = Membership.objects.get_or_create(
             team_id=invitation.team_id, user=user, defaults={"role": invitation.role}
         )
+        if created:
+            # A per-seat plan pays one seat more from now (queued after commit).
+            seats_changed(team_id=invitation.team_id, reason="member joined")
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
