@@ -306,3 +306,27 @@ def test_invitations_beyond_the_maximum_seats_are_refused(
     assert "at most 4 seats" in page
     assert "3 members plus 1 open invitations" in page
     assert not team.invitations.filter(email="fifth@example.com").exists()
+
+
+@pytest.mark.integration
+def test_reconciliation_fixes_a_drift_once_and_alerts_staff_once(billing: Billing) -> None:
+    from notifications.models import StaffAlert
+    from subscriptions.reconcile import seats_reconcile
+
+    team, owner = team_of_three()
+    client = Client()
+    client.force_login(owner)
+    subscription = buy_seats(client, billing, team)
+    # A member added where no seat sync follows (e.g. by staff in the admin).
+    Membership.objects.create(team=team, user=make_user(), role=Membership.Role.MEMBER)
+
+    report = seats_reconcile()
+    again = seats_reconcile()
+
+    assert len(report.fixed) == 1
+    assert "quantity 3 -> 4" in report.fixed[0]
+    assert again.fixed == []
+    assert remote_quantity(subscription.id) == 4
+    alert = StaffAlert.objects.get(event_type=StaffAlert.SEAT_DRIFT_EVENT_TYPE)
+    assert alert.object_id == subscription.id
+    assert alert.status == "paid 3 -> 4, 4 members"
