@@ -23,6 +23,7 @@ SCRIPTS = [
     "app_bench.py",
     "webhook_bench.py",
     "renewal_storm.py",
+    "seat_bench.py",
 ]
 
 

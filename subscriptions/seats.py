@@ -27,10 +27,15 @@ task delivered twice updates Stripe once.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -253,6 +258,41 @@ def seats_quantity_sync(
     choice wins over a quantity found in Stripe.
     Raises ``services.StripeUnavailable`` (worth a retry) or ``BillingError``.
     """
+    with _team_lock(team_id):
+        return _sync_locked(team_id=team_id, seat_version=seat_version, adopt=adopt_outside_changes)
+
+
+class SeatSyncBusy(services.StripeUnavailable):
+    """Another sync of the same team held the lock too long: retry later."""
+
+
+# Longer than one sync (a read, an update, a read); a dead holder frees it after this.
+SEAT_LOCK_SECONDS = 60
+SEAT_LOCK_WAIT_SECONDS = 15.0
+
+
+@contextmanager
+def _team_lock(team_id: int) -> Iterator[None]:
+    """One sync per team at a time, across workers (a Redis key).
+
+    Two syncs of one team at once would each read the quantity the other is
+    setting and take it for a quantity set in the portal.
+    """
+    key = f"seats:sync-lock:team:{team_id}"
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + SEAT_LOCK_WAIT_SECONDS
+    while not cache.add(key, token, timeout=SEAT_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            raise SeatSyncBusy(f"seat sync of team {team_id} is busy")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        if cache.get(key) == token:
+            cache.delete(key)
+
+
+def _sync_locked(*, team_id: int, seat_version: int | None, adopt: bool) -> SeatSync:
     from teams.models import Team
 
     team = Team.objects.get(pk=team_id)
@@ -272,7 +312,7 @@ def seats_quantity_sync(
     before = int(item.quantity or 0)
     members = team_member_count(team_id=team_id)
     target = seats_target(members=members, purchased=team.seats_purchased, seats=plan.seats)
-    if adopt_outside_changes and before not in (team.seats_quantity_synced, target):
+    if adopt and before not in (team.seats_quantity_synced, target):
         # Set outside the app (the portal, or Checkout before the first sync).
         logger.info(
             "seats: team=%s subscription=%s quantity %s set outside the app: the new floor",

@@ -74,15 +74,19 @@ def test_catalog_free_plan_cannot_be_per_seat() -> None:
 def test_bootstrap_lets_the_portal_adjust_the_team_quantity(billing: Billing) -> None:
     client = stripe_client()
     configs = client.v1.billing_portal.configurations.list({"active": True}).data
-    (config,) = [c for c in configs if (c.metadata or {}).get("source") == "saas-catalog"]
-    products = {p.product: p for p in config.features.subscription_update.products}
-    team_price = client.v1.prices.list({"lookup_keys": ["team_monthly"]}).data[0]
-    assert team_price.unit_amount == 1200
-    assert team_price.recurring.usage_type == "licensed"
-    adjustable = products[team_price.product].adjustable_quantity
-    assert (adjustable.enabled, adjustable.minimum, adjustable.maximum) == (True, 2, 25)
+    (config,) = [
+        json.loads(str(c))
+        for c in configs
+        if c.metadata and c.metadata.to_dict().get("source") == "saas-catalog"
+    ]
+    products = {p["product"]: p for p in config["features"]["subscription_update"]["products"]}
+    team_price = json.loads(str(client.v1.prices.list({"lookup_keys": ["team_monthly"]}).data[0]))
+    assert team_price["unit_amount"] == 1200
+    assert team_price["recurring"]["usage_type"] == "licensed"
+    adjustable = products[team_price["product"]]["adjustable_quantity"]
+    assert adjustable == {"enabled": True, "minimum": 2, "maximum": 25}
     pro = client.v1.prices.list({"lookup_keys": ["pro_monthly"]}).data[0]
-    assert not products[pro.product].adjustable_quantity.enabled
+    assert not products[pro.product]["adjustable_quantity"]["enabled"]
 
 
 # --- Checkout ----------------------------------------------------------------------------

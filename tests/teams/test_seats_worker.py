@@ -14,8 +14,9 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
+from accounts.models import User
 from teams import services
-from teams.models import Membership
+from teams.models import Membership, Team
 from tests.billing_helpers import turl
 from tests.conftest import WorkerProcess
 from tests.factories import make_user
@@ -34,7 +35,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "")
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _invite_and_join(team: object, owner: object, email: str) -> Membership:
+def _invite_and_join(team: Team, owner: User, email: str) -> Membership:
     actor = Membership.objects.get(team=team, user=owner)
     issued = services.invitation_create(actor=actor, email=email)
     return services.invitation_accept(user=make_user(email=email), token=issued.token)
