@@ -154,6 +154,13 @@ def test_checkout_buys_the_seats_asked_for(billing: Billing) -> None:
     billing_page = client.get(turl(team, "billing")).content.decode()
     assert "3 of 5 seats used" in billing_page
     assert "Team · monthly" in billing_page
+    # The home page's plan preview is the current team's (the one last opened).
+    home = client.get("/").content.decode()
+    assert "3 of 5 seats used" in home
+    assert "Team · monthly" in home
+    anonymous = Client().get("/").content.decode()
+    assert "per seat" in anonymous
+    assert "seats used" not in anonymous
 
 
 @pytest.mark.integration
