@@ -24,6 +24,7 @@ SCRIPTS = [
     "webhook_bench.py",
     "renewal_storm.py",
     "usage_bench.py",
+    "seat_bench.py",
 ]
 
 

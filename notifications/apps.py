@@ -25,5 +25,6 @@ class NotificationsConfig(AppConfig):
             (signals.staff_billing_event_processed, receivers.on_staff_billing_event_processed),
             (signals.staff_refund_issued, receivers.on_staff_refund_issued),
             (usage_threshold_reached, receivers.on_usage_threshold_reached),
+            (signals.seats_drift_fixed, receivers.on_seats_drift_fixed),
         ):
             signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")

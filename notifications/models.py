@@ -139,6 +139,9 @@ class StaffAlert(models.Model):
         "charge.dispute.closed",
         DEADLINE_EVENT_TYPE,
     )
+    # Ours too: the seat reconciliation fixed a per-seat quantity (``object_id`` the
+    # subscription, ``status`` "paid N -> M, K members").
+    SEAT_DRIFT_EVENT_TYPE = "seats.drift_fixed"
 
     stripe_event_id = models.CharField(_("Stripe event id"), max_length=255, unique=True)
     event_type = models.CharField(_("event type"), max_length=100)
@@ -196,4 +199,6 @@ class StaffAlert(models.Model):
             return dispute_evidence_url(self.object_id)
         if self.event_type == self.DUPLICATE_EVENT_TYPE:
             return f"https://dashboard.stripe.com/{prefix}customers/{self.customer_id}"
+        if self.event_type == self.SEAT_DRIFT_EVENT_TYPE:
+            return f"https://dashboard.stripe.com/{prefix}subscriptions/{self.object_id}"
         return f"https://dashboard.stripe.com/{prefix}payments/{self.charge_id}"

@@ -62,3 +62,7 @@ def on_staff_billing_event_processed(
 
 def on_staff_refund_issued(sender: Any, *, refund: Any, **kwargs: Any) -> None:
     services.notify_refund_issued(refund=refund)
+
+
+def on_seats_drift_fixed(sender: Any, *, drift: Any, outcome: Any, **kwargs: Any) -> None:
+    services.notify_staff_seat_drift(drift=drift, outcome=outcome)

@@ -1112,6 +1112,43 @@ def notify_staff_from_stripe_event(
     return True
 
 
+def notify_staff_seat_drift(*, drift: Any, outcome: Any) -> bool:
+    """Email staff once that the seat reconciliation fixed a team's paid quantity.
+
+    Once per subscription, move and day (the reconciliation runs daily; a second
+    run the same day finds nothing to fix). Returns True when the alert is new.
+    """
+    from djstripe.models import Customer
+
+    from .tasks import staff_alert_email_send_task
+
+    day = f"{timezone.now():%Y-%m-%d}"
+    key = f"seats:{drift.subscription_id}:{outcome.before}-{outcome.after}:{day}"
+    customer = Customer.objects.filter(subscriber_id=drift.team_id).values_list("id", flat=True)
+    try:
+        with transaction.atomic():
+            alert = StaffAlert.objects.create(
+                stripe_event_id=key,
+                event_type=StaffAlert.SEAT_DRIFT_EVENT_TYPE,
+                object_id=drift.subscription_id,
+                customer_id=next(iter(customer), ""),
+                reason=f"team {drift.team_id}",
+                status=f"paid {outcome.before} -> {outcome.after}, {drift.members} members",
+            )
+    except IntegrityError:
+        logger.info("seat drift alert exists key=%s", key)
+        return False
+    logger.warning(
+        "billing staff alert type=%s subscription=%s team=%s %s",
+        alert.event_type,
+        alert.object_id,
+        drift.team_id,
+        alert.status,
+    )
+    transaction.on_commit(lambda: staff_alert_email_send_task.delay(alert.pk), robust=True)
+    return True
+
+
 STAFF_SUBJECTS: dict[str, Any] = {
     StaffAlert.DEADLINE_EVENT_TYPE: gettext_lazy(
         "Dispute %(object)s on %(charge)s: evidence due by %(due_by)s"
@@ -1119,6 +1156,9 @@ STAFF_SUBJECTS: dict[str, Any] = {
     "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
     "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
     "charge.refunded": gettext_lazy("Refund on %(charge)s: %(amount)s refunded in total"),
+    StaffAlert.SEAT_DRIFT_EVENT_TYPE: gettext_lazy(
+        "Seats of %(object)s fixed by the reconciliation: %(status)s"
+    ),
     StaffAlert.DUPLICATE_EVENT_TYPE: gettext_lazy(
         "Duplicate subscription %(object)s of %(customer)s canceled (%(amount)s refunded)"
     ),

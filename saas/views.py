@@ -9,11 +9,24 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from subscriptions.gating import request_team
+from subscriptions.seats import seat_usage
+from subscriptions.selectors import billing_overview, pricing_cards
 from teams.middleware import team_default
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/home.html")
+    """The landing page; its plan preview is the visitor's own team when it is on a
+    per-seat plan, else the catalog's per-seat plan at its real price."""
+    team = request_team(request)
+    usage = seat_usage(team=team) if team is not None else None
+    overview = billing_overview(team=team) if usage is not None and team is not None else None
+    card = None
+    if usage is None:
+        cards = pricing_cards(interval="month", trial_eligible=False)
+        card = next((c for c in cards if c.per_seat), None)
+    context = {"seats": usage, "overview": overview, "seat_card": card}
+    return render(request, "pages/home.html", context)
 
 
 class TemporaryRedirectKeepingMethod(HttpResponseRedirect):

@@ -7,7 +7,7 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from teams.signals import team_deleting
+        from teams.signals import invitation_creating, membership_changed, team_deleting
 
         from . import checks, receivers  # noqa: F401  (checks registers the system checks)
         from .dunning.receivers import on_billing_event_processed
@@ -21,3 +21,9 @@ class SubscriptionsConfig(AppConfig):
         account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table
         payload_first_install()  # dj-stripe's reads of an event's object follow its payload
         team_deleting.connect(receivers.on_team_deleting, dispatch_uid="subscriptions_cancel")
+        membership_changed.connect(
+            receivers.on_membership_changed, dispatch_uid="subscriptions_seats"
+        )
+        invitation_creating.connect(
+            receivers.on_invitation_creating, dispatch_uid="subscriptions_seat_limit"
+        )

@@ -332,7 +332,7 @@ class Bootstrap:
                     "default_allowed_updates": ["price"],
                     "proration_behavior": "create_prorations",
                     "products": [
-                        {"product": products[key].id, "prices": [p.id for p in prices[key]]}
+                        _portal_product(self.catalog.plan(key), products[key], prices[key])
                         for key in sorted(products)
                     ],
                 },
@@ -507,6 +507,23 @@ class Bootstrap:
             usage_catalog_mirror(self)
             self.entitlements_refresh(products)
         return self.result
+
+
+def _portal_product(plan: PlanSpec, product: Any, prices: list[Any]) -> dict[str, Any]:
+    """A product the portal may switch to; a per-seat plan's quantity is adjustable there.
+
+    ``adjustable_quantity`` (portal configuration API, since 2025-07-30.basil) lets
+    the customer buy seats in advance in the portal, within the plan's limits. The
+    portal cannot know the team's member count: a quantity below it is raised back
+    by the seat sync (subscriptions/seats.py).
+    """
+    entry: dict[str, Any] = {"product": product.id, "prices": [p.id for p in prices]}
+    if plan.seats is not None:
+        adjustable: dict[str, Any] = {"enabled": True, "minimum": plan.seats.minimum}
+        if plan.seats.maximum is not None:
+            adjustable["maximum"] = plan.seats.maximum
+        entry["adjustable_quantity"] = adjustable
+    return entry
 
 
 def _meta(obj: Any) -> dict[str, Any]:

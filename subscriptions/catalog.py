@@ -18,6 +18,10 @@ CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 FREE_PLAN_KEY = "free"
 INTERVALS = ("day", "week", "month", "year")
 TAX_BEHAVIORS = frozenset({"inclusive", "exclusive", "unspecified"})
+# Stripe's proration_behavior values for a subscription item update
+# (https://docs.stripe.com/api/subscription_items/update).
+PRORATION_BEHAVIORS = ("always_invoice", "create_prorations", "none")
+SEAT_KEYS = frozenset({"minimum", "maximum", "proration_on_add", "proration_on_remove"})
 
 
 # metadata.source of every Stripe object billing_bootstrap creates from this file.
@@ -97,6 +101,25 @@ class UsageLimitSpec:
 
 
 @dataclass(frozen=True)
+class SeatSpec:
+    """A per-seat plan: its price is per unit and the quantity follows the team's members."""
+
+    minimum: int = 1
+    maximum: int | None = None  # None: no limit
+    # proration_behavior of the quantity update when a seat is added / removed.
+    proration_on_add: str = "always_invoice"
+    proration_on_remove: str = "create_prorations"
+
+    def clamp(self, seats: int) -> int:
+        """``seats`` within the plan's minimum and maximum."""
+        seats = max(seats, self.minimum)
+        return min(seats, self.maximum) if self.maximum is not None else seats
+
+    def proration_for(self, *, old: int, new: int) -> str:
+        return self.proration_on_add if new > old else self.proration_on_remove
+
+
+@dataclass(frozen=True)
 class PlanSpec:
     key: str
     name: str
@@ -109,10 +132,16 @@ class PlanSpec:
     trial_requires_payment_method: bool = True
     highlight: bool = False
     usage_limits: dict[str, UsageLimitSpec] = field(default_factory=dict)
+    # Set on a per-seat plan (``[plans.seats]`` in the file).
+    seats: SeatSpec | None = None
 
     @property
     def is_free(self) -> bool:
         return not self.prices
+
+    @property
+    def is_per_seat(self) -> bool:
+        return self.seats is not None
 
     def quota(self, name: str) -> int | None:
         return self.quotas.get(name)
@@ -171,7 +200,13 @@ class Catalog:
     def cheapest_plan_with(self, feature: str) -> PlanSpec | None:
         """The plan to suggest when a user lacks ``feature``."""
         candidates = [p for p in self.paid_plans if feature in p.features]
-        return min(candidates, key=lambda p: min(x.amount for x in p.prices), default=None)
+        # A per-seat plan only after the others: the user who lacks a feature may be
+        # alone in a personal team, which cannot take members.
+        return min(
+            candidates,
+            key=lambda p: (p.is_per_seat, min(x.amount for x in p.prices)),
+            default=None,
+        )
 
 
 def _quotas(raw: dict[str, Any], plan_key: str) -> dict[str, int | None]:
@@ -258,6 +293,46 @@ def _check_usage_references(
                     )
 
 
+def _int_at_least(raw: dict[str, Any], name: str, low: int, where: str) -> int | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise CatalogError(f"{where}: {name} must be a whole number >= {low}, not {value!r}")
+    return value
+
+
+def _seats(raw: Any, plan_key: str, has_prices: bool) -> SeatSpec | None:
+    """The ``seats`` table of a plan: limits and the proration of seat changes."""
+    if raw is None:
+        return None
+    where = f"plan {plan_key}: seats"
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where} must be a table, e.g. seats = {{ minimum = 1 }}")
+    if not has_prices:
+        raise CatalogError(f"{where} need prices: a free plan is not sold per seat")
+    unknown = set(raw) - SEAT_KEYS
+    if unknown:
+        raise CatalogError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(SEAT_KEYS)}")
+    minimum = _int_at_least(raw, "minimum", 1, where) or 1
+    maximum = _int_at_least(raw, "maximum", 1, where)
+    if maximum is not None and maximum < minimum:
+        raise CatalogError(f"{where}: maximum {maximum} is below minimum {minimum}")
+    spec = SeatSpec(minimum=minimum, maximum=maximum)
+    for name in ("proration_on_add", "proration_on_remove"):
+        value = raw.get(name, getattr(spec, name))
+        if value not in PRORATION_BEHAVIORS:
+            raise CatalogError(
+                f"{where}: {name} must be one of {', '.join(PRORATION_BEHAVIORS)}, not {value!r}"
+            )
+    return SeatSpec(
+        minimum=minimum,
+        maximum=maximum,
+        proration_on_add=str(raw.get("proration_on_add", spec.proration_on_add)),
+        proration_on_remove=str(raw.get("proration_on_remove", spec.proration_on_remove)),
+    )
+
+
 def parse_catalog(data: dict[str, Any]) -> Catalog:
     features = {
         key: FeatureSpec(key=key, name=str(spec["name"]))
@@ -302,6 +377,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                 trial_requires_payment_method=bool(raw.get("trial_requires_payment_method", True)),
                 highlight=bool(raw.get("highlight", False)),
                 usage_limits=_usage_limits(raw.get("usage_limits") or {}, key),
+                seats=_seats(raw.get("seats"), key, bool(prices)),
             )
         )
     keys = [p.key for p in plans]

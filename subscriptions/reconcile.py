@@ -94,3 +94,54 @@ def billing_reconcile(*, dry_run: bool = False) -> ReconcileReport:
         len(report.errors),
     )
     return report
+
+
+@dataclass
+class SeatReconcileReport:
+    teams_checked: int = 0
+    fixed: list[str] = field(default_factory=list)  # "team 3 sub_x: quantity 5 -> 4"
+    errors: list[str] = field(default_factory=list)
+
+
+def seats_reconcile(*, dry_run: bool = False) -> SeatReconcileReport:
+    """Per-seat teams whose paid quantity is not ``max(members, seats bought)``: fix them.
+
+    The mirror says which teams look drifted (a lost task, a member removed by
+    staff in the admin, a webhook that lowered the quantity); the seat sync then
+    reads Stripe and makes one update per drifted team. A quantity the owner set
+    in the portal is adopted as seats bought, not reverted (seats.py). Each fix
+    is logged and sent to staff once (``seats_drift_fixed``).
+    """
+    from . import seats
+    from .signals import seats_drift_fixed
+
+    report = SeatReconcileReport()
+    drifts = seats.seat_drifts()
+    report.teams_checked = len(drifts)
+    for drift in drifts:
+        line = (
+            f"team {drift.team_id} {drift.subscription_id}: paid {drift.paid}, "
+            f"{drift.members} members, expected {drift.target}"
+        )
+        if dry_run:
+            report.fixed.append(line)
+            continue
+        try:
+            outcome = seats.seats_quantity_sync(team_id=drift.team_id)
+        except services.BillingError as exc:
+            report.errors.append(f"{line}: {exc.__class__.__name__}: {exc}")
+            logger.warning("reconcile seats: %s failed: %s", line, exc)
+            continue
+        if outcome.status != "updated":
+            logger.info("reconcile seats: %s: %s in Stripe", line, outcome.status)
+            continue
+        report.fixed.append(f"{line}: quantity {outcome.before} -> {outcome.after}")
+        logger.warning("reconcile seats: drift fixed: %s -> %s", line, outcome.after)
+        seats_drift_fixed.send(sender=seats_reconcile, drift=drift, outcome=outcome)
+    logger.info(
+        "reconcile seats: %s drifted teams checked, %s fixed, %s errors",
+        report.teams_checked,
+        len(report.fixed),
+        len(report.errors),
+    )
+    return report

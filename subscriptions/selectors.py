@@ -241,18 +241,29 @@ class PlanCard:
     amount: int | None = None
     currency: str | None = None
     interval: str | None = None
+    # Per-seat plans: ``amount`` is per seat; the seat input's limits and default.
+    per_seat: bool = False
+    seats_minimum: int | None = None
+    seats_maximum: int | None = None
+    seats: int = 1
+
+    @property
+    def period_total(self) -> int | None:
+        """What one period costs: the price times the seats of a per-seat plan."""
+        return None if self.amount is None else self.amount * self.seats
 
     @property
     def due_today(self) -> int | None:
         """What Checkout charges at once: nothing during a trial, else the first period."""
-        return 0 if self.trial_days else self.amount
+        return 0 if self.trial_days else self.period_total
 
 
-def pricing_cards(*, interval: str, trial_eligible: bool) -> list[PlanCard]:
+def pricing_cards(*, interval: str, trial_eligible: bool, members: int = 1) -> list[PlanCard]:
     """Plan cards for ``interval`` ("month" or "year"): catalog text, mirror prices.
 
     ``trial_eligible`` (see ``trial_eligible()``) says whether trials are
-    offered. One query whatever the number of plans.
+    offered; ``members`` (the team's) is the default seat count of per-seat
+    plans, within their limits. One query whatever the number of plans.
     """
     catalog = get_catalog()
     wanted = {p.lookup_key: p for plan in catalog.paid_plans for p in plan.prices}
@@ -289,9 +300,21 @@ def pricing_cards(*, interval: str, trial_eligible: bool) -> list[PlanCard]:
                 amount=price.stripe_data.get("unit_amount"),
                 currency=price.currency,
                 interval=recurring.get("interval", interval),
+                **_seat_fields(plan, members),
             )
         )
     return cards
+
+
+def _seat_fields(plan: Any, members: int) -> dict[str, Any]:
+    if plan.seats is None:
+        return {}
+    return {
+        "per_seat": True,
+        "seats_minimum": max(plan.seats.minimum, members),
+        "seats_maximum": plan.seats.maximum,
+        "seats": plan.seats.clamp(members),
+    }
 
 
 @dataclass(frozen=True)
@@ -409,7 +432,8 @@ def billing_overview(*, team: Team) -> BillingOverview:
 
 
 def teams_with_billing(queryset: QuerySet[Team]) -> QuerySet[Team]:
-    """Annotate teams with their latest subscription's status, price lookup key and customer."""
+    """Annotate teams with their latest subscription's status, price lookup key, quantity and
+    customer."""
     from django.db.models import OuterRef, Subquery
     from django.db.models.fields.json import KT
 
@@ -420,6 +444,10 @@ def teams_with_billing(queryset: QuerySet[Team]) -> QuerySet[Team]:
         billing_status=Subquery(latest.annotate(s=KT("stripe_data__status")).values("s")[:1]),
         billing_price=Subquery(
             latest.annotate(k=KT("stripe_data__items__data__0__price__lookup_key")).values("k")[:1]
+        ),
+        # The seats paid on a per-seat plan (the first item's quantity), as text.
+        billing_quantity=Subquery(
+            latest.annotate(q=KT("stripe_data__items__data__0__quantity")).values("q")[:1]
         ),
         billing_customer=Subquery(
             Customer.objects.filter(

@@ -214,8 +214,14 @@ def metered_line_items(*, lookup_key: str) -> list[dict[str, Any]]:
     return items
 
 
-def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) -> str:
-    """Create a subscription Checkout Session for ``team``, opened by ``user``; returns its URL."""
+def checkout_session_create(
+    *, team: Team, user: User, price_lookup_key: str, quantity: int = 1
+) -> str:
+    """Create a subscription Checkout Session for ``team``, opened by ``user``; returns its URL.
+
+    ``quantity`` is the number of seats of a per-seat plan (checked by the caller,
+    ``seats.seats_checkout_quantity``); 1 otherwise.
+    """
     price = price_for_checkout(lookup_key=price_lookup_key)
     plan = get_catalog().plan_for_lookup_key(price_lookup_key)
     assert plan is not None  # price_for_checkout checked the catalog
@@ -225,6 +231,8 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
         "user_id": str(user.pk),
         "price_lookup_key": price_lookup_key,
     }
+    if plan.is_per_seat:
+        metadata["seats"] = str(quantity)
     subscription_data: dict[str, Any] = {"metadata": metadata}
     success_url = team_url(team, "billing_success") + "?session_id={CHECKOUT_SESSION_ID}"
     params: dict[str, Any] = {
@@ -233,7 +241,7 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
         # The team: the success page checks the session is this team's.
         "client_reference_id": str(team.pk),
         "line_items": [
-            {"price": price.id, "quantity": 1},
+            {"price": price.id, "quantity": quantity},
             *metered_line_items(lookup_key=price_lookup_key),
         ],
         "success_url": success_url,
@@ -251,7 +259,7 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
                 "end_behavior": {"missing_payment_method": "cancel"}
             }
     window = int(time.time()) // CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS
-    idempotency_key = _key("checkout", team.pk, customer.id, price.id, window)
+    idempotency_key = _key("checkout", team.pk, customer.id, price.id, quantity, window)
     client = stripe_client()
     try:
         session = client.v1.checkout.sessions.create(

@@ -29,3 +29,8 @@ staff_billing_event_processed = Signal()
 # repeated submit), outside any transaction. Arguments: ``refund`` (the
 # StaffRefund row: amount, currency, reason, team, Stripe ids).
 staff_refund_issued = Signal()
+
+# Sent by the daily seat reconciliation for each team whose paid quantity it fixed
+# (after the Stripe update). Arguments: ``drift`` (seats.SeatDrift: team, subscription,
+# members, paid and expected quantity) and ``outcome`` (seats.SeatSync: before, after).
+seats_drift_fixed = Signal()

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import pipeline
+from .services import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +82,40 @@ def billing_reconcile_task() -> int:
     from .reconcile import billing_reconcile
 
     return len(billing_reconcile().fixed)
+
+
+@shared_task(
+    name="subscriptions.seats.quantity_sync",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+    # Stripe down, a 5xx or a network error: again after 1, 2, 4 ... s (jittered),
+    # capped at 5 minutes, for about an hour before giving up. The daily seat
+    # reconciliation catches a team whose every retry failed.
+    autoretry_for=(StripeUnavailable, stripe.APIConnectionError, stripe.RateLimitError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=15,
+    ignore_result=True,
+)
+def seats_quantity_sync_task(team_id: int, seat_version: int | None = None) -> str:
+    """Make the team's paid seats follow its members (subscriptions/seats.py)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from .seats import seats_quantity_sync
+
+    try:
+        return seats_quantity_sync(team_id=team_id, seat_version=seat_version).status
+    except ObjectDoesNotExist:
+        logger.info("seats: team %s no longer exists", team_id)
+        return "missing"
+
+
+@shared_task(name="subscriptions.seats.reconcile", acks_late=True, soft_time_limit=1800)
+def seats_reconcile_task() -> int:
+    """Beat, daily: fix per-seat teams whose paid quantity drifted from their members."""
+    from .reconcile import seats_reconcile
+
+    return len(seats_reconcile().fixed)

@@ -62,6 +62,7 @@ class BillingTeamAdmin(TeamAdmin):
         "member_count",
         "plan",
         "subscription_status",
+        "seats",
         "stripe_customer",
         "created_at",
     )
@@ -78,6 +79,15 @@ class BillingTeamAdmin(TeamAdmin):
     @admin.display(description=_("status"), ordering="billing_status")
     def subscription_status(self, obj: Any) -> str:
         return obj.billing_status or "-"
+
+    @admin.display(description=_("seats used / paid"))
+    def seats(self, obj: Any) -> str:
+        """Per-seat plans only: members against the quantity paid (bought: the owner's floor)."""
+        plan = get_catalog().plan_for_lookup_key(obj.billing_price or "")
+        if plan is None or not plan.is_per_seat or not obj.billing_quantity:
+            return "-"
+        bought = f" (bought {obj.seats_purchased})" if obj.seats_purchased else ""
+        return f"{obj.members} / {obj.billing_quantity}{bought}"
 
     @admin.display(description=_("Stripe customer"))
     def stripe_customer(self, obj: Any) -> str:

@@ -26,6 +26,7 @@ team_urlpatterns = [
     ),
     path("billing/pay/", views_dunning.pay_now, name="billing_pay"),
     path("billing/cancel/", views_dunning.cancel, name="billing_cancel"),
+    path("billing/seats/", views.seats_update, name="billing_seats"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 

@@ -11,6 +11,7 @@ friendly page with a retry, never a 500.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,10 +30,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.requests import request_user
 from saas.logging import response_logged
 
-from . import selectors, services
+from . import seats, selectors, services
 from .access import Access
 from .billing_status import billing_status
-from .catalog import get_catalog
+from .catalog import PlanSpec, get_catalog
 from .dunning.selectors import open_invoice_for_team
 from .gating import request_team
 from .status import LIVE as LIVE_STATUSES
@@ -82,9 +83,10 @@ def pricing(request: HttpRequest) -> HttpResponse:
         interval = "month"
     team = request_team(request)
     current_plan = _access(request).plan_key if team is not None else None
+    members = seats.team_member_count(team_id=team.pk) if team is not None else 1
     context = {
         "cards": selectors.pricing_cards(
-            interval=interval, trial_eligible=selectors.trial_eligible(team=team)
+            interval=interval, trial_eligible=selectors.trial_eligible(team=team), members=members
         ),
         "team": team,
         "interval": interval,
@@ -165,23 +167,19 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
             logger.exception("portal redirect failed for team %s: %s", team.pk, exc)
             return response_logged(_error(request, exc, status=503))
     plan = get_catalog().plan_for_lookup_key(lookup_key)
+    assert plan is not None  # price_for_checkout checked the catalog
     if request.method == "GET":
-        card = next(
-            (
-                c
-                for c in selectors.pricing_cards(
-                    interval=price.stripe_data["recurring"]["interval"],
-                    trial_eligible=selectors.trial_eligible(team=team),
-                )
-                if c.lookup_key == lookup_key
-            ),
-            None,
-        )
-        return render(request, "subscriptions/checkout_confirm.html", {"card": card, "plan": plan})
+        return _checkout_confirm(request, team=team, plan=plan, price=price, lookup_key=lookup_key)
     try:
+        quantity = _checkout_quantity(request, team=team, plan=plan)
         url = services.checkout_session_create(
-            team=team, user=request_user(request), price_lookup_key=lookup_key
+            team=team, user=request_user(request), price_lookup_key=lookup_key, quantity=quantity
         )
+    except seats.SeatError as exc:
+        logger.info("checkout refused: team=%s seats %r: %s", team.pk, exc, lookup_key)
+        messages.error(request, exc.user_message)
+        query = urlencode({"price": lookup_key, "seats": request.POST.get("seats", "")[:8]})
+        return redirect(f"{reverse('billing_checkout', kwargs={'team_slug': team.slug})}?{query}")
     except services.StripeUnavailable as exc:
         logger.exception("checkout failed (retryable) for team %s: %s", team.pk, exc)
         return response_logged(_error(request, exc, status=503, retry_price=lookup_key))
@@ -189,6 +187,39 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
         logger.exception("checkout failed for team %s", team.pk)
         return response_logged(_error(request, exc, status=400, retry_price=lookup_key))
     return SeeOther(url)
+
+
+def _checkout_quantity(request: HttpRequest, *, team: Team, plan: PlanSpec) -> int:
+    """1 for a flat plan; for a per-seat plan the seats asked for, checked (SeatError)."""
+    if not plan.is_per_seat:
+        return 1
+    return seats.seats_checkout_quantity(team=team, plan=plan, raw=request.POST.get("seats"))
+
+
+def _checkout_confirm(
+    request: HttpRequest, *, team: Team, plan: PlanSpec, price: Any, lookup_key: str
+) -> HttpResponse:
+    members = seats.team_member_count(team_id=team.pk)
+    card = next(
+        (
+            c
+            for c in selectors.pricing_cards(
+                interval=price.stripe_data["recurring"]["interval"],
+                trial_eligible=selectors.trial_eligible(team=team),
+                members=members,
+            )
+            if c.lookup_key == lookup_key
+        ),
+        None,
+    )
+    chosen = request.GET.get("seats", "")
+    if card is not None and card.per_seat and chosen.isdigit():
+        card = replace(card, seats=int(chosen))
+    return render(
+        request,
+        "subscriptions/checkout_confirm.html",
+        {"card": card, "plan": plan, "members": members},
+    )
 
 
 @require_GET
@@ -236,7 +267,11 @@ def portal(request: HttpRequest, team_slug: str) -> HttpResponse:
 def portal_return(request: HttpRequest, team_slug: str) -> HttpResponse:
     """Where the Customer Portal sends the customer back: sync once, then show billing."""
     _require_billing_manager(request)
-    services.portal_return_sync(team=_team(request))
+    team = _team(request)
+    if services.portal_return_sync(team=team):
+        # The seats may have been changed in the portal: the seat sync adopts a
+        # quantity above the members, raises one below them.
+        seats.seats_changed(team_id=team.pk, reason="portal return")
     return _billing_redirect(request)
 
 
@@ -252,6 +287,26 @@ def resume(request: HttpRequest, team_slug: str) -> HttpResponse:
         messages.error(request, exc.user_message)
     else:
         messages.success(request, _("Your subscription will renew as usual."))
+    return _billing_redirect(request)
+
+
+@require_POST
+@login_required
+def seats_update(request: HttpRequest, team_slug: str) -> HttpResponse:
+    """Owners and admins set the seats bought (at least the members); charged as the plan says."""
+    _require_billing_manager(request)
+    team = _team(request)
+    try:
+        outcome = seats.seats_purchase(team=team, quantity_raw=request.POST.get("seats", ""))
+    except seats.SeatError as exc:
+        messages.error(request, exc.user_message)
+    except services.BillingError as exc:
+        logger.exception("seat purchase failed for team %s", team.pk)
+        messages.error(request, exc.user_message)
+    else:
+        messages.success(
+            request, _("Your team now pays for %(n)s seats.") % {"n": outcome.after or ""}
+        )
     return _billing_redirect(request)
 
 
@@ -274,6 +329,7 @@ def billing(request: HttpRequest, team_slug: str) -> HttpResponse:
         "open_invoice": open_invoice_for_team(team=_team(request))
         if access.status in ("past_due", "unpaid", "incomplete")
         else None,
+        "seats": seats.seat_usage(team=_team(request)),
     }
     return render(request, "subscriptions/billing.html", context)
 

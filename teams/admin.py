@@ -45,7 +45,7 @@ class TeamAdmin(admin.ModelAdmin):
         "created_at",
     )
     search_fields = ("name", "slug", "email", "memberships__user__email")
-    readonly_fields = ("billing_version", "created_at")
+    readonly_fields = ("billing_version", "seat_version", "seats_quantity_synced", "created_at")
     raw_id_fields = ("personal_for",)
     inlines = [MembershipInline, InvitationInline]
 

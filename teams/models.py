@@ -28,6 +28,16 @@ class Team(models.Model):
     # Bumped whenever the team's billing may have changed (subscriptions.access); the
     # access cache is keyed by it, so loading the team says which cached answer is current.
     billing_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # Per-seat plans (subscriptions/seats.py): the quantity the owner chose (at
+    # checkout, "buy seats" or in the portal). The paid quantity never goes below it:
+    # quantity = max(members, seats_purchased, plan minimum).
+    seats_purchased = models.PositiveIntegerField(_("seats bought"), default=0)
+    # The quantity the app last set in Stripe; a different quantity found there was
+    # set in the portal and becomes the new ``seats_purchased``. None: never synced.
+    seats_quantity_synced = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Bumped by every membership change: the seat sync's idempotency key and its
+    # "a newer change is queued" test.
+    seat_version = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -25,7 +25,7 @@ from django.utils.text import slugify
 from saas.email import email_message_build
 
 from .models import Invitation, Membership, Team
-from .signals import team_deleting
+from .signals import invitation_creating, membership_changed, team_deleting
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -215,6 +215,8 @@ def _membership_delete(target: Membership) -> None:
         if current.role == Role.OWNER and not _others_owners(rows, current.pk):
             raise LastOwner("A team needs at least one owner. Transfer ownership first.")
         current.delete()
+        # A per-seat plan pays one seat less from now (billing queues it after commit).
+        membership_changed.send(sender=Membership, team_id=target.team_id, reason="member left")
 
 
 def team_ownership_transfer(*, actor: Membership, to: Membership) -> None:
@@ -275,6 +277,7 @@ def invitation_create(
         raise NotAllowed("Create a team to invite people; your personal team is just for you.")
     if Membership.objects.filter(team=actor.team, user__email__iexact=email).exists():
         raise TeamError("That person is already a member.")
+    invitation_creating.send(sender=Invitation, team=actor.team)  # may raise TeamError
     invitation = Invitation(team=actor.team, email=email, role=role, invited_by=actor.user)
     token = _issue(invitation)
     try:
@@ -350,9 +353,14 @@ def invitation_accept(*, user: User, token: str) -> Membership:
                 "This invitation was sent to another email address. "
                 "Sign in with that address (verified) to accept it."
             )
-        membership, _created = Membership.objects.get_or_create(
+        membership, created = Membership.objects.get_or_create(
             team_id=invitation.team_id, user=user, defaults={"role": invitation.role}
         )
+        if created:
+            # A per-seat plan pays one seat more from now (billing queues it after commit).
+            membership_changed.send(
+                sender=Membership, team_id=invitation.team_id, reason="member joined"
+            )
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

@@ -341,7 +341,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"  # maintenance: ping, prune, reconcile
 CELERY_QUEUES_BY_CONCERN = {
     "webhooks": env("BILLING_WEBHOOK_QUEUE", default="webhooks"),
     "emails": "emails",
-    # Reserved for the teams work: seat quantities synced to Stripe, usage reported.
+    # Seat quantities of per-seat plans synced to Stripe (subscriptions.seats), usage reported.
     "seats": "seats",
     "usage": "usage",
     "default": CELERY_TASK_DEFAULT_QUEUE,
@@ -352,7 +352,7 @@ CELERY_TASK_ROUTES = {
     "subscriptions.webhook_events_dispatch": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
     "subscriptions.webhook_events_sweep": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
     "notifications.*": {"queue": CELERY_QUEUES_BY_CONCERN["emails"]},
-    # Task names the seat-sync and usage-reporting work will use.
+    # Seat sync (subscriptions/seats.py) and usage reporting.
     "subscriptions.seats.*": {"queue": CELERY_QUEUES_BY_CONCERN["seats"]},
     "subscriptions.usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
     "usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
@@ -522,6 +522,11 @@ CELERY_BEAT_SCHEDULE = {
     "usage-report": {
         "task": "usage.report",
         "schedule": 60.0,
+    },
+    # After the mirror's reconciliation, so it compares members with fresh quantities.
+    "seats-reconcile": {
+        "task": "subscriptions.seats.reconcile",
+        "schedule": crontab(hour=4, minute=37),
     },
 }
 

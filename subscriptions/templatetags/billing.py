@@ -32,3 +32,9 @@ def money(amount: int | None, currency: str = "usd") -> str:
     from .. import formatting
 
     return formatting.format_money(amount, currency)
+
+
+@register.filter
+def seats_total(amount: int | None, seats: int) -> int | None:
+    """A per-seat price times the seats paid: what one period costs the team."""
+    return None if amount is None else amount * int(seats)

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.subscriptions.conftest import billing  # noqa: F401
+from tests.subscriptions.conftest import billing, live_billing  # noqa: F401
