@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -78,10 +79,11 @@ class TeamAdmin(admin.ModelAdmin):
         "subscription_status",
         "stripe_customer",
         "created_at",
+        "customer_page",
     )
     list_filter = (PlanFilter, SubscriptionStatusFilter)
     search_fields = ("name", "slug", "email", "memberships__user__email")
-    readonly_fields = ("billing_version", "created_at")
+    readonly_fields = ("billing_version", "created_at", "customer_page")
     raw_id_fields = ("personal_for",)
     inlines = [MembershipInline, InvitationInline]
 
@@ -114,4 +116,13 @@ class TeamAdmin(admin.ModelAdmin):
             '<a href="{}" target="_blank" rel="noopener">{}</a>',
             stripe_dashboard_url(obj.billing_customer),
             obj.billing_customer,
+        )
+
+    @admin.display(description=_("customer page"))
+    def customer_page(self, obj: Team) -> str:
+        if obj.pk is None:
+            return "-"
+        # The staff page with the plan, events, invoices, payments and notifications.
+        return format_html(
+            '<a href="{}">{}</a>', reverse("staff_customer_team", args=[obj.pk]), _("open")
         )
