@@ -1,4 +1,4 @@
-""""Download my data": one JSON document of what this project holds about a user.
+""" "Download my data": one JSON document of what this project holds about a user.
 
 Built on request from the user's own rows only: every query starts from the user
 (their memberships, their notifications, their email addresses), never from an id
@@ -58,9 +58,7 @@ def _teams(memberships: list[Membership]) -> list[dict[str, Any]]:
 
 
 def _projects(memberships: list[Membership]) -> list[dict[str, Any]]:
-    rows = Project.objects.filter(team__in=[m.team_id for m in memberships]).select_related(
-        "team"
-    )
+    rows = Project.objects.filter(team__in=[m.team_id for m in memberships]).select_related("team")
     return [
         {
             "team": p.team.slug,

@@ -16,6 +16,7 @@ from djstripe.models import Charge, Customer
 
 from notifications.models import Notification
 from subscriptions.catalog import get_catalog
+from subscriptions.formatting import format_money
 from subscriptions.models import StripeEvent
 from subscriptions.selectors import (
     InvoiceRow,
@@ -113,15 +114,14 @@ def _customer(team: Team) -> Customer | None:
 
 
 def _event_summary(payload: dict[str, Any]) -> str:
+    """What the event's object says: "subscription active", "invoice paid $19.00"."""
     obj = (payload.get("data") or {}).get("object") or {}
-    kind = obj.get("object")
-    if kind == "subscription":
-        return f"subscription {obj.get('status', '?')}"
-    if kind == "invoice":
-        return f"invoice {obj.get('status', '?')} {obj.get('amount_due', '')} {obj.get('currency', '')}"
-    if kind in ("charge", "payment_intent"):
-        return f"{kind} {obj.get('status', '?')} {obj.get('amount', '')} {obj.get('currency', '')}"
-    return str(kind or "")
+    kind = str(obj.get("object") or "")
+    status = str(obj.get("status") or "")
+    amount = obj.get("amount_due" if kind == "invoice" else "amount")
+    if kind == "subscription" or not isinstance(amount, int):
+        return f"{kind} {status}".strip()
+    return f"{kind} {status} {format_money(amount, str(obj.get('currency') or 'usd'))}"
 
 
 def customer_timeline(*, customer_id: str) -> list[TimelineEntry]:
@@ -136,7 +136,7 @@ def customer_timeline(*, customer_id: str) -> list[TimelineEntry]:
             at=e.stripe_created,
             status=e.status,
             object_id=e.object_id,
-            summary=_event_summary(e.payload or {}).strip(),
+            summary=_event_summary(e.payload or {}),
             dashboard_url=stripe_dashboard_url(e.stripe_id),
         )
         for e in rows
@@ -210,7 +210,7 @@ def user_memberships(*, user: User) -> QuerySet[Membership]:
 def user_impersonations(*, user: User) -> list[Impersonation]:
     """The latest impersonations of or by ``user`` (the audit trail on their page)."""
     return list(
-        Impersonation.objects.filter(Q(hijacked=user) | Q(hijacker=user)).order_by(
-            "-started_at"
-        )[:STAFF_LIST_LIMIT]
+        Impersonation.objects.filter(Q(hijacked=user) | Q(hijacker=user)).order_by("-started_at")[
+            :STAFF_LIST_LIMIT
+        ]
     )

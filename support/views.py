@@ -8,6 +8,9 @@ Neither is offered while staff impersonate the user.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
@@ -26,18 +29,25 @@ from subscriptions.services import BillingError
 from . import exports, services
 
 
-def _impersonating(request: HttpRequest) -> bool:
-    return bool(request.session.get("hijack_history"))
+def not_while_impersonating(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """404 while staff work as the user: the account is the user's to take or close."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.session.get("hijack_history"):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 @never_cache
 @login_required
+@not_while_impersonating
 @reauthentication_required
 @require_http_methods(["GET", "POST"])
 def account_export(request: HttpRequest) -> HttpResponse:
     """GET: what the download holds. POST: the JSON file."""
-    if _impersonating(request):
-        raise Http404  # the user's data is theirs to take, not a support tool
     if request.method == "GET":
         return render(request, "support/account_export.html")
     data = exports.user_data_export(user=request_user(request))
@@ -51,12 +61,11 @@ def account_export(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
+@not_while_impersonating
 @reauthentication_required
 @require_http_methods(["GET", "POST"])
 def account_delete(request: HttpRequest) -> HttpResponse:
     """GET: the consequences and a form. POST (the email typed again): delete."""
-    if _impersonating(request):
-        raise Http404
     user = request_user(request)
     blocking = services.teams_blocking_account_delete(user=user)
     context = {"blocking": blocking}
