@@ -6,6 +6,7 @@ page costs the same for a customer with ten events or ten thousand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -64,8 +65,8 @@ class ChargeRow:
 @dataclass(frozen=True)
 class SearchResults:
     query: str
-    teams: list[Team] = field(default_factory=list)
-    users: list[User] = field(default_factory=list)
+    teams: Sequence[Team] = field(default_factory=list)
+    users: Sequence[User] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

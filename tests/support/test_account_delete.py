@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,7 +46,9 @@ def _reauthenticated(user: User) -> Client:
 
 
 def test_account_delete_cancels_the_personal_subscription_and_keeps_the_invoices(
-    billing: Billing, caplog: pytest.LogCaptureFixture
+    billing: Billing,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     user = make_user(email="leaving@example.com")
     client = _reauthenticated(user)
@@ -55,7 +58,10 @@ def test_account_delete_cancels_the_personal_subscription_and_keeps_the_invoices
     invoices_before = set(Invoice.objects.filter(customer_id=customer_id).values_list("id"))
     assert invoices_before, "checkout mirrored the first invoice"
 
-    with caplog.at_level(logging.INFO, logger="support.audit"):
+    with (
+        caplog.at_level(logging.INFO, logger="support.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         services.account_delete(user=user)
 
     assert not get_user_model().objects.filter(email="leaving@example.com").exists()

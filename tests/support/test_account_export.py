@@ -16,6 +16,7 @@ from teams import services as team_services
 from teams.models import Membership
 from tests.billing_helpers import mirror_customer, personal_team
 from tests.factories import make_user
+from tests.test_templates import assert_every_input_is_labelled, assert_page_is_self_contained
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -102,6 +103,10 @@ def test_export_page_says_what_the_file_holds(client: Client) -> None:
     client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
     page = client.get(reverse("account_export")).content.decode()
     assert "invoices of the teams you own" in page
+    assert_page_is_self_contained(page)
+    delete_page = client.get(reverse("account_delete")).content.decode()
+    assert_page_is_self_contained(delete_page)
+    assert_every_input_is_labelled(delete_page)
 
 
 def test_profile_page_saves_the_name(client: Client) -> None:

@@ -59,6 +59,9 @@ def _customer_with_history(team: Team, n: int) -> str:
             id=f"ch_{team.pk}_{i}",
             customer=customer,
             livemode=False,
+            amount=19,
+            currency="usd",
+            status="succeeded",
             stripe_data={
                 "id": f"ch_{team.pk}_{i}",
                 "amount": 1900,
