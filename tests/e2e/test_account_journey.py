@@ -41,7 +41,8 @@ def _login(page: Any, base: str, email: str) -> None:
     page.fill("input[name=login]", email)
     page.fill("input[name=password]", PASSWORD)
     page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(re.compile(r"/app/"))
+    # A loaded machine can take a while for the first login of a browser.
+    page.wait_for_url(re.compile(r"/app/"), timeout=90_000)
 
 
 def test_a_user_deletes_their_account(
