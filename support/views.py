@@ -1,7 +1,8 @@
 """A user's whole account: download the data, delete the account.
 
-Both are behind allauth's reauthentication (``reauthentication_required``): after a
-few minutes the password (or a second factor) is asked again before the page opens.
+Both are behind allauth's reauthentication (``reauthentication_required``): the
+password (or a second factor) is asked again unless it was confirmed in the last
+few minutes (``ACCOUNT_REAUTHENTICATION_TIMEOUT``).
 Neither is offered while staff impersonate the user.
 """
 
