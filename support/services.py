@@ -133,8 +133,9 @@ def account_delete(*, user: User) -> None:
 
     Refuses (``AccountDeleteRefused``) while the user is the only owner of a team with
     other members. A Stripe error (``subscriptions.services.BillingError``) propagates
-    before the team it concerns, or the user, is deleted: trying again goes on. The Stripe customer and its invoices are kept:
-    invoices are accounting records the seller must retain; the local mirror keeps
+    before the team it concerns, or the user, is deleted: trying again goes on.
+    The Stripe customer and its invoices are kept: invoices are accounting records
+    the seller must retain; the local mirror keeps
     them, no longer linked to any user (dj-stripe sets the customer's subscriber to
     NULL when the team goes). A confirmation email goes to the account's address.
     """
