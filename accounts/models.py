@@ -41,6 +41,8 @@ class User(AbstractUser):
     # Unused since the team is the customer (teams.Team.billing_version keys the access
     # cache now); kept so rolling back to before teams finds it, dropped in a later release.
     billing_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # Set when the user hides the dashboard's first-run checklist (projects.onboarding).
+    onboarding_dismissed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.sites.models import Site
 from django.db import connections
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from .models import User
 
 
 def site_sync_from_settings(*, using: str = "default") -> Site:
@@ -33,3 +37,10 @@ def site_sync_after_migrate(*, using: str = "default", **kwargs: Any) -> None:
     if Site._meta.db_table not in connections[using].introspection.table_names():
         return  # django.contrib.sites is not migrated yet (e.g. `migrate accounts`)
     site_sync_from_settings(using=using)
+
+
+def onboarding_checklist_hide(*, user: User) -> None:
+    """The user hid the dashboard's first-run checklist; it stays hidden (idempotent)."""
+    if user.onboarding_dismissed_at is None:
+        user.onboarding_dismissed_at = timezone.now()
+        user.save(update_fields=["onboarding_dismissed_at"])

@@ -88,6 +88,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from saas.email import email_message_build
+from subscriptions import status as subscription_status
 from subscriptions.catalog import get_catalog
 from subscriptions.formatting import format_money
 from subscriptions.selectors import subscription_canceled_as_duplicate
@@ -105,7 +106,8 @@ Kind = Notification.Kind
 EMAIL_REQUEUE_AFTER = timedelta(minutes=10)
 EMAIL_REQUEUE_WITHIN = timedelta(days=1)
 
-STARTED_STATUSES = frozenset({"active", "trialing"})
+# A subscription that has started: its first payment (or trial) went through.
+STARTED_STATUSES = subscription_status.ACCESS
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
 )

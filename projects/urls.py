@@ -12,6 +12,7 @@ from . import views
 
 urlpatterns = [
     path("", views.app_home, name="app_home"),
+    path("checklist/hide/", views.onboarding_hide, name="onboarding_hide"),
     path("projects/", views.project_list, name="project_list"),
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<int:pk>/edit/", views.project_edit, name="project_edit"),

@@ -20,9 +20,10 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.requests import request_user
+from accounts.services import onboarding_checklist_hide
 from subscriptions.access import Access, access_for
 from subscriptions.gating import FeatureRequiredMixin, feature_required
 
@@ -30,6 +31,7 @@ from . import selectors, services
 from .exports import projects_csv_write
 from .forms import ProjectForm
 from .models import Project
+from .onboarding import onboarding_checklist
 from .selectors import ProjectUsage
 
 if TYPE_CHECKING:
@@ -45,6 +47,10 @@ def _access(request: HttpRequest) -> Access:
 
 def _team(request: HttpRequest) -> Team:
     return cast("Team", request.team)  # type: ignore[attr-defined]
+
+
+def _membership(request: HttpRequest) -> Membership:
+    return cast("Membership", request.membership)  # type: ignore[attr-defined]
 
 
 def _to_list(request: HttpRequest) -> HttpResponse:
@@ -75,8 +81,23 @@ def app_home(request: HttpRequest, team_slug: str) -> HttpResponse:
         "recent_projects": [(p, editable is not None and p.pk not in editable) for p in recent],
         "exports_plan": selectors.plan_with_feature(EXPORTS_FEATURE),
         "api_plan": selectors.plan_with_feature(API_FEATURE),
+        "checklist": onboarding_checklist(
+            user=request_user(request),
+            team=_team(request),
+            membership=_membership(request),
+            access=access,
+            usage=usage,
+            user_team_count=len(request.user_teams()),  # type: ignore[attr-defined]
+        ),
     }
     return render(request, "app/home.html", context)
+
+
+@verified_email_required
+@require_POST
+def onboarding_hide(request: HttpRequest, team_slug: str) -> HttpResponse:
+    onboarding_checklist_hide(user=request_user(request))
+    return redirect("app_home", team_slug=_team(request).slug)
 
 
 @verified_email_required
@@ -213,7 +234,7 @@ class ApiAccessView(FeatureRequiredMixin, View):
     def _render(self, request: HttpRequest, **extra: Any) -> HttpResponse:
         context = {
             "token": selectors.api_token_for(team=_team(request)),
-            "can_manage": cast("Membership", request.membership).manages_billing,  # type: ignore[attr-defined]
+            "can_manage": _membership(request).manages_billing,
             "api_url": request.build_absolute_uri(reverse("api_projects")),
             **extra,
         }
@@ -225,7 +246,7 @@ class ApiAccessView(FeatureRequiredMixin, View):
         return self._render(request)
 
     def post(self, request: HttpRequest, team_slug: str) -> HttpResponseBase:
-        if not cast("Membership", request.membership).manages_billing:  # type: ignore[attr-defined]
+        if not _membership(request).manages_billing:
             raise PermissionDenied("Only the team's owners and admins manage its API token.")
         action = request.POST.get("action")
         if action == "generate":

@@ -12,4 +12,6 @@ def site(request: HttpRequest) -> dict[str, Any]:
     return {
         "SITE_NAME": settings.SITE_NAME,
         "STRIPE_EMULATOR": settings.STRIPE_EMULATOR,
+        # The account menu links to connected accounts only when a provider is on.
+        "SOCIAL_LOGIN": bool(settings.SOCIALACCOUNT_PROVIDERS),
     }

@@ -29,8 +29,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
+from . import status as subscription_status
 from .catalog import get_catalog
-from .policy import LIVE_STATUSES, Reason, decide
+from .policy import Reason, decide
+from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
     from teams.models import Team
@@ -104,7 +106,7 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     # Customers on a Stripe test clock live at the clock's time.
     now = selectors.customer_clock_now(customer_id=state.customer_id) or now
     past_due_since = None
-    if state.status == "past_due":
+    if state.status == SubscriptionStatus.PAST_DUE:
         past_due_since = (
             selectors.invoice_past_due_since(invoice_id=state.latest_invoice_id)
             or state.current_period_start
@@ -124,7 +126,7 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     common: dict[str, Any] = {
         "status": state.status,
         "subscription_id": state.id,
-        "has_live_subscription": state.status in LIVE_STATUSES,
+        "has_live_subscription": state.status in subscription_status.LIVE,
         "cancel_at_period_end": state.cancel_at_period_end,
         "current_period_end": state.current_period_end,
         "trial_end": state.trial_end,

@@ -7,9 +7,12 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from teams.signals import team_deleting
+
+        from . import checks, receivers  # noqa: F401  (checks registers the system checks)
         from .mirror import payload_first_install
         from .stripe_account import account_lookup_install
 
         account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table
         payload_first_install()  # dj-stripe's reads of an event's object follow its payload
+        team_deleting.connect(receivers.on_team_deleting, dispatch_uid="subscriptions_cancel")

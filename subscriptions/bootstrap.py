@@ -279,6 +279,8 @@ class Bootstrap:
             "lookup_key": spec.lookup_key,
             "metadata": {"source": CATALOG_TAG},
         }
+        if spec.tax_behavior != "unspecified":
+            params["tax_behavior"] = spec.tax_behavior
         if transfer:
             params["transfer_lookup_key"] = True
         idem = self._idem(
@@ -289,6 +291,7 @@ class Bootstrap:
             spec.interval,
             spec.interval_count,
             self.catalog.currency,
+            spec.tax_behavior,
         )
         return self._write(
             {"id": "price", "lookup_key": spec.lookup_key},
@@ -302,7 +305,11 @@ class Bootstrap:
             "business_profile": {"headline": f"{settings.SITE_NAME}: manage your subscription"},
             "default_return_url": f"{self.site_url}/billing/",
             "features": {
-                "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
+                # The business name and tax IDs print on invoices (Stripe Tax, VAT).
+                "customer_update": {
+                    "enabled": True,
+                    "allowed_updates": ["email", "address", "name", "tax_id"],
+                },
                 "invoice_history": {"enabled": True},
                 "payment_method_update": {"enabled": True},
                 "subscription_cancel": {
@@ -478,18 +485,22 @@ def _price_matches(price: Any, spec: PriceSpec, currency: str) -> bool:
         and recurring is not None
         and recurring.interval == spec.interval
         and recurring.interval_count == spec.interval_count
+        and (price.tax_behavior or "unspecified") == spec.tax_behavior
     )
 
 
 def _describe(spec: PriceSpec, catalog: Catalog) -> str:
     every = spec.interval if spec.interval_count == 1 else f"{spec.interval_count} {spec.interval}s"
-    return f"{spec.amount} {catalog.currency}/{every}"
+    tax = "" if spec.tax_behavior == "unspecified" else f", tax {spec.tax_behavior}"
+    return f"{spec.amount} {catalog.currency}/{every}{tax}"
 
 
 def _describe_price(price: Any) -> str:
     recurring = price.recurring
     every = recurring.interval if recurring else "once"
-    return f"{price.unit_amount} {price.currency}/{every}"
+    behavior = price.tax_behavior or "unspecified"
+    tax = "" if behavior == "unspecified" else f", tax {behavior}"
+    return f"{price.unit_amount} {price.currency}/{every}{tax}"
 
 
 def billing_bootstrap(*, dry_run: bool = False, site_url: str | None = None) -> BootstrapResult:

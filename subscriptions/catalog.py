@@ -16,6 +16,7 @@ from typing import Any
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 FREE_PLAN_KEY = "free"
 INTERVALS = ("day", "week", "month", "year")
+TAX_BEHAVIORS = frozenset({"inclusive", "exclusive", "unspecified"})
 
 
 # metadata.source of every Stripe object billing_bootstrap creates from this file.
@@ -38,6 +39,9 @@ class PriceSpec:
     amount: int  # minor units
     interval: str
     interval_count: int = 1
+    # Stripe's price tax_behavior: whether the amount includes tax ("inclusive") or tax is
+    # added on top ("exclusive"); Stripe Tax needs one of the two on every price it taxes.
+    tax_behavior: str = "unspecified"
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,12 @@ def _quotas(raw: dict[str, Any], plan_key: str) -> dict[str, int | None]:
     return quotas
 
 
+def _tax_behavior(value: Any, where: str) -> str:
+    if value not in TAX_BEHAVIORS:
+        raise CatalogError(f"{where}: tax_behavior must be one of {sorted(TAX_BEHAVIORS)}")
+    return str(value)
+
+
 def parse_catalog(data: dict[str, Any]) -> Catalog:
     features = {
         key: FeatureSpec(key=key, name=str(spec["name"]))
@@ -119,6 +129,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     }
     plans: list[PlanSpec] = []
     seen_lookup_keys: set[str] = set()
+    default_tax_behavior = _tax_behavior(data.get("tax_behavior", "unspecified"), "catalog")
     for raw in data.get("plans") or []:
         key = str(raw["key"])
         unknown = set(raw.get("features", [])) - set(features)
@@ -137,6 +148,9 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     amount=int(p["amount"]),
                     interval=str(p["interval"]),
                     interval_count=int(p.get("interval_count", 1)),
+                    tax_behavior=_tax_behavior(
+                        p.get("tax_behavior", default_tax_behavior), p["lookup_key"]
+                    ),
                 )
             )
         plans.append(

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from . import status as subscription_status
+from .status import SubscriptionStatus as S
+
 
 class Reason(StrEnum):
     ACTIVE = "active"
@@ -21,21 +24,6 @@ class Reason(StrEnum):
     PERIOD_OVER = "period_over"  # cancel_at_period_end and the period has ended
     NO_ACCESS_STATUS = "no_access_status"
     NO_SUBSCRIPTION = "no_subscription"
-
-
-ACCESS_STATUSES = frozenset({"active", "trialing"})
-# Statuses that count as "has a subscription" for checkout (never two at once).
-LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "paused", "incomplete"})
-ALL_STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "incomplete",
-    "incomplete_expired",
-    "unpaid",
-    "canceled",
-    "paused",
-)
 
 
 @dataclass(frozen=True)
@@ -58,14 +46,14 @@ def decide(
     """Decide access for one subscription state at ``now``."""
     if status is None:
         return Decision(False, Reason.NO_SUBSCRIPTION)
-    if status in ACCESS_STATUSES:
+    if status in subscription_status.ACCESS:
         if cancel_at_period_end and current_period_end is not None:
             # The mirror may lag the end of the period by a webhook: never grant past it.
             if now >= current_period_end:
                 return Decision(False, Reason.PERIOD_OVER)
             return Decision(True, Reason.CANCELING)
-        return Decision(True, Reason.TRIALING if status == "trialing" else Reason.ACTIVE)
-    if status == "past_due":
+        return Decision(True, Reason.TRIALING if status == S.TRIALING else Reason.ACTIVE)
+    if status == S.PAST_DUE:
         started = past_due_since or now
         ends = started + timedelta(days=grace_days)
         if now < ends:

@@ -15,23 +15,12 @@ from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
 from .catalog import CATALOG_TAG, get_catalog
 from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
+from .status import CURRENT_RANK
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from teams.models import Team
-
-# Most relevant first when a customer has several subscriptions.
-_STATUS_RANK = {
-    "active": 0,
-    "trialing": 1,
-    "past_due": 2,
-    "unpaid": 3,
-    "paused": 4,
-    "incomplete": 5,
-    "canceled": 6,
-    "incomplete_expired": 7,
-}
 
 
 def _ts(value: Any) -> datetime | None:
@@ -137,7 +126,7 @@ def subscriptions_for_customer(*, customer: Customer) -> list[Subscription]:
     return sorted(
         subs,
         key=lambda s: (
-            _STATUS_RANK.get(str(s.stripe_data.get("status")), 9),
+            CURRENT_RANK.get(str(s.stripe_data.get("status")), 9),
             -s.created.timestamp() if s.created else 0,
         ),
     )
@@ -304,6 +293,7 @@ class InvoiceRow:
     status: str
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+    tax: int = 0  # of ``amount``: the invoice's taxes (Stripe Tax or tax rates)
 
 
 @dataclass(frozen=True)
@@ -360,9 +350,18 @@ def invoices_for_customer(*, customer_id: str, limit: int = 24) -> list[InvoiceR
                 status=str(data.get("status") or ""),
                 hosted_invoice_url=data.get("hosted_invoice_url"),
                 invoice_pdf=data.get("invoice_pdf"),
+                tax=_invoice_tax(data),
             )
         )
     return result
+
+
+def _invoice_tax(data: dict[str, Any]) -> int:
+    """The invoice's tax: ``total_taxes`` (API 2025-03-31 on), else the older ``tax``."""
+    taxes = data.get("total_taxes")
+    if isinstance(taxes, list):
+        return sum(int(t.get("amount") or 0) for t in taxes if isinstance(t, dict))
+    return int(data.get("tax") or 0)
 
 
 def billing_overview(*, team: Team) -> BillingOverview:

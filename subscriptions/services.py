@@ -24,10 +24,13 @@ from django.utils import timezone
 from djstripe.models import Customer, Price, Subscription
 
 from . import selectors
+from . import status as subscription_status
 from .access import access_invalidate
 from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
+from .status import SubscriptionStatus
 from .stripe_budget import background_http_client
+from .tax import checkout_tax_params
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -210,6 +213,7 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
         "allow_promotion_codes": True,
         "subscription_data": subscription_data,
     }
+    params.update(checkout_tax_params())
     if plan.trial_days and not selectors.customer_had_subscription(customer=customer):
         subscription_data["trial_period_days"] = plan.trial_days
         if not plan.trial_requires_payment_method:
@@ -337,6 +341,8 @@ def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
         subscription_sync_data(data=sub)
         _mirror_related(client, sub)
         entitlements_sync(customer_id=customer.id)
+        if settings.BILLING_TAX_ID_COLLECTION:  # Checkout may have added a tax ID
+            customer_tax_ids_sync(client, customer=customer)
     except Exception:
         # The webhooks will bring the same state; the page asks again in a moment.
         logger.exception("syncing subscription %s after checkout failed", sub.id)
@@ -344,9 +350,9 @@ def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
     finally:
         access_invalidate(team=team)  # this request's page shows the new plan too
     status = sub.status
-    if status in ("active", "trialing"):
+    if status in subscription_status.ACCESS:
         return CheckoutOutcome(state="ready", subscription_status=status)
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         invoice = sub.latest_invoice
         url = getattr(invoice, "hosted_invoice_url", None) if invoice else None
         return CheckoutOutcome(state="action_required", subscription_status=status, action_url=url)
@@ -431,9 +437,21 @@ def customer_sync_all(*, team: Team) -> None:
 
         for invoice in invoices.data:
             Invoice.sync_from_stripe_data(invoice)
+        customer_tax_ids_sync(client, customer=customer)
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
     entitlements_sync(customer_id=customer.id)
+
+
+def customer_tax_ids_sync(client: stripe.StripeClient, *, customer: Customer) -> None:
+    """Mirror the customer's tax IDs as Stripe has them (Checkout and the portal add them)."""
+    from djstripe.models import TaxId
+
+    kept = []
+    for tax_id in client.v1.customers.tax_ids.list(customer.id, {"limit": 100}).auto_paging_iter():
+        TaxId.sync_from_stripe_data(tax_id)
+        kept.append(tax_id.id)
+    TaxId.objects.filter(customer=customer).exclude(id__in=kept).delete()
 
 
 # --- Portal and plan management ---------------------------------------------------
@@ -454,9 +472,8 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
         params["flow_data"] = {"type": "payment_method_update"}
     elif flow == "subscription_cancel":
         current = selectors.subscription_current(team=team)
-        if current is not None and current.stripe_data.get("status") not in (
-            "canceled",
-            "incomplete_expired",
+        if current is not None and (
+            current.stripe_data.get("status") not in subscription_status.ENDED
         ):
             params["flow_data"] = {
                 "type": "subscription_cancel",
@@ -588,7 +605,7 @@ def team_subscriptions_cancel_now(*, team: Team) -> int:
             {"customer": customer.id, "status": "all", "limit": 100}
         )
         for sub in subs.auto_paging_iter():
-            if sub.status in ("canceled", "incomplete_expired"):
+            if sub.status in subscription_status.ENDED:
                 continue
             data = client.v1.subscriptions.cancel(sub.id)
             subscription_sync_data(data=data)

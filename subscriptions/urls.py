@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_staff
+from . import views, views_staff, views_tax
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -18,6 +18,12 @@ team_urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
+    path("billing/tax-ids/", views_tax.tax_id_create, name="billing_tax_id_create"),
+    path(
+        "billing/tax-ids/<str:tax_id>/delete/",
+        views_tax.tax_id_delete,
+        name="billing_tax_id_delete",
+    ),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 

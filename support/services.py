@@ -132,8 +132,9 @@ def account_delete(*, user: User) -> None:
     """Close ``user``'s account: subscriptions canceled, teams left or deleted, user deleted.
 
     Refuses (``AccountDeleteRefused``) while the user is the only owner of a team with
-    other members. A Stripe error (``subscriptions.services.BillingError``) propagates
-    before the team it concerns, or the user, is deleted: trying again goes on.
+    other members. A Stripe failure (``teams.services.TeamDeleteRefused``, raised by
+    billing's ``team_deleting`` receiver) propagates before the team it concerns, or
+    the user, is deleted: trying again goes on.
     The Stripe customer and its invoices are kept: invoices are accounting records
     the seller must retain; the local mirror keeps
     them, no longer linked to any user (dj-stripe sets the customer's subscriber to

@@ -25,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.requests import request_user
-from subscriptions.services import BillingError
+from teams.services import TeamError
 
 from . import exports, services
 
@@ -80,8 +80,8 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     except services.AccountDeleteRefused as exc:
         messages.error(request, str(exc))
         return render(request, "support/account_delete.html", context, status=409)
-    except BillingError as exc:
-        messages.error(request, exc.user_message)
+    except TeamError as exc:  # e.g. Stripe unavailable: the subscription could not be canceled
+        messages.error(request, str(exc))
         return render(request, "support/account_delete.html", context, status=503)
     logout(request)
     messages.success(request, _("Your account was deleted. A confirmation is on its way."))

@@ -14,6 +14,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from kombu import Queue
 
+from saas.settings.social import social_provider_apps, social_provider_settings
 from saas.stripe_bases import stripe_bases_route
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -33,6 +34,9 @@ SITE_NAME = env("SITE_NAME", default="Acme SaaS")
 # Public base URL of the site: used in emails, Stripe redirect URLs and the webhook endpoint.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 SITE_ID = 1
+# Optional social login: allauth provider ids, e.g. "google,github" (see "Accounts" in the README).
+SOCIAL_LOGIN_PROVIDERS: list[str] = env.list("SOCIAL_LOGIN_PROVIDERS", default=[])
+SOCIAL_PROVIDER_APPS = social_provider_apps(SOCIAL_LOGIN_PROVIDERS)
 
 INSTALLED_APPS = [
     "saas.apps.SaasAdminConfig",  # django.contrib.admin with our index (saas/admin.py)
@@ -48,6 +52,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    *SOCIAL_PROVIDER_APPS,
     "djstripe",
     "django_celery_beat",
     "bootstrap",  # Bootstrap 5 static files (django-bootstrap-static), served by whitenoise
@@ -199,6 +205,12 @@ HIJACK_PERMISSION_CHECK = "support.permissions.impersonation_allowed"
 LOGIN_REDIRECT_URL = "app_home"
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Where a login goes when the visitor started something before signing in: each callable
+# takes the request and returns a URL or None; the first URL wins (accounts.adapter).
+LOGIN_CONTINUATIONS = [
+    "teams.views.pending_invitation_url",  # an invitation followed before signing up
+    "subscriptions.views.pending_checkout_url",  # a plan picked before signing up
+]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -219,6 +231,15 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "ht
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 ALLAUTH_TRUSTED_CLIENT_IP_HEADER: str | None = env("ALLAUTH_TRUSTED_CLIENT_IP_HEADER", default=None)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Social login (optional, saas/settings/social.py): off unless SOCIAL_LOGIN_PROVIDERS
+# names providers. A social signup lands in the same flow as a form signup (personal
+# team, verified email: the provider's verified address, else allauth's email).
+SOCIALACCOUNT_PROVIDERS = social_provider_settings(
+    SOCIAL_LOGIN_PROVIDERS, lambda name: env.str(name, default="")
+)
+# Never join a social login to an existing account on a matching email alone: the
+# user logs in with their password and connects the provider from their account.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 MFA_TOTP_ISSUER = SITE_NAME
 
 # --- Email ---------------------------------------------------------------------
@@ -405,6 +426,13 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Stripe Tax (subscriptions/tax.py): Checkout calculates tax from the billing address it
+# collects, and the subscription keeps calculating it. Turn it on once Stripe Tax is set
+# up on the account (origin address, registrations).
+BILLING_TAX_AUTOMATIC = env.bool("BILLING_TAX_AUTOMATIC", default=False)
+# Checkout lets the customer buy as a business with a tax ID (VAT number...): it prints on
+# invoices and, with Stripe Tax, makes cross-border EU sales reverse charge.
+BILLING_TAX_ID_COLLECTION = env.bool("BILLING_TAX_ID_COLLECTION", default=BILLING_TAX_AUTOMATIC)
 # Who is emailed about disputes and refunds; empty means every active staff user.
 BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
 # Webhook pipeline: processing attempts per event before it is marked failed.
