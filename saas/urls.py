@@ -33,7 +33,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("subscriptions.urls")),
     *_legacy("", subscriptions.urls.legacy_routes),
     *_legacy("app/", projects.urls.legacy_routes),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("support.account_urls")),
     path("accounts/", include("allauth.urls")),
+    path("staff/", include("support.staff_urls")),
+    # django-hijack's start/stop (POST + CSRF); who may is support.permissions.
+    path("hijack/", include("hijack.urls")),
     path("admin/", admin.site.urls),
     path("stripe/", include("subscriptions.webhook_urls", namespace="djstripe")),
     path("healthz", health.healthz, name="healthz"),

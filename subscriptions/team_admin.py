@@ -65,6 +65,7 @@ class BillingTeamAdmin(TeamAdmin):
         "seats",
         "stripe_customer",
         "created_at",
+        "customer_page",
     )
     list_filter = (PlanFilter, SubscriptionStatusFilter)
 

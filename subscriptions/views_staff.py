@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -28,17 +29,17 @@ CHART_SLOT_WIDTH = 10
 CHART_BAR_WIDTH = 8
 
 
-def staff_required(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Login redirect for anonymous visitors, 404 for signed-in non-staff."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not (user.is_active and user.is_staff):
             raise Http404
-        return view(request)
+        return view(request, *args, **kwargs)
 
     return wrapper
 

@@ -11,6 +11,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import Invitation, Membership, Team
@@ -43,9 +45,16 @@ class TeamAdmin(admin.ModelAdmin):
         "personal",
         "member_count",
         "created_at",
+        "customer_page",
     )
     search_fields = ("name", "slug", "email", "memberships__user__email")
-    readonly_fields = ("billing_version", "seat_version", "seats_quantity_synced", "created_at")
+    readonly_fields = (
+        "billing_version",
+        "seat_version",
+        "seats_quantity_synced",
+        "created_at",
+        "customer_page",
+    )
     raw_id_fields = ("personal_for",)
     inlines = [MembershipInline, InvitationInline]
 
@@ -59,3 +68,12 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.display(description=_("members"), ordering="members")
     def member_count(self, obj: Any) -> int:
         return int(obj.members)
+
+    @admin.display(description=_("customer page"))
+    def customer_page(self, obj: Team) -> str:
+        if obj.pk is None:
+            return "-"
+        # The staff page with the plan, events, invoices, payments and notifications.
+        return format_html(
+            '<a href="{}">{}</a>', reverse("staff_customer_team", args=[obj.pk]), _("open")
+        )

@@ -116,8 +116,10 @@ def team_update(*, actor: Membership, name: str, billing_email: str) -> Team:
     return team
 
 
-def team_delete(*, actor: Membership) -> None:
+def team_delete(*, actor: Membership, closing_account: bool = False) -> None:
     """Delete the team after canceling its Stripe subscriptions (owners only).
+
+    A personal team goes only with its user's account (``closing_account``).
 
     The cancellation comes first and outside the transaction (a Stripe call, made by
     billing's ``signals.team_deleting`` receiver); if it fails the receiver raises
@@ -127,7 +129,7 @@ def team_delete(*, actor: Membership) -> None:
     team = actor.team
     if actor.role != Role.OWNER:
         raise NotAllowed("Only an owner can delete the team.")
-    if team.is_personal:
+    if team.is_personal and not (closing_account and team.personal_for_id == actor.user_id):
         raise NotAllowed("Your personal team cannot be deleted.")
     team_deleting.send(sender=Team, team=team)
     team_id = team.pk

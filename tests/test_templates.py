@@ -31,6 +31,7 @@ USER_PAGES = [
     "account_email",
     "account_change_password",
     "mfa_index",
+    "account_profile",
 ]
 
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "bootstrap",  # Bootstrap 5 static files (django-bootstrap-static), served by whitenoise
     "csp",  # Content-Security-Policy header (django-csp), see "Security headers" below
+    "hijack",  # staff impersonation for support (django-hijack); audited by support/
     # ours
     "saas",  # the project: its ``migrate`` command upgrades databases that predate teams
     "accounts",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "projects",
     "notifications",
     "usage",
+    "support",  # account export/deletion, staff customer page, impersonation audit
 ]
 
 MIDDLEWARE = [
@@ -78,6 +80,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user.is_hijacked and injects the "working as" banner with its stop
+    # button (templates/hijack/notification.html).
+    "hijack.middleware.HijackUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -196,6 +201,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
+# Impersonation (django-hijack): superusers, or staff with support.impersonate_user;
+# only superusers may impersonate staff. Start and stop are POST with CSRF.
+HIJACK_PERMISSION_CHECK = "support.permissions.impersonation_allowed"
 LOGIN_REDIRECT_URL = "app_home"
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"

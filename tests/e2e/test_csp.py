@@ -99,6 +99,10 @@ def test_main_pages_have_no_csp_violations(
         ("/admin/accounts/user/", "admin-users"),
         (f"/admin/accounts/user/{user.pk}/change/", "admin-user-change"),
         ("/staff/billing-health/", "billing-health"),
+        ("/accounts/profile/", "account-profile"),
+        ("/staff/customers/?q=example.com", "staff-customer-search"),
+        (f"/staff/customers/user/{user.pk}/", "staff-customer-user"),
+        ("/admin/support/impersonation/", "admin-impersonations"),
     ]:
         watch.visit(f"{base}{path}", name)
 
