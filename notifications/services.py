@@ -492,8 +492,35 @@ def _invoice_paid(invoice: dict[str, Any]) -> NotificationDraft | None:
         else _("Thank you! We received your payment of %(amount)s.")
         % {"amount": data["amount_display"]}
     )
+    body += _receipt_tax_lines(invoice, data)
     link = data["hosted_invoice_url"] or _site_url("/billing/")
     return NotificationDraft(Kind.PAYMENT_SUCCEEDED, title, body, link, data)
+
+
+def _receipt_tax_lines(invoice: dict[str, Any], data: dict[str, Any]) -> str:
+    """The receipt's tax sentences: the tax the payment includes and the buyer's tax IDs.
+
+    ``total_taxes`` (API 2025-03-31 on) lists the invoice's taxes; ``customer_tax_ids``
+    are the IDs printed on the invoice (a reverse-charged sale shows no tax, the ID only).
+    """
+    taxes = invoice.get("total_taxes") or []
+    tax = sum(int(t.get("amount") or 0) for t in taxes if isinstance(t, dict))
+    ids = [
+        str(t.get("value"))
+        for t in invoice.get("customer_tax_ids") or []
+        if isinstance(t, dict) and t.get("value")
+    ]
+    text = ""
+    if tax:
+        data["tax"] = tax
+        data["tax_display"] = format_money(tax, data["currency"])
+        text += " " + _("It includes %(tax)s tax.") % {"tax": data["tax_display"]}
+    elif any(t.get("taxability_reason") == "reverse_charge" for t in taxes if isinstance(t, dict)):
+        text += " " + _("No tax was charged: reverse charge applies.")
+    if ids:
+        data["tax_ids"] = ids
+        text += " " + _("Tax ID on the invoice: %(ids)s.") % {"ids": ", ".join(ids)}
+    return text
 
 
 def _is_before_last_attempt(invoice: dict[str, Any]) -> bool:

@@ -297,6 +297,27 @@ def test_notify_invoice_paid_is_a_receipt_with_links(deliver: Deliver) -> None:
     assert "#4f46e5" in html
 
 
+def test_a_receipt_states_its_tax_and_the_buyers_tax_id(deliver: Deliver) -> None:
+    taxed = payloads.invoice(
+        amount_due=3139,
+        total_taxes=[{"amount": 239, "taxability_reason": "standard_rated"}],
+    )
+    [n] = deliver(make_user(), "invoice.paid", taxed)
+    assert "It includes $2.39 tax." in n.body
+    reverse = payloads.invoice(
+        id="in_reverse",
+        amount_due=2900,
+        total_taxes=[{"amount": 0, "taxability_reason": "reverse_charge"}],
+        customer_tax_ids=[{"type": "eu_vat", "value": "DE123456789"}],
+    )
+    [n] = deliver(make_user(), "invoice.paid", reverse)
+    assert "No tax was charged: reverse charge applies." in n.body
+    assert "Tax ID on the invoice: DE123456789." in n.body
+    html = html_of(mail.outbox[-1])
+    for body in (mail.outbox[-1].body, html):
+        assert "DE123456789" in body
+
+
 def test_notify_invoice_paid_formats_other_currencies(deliver: Deliver) -> None:
     [n] = deliver(make_user(), "invoice.paid", payloads.invoice(amount_due=999, currency="eur"))
     assert n.title == "Receipt: €9.99 paid"
