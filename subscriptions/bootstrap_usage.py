@@ -130,6 +130,7 @@ def _metered_price_matches(
         or recurring.usage_type != "metered"
         or recurring.meter != meter_id
         or recurring.interval != spec.interval
+        or (price.tax_behavior or "unspecified") != spec.tax_behavior
     ):
         return False
     wanted = spec.stripe_pricing()
@@ -159,6 +160,8 @@ def _metered_price_create(
         "metadata": {"source": CATALOG_TAG, "catalog_meter": spec.meter},
         **spec.stripe_pricing(),
     }
+    if spec.tax_behavior != "unspecified":  # Stripe Tax needs it on every price it taxes
+        params["tax_behavior"] = spec.tax_behavior
     if transfer:
         params["transfer_lookup_key"] = True
     return boot._write(

@@ -69,6 +69,7 @@ class MeteredPriceSpec:
     included: int = 0
     overage_per_1000: int | None = None  # minor units per 1,000 units past `included`
     unit_amount: int | None = None  # minor units per unit, no units included
+    tax_behavior: str = "unspecified"  # as PriceSpec's; the catalog's default unless set
 
     def amount_for(self, units: int) -> Decimal:
         """What ``units`` cost in one period, in minor units (Stripe rounds the line)."""
@@ -240,7 +241,7 @@ def _usage_limits(raw: dict[str, Any], plan_key: str) -> dict[str, UsageLimitSpe
     return limits
 
 
-def _metered_price(raw: dict[str, Any]) -> MeteredPriceSpec:
+def _metered_price(raw: dict[str, Any], default_tax_behavior: str) -> MeteredPriceSpec:
     key = str(raw["lookup_key"])
     if raw.get("interval") not in INTERVALS:
         raise CatalogError(f"metered price {key}: bad interval {raw.get('interval')!r}")
@@ -253,6 +254,7 @@ def _metered_price(raw: dict[str, Any]) -> MeteredPriceSpec:
         included=int(raw.get("included", 0)),
         overage_per_1000=int(raw["overage_per_1000"]) if "overage_per_1000" in raw else None,
         unit_amount=int(raw["unit_amount"]) if "unit_amount" in raw else None,
+        tax_behavior=_tax_behavior(raw.get("tax_behavior", default_tax_behavior), key),
     )
 
 
@@ -265,7 +267,9 @@ def _usage_catalog(
     }
     prices: dict[str, MeteredPriceSpec] = {}
     for raw in data.get("metered_prices") or []:
-        price = _metered_price(raw)
+        price = _metered_price(
+            raw, _tax_behavior(data.get("tax_behavior", "unspecified"), "catalog")
+        )
         if price.meter not in meters:
             raise CatalogError(f"metered price {price.lookup_key}: unknown meter {price.meter!r}")
         if price.lookup_key in prices:
