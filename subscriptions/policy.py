@@ -21,11 +21,15 @@ class Reason(StrEnum):
     PERIOD_OVER = "period_over"  # cancel_at_period_end and the period has ended
     NO_ACCESS_STATUS = "no_access_status"
     NO_SUBSCRIPTION = "no_subscription"
+    # pause_collection is set and BILLING_PAUSED_ACCESS is "free": free tier until it resumes.
+    COLLECTION_PAUSED = "collection_paused"
 
 
 ACCESS_STATUSES = frozenset({"active", "trialing"})
 # Statuses that count as "has a subscription" for checkout (never two at once).
 LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "paused", "incomplete"})
+# What a team whose payment collection is paused keeps (setting BILLING_PAUSED_ACCESS).
+PAUSED_ACCESS_CHOICES = ("free", "plan")
 ALL_STATUSES = (
     "active",
     "trialing",
@@ -54,10 +58,25 @@ def decide(
     past_due_since: datetime | None,
     now: datetime,
     grace_days: int,
+    collection_resumes_at: datetime | None = None,
+    collection_paused: bool = False,
+    paused_access: str = "free",
 ) -> Decision:
-    """Decide access for one subscription state at ``now``."""
+    """Decide access for one subscription state at ``now``.
+
+    ``collection_paused`` is Stripe's ``pause_collection`` (the subscription stays
+    ``active`` and Stripe collects nothing): with ``paused_access="free"`` the team
+    is on the free tier until ``collection_resumes_at`` (None: until resumed).
+    """
     if status is None:
         return Decision(False, Reason.NO_SUBSCRIPTION)
+    if (
+        collection_paused
+        and paused_access == "free"
+        and status in ACCESS_STATUSES
+        and (collection_resumes_at is None or now < collection_resumes_at)
+    ):
+        return Decision(False, Reason.COLLECTION_PAUSED)
     if status in ACCESS_STATUSES:
         if cancel_at_period_end and current_period_end is not None:
             # The mirror may lag the end of the period by a webhook: never grant past it.

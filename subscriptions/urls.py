@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_staff
+from . import views, views_plan_change, views_staff
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -18,6 +18,12 @@ team_urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
+    path("billing/change/", views_plan_change.change, name="billing_change"),
+    path("billing/change/keep/", views_plan_change.keep_plan, name="billing_change_keep"),
+    path("billing/pause/", views_plan_change.pause_collection, name="billing_pause"),
+    path(
+        "billing/pause/resume/", views_plan_change.resume_collection, name="billing_pause_resume"
+    ),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 

@@ -412,6 +412,10 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Pausing payment collection: what Stripe does with the invoices of the paused months
+# (void or keep_as_draft) and what the team keeps meanwhile ("free" tier, or its "plan").
+BILLING_PAUSE_BEHAVIOR = env("BILLING_PAUSE_BEHAVIOR", default="void")
+BILLING_PAUSED_ACCESS = env("BILLING_PAUSED_ACCESS", default="free")
 # Who is emailed about disputes and refunds; empty means every active staff user.
 BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
 # Webhook pipeline: processing attempts per event before it is marked failed.
