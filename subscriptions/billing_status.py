@@ -105,7 +105,10 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
         return BillingStatus(
             free,
             (
-                _("Payments for %(plan)s are paused until %(date)s; the free plan applies meanwhile.")
+                _(
+                    "Payments for %(plan)s are paused until %(date)s; "
+                    "the free plan applies meanwhile."
+                )
                 % {"date": _day(until), **named}
                 if until
                 else _("Payments for %(plan)s are paused; the free plan applies meanwhile.") % named

@@ -340,8 +340,11 @@ def plan_change_preview(
 def plan_change_apply(*, team: Team, user: User, lookup_key: str, token: str) -> PlanChangeOutcome:
     """Apply exactly the previewed change (same proration_date); idempotent per preview."""
     current = current_plan(team=team)
-    price = _target_price(lookup_key=lookup_key, current=current)
     proration_date = _unsign(token=token, team=team, current=current, lookup_key=lookup_key)
+    if price_for_checkout(lookup_key=lookup_key).id == current.price_id:
+        # A second submit of a confirmation already applied: the change is done.
+        return PlanChangeOutcome(state="changed")
+    price = _target_price(lookup_key=lookup_key, current=current)
     idempotency = ("plan-change", current.subscription_id, price.id, proration_date)
     if _direction(price=price, current=current) == "downgrade":
         return _schedule_downgrade(current=current, price=price, idempotency=idempotency, user=user)
@@ -467,7 +470,7 @@ def _schedule_release(schedule_id: str, *, idempotency: tuple[Any, ...]) -> None
 
 
 def scheduled_change_cancel(*, team: Team, user: User) -> None:
-    """"Keep <plan>": release the schedule, so the current plan simply renews."""
+    """ "Keep <plan>": release the schedule, so the current plan simply renews."""
     current = current_plan(team=team)
     if current.schedule_id is None:
         raise PlanChangeRefused("No plan change is scheduled.")

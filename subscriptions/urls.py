@@ -21,9 +21,7 @@ team_urlpatterns = [
     path("billing/change/", views_plan_change.change, name="billing_change"),
     path("billing/change/keep/", views_plan_change.keep_plan, name="billing_change_keep"),
     path("billing/pause/", views_plan_change.pause_collection, name="billing_pause"),
-    path(
-        "billing/pause/resume/", views_plan_change.resume_collection, name="billing_pause_resume"
-    ),
+    path("billing/pause/resume/", views_plan_change.resume_collection, name="billing_pause_resume"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 

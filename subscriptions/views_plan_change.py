@@ -56,9 +56,7 @@ def change(request: HttpRequest, team_slug: str) -> HttpResponse:
     except services.BillingError as exc:
         logger.exception("plan change failed for team %s", team.pk)
         return response_logged(_error(request, exc, status=503))
-    return render(
-        request, "subscriptions/plan_change.html", {"preview": preview, "team": team}
-    )
+    return render(request, "subscriptions/plan_change.html", {"preview": preview, "team": team})
 
 
 def _apply(request: HttpRequest, *, lookup_key: str, token: str) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""``{% load plan_change %}{% plan_change_panel %}``: the billing page's scheduled change and pause."""
+"""``{% load plan_change %}{% plan_change_panel %}``: a scheduled plan change and the pause."""
 
 from __future__ import annotations
 
