@@ -278,12 +278,17 @@ def _preview_invoice(
 def _proration_amounts(invoice: Any) -> tuple[int, int]:
     """(credit for unused time, charge for remaining time) from the proration lines.
 
-    Stripe recommends telling them by ``parent.subscription_item_details.proration``.
+    Stripe recommends telling them by ``parent.subscription_item_details.proration``;
+    a proration that reached the invoice as a pending invoice item says so in
+    ``parent.invoice_item_details.proration``.
     """
     credit = charge = 0
     for line in _as_dict(invoice).get("lines", {}).get("data", []):
-        details = (line.get("parent") or {}).get("subscription_item_details") or {}
-        if not details.get("proration"):
+        parent = line.get("parent") or {}
+        if not any(
+            (parent.get(kind) or {}).get("proration")
+            for kind in ("subscription_item_details", "invoice_item_details")
+        ):
             continue
         amount = int(line.get("amount") or 0)
         if amount < 0:

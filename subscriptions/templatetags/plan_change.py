@@ -20,6 +20,7 @@ def plan_change_panel(context: template.Context) -> dict[str, Any]:
         "team": team,
         "access": access,
         "can_manage_billing": context.get("can_manage_billing", False),
+        "status_plan": getattr(context.get("overview"), "plan_name", None),
         "scheduled": scheduled_change(team=team),
         "can_pause": access.status in CHANGEABLE_STATUSES and not access.cancel_at_period_end,
         "csrf_token": context.get("csrf_token"),

@@ -162,7 +162,8 @@ def test_pause_and_resume(browser: Any, live_billing: Billing, live_server: Any)
     page.get_by_role("button", name="Pause payments").click()
     page.wait_for_url(re.compile(r"/billing/$"))
     paused = page.locator("[data-collection-paused]").inner_text()
-    assert "Payments are paused until" in paused
+    assert "Resume payments to get Pro back at once." in paused
+    assert "Payments for Pro are paused until" in page.content()
     assert "Free plan" in page.content()
     axe.check("billing-paused")
     _shot(page, "paused")

@@ -81,6 +81,11 @@ def test_upgrade_preview_is_what_is_charged_once(client: Client, billing: Billin
     assert "Credit for unused time on Starter" in html
     due = re.search(r"data-amount-due-today>([^<]+)<", html)
     assert due
+    amounts = re.findall(r'<dd class="col-sm-5 text-sm-end[^"]*"[^>]*>\$([\d.,]+)<', html)
+    credit, charge, today = (float(a.replace(",", "")) for a in amounts)
+    # Unused Starter time is credited, the rest of the period on Pro is charged.
+    assert 0 < credit < charge
+    assert today == pytest.approx(charge - credit, abs=0.01)
     assert "Next invoice: $29" in html
 
     for _ in range(2):  # a double submit changes once
@@ -219,7 +224,7 @@ def test_pause_gives_the_free_tier_and_resume_restores_at_once(
     assert access.collection_resumes_at is not None
     assert int(access.collection_resumes_at.timestamp()) == sub.pause_collection.resumes_at
     page = client.get(tpath(client, "/billing/")).content.decode()
-    assert "Payments are paused until" in page
+    assert "Payments for Pro are paused until" in page
     assert "Resume payments now" in page
 
     response = client.post(tpath(client, "/billing/pause/resume/"))
