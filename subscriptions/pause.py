@@ -78,7 +78,7 @@ def collection_resume(*, team: Team, user: User) -> None:
     try:
         data = stripe_client().v1.subscriptions.update(
             current.subscription_id,
-            {"pause_collection": ""},  # type: ignore[typeddict-item]
+            {"pause_collection": ""},
             {
                 "idempotency_key": _key(
                     "resume-collection", current.subscription_id, int(timezone.now().timestamp())

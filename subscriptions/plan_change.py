@@ -269,7 +269,7 @@ def _preview_invoice(
             "subscription_details": {
                 "items": [{"id": current.item_id, "price": price_id, "quantity": current.quantity}],
                 "proration_date": proration_date,
-                "proration_behavior": behavior,  # type: ignore[typeddict-item]
+                "proration_behavior": behavior,
             },
         }
     )
@@ -443,7 +443,7 @@ def _schedule_downgrade(
                     },
                     {
                         "items": [{"price": price.id, "quantity": current.quantity}],
-                        "duration": {"interval": current.interval},  # type: ignore[typeddict-item]
+                        "duration": {"interval": current.interval},
                     },
                 ],
             },
