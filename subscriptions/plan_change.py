@@ -530,6 +530,46 @@ def scheduled_change(*, team: Team) -> ScheduledChange | None:
     )
 
 
+@dataclass(frozen=True)
+class PendingUpgrade:
+    plan_name: str
+    # The held invoice's hosted page, where the customer pays or authenticates.
+    pay_url: str | None
+    expires_at: datetime | None
+
+
+def pending_upgrade(*, team: Team) -> PendingUpgrade | None:
+    """An upgrade Stripe holds until its invoice is paid (``pending_update``), from the mirror."""
+    from djstripe.models import Invoice
+
+    subscription = selectors.subscription_current(team=team)
+    data = (subscription.stripe_data if subscription else None) or {}
+    pending = data.get("pending_update") or {}
+    if not pending:
+        return None
+    items = pending.get("subscription_items") or [{}]
+    price = items[0].get("price") or {}
+    lookup_key = price.get("lookup_key") if isinstance(price, dict) else None
+    if lookup_key is None:
+        price_id = price if isinstance(price, str) else price.get("id")
+        lookup_key = selectors.price_lookup_key_for(price_id=price_id)
+    state = selectors.subscription_state(subscription) if subscription else None
+    invoice = (
+        Invoice.objects.filter(id=state.latest_invoice_id).only("stripe_data").first()
+        if state and state.latest_invoice_id
+        else None
+    )
+    invoice_data = (invoice.stripe_data if invoice else None) or {}
+    expires = pending.get("expires_at")
+    return PendingUpgrade(
+        plan_name=_plan_name(lookup_key),
+        pay_url=invoice_data.get("hosted_invoice_url")
+        if invoice_data.get("status") == "open"
+        else None,
+        expires_at=datetime.fromtimestamp(int(expires), tz=UTC) if expires else None,
+    )
+
+
 # --- Interval changes: the portal's confirmation page -------------------------------------
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from ..plan_change import CHANGEABLE_STATUSES, scheduled_change
+from ..plan_change import CHANGEABLE_STATUSES, pending_upgrade, scheduled_change
 
 register = template.Library()
 
@@ -22,6 +22,7 @@ def plan_change_panel(context: template.Context) -> dict[str, Any]:
         "can_manage_billing": context.get("can_manage_billing", False),
         "status_plan": getattr(context.get("overview"), "plan_name", None),
         "scheduled": scheduled_change(team=team),
+        "pending": pending_upgrade(team=team),
         "can_pause": access.status in CHANGEABLE_STATUSES and not access.cancel_at_period_end,
         "csrf_token": context.get("csrf_token"),
     }

@@ -150,6 +150,9 @@ def test_3ds_upgrade_sends_to_authentication_and_changes_nothing_until_paid(
     held = _client().v1.subscriptions.retrieve(sub.id)
     assert held.pending_update is not None
     assert access_now(user).plan_key == "starter"
+    page = client.get(tpath(client, "/billing/")).content.decode()
+    assert "Your change to Pro waits for its payment" in page
+    assert "Complete the payment" in page
 
     pi = response["Location"].rsplit("/", 1)[1]
     status, _ = billing.helper(
