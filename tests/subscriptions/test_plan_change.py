@@ -41,14 +41,18 @@ def _sub(user: Any) -> Subscription:
     return sub
 
 
-def _on_starter(client: Client, billing: Billing) -> Any:
+def _on_starter(client: Client, billing: Billing, quantity: int = 1) -> Any:
     """A paying Starter subscriber (Pro bought, then moved to Starter as the portal would)."""
     user = _subscribed(client, billing)
     sub = _sub(user)
     item = sub.stripe_data["items"]["data"][0]["id"]
     starter = services.price_for_checkout(lookup_key="starter_monthly")
     _client().v1.subscriptions.update(
-        sub.id, {"items": [{"id": item, "price": starter.id}], "proration_behavior": "none"}
+        sub.id,
+        {
+            "items": [{"id": item, "price": starter.id, "quantity": quantity}],
+            "proration_behavior": "none",
+        },
     )
     services.customer_sync_all(team=personal_team(user))
     assert access_now(user).plan_key == "starter"
@@ -74,10 +78,12 @@ def _invoices(sub_id: str, reason: str) -> list[Any]:
 
 
 def test_upgrade_preview_is_what_is_charged_once(client: Client, billing: Billing) -> None:
-    user = _on_starter(client, billing)
+    """Three seats (a per-seat plan's quantity) are priced and kept through the change."""
+    user = _on_starter(client, billing, quantity=3)
     sub = _sub(user)
     html, token = _preview(client, "pro_monthly")
     assert "Change from Starter to Pro" in html
+    assert "Priced for 3 seats, as now." in html
     assert "Credit for unused time on Starter" in html
     due = re.search(r"data-amount-due-today>([^<]+)<", html)
     assert due
@@ -86,7 +92,7 @@ def test_upgrade_preview_is_what_is_charged_once(client: Client, billing: Billin
     # Unused Starter time is credited, the rest of the period on Pro is charged.
     assert 0 < credit < charge
     assert today == pytest.approx(charge - credit, abs=0.01)
-    assert "Next invoice: $29" in html
+    assert "Next invoice: $87" in html  # 3 x $29
 
     for _ in range(2):  # a double submit changes once
         response = client.post(
@@ -99,6 +105,8 @@ def test_upgrade_preview_is_what_is_charged_once(client: Client, billing: Billin
     assert updates[0].status == "paid"
     # The preview's amount due today is exactly what Stripe charged.
     assert _money(updates[0].amount_due) == due.group(1).strip()
+    item = _client().v1.subscriptions.retrieve(sub.id)["items"].data[0]
+    assert (item.price.lookup_key, item.quantity) == ("pro_monthly", 3)
     # Mirrored at once: access is Pro without waiting for a webhook.
     access = access_now(user)
     assert access.plan_key == "pro"
