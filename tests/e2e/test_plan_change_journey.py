@@ -22,6 +22,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
+from subscriptions.models import StripeEvent
 from tests.billing_helpers import access_now, personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
@@ -123,7 +124,7 @@ def test_upgrade_with_preview_and_3ds(
 
 
 def test_scheduled_downgrade_and_keep(
-    browser: Any, live_billing: Billing, live_server: Any
+    browser: Any, live_billing: Billing, celery_worker_process: WorkerProcess, live_server: Any
 ) -> None:
     user = _subscriber(live_billing, "downgrade@example.com")
     base = live_server.url
@@ -148,6 +149,14 @@ def test_scheduled_downgrade_and_keep(
     assert page.locator("[data-scheduled-change]").count() == 0
     assert "Your plan stays as it is." in page.content()
     assert access_now(user).plan_key == "pro"
+    # The schedule's webhooks go through the pipeline like the others.
+    deadline = time.monotonic() + 45
+    while not StripeEvent.objects.filter(
+        type="subscription_schedule.released", status=StripeEvent.Status.PROCESSED
+    ).exists():
+        assert time.monotonic() < deadline, "subscription_schedule.released never processed"
+        time.sleep(1)
+    assert not StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).exists()
     assert axe.violations == [], axe.report()
 
 
