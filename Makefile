@@ -36,10 +36,12 @@ flower: install
 	$(RUN) python -m saas.devtools.flower
 
 # ruff reads the nearest pyproject.toml, so $(EMULATOR)/ is checked with its own settings.
-# lint-imports checks the emulator's layers (its pyproject's [tool.importlinter]).
+# lint-imports checks the apps' layers (pyproject.toml's [tool.importlinter]), then
+# the emulator's (its own pyproject's).
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 	cd $(EMULATOR) && $(RUN) lint-imports
 
 fmt: install
@@ -81,5 +83,6 @@ bench: install
 
 clean:
 	rm -rf var staticfiles .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf .import_linter_cache .grimp_cache
 	rm -rf $(EMULATOR)/var $(EMULATOR)/dist $(EMULATOR)/.pytest_cache $(EMULATOR)/.mypy_cache
 	rm -rf $(EMULATOR)/.import_linter_cache $(EMULATOR)/.grimp_cache

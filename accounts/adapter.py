@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
 from saas.email import email_context, email_subject
 
@@ -40,24 +42,16 @@ class AccountAdapter(DefaultAccountAdapter):
         return self._public(url)
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
-        # A visitor who picked a plan before signing up goes on to checkout for it.
-        from django.urls import reverse
-        from django.utils.http import urlencode
-
-        from subscriptions.services import PENDING_PRICE_SESSION_KEY
-        from teams.receivers import PENDING_INVITATION_SESSION_KEY
-
-        # An invitation followed before signing up: back to it (accepted on verification,
-        # or accepted there once logged in with the invited address).
-        invitation_token = request.session.get(PENDING_INVITATION_SESSION_KEY)
-        if invitation_token:
-            return reverse("team_invitation", kwargs={"token": invitation_token})
-        pending = request.session.get(PENDING_PRICE_SESSION_KEY)
-        if pending:
-            # The team-less checkout URL continues on the user's current (personal) team.
-            return f"{reverse('billing_checkout')}?{urlencode({'price': pending})}"
-        url: str = super().get_login_redirect_url(request)
-        return url
+        # What a visitor started before signing in (an invitation, a plan) goes on after it.
+        # The apps that own those steps name them in LOGIN_CONTINUATIONS, in order; this
+        # app sits below them and imports none of them.
+        for path in settings.LOGIN_CONTINUATIONS:
+            continuation: Callable[[HttpRequest], str | None] = import_string(path)
+            url = continuation(request)
+            if url:
+                return url
+        default: str = super().get_login_redirect_url(request)
+        return default
 
     def _public(self, url: str) -> str:
         from urllib.parse import urlsplit

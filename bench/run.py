@@ -23,6 +23,7 @@ SCRIPTS = [
     "app_bench.py",
     "webhook_bench.py",
     "renewal_storm.py",
+    "usage_bench.py",
 ]
 
 

@@ -11,6 +11,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from subscriptions import signals
+        from usage.signals import usage_threshold_reached
 
         from . import receivers
 
@@ -22,5 +23,7 @@ class NotificationsConfig(AppConfig):
             ),
             (signals.billing_event_processed, receivers.on_billing_event_processed),
             (signals.staff_billing_event_processed, receivers.on_staff_billing_event_processed),
+            (signals.staff_refund_issued, receivers.on_staff_refund_issued),
+            (usage_threshold_reached, receivers.on_usage_threshold_reached),
         ):
             signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")

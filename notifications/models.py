@@ -20,6 +20,12 @@ class Notification(models.Model):
         SUBSCRIPTION_RESUMED = "subscription_resumed", _("Subscription resumed")
         SUBSCRIPTION_ENDED = "subscription_ended", _("Subscription ended")
         DUPLICATE_CANCELED = "duplicate_canceled", _("Duplicate subscription canceled")
+        REFUND_ISSUED = "refund_issued", _("Refund issued")
+        DISPUTE_LOST = "dispute_lost", _("Payment reversed after a dispute")
+        FINAL_NOTICE = "final_notice", _("Final payment attempt ahead")
+        CARD_EXPIRING = "card_expiring", _("Card expiring")
+        UPCOMING_RENEWAL = "upcoming_renewal", _("Upcoming renewal")
+        USAGE_THRESHOLD = "usage_threshold", _("Usage threshold reached")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -45,6 +51,9 @@ class Notification(models.Model):
     data = models.JSONField(_("data"), default=dict, blank=True)
     # The Stripe event that caused it; with user and kind it makes a notification unique.
     stripe_event_id = models.CharField(_("Stripe event id"), max_length=255)
+    # What the notification is about, when Stripe can say it twice under two event ids
+    # (one failed attempt of one invoice, one card's expiry month); unique per user and kind.
+    occasion = models.CharField(_("occasion"), max_length=255, blank=True, default="")
     livemode = models.BooleanField(_("live mode"), default=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -59,6 +68,11 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["user", "kind", "stripe_event_id"],
                 name="notification_once_per_user_kind_event",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "kind", "occasion"],
+                condition=~Q(occasion=""),
+                name="notification_once_per_user_kind_occasion",
             ),
         ]
         indexes = [
@@ -115,6 +129,16 @@ class StaffAlert(models.Model):
     """
 
     DUPLICATE_EVENT_TYPE = "subscription.duplicate_canceled"
+    # Our own: the daily reminder that a dispute's evidence is due within days.
+    # ``stripe_event_id`` is then ``deadline:<dispute id>``.
+    DEADLINE_EVENT_TYPE = "dispute.evidence_due_soon"
+    # One alert per dispute for each of these, even if Stripe sends the event twice
+    # under two event ids (it may: https://docs.stripe.com/webhooks, duplicates).
+    ONCE_PER_DISPUTE_TYPES = (
+        "charge.dispute.created",
+        "charge.dispute.closed",
+        DEADLINE_EVENT_TYPE,
+    )
 
     stripe_event_id = models.CharField(_("Stripe event id"), max_length=255, unique=True)
     event_type = models.CharField(_("event type"), max_length=100)
@@ -128,6 +152,8 @@ class StaffAlert(models.Model):
     # Dispute reason and status, or refund reason.
     reason = models.CharField(_("reason"), max_length=100, blank=True)
     status = models.CharField(_("status"), max_length=100, blank=True)
+    # A dispute's evidence deadline (evidence_details.due_by), when it has one.
+    due_by = models.DateTimeField(_("evidence due by"), null=True, blank=True)
     livemode = models.BooleanField(_("live mode"), default=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
@@ -136,13 +162,38 @@ class StaffAlert(models.Model):
         verbose_name = _("staff billing alert")
         verbose_name_plural = _("staff billing alerts")
         ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_type", "object_id"],
+                condition=Q(
+                    event_type__in=(
+                        "charge.dispute.created",
+                        "charge.dispute.closed",
+                        "dispute.evidence_due_soon",
+                    )
+                ),
+                name="staff_alert_once_per_dispute",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.object_id}"
 
+    @property
+    def is_dispute(self) -> bool:
+        return self.event_type in self.ONCE_PER_DISPUTE_TYPES
+
     def stripe_dashboard_url(self) -> str:
-        """The charge (or, for a duplicate, the customer) in the Stripe dashboard."""
+        """Where staff act on the alert in Stripe.
+
+        A dispute: where its evidence is submitted. A duplicate: the customer.
+        Otherwise the charge.
+        """
         prefix = "" if self.livemode else "test/"
+        if self.is_dispute:
+            from subscriptions.disputes import dispute_evidence_url
+
+            return dispute_evidence_url(self.object_id)
         if self.event_type == self.DUPLICATE_EVENT_TYPE:
             return f"https://dashboard.stripe.com/{prefix}customers/{self.customer_id}"
         return f"https://dashboard.stripe.com/{prefix}payments/{self.charge_id}"

@@ -7,6 +7,10 @@ from typing import Any
 from . import services
 
 
+def on_usage_threshold_reached(sender: Any, **kwargs: Any) -> None:
+    services.notify_usage_threshold(**{k: v for k, v in kwargs.items() if k != "signal"})
+
+
 def on_subscription_duplicates_canceled(
     sender: Any,
     *,
@@ -54,3 +58,7 @@ def on_staff_billing_event_processed(
     services.notify_staff_from_stripe_event(
         event_id=stripe_event_id, event_type=event_type, obj=obj, livemode=livemode
     )
+
+
+def on_staff_refund_issued(sender: Any, *, refund: Any, **kwargs: Any) -> None:
+    services.notify_refund_issued(refund=refund)

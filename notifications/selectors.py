@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -12,24 +12,27 @@ from accounts.models import User
 
 from .models import Notification, NotificationPreferences, StaffAlert
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def notifications_for(*, user: Any) -> QuerySet[Notification]:
+
+def notifications_for(*, user: User) -> QuerySet[Notification]:
     """A user's notifications, newest first."""
     return Notification.objects.filter(user=user).order_by("-created", "-id")
 
 
-def notifications_unread(*, user: Any) -> QuerySet[Notification]:
+def notifications_unread(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user, read_at__isnull=True)
 
 
-def notification_unread_count(*, user: Any) -> int:
+def notification_unread_count(*, user: User | AnonymousUser) -> int:
     """One COUNT on the partial unread index; 0 for anonymous users, without a query."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):
         return 0
     return notifications_unread(user=user).count()
 
 
-def notification_preferences_get(*, user: Any) -> NotificationPreferences:
+def notification_preferences_get(*, user: User) -> NotificationPreferences:
     """The user's saved preferences, or unsaved defaults (a read never writes)."""
     preferences = NotificationPreferences.objects.filter(user=user).first()
     return preferences or NotificationPreferences(user=user)

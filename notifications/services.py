@@ -40,6 +40,9 @@ customer.subscription.resumed       status not canceled             subscription
 customer.subscription.deleted       status not incomplete_expired   subscription_ended
 (signal) subscription_duplicates_   a second live subscription      duplicate_canceled
 canceled                            was canceled by the pipeline    (kept plan, refund)
+(signal) usage_threshold_reached    usage reached 80 % or 100 % of  usage_threshold (once
+                                    an included amount or a hard    per team, meter, period
+                                    limit (the usage reporter)      and threshold)
 ==================================  ==============================  =======================
 
 A subscription canceled as a duplicate announces nothing of its own (no
@@ -88,6 +91,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from saas.email import email_message_build
+from subscriptions import status as subscription_status
 from subscriptions.catalog import get_catalog
 from subscriptions.formatting import format_money
 from subscriptions.selectors import subscription_canceled_as_duplicate
@@ -105,7 +109,8 @@ Kind = Notification.Kind
 EMAIL_REQUEUE_AFTER = timedelta(minutes=10)
 EMAIL_REQUEUE_WITHIN = timedelta(days=1)
 
-STARTED_STATUSES = frozenset({"active", "trialing"})
+# A subscription that has started: its first payment (or trial) went through.
+STARTED_STATUSES = subscription_status.ACCESS
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
 )
@@ -121,6 +126,10 @@ class NotificationDraft:
     body: str
     link: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Unique per user and kind when set: Stripe may tell one occasion under two event ids.
+    occasion: str = ""
+    # The dunning occasion that turns it off (settings.BILLING_EMAILS), if any.
+    setting: str = ""
 
 
 def _notification_create_once(
@@ -147,6 +156,7 @@ def _notification_create_once(
                 link=_link_for_team(draft.link, team),
                 data=draft.data,
                 stripe_event_id=stripe_event_id,
+                occasion=draft.occasion[:255],
                 livemode=livemode,
             )
     except IntegrityError:
@@ -204,6 +214,11 @@ def _price_label(price: Any) -> str:
         if plan is not None:
             return plan.name
     return str(price.get("nickname") or "")
+
+
+def _interval_of(price: Any) -> str:
+    recurring = price.get("recurring") if isinstance(price, dict) else None
+    return str((recurring or {}).get("interval") or "")
 
 
 def _interval_label(price: Any) -> str:
@@ -409,6 +424,8 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
     if sub.get("status") == "incomplete_expired":
         return None  # never started: the user was never told it had
     plan = _plan_label(_items(sub))
+    if (sub.get("cancellation_details") or {}).get("reason") == "payment_failed":
+        return _ended_unpaid(sub, plan)
     return NotificationDraft(
         Kind.SUBSCRIPTION_ENDED,
         _("Your %(plan)s subscription has ended") % {"plan": plan}
@@ -417,6 +434,31 @@ def _ended(sub: dict[str, Any]) -> NotificationDraft | None:
         _("Paid features are no longer available. You can subscribe again at any time."),
         _site_url("/pricing/"),
         {"subscription": sub.get("id"), "plan": plan, "ended_at": sub.get("ended_at")},
+    )
+
+
+def _ended_unpaid(sub: dict[str, Any], plan: str) -> NotificationDraft:
+    """Stripe canceled the subscription after its last retry failed (the account's
+    "cancel the subscription" setting): cancellation_details.reason is payment_failed."""
+    return NotificationDraft(
+        Kind.SUBSCRIPTION_ENDED,
+        _("Your %(plan)s subscription ended: we could not collect payment") % {"plan": plan}
+        if plan
+        else _("Your subscription ended: we could not collect payment"),
+        _(
+            "We tried your card several times and every payment failed, so the subscription "
+            "was canceled and its paid features are no longer available. Subscribe again "
+            "with a working card to get them back."
+        ),
+        _site_url("/pricing/"),
+        {
+            "subscription": sub.get("id"),
+            "plan": plan,
+            "ended_at": sub.get("ended_at"),
+            "reason": "payment_failed",
+        },
+        occasion=f"ended:{sub.get('id')}",
+        setting="subscription_ended_unpaid",
     )
 
 
@@ -454,7 +496,45 @@ def _invoice_paid(invoice: dict[str, Any]) -> NotificationDraft | None:
     return NotificationDraft(Kind.PAYMENT_SUCCEEDED, title, body, link, data)
 
 
+def _is_before_last_attempt(invoice: dict[str, Any]) -> bool:
+    """Whether the next scheduled attempt is the last one Stripe will make.
+
+    Stripe does not say how many retries remain: ``next_payment_attempt`` is null
+    once none is left, and ``attempt_count`` counts the automatic attempts made so
+    far (manual payments after the first do not count). With
+    ``BILLING_PAYMENT_ATTEMPTS`` set to the total of the account's retry settings,
+    the failure whose count is one less than it has exactly one attempt ahead.
+    """
+    if not invoice.get("next_payment_attempt"):
+        return False
+    attempts = int(settings.BILLING_PAYMENT_ATTEMPTS)
+    return attempts > 1 and int(invoice.get("attempt_count") or 0) == attempts - 1
+
+
+def _final_notice(invoice: dict[str, Any]) -> NotificationDraft:
+    amount = int(invoice.get("amount_due") or 0)
+    data = _invoice_data(invoice, amount)
+    last_attempt = invoice.get("next_payment_attempt")
+    data["next_payment_attempt"] = last_attempt
+    body = _(
+        "We could not charge %(amount)s to your card again. We will make one last attempt "
+        "on %(date)s; if it fails, your subscription ends. Update your card or pay the "
+        "invoice now to keep your plan."
+    ) % {"amount": data["amount_display"], "date": _date(last_attempt)}
+    return NotificationDraft(
+        Kind.FINAL_NOTICE,
+        _("Final notice: last payment attempt on %(date)s") % {"date": _date(last_attempt)},
+        body,
+        _site_url("/billing/"),
+        data,
+        occasion=f"final:{invoice.get('id')}",
+        setting="final_notice",
+    )
+
+
 def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
+    if _is_before_last_attempt(invoice):
+        return _final_notice(invoice)
     amount = int(invoice.get("amount_due") or 0)
     data = _invoice_data(invoice, amount)
     next_attempt = invoice.get("next_payment_attempt")
@@ -473,7 +553,14 @@ def _invoice_payment_failed(invoice: dict[str, Any]) -> NotificationDraft:
     if next_attempt:
         body += " " + _("We will try again on %(date)s.") % {"date": _date(next_attempt)}
     return NotificationDraft(
-        Kind.PAYMENT_FAILED, _("Your payment failed"), body, _site_url("/billing/"), data
+        Kind.PAYMENT_FAILED,
+        _("Your payment failed"),
+        body,
+        _site_url("/billing/"),
+        data,
+        # One failed attempt can come as two events: one notice per attempt.
+        occasion=f"failed:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_failed",
     )
 
 
@@ -486,8 +573,93 @@ def _invoice_action_required(invoice: dict[str, Any]) -> NotificationDraft:
     ) % {"amount": data["amount_display"]}
     link = data["hosted_invoice_url"] or _site_url("/billing/")
     return NotificationDraft(
-        Kind.PAYMENT_ACTION_REQUIRED, _("Confirm your payment"), body, link, data
+        Kind.PAYMENT_ACTION_REQUIRED,
+        _("Confirm your payment"),
+        body,
+        link,
+        data,
+        occasion=f"action:{invoice.get('id')}:{invoice.get('attempt_count') or 0}",
+        setting="payment_action_required",
     )
+
+
+def _renewal_moment(invoice: dict[str, Any]) -> int | None:
+    """When the announced renewal happens: the new period's start on the preview's lines."""
+    for line in _items({"items": invoice.get("lines")}):
+        start = (line.get("period") or {}).get("start")
+        if start:
+            return int(start)
+    return invoice.get("next_payment_attempt") or invoice.get("period_end")
+
+
+def _upcoming_renewal(
+    invoice: dict[str, Any], subscription: dict[str, Any] | None
+) -> NotificationDraft | None:
+    """``invoice.upcoming``: Stripe sends it days before a subscription creates an
+    automatically charged invoice (the days are an account setting); its object is
+    a preview of that invoice without an id. ``subscription`` is the mirrored
+    subscription it renews. Announced for the intervals in
+    ``BILLING_UPCOMING_RENEWAL_INTERVALS`` (yearly: a large charge a year apart),
+    for subscriptions in good standing (a trial's end has its own notice)."""
+    if subscription is None or subscription.get("status") != "active":
+        return None
+    items = _items(subscription)
+    price = items[0].get("price") if items else None
+    if _interval_of(price) not in settings.BILLING_UPCOMING_RENEWAL_INTERVALS:
+        return None
+    amount = int(invoice.get("amount_due") or 0)
+    subscription_id = _invoice_subscription_id(invoice)
+    renews = _renewal_moment(invoice)
+    if amount <= 0 or not subscription_id or not renews:
+        return None
+    data = _invoice_data(invoice, amount)
+    data["renews_at"] = renews
+    plan = _price_label(price)
+    title = (
+        _("Your %(plan)s plan renews on %(date)s") % {"plan": plan, "date": _date(renews)}
+        if plan
+        else _("Your subscription renews on %(date)s") % {"date": _date(renews)}
+    )
+    return NotificationDraft(
+        Kind.UPCOMING_RENEWAL,
+        title,
+        _(
+            "On %(date)s we will charge %(amount)s to your card for the next period. "
+            "Nothing to do if that is fine; check your card or change your plan on the "
+            "billing page before then."
+        )
+        % {"date": _date(renews), "amount": data["amount_display"]},
+        _site_url("/billing/"),
+        data,
+        occasion=f"renewal:{subscription_id}:{renews}",
+        setting="upcoming_renewal",
+    )
+
+
+def _dispute_lost(dispute: dict[str, Any]) -> NotificationDraft | None:
+    """A chargeback decided for the cardholder: the money went back to their card.
+
+    The team's owners hear of it (won disputes and inquiries change nothing for
+    them): the cardholder may not be one of them (a fraud dispute), and a
+    reversed payment can change what the team may use (BILLING_DISPUTE_ACCESS).
+    """
+    if dispute.get("status") != "lost":
+        return None
+    amount = int(dispute.get("amount") or 0)
+    currency = str(dispute.get("currency") or "usd")
+    shown = format_money(amount, currency)
+    body = _(
+        "Your card issuer reversed a payment of %(amount)s after a dispute, and the money "
+        "went back to the card. If you did not expect this, reply to this email."
+    ) % {"amount": shown}
+    data = {
+        "dispute": dispute.get("id"),
+        "amount": amount,
+        "currency": currency,
+        "amount_display": shown,
+    }
+    title = _("A payment of %(amount)s was reversed") % {"amount": shown}
+    return NotificationDraft(Kind.DISPUTE_LOST, title, body, _site_url("/billing/"), data)
 
 
 def notification_drafts(
@@ -496,11 +668,14 @@ def notification_drafts(
     obj: dict[str, Any],
     previous: dict[str, Any] | None,
     has_payment_method: bool | None = None,
+    renewal_subscription: dict[str, Any] | None = None,
 ) -> list[NotificationDraft]:
     """What a Stripe event means for its user (pure: no database, no email).
 
     ``has_payment_method`` says whether Stripe can charge the customer (the
     subscription's or the customer's default); ``None`` when that is unknown.
+    ``renewal_subscription`` is the mirrored subscription an ``invoice.upcoming``
+    announces the renewal of.
     """
     previous = previous or {}
     drafts: list[NotificationDraft | None]
@@ -521,13 +696,24 @@ def notification_drafts(
             drafts = [_invoice_payment_failed(obj)]
         case "invoice.payment_action_required":
             drafts = [_invoice_action_required(obj)]
+        case "charge.dispute.closed":
+            drafts = [_dispute_lost(obj)]
+        case "invoice.upcoming":
+            drafts = [_upcoming_renewal(obj, renewal_subscription)]
         case _:
             drafts = []
     unique: dict[str, NotificationDraft] = {}
     for draft in drafts:
-        if draft is not None:
+        if draft is not None and occasion_enabled(draft.setting):
             unique.setdefault(draft.kind, draft)
     return list(unique.values())
+
+
+def occasion_enabled(occasion: str) -> bool:
+    """Whether a dunning occasion is on (``BILLING_EMAILS``); other kinds always are."""
+    if not occasion:
+        return True
+    return bool(getattr(settings, "BILLING_EMAILS", {}).get(occasion, True))
 
 
 # --- Writing -------------------------------------------------------------------------
@@ -561,8 +747,17 @@ def notify_from_stripe_event(
             )
             return []
         obj, has_payment_method = current
+    renewal_subscription = (
+        _mirrored_subscription(_invoice_subscription_id(obj))
+        if event_type == "invoice.upcoming"
+        else None
+    )
     drafts = notification_drafts(
-        event_type=event_type, obj=obj, previous=previous, has_payment_method=has_payment_method
+        event_type=event_type,
+        obj=obj,
+        previous=previous,
+        has_payment_method=has_payment_method,
+        renewal_subscription=renewal_subscription,
     )
     team = Team.objects.filter(pk=team_id).first()
     if team is None or not drafts:
@@ -590,6 +785,16 @@ def notify_from_stripe_event(
         _queue_emails(user=user, notifications=mine)
         created.extend(mine)
     return created
+
+
+def _mirrored_subscription(subscription_id: str) -> dict[str, Any] | None:
+    """A subscription as dj-stripe mirrors it (its prices are expanded there)."""
+    from djstripe.models import Subscription
+
+    if not subscription_id:
+        return None
+    row = Subscription.objects.filter(id=subscription_id).only("stripe_data").first()
+    return (row.stripe_data or None) if row is not None else None
 
 
 def _billing_members(team: Team) -> list[User]:
@@ -749,7 +954,31 @@ CALL_TO_ACTION: dict[str, Any] = {
     Kind.SUBSCRIPTION_RESUMED: gettext_lazy("Go to billing"),
     Kind.SUBSCRIPTION_ENDED: gettext_lazy("See plans"),
     Kind.DUPLICATE_CANCELED: gettext_lazy("Go to billing"),
+    Kind.REFUND_ISSUED: gettext_lazy("Go to billing"),
+    Kind.DISPUTE_LOST: gettext_lazy("Go to billing"),
+    Kind.FINAL_NOTICE: gettext_lazy("Pay now or update your card"),
+    Kind.CARD_EXPIRING: gettext_lazy("Update payment method"),
+    Kind.UPCOMING_RENEWAL: gettext_lazy("Review billing"),
+    Kind.USAGE_THRESHOLD: gettext_lazy("See usage"),
 }
+
+
+def notification_email_message(*, notification: Notification) -> EmailMultiAlternatives:
+    """The email (HTML and text) of one notification, as ``notification_email_send`` sends it."""
+    return _render_email(
+        template="notification",
+        subject=notification.title,
+        to=[notification.user.email, *_billing_email_copy(notification)],
+        context={
+            "notification": notification,
+            "user": notification.user,
+            "team": notification.team,
+            "data": notification.data,
+            "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
+            "billing_url": _team_billing_url(notification.team),
+            "notifications_url": _site_url("/notifications/"),
+        },
+    )
 
 
 def notification_email_send(*, notification_id: int) -> str:
@@ -778,20 +1007,7 @@ def notification_email_send(*, notification_id: int) -> str:
             and not selectors.notification_preferences_get(user=user).email_receipts
         ):
             return "receipts_off"
-        message = _render_email(
-            template="notification",
-            subject=notification.title,
-            to=[user.email, *_billing_email_copy(notification)],
-            context={
-                "notification": notification,
-                "user": user,
-                "team": notification.team,
-                "data": notification.data,
-                "call_to_action": CALL_TO_ACTION.get(notification.kind, _("Open")),
-                "billing_url": _team_billing_url(notification.team),
-                "notifications_url": _site_url("/notifications/"),
-            },
-        )
+        message = notification_email_message(notification=notification)
         message.send()
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
@@ -849,6 +1065,7 @@ def _staff_alert_fields(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
             "currency": str(obj.get("currency") or ""),
             "reason": str(obj.get("reason") or ""),
             "status": str(obj.get("status") or ""),
+            "due_by": _moment((obj.get("evidence_details") or {}).get("due_by")),
         }
     refunds = _items({"items": obj.get("refunds")})
     latest = max(refunds, key=lambda r: int(r.get("created") or 0)) if refunds else {}
@@ -896,6 +1113,9 @@ def notify_staff_from_stripe_event(
 
 
 STAFF_SUBJECTS: dict[str, Any] = {
+    StaffAlert.DEADLINE_EVENT_TYPE: gettext_lazy(
+        "Dispute %(object)s on %(charge)s: evidence due by %(due_by)s"
+    ),
     "charge.dispute.created": gettext_lazy("Dispute opened on %(charge)s (%(amount)s)"),
     "charge.dispute.closed": gettext_lazy("Dispute closed on %(charge)s: %(status)s"),
     "charge.refunded": gettext_lazy("Refund on %(charge)s: %(amount)s refunded in total"),
@@ -926,6 +1146,7 @@ def staff_alert_email_send(*, alert_id: int) -> str:
             "status": alert.status,
             "object": alert.object_id,
             "customer": alert.customer_id,
+            "due_by": date_format(alert.due_by, "DATETIME_FORMAT") if alert.due_by else "",
         }
         message = _render_email(
             template="staff_alert",
@@ -943,6 +1164,170 @@ def staff_alert_email_send(*, alert_id: int) -> str:
         alert.save(update_fields=["emailed_at"])
     logger.info("staff alert emailed id=%s event=%s", alert.pk, alert.stripe_event_id)
     return "sent"
+
+
+def _moment(timestamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
+
+
+def dispute_deadline_reminders_send(*, now: datetime | None = None) -> int:
+    """Alert staff once per dispute whose evidence is due within three days.
+
+    Run daily by beat. The alert is unique per dispute (a constraint), so
+    reruns, a second beat and overlapping runs alert nobody twice. Returns how
+    many reminders this run stored.
+    """
+    from subscriptions.disputes import disputes_due_soon
+
+    from .tasks import staff_alert_email_send_task
+
+    stored = 0
+    for dispute in disputes_due_soon(now=now or timezone.now()):
+        try:
+            with transaction.atomic():
+                alert = StaffAlert.objects.create(
+                    stripe_event_id=f"deadline:{dispute.id}",
+                    event_type=StaffAlert.DEADLINE_EVENT_TYPE,
+                    object_id=dispute.id,
+                    charge_id=dispute.charge_id,
+                    customer_id=dispute.customer_id,
+                    amount=dispute.amount,
+                    currency=dispute.currency,
+                    reason=dispute.reason,
+                    status=dispute.status,
+                    due_by=dispute.due_by,
+                    livemode=settings.STRIPE_LIVE_MODE,
+                )
+        except IntegrityError:
+            continue
+        stored += 1
+        logger.warning(
+            "dispute evidence due soon dispute=%s charge=%s customer=%s due_by=%s",
+            dispute.id,
+            dispute.charge_id,
+            dispute.customer_id,
+            dispute.due_by,
+        )
+        transaction.on_commit(
+            lambda pk=alert.pk: staff_alert_email_send_task.delay(pk),  # type: ignore[misc]
+            robust=True,
+        )
+    return stored
+
+
+REFUND_REASON_LABELS: dict[str, Any] = {
+    "requested_by_customer": gettext_lazy("as you requested"),
+    "duplicate": gettext_lazy("because the payment was a duplicate"),
+    "fraudulent": gettext_lazy("because the payment was fraudulent"),
+}
+
+
+def notify_refund_issued(*, refund: Any) -> list[Notification]:
+    """Tell the team's owners and admins (and its billing email) that staff refunded them.
+
+    ``refund`` is a ``subscriptions.StaffRefund`` just completed; the notification
+    is unique per user and Stripe refund id, so it is sent once.
+    """
+    team = Team.objects.filter(pk=refund.team_id).first() if refund.team_id else None
+    if team is None or not refund.stripe_refund_id:
+        logger.warning("refund %s has no team to tell", refund.stripe_refund_id or refund.pk)
+        return []
+    shown = format_money(refund.amount, refund.currency or "usd")
+    reason = str(REFUND_REASON_LABELS.get(refund.reason, ""))
+    title = _("We refunded %(amount)s") % {"amount": shown}
+    body = _("We refunded %(amount)s to your card %(reason)s.") % {
+        "amount": shown,
+        "reason": reason,
+    }
+    body += " " + _("It can take 5 to 10 business days to show on your statement.")
+    if refund.credit_note_id:
+        body += " " + _("A credit note on the invoice records it.")
+    data = {
+        "refund": refund.stripe_refund_id,
+        "credit_note": refund.credit_note_id,
+        "invoice": refund.invoice_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "amount_display": shown,
+        "reason": refund.reason,
+        "reason_display": reason,
+    }
+    draft = NotificationDraft(Kind.REFUND_ISSUED, title, body, _site_url("/billing/"), data)
+    created: list[Notification] = []
+    for user in _billing_members(team):
+        notification = _notification_create_once(
+            user=user,
+            draft=draft,
+            stripe_event_id=refund.stripe_refund_id,
+            livemode=refund.livemode,
+            team=team,
+        )
+        if notification is not None:
+            _queue_emails(user=user, notifications=[notification])
+            created.append(notification)
+    return created
+
+
+# --- Cards about to expire (a daily beat task) --------------------------------------------
+
+
+def _card_expiring_draft(card: Any) -> NotificationDraft:
+    month = f"{card.exp_month:02d}/{card.exp_year}"
+    brand = str(card.brand).title()
+    return NotificationDraft(
+        Kind.CARD_EXPIRING,
+        _("Your %(brand)s card ending in %(last4)s expires next month")
+        % {"brand": brand, "last4": card.last4},
+        _(
+            "The card your subscription is charged to expires at the end of %(month)s. "
+            "Add a new card on the billing page before then so your next payment goes through."
+        )
+        % {"month": month},
+        _site_url("/billing/"),
+        {
+            "payment_method": card.payment_method_id,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+        },
+        occasion=f"card:{card.payment_method_id}:{card.exp_year}-{card.exp_month:02d}",
+        setting="card_expiring",
+    )
+
+
+def cards_expiring_notify(*, now: datetime | None = None) -> int:
+    """Tell each team whose default card expires next month, once per card and month.
+
+    Reads the default payment methods dj-stripe mirrors (the subscription's,
+    else the customer's) of teams with a subscription Stripe will charge again.
+    The card and its expiry month are the occasion, so running the task again
+    (daily, or twice) notifies nobody twice. Returns how many notifications it made.
+    """
+    from subscriptions.dunning.selectors import default_cards_expiring_next_month
+
+    if not occasion_enabled("card_expiring"):
+        return 0
+    created = 0
+    for card in default_cards_expiring_next_month(now=now):
+        team = Team.objects.filter(pk=card.team_id).first()
+        if team is None:
+            continue
+        draft = _card_expiring_draft(card)
+        for user in _billing_members(team):
+            notification = _notification_create_once(
+                user=user,
+                draft=draft,
+                stripe_event_id=f"beat:{draft.occasion}",
+                livemode=settings.STRIPE_LIVE_MODE,
+                team=team,
+            )
+            if notification is not None:
+                _queue_emails(user=user, notifications=[notification])
+                created += 1
+    if created:
+        logger.info("card expiry notifications created=%s", created)
+    return created
 
 
 # --- Catch-up ---------------------------------------------------------------------------
@@ -972,3 +1357,73 @@ def notification_emails_requeue(*, now: datetime | None = None) -> int:
             len(alert_ids),
         )
     return len(notification_ids) + len(alert_ids)
+
+
+def _usage_threshold_draft(
+    *, team: Team, meter: str, percent: int, used: int, threshold: int, threshold_kind: str
+) -> NotificationDraft:
+    name = get_catalog().meters[meter].name
+    values = {"name": name, "used": f"{used:,}", "threshold": f"{threshold:,}", "percent": percent}
+    if threshold_kind == "hard_limit":
+        title = _("%(percent)s%% of your %(name)s limit used") % values
+        body = (
+            _("You used %(used)s of the %(threshold)s %(name)s your plan allows this period.")
+            % values
+        )
+        if percent >= 100:
+            body += " " + _("More are refused until the period ends; upgrade to raise the limit.")
+    else:
+        title = _("%(percent)s%% of your included %(name)s used") % values
+        body = _("You used %(used)s of the %(threshold)s %(name)s included this period.") % values
+        if percent >= 100:
+            body += " " + _("Usage past the included amount is billed on your next invoice.")
+    link = _site_url(reverse("usage", kwargs={"team_slug": team.slug}))
+    data = {"meter": meter, "percent": percent, "used": used, "threshold": threshold}
+    return NotificationDraft(Kind.USAGE_THRESHOLD, title, body, link, data)
+
+
+def notify_usage_threshold(
+    *,
+    team_id: int,
+    meter: str,
+    percent: int,
+    used: int,
+    threshold: int,
+    threshold_kind: str,
+    period_start: datetime,
+    key: str,
+) -> list[Notification]:
+    """Tell the team's owners and admins that usage reached ``percent`` of a threshold.
+
+    ``key`` names the team, meter, period, kind and percent: the unique
+    constraint on (user, kind, key) makes it once per period, however many
+    times the reporter sees the threshold passed.
+    """
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        return []
+    draft = _usage_threshold_draft(
+        team=team,
+        meter=meter,
+        percent=percent,
+        used=used,
+        threshold=threshold,
+        threshold_kind=threshold_kind,
+    )
+    created = []
+    for user in _billing_members(team):
+        notification = _notification_create_once(
+            user=user,
+            draft=draft,
+            stripe_event_id=key,
+            livemode=settings.STRIPE_LIVE_MODE,
+            team=team,
+        )
+        if notification is not None:
+            logger.info(
+                "notification created id=%s team=%s user=%s kind=%s key=%s",
+                notification.pk, team.pk, user.pk, draft.kind, key,
+            )  # fmt: skip
+            _queue_emails(user=user, notifications=[notification])
+            created.append(notification)
+    return created

@@ -35,3 +35,15 @@ def staff_alert_email_send_task(self: Any, alert_id: int) -> str:
 def notification_emails_requeue_task() -> int:
     """Beat, every few minutes: enqueue emails whose on-commit enqueue was lost."""
     return services.notification_emails_requeue()
+
+
+@shared_task(name="notifications.dispute_deadline_reminders")
+def dispute_deadline_reminders_task() -> int:
+    """Beat, daily: remind staff of disputes whose evidence is due within three days."""
+    return services.dispute_deadline_reminders_send()
+
+
+@shared_task(name="notifications.cards_expiring_notify")
+def cards_expiring_notify_task() -> int:
+    """Beat, daily: tell teams whose default card expires next month (once per card)."""
+    return services.cards_expiring_notify()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -14,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
+from accounts.requests import request_user
 
 from . import selectors, services
 
@@ -34,13 +32,13 @@ def _back(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.notifications_for(user=request.user), PAGE_SIZE).get_page(
+    page = Paginator(selectors.notifications_for(user=request_user(request)), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {
         "page": page,
         "notifications": page.object_list,
-        "preferences": selectors.notification_preferences_get(user=request.user),
+        "preferences": selectors.notification_preferences_get(user=request_user(request)),
     }
     return render(request, "notifications/list.html", context)
 
@@ -48,7 +46,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
-    notification = get_object_or_404(selectors.notifications_for(user=request.user), pk=pk)
+    notification = get_object_or_404(selectors.notifications_for(user=request_user(request)), pk=pk)
     services.notification_mark_read(notification=notification)
     return _back(request)
 
@@ -56,7 +54,7 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def notification_read_all(request: HttpRequest) -> HttpResponse:
-    count = services.notification_mark_all_read(user=cast(User, request.user))
+    count = services.notification_mark_all_read(user=request_user(request))
     if count:
         messages.success(request, _("All notifications are marked as read."))
     return _back(request)
@@ -67,7 +65,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 def preferences_update(request: HttpRequest) -> HttpResponse:
     email_receipts = request.POST.get("email_receipts") == "on"
     services.notification_preferences_update(
-        user=cast(User, request.user), email_receipts=email_receipts
+        user=request_user(request), email_receipts=email_receipts
     )
     if email_receipts:
         messages.success(request, _("Payment receipts will be emailed to you."))

@@ -26,6 +26,7 @@ from accounts.requests import request_user
 from accounts.services import onboarding_checklist_hide
 from subscriptions.access import Access, access_for
 from subscriptions.gating import FeatureRequiredMixin, feature_required
+from usage.services import UsageLimitReached, usage_consume
 
 from . import selectors, services
 from .exports import projects_csv_write
@@ -212,6 +213,11 @@ def exports(request: HttpRequest, team_slug: str) -> HttpResponse:
 @require_GET
 def export_projects_csv(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
+    try:
+        usage_consume(_team(request), "exports")
+    except UsageLimitReached as exc:
+        messages.error(request, exc.user_message)
+        return redirect("exports", team_slug=_team(request).slug)
     projects = list(selectors.projects_for(team=_team(request)))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="projects.csv"'
@@ -297,25 +303,41 @@ def api_projects(request: HttpRequest) -> JsonResponse:
                 plan=plan.key if plan else None,
             )
         else:
-            projects = list(selectors.projects_for(team=team))
-            editable = selectors.editable_ids_among(projects, access=access)
-            limit = access.quota(selectors.QUOTA_NAME)
-            response = JsonResponse(
-                {
-                    "projects": [
-                        {
-                            "id": p.pk,
-                            "name": p.name,
-                            "description": p.description,
-                            "created_at": p.created_at.isoformat(),
-                            "updated_at": p.updated_at.isoformat(),
-                            "read_only": p.pk not in editable,
-                        }
-                        for p in projects
-                    ],
-                    "usage": {"used": len(projects), "limit": limit},
-                }
-            )
+            response = _api_projects_metered(team, access)
     add_never_cache_headers(response)
     patch_vary_headers(response, ["Authorization"])
     return response
+
+
+def _api_projects_metered(team: Team, access: Access) -> JsonResponse:
+    """The projects, as one metered API call (429 past the plan's hard limit)."""
+    try:
+        usage_consume(team, "api_calls")
+    except UsageLimitReached as exc:
+        return _api_error(
+            429,
+            "usage_limit_reached",
+            exc.user_message,
+            meter=exc.meter,
+            limit=exc.limit,
+            resets_at=exc.period_end.isoformat(),
+        )
+    projects = list(selectors.projects_for(team=team))
+    editable = selectors.editable_ids_among(projects, access=access)
+    limit = access.quota(selectors.QUOTA_NAME)
+    return JsonResponse(
+        {
+            "projects": [
+                {
+                    "id": p.pk,
+                    "name": p.name,
+                    "description": p.description,
+                    "created_at": p.created_at.isoformat(),
+                    "updated_at": p.updated_at.isoformat(),
+                    "read_only": p.pk not in editable,
+                }
+                for p in projects
+            ],
+            "usage": {"used": len(projects), "limit": limit},
+        }
+    )

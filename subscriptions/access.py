@@ -29,8 +29,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import selectors
+from . import status as subscription_status
 from .catalog import get_catalog
-from .policy import LIVE_STATUSES, Reason, decide
+from .policy import (
+    DISPUTE_ACCESS_FREE_TIER,
+    Decision,
+    Reason,
+    decide,
+    restrict_for_dispute,
+)
+from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
     from teams.models import Team
@@ -107,7 +115,7 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     # Customers on a Stripe test clock live at the clock's time.
     now = selectors.customer_clock_now(customer_id=state.customer_id) or now
     past_due_since = None
-    if state.status == "past_due":
+    if state.status == SubscriptionStatus.PAST_DUE:
         past_due_since = (
             selectors.invoice_past_due_since(invoice_id=state.latest_invoice_id)
             or state.current_period_start
@@ -123,6 +131,8 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         collection_resumes_at=state.collection_resumes_at,
         paused_access=settings.BILLING_PAUSED_ACCESS,
     )
+    if _disputed(team=team, has_access=decision.has_access):
+        decision = Decision(False, Reason.DISPUTED)
     catalog = get_catalog()
     plan_key = selectors.plan_key_for_state(state)
     plan = catalog.plan(plan_key) if plan_key else None
@@ -130,7 +140,7 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     common: dict[str, Any] = {
         "status": state.status,
         "subscription_id": state.id,
-        "has_live_subscription": state.status in LIVE_STATUSES,
+        "has_live_subscription": state.status in subscription_status.LIVE,
         "cancel_at_period_end": state.cancel_at_period_end,
         "current_period_end": state.current_period_end,
         "trial_end": state.trial_end,
@@ -166,6 +176,23 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         has_access=True,
         features=features,
         quotas=dict(plan.quotas),
+    )
+
+
+def _disputed(*, team: Team, has_access: bool) -> bool:
+    """An open dispute restricts the team under BILLING_DISPUTE_ACCESS=free_tier.
+
+    Only computed on a cache miss (and only queried under that setting): the
+    pipeline invalidates the team's access on every dispute event, so a warm
+    check stays query-free.
+    """
+    setting = settings.BILLING_DISPUTE_ACCESS
+    if not has_access or setting != DISPUTE_ACCESS_FREE_TIER:
+        return False
+    return restrict_for_dispute(
+        has_access=has_access,
+        dispute_access=setting,
+        open_dispute=selectors.team_has_open_dispute(team=team),
     )
 
 

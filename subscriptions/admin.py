@@ -12,6 +12,10 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 from djstripe.models import APIKey
 
+from . import (
+    admin_disputes,  # noqa: F401 - registers the dispute and staff refund admins
+    team_admin,  # noqa: F401  (registers the Team admin with its billing columns)
+)
 from .models import CustomerEntitlements, DuplicateSubscription, StripeEvent, TestClockTime
 from .pipeline import stripe_events_replay
 from .selectors import stripe_dashboard_url

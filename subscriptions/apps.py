@@ -7,9 +7,17 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from teams.signals import team_deleting
+
+        from . import checks, receivers  # noqa: F401  (checks registers the system checks)
+        from .dunning.receivers import on_billing_event_processed
         from .mirror import payload_first_install
+        from .signals import billing_event_processed
         from .stripe_account import account_lookup_install
 
+        billing_event_processed.connect(
+            on_billing_event_processed, dispatch_uid="subscriptions.dunning.recovered_revenue"
+        )
         account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table
         payload_first_install()  # dj-stripe's reads of an event's object follow its payload
+        team_deleting.connect(receivers.on_team_deleting, dispatch_uid="subscriptions_cancel")

@@ -20,6 +20,7 @@ from . import selectors
 from .access import Access
 from .policy import Reason
 from .selectors import BillingOverview
+from .status import SubscriptionStatus
 
 Action = Literal[
     "choose_plan", "resume", "update_payment_method", "add_payment_method", "pay_invoice"
@@ -158,7 +159,7 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
             action="choose_plan",
         )
     invoice_url = _open_invoice_url(overview, sub.latest_invoice_id)
-    if sub.status == "unpaid":
+    if sub.status == SubscriptionStatus.UNPAID:
         return BillingStatus(
             free,
             _(
@@ -170,7 +171,7 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
             action="pay_invoice" if invoice_url else "update_payment_method",
             action_url=invoice_url,
         )
-    if sub.status == "paused":
+    if sub.status == SubscriptionStatus.PAUSED:
         return BillingStatus(
             free,
             # Stripe resumes a paused subscription only through the API (no in-app action).
@@ -178,7 +179,7 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
             % named,
             "warning",
         )
-    if sub.status == "incomplete":
+    if sub.status == SubscriptionStatus.INCOMPLETE:
         return BillingStatus(
             free,
             _("Your %(plan)s subscription is waiting for its first payment to be confirmed.")
@@ -187,7 +188,7 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
             action="pay_invoice" if invoice_url else None,
             action_url=invoice_url,
         )
-    if sub.status == "incomplete_expired":
+    if sub.status == SubscriptionStatus.INCOMPLETE_EXPIRED:
         return BillingStatus(
             free,
             _("Your %(plan)s subscription never started: its first payment was not completed.")

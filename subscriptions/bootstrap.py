@@ -27,6 +27,7 @@ import stripe
 from django.conf import settings
 from djstripe.models import Feature, Price, Product, ProductFeature, WebhookEndpoint
 
+from .bootstrap_usage import usage_catalog_ensure, usage_catalog_mirror
 from .catalog import CATALOG_TAG, Catalog, PlanSpec, PriceSpec, get_catalog
 from .services import _as_dict, entitlements_sync, stripe_client
 
@@ -61,6 +62,8 @@ WEBHOOK_EVENTS = [
     "invoice.payment_succeeded",
     "invoice.payment_failed",
     "invoice.payment_action_required",
+    # Days before a renewal (dunning: the yearly renewal notice).
+    "invoice.upcoming",
     "invoice.updated",
     "invoice.voided",
     "invoice.marked_uncollectible",
@@ -74,7 +77,12 @@ WEBHOOK_EVENTS = [
     "price.updated",
     "charge.refunded",
     "charge.dispute.created",
+    # Evidence submitted in the Dashboard moves a dispute to under_review.
+    "charge.dispute.updated",
     "charge.dispute.closed",
+    # A staff refund's later outcome (asynchronous refunds, refunds that fail).
+    "refund.updated",
+    "refund.failed",
 ]
 CANCEL_REASONS = ["too_expensive", "missing_features", "switched_service", "unused", "other"]
 
@@ -82,7 +90,8 @@ CANCEL_REASONS = ["too_expensive", "missing_features", "switched_service", "unus
 @dataclass
 class Change:
     action: str  # create, update, archive, attach, detach
-    kind: str  # feature, product, price, product_feature, portal_configuration, webhook_endpoint
+    # feature, product, price, product_feature, portal_configuration, webhook_endpoint, meter
+    kind: str
     detail: str
 
     def __str__(self) -> str:
@@ -289,6 +298,8 @@ class Bootstrap:
             "lookup_key": spec.lookup_key,
             "metadata": {"source": CATALOG_TAG},
         }
+        if spec.tax_behavior != "unspecified":
+            params["tax_behavior"] = spec.tax_behavior
         if transfer:
             params["transfer_lookup_key"] = True
         idem = self._idem(
@@ -299,6 +310,7 @@ class Bootstrap:
             spec.interval,
             spec.interval_count,
             self.catalog.currency,
+            spec.tax_behavior,
         )
         return self._write(
             {"id": "price", "lookup_key": spec.lookup_key},
@@ -312,7 +324,11 @@ class Bootstrap:
             "business_profile": {"headline": f"{settings.SITE_NAME}: manage your subscription"},
             "default_return_url": f"{self.site_url}/billing/",
             "features": {
-                "customer_update": {"enabled": True, "allowed_updates": ["email", "address"]},
+                # The business name and tax IDs print on invoices (Stripe Tax, VAT).
+                "customer_update": {
+                    "enabled": True,
+                    "allowed_updates": ["email", "address", "name", "tax_id"],
+                },
                 "invoice_history": {"enabled": True},
                 "payment_method_update": {"enabled": True},
                 "subscription_cancel": {
@@ -352,6 +368,36 @@ class Bootstrap:
                 existing.id,
                 desired,
             )
+
+    def retention_coupon(self) -> None:
+        """Create the catalog's retention coupon once. Stripe never changes a coupon's
+        discount after creation, so a changed offer needs a new coupon id."""
+        spec = self.catalog.retention
+        if spec is None:
+            return
+        try:
+            existing = self.client.v1.coupons.retrieve(spec.coupon)
+        except stripe.InvalidRequestError:
+            existing = None
+        if existing is not None:
+            if existing.percent_off != spec.percent_off or existing.duration != spec.duration:
+                logger.warning(
+                    "billing_bootstrap: coupon %s differs from the catalog; give the new "
+                    "offer a new coupon id",
+                    spec.coupon,
+                )
+            return
+        params: dict[str, Any] = {
+            "id": spec.coupon,
+            "name": spec.name,
+            "percent_off": spec.percent_off,
+            "duration": spec.duration,
+            "metadata": {"source": CATALOG_TAG},
+        }
+        if spec.duration_in_months is not None:
+            params["duration_in_months"] = spec.duration_in_months
+        self._change("create", "coupon", f"{spec.coupon}: {spec.name}")
+        self._write({"id": spec.coupon}, self.client.v1.coupons.create, params)
 
     def webhook_endpoint(self) -> None:
         prefix = f"{self.site_url}/stripe/webhook/"
@@ -462,10 +508,13 @@ class Bootstrap:
             product = products[plan.key]
             self.product_features(plan, product, features)
             prices[plan.key] = self.prices(plan, product)
+        usage_catalog_ensure(self)
         self.portal_configuration(products, prices)
+        self.retention_coupon()
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()
+            usage_catalog_mirror(self)
             self.entitlements_refresh(products)
         return self.result
 
@@ -488,18 +537,22 @@ def _price_matches(price: Any, spec: PriceSpec, currency: str) -> bool:
         and recurring is not None
         and recurring.interval == spec.interval
         and recurring.interval_count == spec.interval_count
+        and (price.tax_behavior or "unspecified") == spec.tax_behavior
     )
 
 
 def _describe(spec: PriceSpec, catalog: Catalog) -> str:
     every = spec.interval if spec.interval_count == 1 else f"{spec.interval_count} {spec.interval}s"
-    return f"{spec.amount} {catalog.currency}/{every}"
+    tax = "" if spec.tax_behavior == "unspecified" else f", tax {spec.tax_behavior}"
+    return f"{spec.amount} {catalog.currency}/{every}{tax}"
 
 
 def _describe_price(price: Any) -> str:
     recurring = price.recurring
     every = recurring.interval if recurring else "once"
-    return f"{price.unit_amount} {price.currency}/{every}"
+    behavior = price.tax_behavior or "unspecified"
+    tax = "" if behavior == "unspecified" else f", tax {behavior}"
+    return f"{price.unit_amount} {price.currency}/{every}{tax}"
 
 
 def billing_bootstrap(*, dry_run: bool = False, site_url: str | None = None) -> BootstrapResult:

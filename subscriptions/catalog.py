@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 FREE_PLAN_KEY = "free"
 INTERVALS = ("day", "week", "month", "year")
+TAX_BEHAVIORS = frozenset({"inclusive", "exclusive", "unspecified"})
 
 
 # metadata.source of every Stripe object billing_bootstrap creates from this file.
@@ -38,6 +40,60 @@ class PriceSpec:
     amount: int  # minor units
     interval: str
     interval_count: int = 1
+    # Stripe's price tax_behavior: whether the amount includes tax ("inclusive") or tax is
+    # added on top ("exclusive"); Stripe Tax needs one of the two on every price it taxes.
+    tax_behavior: str = "unspecified"
+    # Lookup keys of the metered prices Checkout adds beside this one.
+    metered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    key: str  # what app code records: usage_record(team, "api_calls", 1)
+    event_name: str  # the Stripe Billing Meter's event_name
+    name: str
+
+
+@dataclass(frozen=True)
+class MeteredPriceSpec:
+    """A price on a meter, billed in arrears: graduated tiers (``included`` units at 0,
+    then ``overage_per_1000``) or ``unit_amount`` per unit (pay as you go)."""
+
+    lookup_key: str
+    meter: str
+    interval: str
+    included: int = 0
+    overage_per_1000: int | None = None  # minor units per 1,000 units past `included`
+    unit_amount: int | None = None  # minor units per unit, no units included
+
+    def amount_for(self, units: int) -> Decimal:
+        """What ``units`` cost in one period, in minor units (Stripe rounds the line)."""
+        if self.unit_amount is not None:
+            return Decimal(self.unit_amount) * units
+        over = max(0, units - self.included)
+        return Decimal(self.overage_per_1000 or 0) * over / 1000
+
+    def stripe_pricing(self) -> dict[str, Any]:
+        """The ``billing_scheme`` / ``tiers`` / ``unit_amount`` params of Prices.create."""
+        if self.unit_amount is not None:
+            return {"billing_scheme": "per_unit", "unit_amount": self.unit_amount}
+        # Tiers take a per-unit price: "per 1,000" is that amount / 1,000 (decimal cents).
+        per_unit = Decimal(self.overage_per_1000 or 0) / 1000
+        return {
+            "billing_scheme": "tiered",
+            "tiers_mode": "graduated",
+            "tiers": [
+                {"up_to": self.included, "unit_amount": 0},
+                {"up_to": "inf", "unit_amount_decimal": format(per_unit.normalize(), "f")},
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class UsageLimitSpec:
+    meter: str
+    units: int  # per billing period
+    kind: str  # "hard": refuse past `units`; "soft": allow, bill, warn
 
 
 @dataclass(frozen=True)
@@ -52,6 +108,7 @@ class PlanSpec:
     trial_days: int = 0
     trial_requires_payment_method: bool = True
     highlight: bool = False
+    usage_limits: dict[str, UsageLimitSpec] = field(default_factory=dict)
 
     @property
     def is_free(self) -> bool:
@@ -62,10 +119,27 @@ class PlanSpec:
 
 
 @dataclass(frozen=True)
+class RetentionSpec:
+    """The coupon the in-app cancel page offers once (``[retention]`` in the catalog)."""
+
+    coupon: str  # the Stripe coupon id billing_bootstrap creates
+    name: str
+    percent_off: int
+    duration: str  # once | repeating | forever (Stripe's coupon durations)
+    duration_in_months: int | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     currency: str
     features: dict[str, FeatureSpec]
     plans: tuple[PlanSpec, ...]
+    retention: RetentionSpec | None = None
+    meters: dict[str, MeterSpec] = field(default_factory=dict)
+    metered_prices: dict[str, MeteredPriceSpec] = field(default_factory=dict)
+
+    def metered_price(self, lookup_key: str) -> MeteredPriceSpec | None:
+        return self.metered_prices.get(lookup_key)
 
     @property
     def free_plan(self) -> PlanSpec:
@@ -112,6 +186,78 @@ def _quotas(raw: dict[str, Any], plan_key: str) -> dict[str, int | None]:
     return quotas
 
 
+def _tax_behavior(value: Any, where: str) -> str:
+    if value not in TAX_BEHAVIORS:
+        raise CatalogError(f"{where}: tax_behavior must be one of {sorted(TAX_BEHAVIORS)}")
+    return str(value)
+
+
+def _usage_limits(raw: dict[str, Any], plan_key: str) -> dict[str, UsageLimitSpec]:
+    limits = {}
+    for meter, spec in raw.items():
+        kind = spec.get("kind")
+        units = spec.get("units")
+        if kind not in ("hard", "soft") or not isinstance(units, int) or units < 0:
+            raise CatalogError(
+                f"plan {plan_key}: usage limit {meter} needs units >= 0 and kind hard or soft"
+            )
+        limits[meter] = UsageLimitSpec(meter=str(meter), units=units, kind=kind)
+    return limits
+
+
+def _metered_price(raw: dict[str, Any]) -> MeteredPriceSpec:
+    key = str(raw["lookup_key"])
+    if raw.get("interval") not in INTERVALS:
+        raise CatalogError(f"metered price {key}: bad interval {raw.get('interval')!r}")
+    if ("unit_amount" in raw) == ("overage_per_1000" in raw):
+        raise CatalogError(f"metered price {key}: give unit_amount or overage_per_1000")
+    return MeteredPriceSpec(
+        lookup_key=key,
+        meter=str(raw["meter"]),
+        interval=str(raw["interval"]),
+        included=int(raw.get("included", 0)),
+        overage_per_1000=int(raw["overage_per_1000"]) if "overage_per_1000" in raw else None,
+        unit_amount=int(raw["unit_amount"]) if "unit_amount" in raw else None,
+    )
+
+
+def _usage_catalog(
+    data: dict[str, Any],
+) -> tuple[dict[str, MeterSpec], dict[str, MeteredPriceSpec]]:
+    meters = {
+        key: MeterSpec(key=key, event_name=str(spec["event_name"]), name=str(spec["name"]))
+        for key, spec in (data.get("meters") or {}).items()
+    }
+    prices: dict[str, MeteredPriceSpec] = {}
+    for raw in data.get("metered_prices") or []:
+        price = _metered_price(raw)
+        if price.meter not in meters:
+            raise CatalogError(f"metered price {price.lookup_key}: unknown meter {price.meter!r}")
+        if price.lookup_key in prices:
+            raise CatalogError(f"duplicate metered price lookup_key {price.lookup_key!r}")
+        prices[price.lookup_key] = price
+    return meters, prices
+
+
+def _check_usage_references(
+    plans: list[PlanSpec], meters: dict[str, MeterSpec], prices: dict[str, MeteredPriceSpec]
+) -> None:
+    for plan in plans:
+        for meter in plan.usage_limits:
+            if meter not in meters:
+                raise CatalogError(f"plan {plan.key}: usage limit on unknown meter {meter!r}")
+        for price in plan.prices:
+            for key in price.metered:
+                metered = prices.get(key)
+                if metered is None:
+                    raise CatalogError(f"price {price.lookup_key}: unknown metered price {key!r}")
+                # Stripe bills a subscription's items on one cycle.
+                if metered.interval != price.interval:
+                    raise CatalogError(
+                        f"price {price.lookup_key}: {key} bills per {metered.interval}"
+                    )
+
+
 def parse_catalog(data: dict[str, Any]) -> Catalog:
     features = {
         key: FeatureSpec(key=key, name=str(spec["name"]))
@@ -119,6 +265,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     }
     plans: list[PlanSpec] = []
     seen_lookup_keys: set[str] = set()
+    default_tax_behavior = _tax_behavior(data.get("tax_behavior", "unspecified"), "catalog")
     for raw in data.get("plans") or []:
         key = str(raw["key"])
         unknown = set(raw.get("features", [])) - set(features)
@@ -137,6 +284,10 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     amount=int(p["amount"]),
                     interval=str(p["interval"]),
                     interval_count=int(p.get("interval_count", 1)),
+                    tax_behavior=_tax_behavior(
+                        p.get("tax_behavior", default_tax_behavior), p["lookup_key"]
+                    ),
+                    metered=tuple(str(k) for k in p.get("metered", [])),
                 )
             )
         plans.append(
@@ -150,6 +301,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                 trial_days=int(raw.get("trial_days", 0)),
                 trial_requires_payment_method=bool(raw.get("trial_requires_payment_method", True)),
                 highlight=bool(raw.get("highlight", False)),
+                usage_limits=_usage_limits(raw.get("usage_limits") or {}, key),
             )
         )
     keys = [p.key for p in plans]
@@ -157,8 +309,36 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
         raise CatalogError("plan keys must be unique")
     if FREE_PLAN_KEY not in keys:
         raise CatalogError(f"the catalog needs a {FREE_PLAN_KEY!r} plan without prices")
+    meters, metered_prices = _usage_catalog(data)
+    _check_usage_references(plans, meters, metered_prices)
     return Catalog(
-        currency=str(data.get("currency", "usd")).lower(), features=features, plans=tuple(plans)
+        currency=str(data.get("currency", "usd")).lower(),
+        features=features,
+        plans=tuple(plans),
+        meters=meters,
+        metered_prices=metered_prices,
+        retention=_retention(data.get("retention")),
+    )
+
+
+def _retention(raw: dict[str, Any] | None) -> RetentionSpec | None:
+    if not raw or not raw.get("coupon"):
+        return None
+    percent_off = int(raw.get("percent_off", 0))
+    duration = str(raw.get("duration", "once"))
+    if not 0 < percent_off <= 100:
+        raise CatalogError("retention: percent_off must be from 1 to 100")
+    if duration not in ("once", "repeating", "forever"):
+        raise CatalogError("retention: duration must be once, repeating or forever")
+    months = raw.get("duration_in_months")
+    if (duration == "repeating") != (months is not None):
+        raise CatalogError("retention: duration_in_months goes with duration = 'repeating' only")
+    return RetentionSpec(
+        coupon=str(raw["coupon"]),
+        name=str(raw.get("name") or raw["coupon"]),
+        percent_off=percent_off,
+        duration=duration,
+        duration_in_months=int(months) if months is not None else None,
     )
 
 

@@ -44,6 +44,23 @@ def stripe_key_matches_mode(app_configs: Any = None, **kwargs: Any) -> list[chec
     return errors
 
 
+@checks.register()
+def dispute_access_is_known(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """BILLING_DISPUTE_ACCESS is one of the policies the access check knows."""
+    from .policy import DISPUTE_ACCESS_CHOICES
+
+    value = getattr(settings, "BILLING_DISPUTE_ACCESS", "unchanged")
+    if value in DISPUTE_ACCESS_CHOICES:
+        return []
+    return [
+        checks.Error(
+            f"BILLING_DISPUTE_ACCESS is {value!r}.",
+            hint=f"Use one of: {', '.join(DISPUTE_ACCESS_CHOICES)}.",
+            id="subscriptions.E004",
+        )
+    ]
+
+
 PAUSE_BEHAVIORS = ("void", "keep_as_draft")
 
 
@@ -59,7 +76,7 @@ def billing_pause_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             checks.Error(
                 f"BILLING_PAUSE_BEHAVIOR is {behavior!r}.",
                 hint="Use void or keep_as_draft (Stripe's pause_collection[behavior]).",
-                id="subscriptions.E004",
+                id="subscriptions.E005",
             )
         )
     access = getattr(settings, "BILLING_PAUSED_ACCESS", "free")
@@ -68,7 +85,7 @@ def billing_pause_settings(app_configs: Any = None, **kwargs: Any) -> list[check
             checks.Error(
                 f"BILLING_PAUSED_ACCESS is {access!r}.",
                 hint="Use free (the free tier while paused) or plan (keep the plan).",
-                id="subscriptions.E005",
+                id="subscriptions.E006",
             )
         )
     return errors

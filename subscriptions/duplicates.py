@@ -23,18 +23,14 @@ from django.db import IntegrityError, transaction
 from djstripe.models import Customer
 
 from . import selectors
+from . import status as subscription_status
 from .models import DuplicateSubscription
 from .services import _as_dict, _key, stripe_client, subscription_sync_data
 from .signals import subscription_duplicates_canceled
+from .status import SubscriptionStatus
 
 logger = logging.getLogger(__name__)
 
-# Statuses of a subscription that bills (or will bill) the customer: two of these
-# at once are a duplicate. ``incomplete`` is left out until its first payment
-# succeeds (it may never, and then it expires by itself).
-DUPLICATE_CANDIDATE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
-# In good standing: preferred as the one to keep over past_due, unpaid and paused.
-_GOOD_STANDING = frozenset({"active", "trialing"})
 DUPLICATE_CANCELLATION_COMMENT = selectors.DUPLICATE_CANCELLATION_COMMENT
 _PER_YEAR = {"day": 365, "week": 52, "month": 12, "year": 1}
 
@@ -64,7 +60,8 @@ def subscription_keeper_key(sub: dict[str, Any]) -> tuple[bool, Fraction, int, s
     processes and in whatever order the events arrive, picks the same one.
     """
     return (
-        sub.get("status") not in _GOOD_STANDING,
+        # In good standing (ACCESS) is kept over past_due, unpaid and paused.
+        sub.get("status") not in subscription_status.ACCESS,
         -_yearly_amount(sub),
         int(sub.get("created") or 0),
         str(sub.get("id") or ""),
@@ -74,7 +71,7 @@ def subscription_keeper_key(sub: dict[str, Any]) -> tuple[bool, Fraction, int, s
 def _is_duplicate_candidate(sub: dict[str, Any]) -> bool:
     # One already scheduled to end will not bill again: not a duplicate to cancel.
     return (
-        sub.get("status") in DUPLICATE_CANDIDATE_STATUSES
+        sub.get("status") in subscription_status.DUPLICATE_CANDIDATES
         and not sub.get("cancel_at_period_end")
         and not sub.get("cancel_at")
     )
@@ -183,7 +180,7 @@ def _duplicate_cancel(client: stripe.StripeClient, sub_id: str, *, kept_id: str)
     except stripe.InvalidRequestError:
         # Canceled meanwhile (by the customer, or an earlier attempt of ours): done.
         current = client.v1.subscriptions.retrieve(sub_id)
-        if current.status not in ("canceled", "incomplete_expired"):
+        if current.status not in subscription_status.ENDED:
             raise
         return current
 
@@ -309,7 +306,7 @@ def subscription_duplicates_resolve(
             livemode=livemode,
         )
         if row is not None:
-            row.status_before = "canceled"
+            row.status_before = SubscriptionStatus.CANCELED
             row.save(update_fields=["status_before"])
             created.append(row)
     if created:
@@ -329,7 +326,7 @@ def _canceled_unrecorded(subs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     marked = [
         s
         for s in subs
-        if s.get("status") == "canceled"
+        if s.get("status") == SubscriptionStatus.CANCELED
         and str((s.get("cancellation_details") or {}).get("comment") or "").startswith(
             DUPLICATE_CANCELLATION_COMMENT
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -20,14 +20,18 @@ from django.utils.translation import gettext as _
 from .access import Access, access_for
 from .catalog import get_catalog
 
+if TYPE_CHECKING:
+    from teams.models import Team
+
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponseBase])
 
 
-def request_team(request: HttpRequest) -> Any:
+def request_team(request: HttpRequest) -> Team | None:
     """The team the request acts for, from ``request.team_current()`` (set by
     ``teams.middleware.TeamMiddleware``; the URL's team on team pages), or None."""
     resolve = getattr(request, "team_current", None)
-    return resolve() if resolve is not None else None
+    team: Team | None = resolve() if resolve is not None else None
+    return team
 
 
 class AccessMiddleware:

@@ -28,8 +28,10 @@ from django.db.models.functions import Cast, Coalesce, TruncHour
 from django.utils import timezone
 from djstripe.models import Subscription
 
+from . import status as subscription_status
 from .catalog import get_catalog
 from .models import StripeEvent
+from .status import SubscriptionStatus
 
 # At most this many processed events (the most recent) feed the lag percentiles.
 LAG_SAMPLE_LIMIT = 10_000
@@ -40,9 +42,7 @@ CHURN_WINDOW_DAYS = 30
 # Subscription statuses whose recurring amount counts as MRR. past_due is kept
 # (the customer has not left; Stripe is still retrying the payment) and shown
 # separately as "at risk"; trialing pays nothing yet; unpaid and paused do not pay.
-MRR_STATUSES = ("active", "past_due")
 # Never paid, so never part of the churn base.
-NEVER_STARTED_STATUSES = ("incomplete", "incomplete_expired")
 # Recurring interval -> months per interval.
 MONTHS_PER_INTERVAL: dict[str, Fraction] = {
     "day": Fraction(12, 365),
@@ -331,9 +331,9 @@ def subscription_status_counts() -> SubscriptionCounts:
     for row in rows:
         counts[row["sub_status"] or "unknown"] = row["n"]
     return SubscriptionCounts(
-        active=counts.pop("active", 0),
-        trialing=counts.pop("trialing", 0),
-        past_due=counts.pop("past_due", 0),
+        active=counts.pop(SubscriptionStatus.ACTIVE, 0),
+        trialing=counts.pop(SubscriptionStatus.TRIALING, 0),
+        past_due=counts.pop(SubscriptionStatus.PAST_DUE, 0),
         others=dict(sorted(counts.items())),
     )
 
@@ -389,7 +389,7 @@ def mrr_by_plan() -> MrrReport:
     """Monthly recurring revenue by catalog plan and currency, current mode.
 
     Counted: subscriptions with status ``active`` or ``past_due`` (see
-    ``MRR_STATUSES``); trialing, unpaid, paused, incomplete and canceled ones
+    ``status.MRR``); trialing, unpaid, paused, incomplete and canceled ones
     are not. Each item contributes ``monthly_amount`` (list price: discounts,
     coupons, taxes and credits are ignored). Items are grouped by the catalog
     plan of their price's ``lookup_key``; prices outside the catalog are
@@ -403,7 +403,7 @@ def mrr_by_plan() -> MrrReport:
     skipped = 0
     rows: Iterable[tuple[str, str, Any]] = (
         _current_mode_subscriptions()
-        .filter(stripe_data__status__in=MRR_STATUSES)
+        .filter(stripe_data__status__in=subscription_status.MRR)
         .values_list("id", "stripe_data__status", "stripe_data__items__data")
         .iterator(chunk_size=2000)
     )
@@ -423,7 +423,7 @@ def mrr_by_plan() -> MrrReport:
                 names.setdefault(plan_key, plan_key)
             key = (plan_key, str(price.get("currency") or catalog.currency).lower())
             exact[key] += amount
-            if status == "past_due":
+            if status == SubscriptionStatus.PAST_DUE:
                 exact_past_due[key] += amount
             subscriptions[key].add(sub_id)
     lines = [
@@ -487,10 +487,14 @@ def subscription_churn(*, now: datetime | None = None, days: int = CHURN_WINDOW_
         Cast(KT("stripe_data__ended_at"), BigIntegerField()),
         Cast(KT("stripe_data__canceled_at"), BigIntegerField()),
     )
-    ended = Q(stripe_data__status="canceled", end_time__gte=start_ts, end_time__lte=now_ts)
+    ended = Q(
+        stripe_data__status=SubscriptionStatus.CANCELED,
+        end_time__gte=start_ts,
+        end_time__lte=now_ts,
+    )
     base = (
         Q(created_ts__lt=start_ts)
-        & ~Q(stripe_data__status__in=NEVER_STARTED_STATUSES)
+        & ~Q(stripe_data__status__in=subscription_status.NEVER_STARTED)
         & (Q(end_time__isnull=True) | Q(end_time__gte=start_ts))
     )
     result = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -162,3 +163,104 @@ class MirrorWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_id} @ {self.event_created} ({self.event_id})"
+
+
+class StaffRefund(models.Model):
+    """A refund staff made from the admin: the audit record of who refunded what, and why.
+
+    One row per refund request (``request_key``, a unique token the refund form
+    carries), so a double submit finds the row instead of refunding twice; the
+    Stripe calls reuse idempotency keys derived from it for the same reason.
+    """
+
+    class Reason(models.TextChoices):
+        # Stripe's refund reasons (Refund.reason, user-provided values).
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by customer"
+        DUPLICATE = "duplicate", "Duplicate"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"  # recorded, Stripe not answered yet
+        SUCCEEDED = "succeeded", "succeeded"
+        # Stripe accepted it but the money moves later (refund status pending).
+        PROCESSING = "processing", "processing"
+        FAILED = "failed", "failed"
+
+    request_key = models.CharField(max_length=64, unique=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    customer_id = models.CharField(max_length=255, blank=True)  # cus_...
+    charge_id = models.CharField(max_length=255, db_index=True)  # ch_...
+    invoice_id = models.CharField(max_length=255, blank=True)  # in_..., when the charge paid one
+    # Minor units, in `currency`.
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)  # re_...
+    # The credit note that documents the refund on the invoice (cn_...), when one was issued.
+    credit_note_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    livemode = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_refund_id or 'refund'} of {self.charge_id} ({self.amount})"
+
+
+class RecoveredInvoice(models.Model):
+    """An invoice whose payment failed and that was paid later: revenue dunning brought back.
+
+    One row per invoice. ``method`` says how it was paid (see
+    ``subscriptions.dunning.services.recovery_record``): the pay-now button writes
+    its row right after Stripe accepted the payment, so the ``invoice.paid``
+    webhook that follows finds it and changes nothing.
+    """
+
+    class Method(models.TextChoices):
+        RETRY = "retry", "Automatic retry"
+        IN_APP = "in_app", "Pay now in the app"
+        HOSTED_PAGE = "hosted_page", "Hosted invoice page"
+        PORTAL = "portal", "Customer portal"
+
+    invoice_id = models.CharField(max_length=255, unique=True)  # in_...
+    customer_id = models.CharField(max_length=255, db_index=True)  # cus_...
+    amount = models.BigIntegerField()  # amount_paid, minor units
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    # Payment attempts the invoice had when it was paid (the failed ones and the last).
+    attempt_count = models.PositiveIntegerField(default=0)
+    livemode = models.BooleanField(default=False)
+    recovered_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-recovered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} ({self.method})"
+
+
+class RetentionOffer(models.Model):
+    """The retention coupon offered on the in-app cancel page: once per subscription."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined (canceled)"
+
+    subscription_id = models.CharField(max_length=255, unique=True)  # sub_...
+    # The team (the customer) as an id: the billing domain does not depend on teams.
+    team_id = models.PositiveBigIntegerField(db_index=True)
+    coupon_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.coupon_id} {self.outcome}"

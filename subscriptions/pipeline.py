@@ -50,6 +50,8 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 STAFF_EVENT_TYPES = frozenset(
     {"charge.dispute.created", "charge.dispute.closed", "charge.refunded"}
 )
+# A refund's later outcome, recorded on the staff refund's audit row.
+REFUND_OUTCOME_EVENT_TYPES = frozenset({"refund.updated", "refund.failed"})
 # Events after which a customer may have one live subscription too many.
 DUPLICATE_CHECK_EVENT_TYPES = frozenset(
     {
@@ -137,7 +139,7 @@ def _apply(event: StripeEvent) -> int | None:
             djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
-    team_id = _team_id_for(event.customer_id)
+    team_id = _team_id_for(event.customer_id or _dispute_customer_id(event, obj))
     if event.type == "entitlements.active_entitlement_summary.updated" and event.customer_id:
         services.entitlements_sync(customer_id=event.customer_id)
     if _may_add_live_subscription(event, previous):
@@ -152,11 +154,24 @@ def _apply(event: StripeEvent) -> int | None:
         _notify(event, team_id=team_id, obj=obj, previous=previous)
     if event.type in STAFF_EVENT_TYPES:
         _notify_staff(event, obj=obj)
+    if event.type in REFUND_OUTCOME_EVENT_TYPES:
+        from .refunds import staff_refund_status_sync
+
+        staff_refund_status_sync(refund=obj)
     if event.trigger_id:
         WebhookEventTrigger.objects.filter(pk=event.trigger_id).update(
             processed=True, event=djstripe_event
         )
     return team_id
+
+
+def _dispute_customer_id(event: StripeEvent, obj: dict[str, Any]) -> str:
+    """A dispute names its charge, not its customer: the charge's mirror does."""
+    if not event.type.startswith("charge.dispute."):
+        return ""
+    from .disputes import dispute_customer_id
+
+    return dispute_customer_id(obj)
 
 
 def _may_add_live_subscription(event: StripeEvent, previous: dict[str, Any] | None) -> bool:

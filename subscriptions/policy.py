@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from . import status as subscription_status
+from .status import SubscriptionStatus as S
+
 
 class Reason(StrEnum):
     ACTIVE = "active"
@@ -23,23 +26,23 @@ class Reason(StrEnum):
     NO_SUBSCRIPTION = "no_subscription"
     # pause_collection is set and BILLING_PAUSED_ACCESS is "free": free tier until it resumes.
     COLLECTION_PAUSED = "collection_paused"
+    # A payment is disputed and BILLING_DISPUTE_ACCESS restricts the team to the free tier.
+    DISPUTED = "disputed"
 
 
-ACCESS_STATUSES = frozenset({"active", "trialing"})
-# Statuses that count as "has a subscription" for checkout (never two at once).
-LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "paused", "incomplete"})
+# Stripe Dispute.status values of a dispute not decided yet (inquiries are warning_*).
+DISPUTE_OPEN_STATUSES = (
+    "needs_response",
+    "warning_needs_response",
+    "under_review",
+    "warning_under_review",
+)
+# What a team keeps while a dispute is open (settings.BILLING_DISPUTE_ACCESS).
+DISPUTE_ACCESS_UNCHANGED = "unchanged"  # staff decide case by case
+DISPUTE_ACCESS_FREE_TIER = "free_tier"
+DISPUTE_ACCESS_CHOICES = (DISPUTE_ACCESS_UNCHANGED, DISPUTE_ACCESS_FREE_TIER)
 # What a team whose payment collection is paused keeps (setting BILLING_PAUSED_ACCESS).
 PAUSED_ACCESS_CHOICES = ("free", "plan")
-ALL_STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "incomplete",
-    "incomplete_expired",
-    "unpaid",
-    "canceled",
-    "paused",
-)
 
 
 @dataclass(frozen=True)
@@ -73,21 +76,26 @@ def decide(
     if (
         collection_paused
         and paused_access == "free"
-        and status in ACCESS_STATUSES
+        and status in subscription_status.ACCESS
         and (collection_resumes_at is None or now < collection_resumes_at)
     ):
         return Decision(False, Reason.COLLECTION_PAUSED)
-    if status in ACCESS_STATUSES:
+    if status in subscription_status.ACCESS:
         if cancel_at_period_end and current_period_end is not None:
             # The mirror may lag the end of the period by a webhook: never grant past it.
             if now >= current_period_end:
                 return Decision(False, Reason.PERIOD_OVER)
             return Decision(True, Reason.CANCELING)
-        return Decision(True, Reason.TRIALING if status == "trialing" else Reason.ACTIVE)
-    if status == "past_due":
+        return Decision(True, Reason.TRIALING if status == S.TRIALING else Reason.ACTIVE)
+    if status == S.PAST_DUE:
         started = past_due_since or now
         ends = started + timedelta(days=grace_days)
         if now < ends:
             return Decision(True, Reason.GRACE, grace_ends_at=ends)
         return Decision(False, Reason.GRACE_OVER, grace_ends_at=ends)
     return Decision(False, Reason.NO_ACCESS_STATUS)
+
+
+def restrict_for_dispute(*, has_access: bool, dispute_access: str, open_dispute: bool) -> bool:
+    """Whether an open dispute takes the paid plan away (only under the free_tier setting)."""
+    return has_access and open_dispute and dispute_access == DISPUTE_ACCESS_FREE_TIER

@@ -17,10 +17,9 @@ from django.conf import settings
 from djstripe.models import Subscription
 
 from . import services
+from . import status as subscription_status
 
 logger = logging.getLogger(__name__)
-
-FINAL_STATUSES = ("canceled", "incomplete_expired")
 
 
 @dataclass
@@ -56,7 +55,7 @@ def _describe(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
 def billing_reconcile(*, dry_run: bool = False) -> ReconcileReport:
     report = ReconcileReport()
     live = Subscription.objects.filter(livemode=settings.STRIPE_LIVE_MODE).exclude(
-        stripe_data__status__in=FINAL_STATUSES
+        stripe_data__status__in=subscription_status.ENDED
     )
     customer_ids = sorted(set(live.values_list("customer_id", flat=True)))
     client = services.stripe_client()

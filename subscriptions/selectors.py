@@ -15,23 +15,12 @@ from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
 from .catalog import CATALOG_TAG, get_catalog
 from .models import CustomerEntitlements, DuplicateSubscription, TestClockTime
+from .status import CURRENT_RANK
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from teams.models import Team
-
-# Most relevant first when a customer has several subscriptions.
-_STATUS_RANK = {
-    "active": 0,
-    "trialing": 1,
-    "past_due": 2,
-    "unpaid": 3,
-    "paused": 4,
-    "incomplete": 5,
-    "canceled": 6,
-    "incomplete_expired": 7,
-}
 
 
 def _ts(value: Any) -> datetime | None:
@@ -97,13 +86,24 @@ def trial_eligible(*, team: Team | None) -> bool:
     return customer is None or not customer_had_subscription(customer=customer)
 
 
+def plan_item(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The item that says the plan: the first licensed one (metered usage items sit
+    beside it on the same subscription)."""
+    for item in items:
+        price = item.get("price")
+        recurring = (price.get("recurring") or {}) if isinstance(price, dict) else {}
+        if recurring.get("usage_type") != "metered":
+            return item
+    return items[0] if items else {}
+
+
 def subscription_state(subscription: Subscription) -> SubscriptionState:
     data: dict[str, Any] = subscription.stripe_data or {}
     items = (data.get("items") or {}).get("data") or []
     # Item-level periods since API 2025-03-31.basil; the latest end wins.
     starts = [i.get("current_period_start") for i in items if i.get("current_period_start")]
     ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
-    first = items[0] if items else {}
+    first = plan_item(items)
     price = first.get("price") or {}
     if isinstance(price, str):
         price = {"id": price}
@@ -149,7 +149,7 @@ def subscriptions_for_customer(*, customer: Customer) -> list[Subscription]:
     return sorted(
         subs,
         key=lambda s: (
-            _STATUS_RANK.get(str(s.stripe_data.get("status")), 9),
+            CURRENT_RANK.get(str(s.stripe_data.get("status")), 9),
             -s.created.timestamp() if s.created else 0,
         ),
     )
@@ -316,6 +316,7 @@ class InvoiceRow:
     status: str
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+    tax: int = 0  # of ``amount``: the invoice's taxes (Stripe Tax or tax rates)
 
 
 @dataclass(frozen=True)
@@ -372,9 +373,18 @@ def invoices_for_customer(*, customer_id: str, limit: int = 24) -> list[InvoiceR
                 status=str(data.get("status") or ""),
                 hosted_invoice_url=data.get("hosted_invoice_url"),
                 invoice_pdf=data.get("invoice_pdf"),
+                tax=_invoice_tax(data),
             )
         )
     return result
+
+
+def _invoice_tax(data: dict[str, Any]) -> int:
+    """The invoice's tax: ``total_taxes`` (API 2025-03-31 on), else the older ``tax``."""
+    taxes = data.get("total_taxes")
+    if isinstance(taxes, list):
+        return sum(int(t.get("amount") or 0) for t in taxes if isinstance(t, dict))
+    return int(data.get("tax") or 0)
 
 
 def billing_overview(*, team: Team) -> BillingOverview:
@@ -388,7 +398,7 @@ def billing_overview(*, team: Team) -> BillingOverview:
         plan_key = plan_key_for_state(state)
         plan_name = get_catalog().plan(plan_key).name if plan_key else None
         items = ((subscription.stripe_data if subscription else {}).get("items") or {}).get("data")
-        price = (items or [{}])[0].get("price") or {}
+        price = plan_item(items or []).get("price") or {}
         if isinstance(price, dict):
             amount = price.get("unit_amount")
             currency = price.get("currency")
@@ -440,3 +450,16 @@ def stripe_dashboard_url(object_id: str) -> str:
         object_id.split("_", 1)[0], "search?query="
     )
     return f"https://dashboard.stripe.com/{mode}{kind}/{object_id}"
+
+
+def team_has_open_dispute(*, team: Team) -> bool:
+    """Whether a payment of ``team`` is disputed and the dispute is not decided yet."""
+    from djstripe.models import Dispute
+
+    from .policy import DISPUTE_OPEN_STATUSES
+
+    return Dispute.objects.filter(
+        charge__customer__subscriber=team,
+        livemode=settings.STRIPE_LIVE_MODE,
+        stripe_data__status__in=DISPUTE_OPEN_STATUSES,
+    ).exists()

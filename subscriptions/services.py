@@ -24,10 +24,13 @@ from django.utils import timezone
 from djstripe.models import Customer, Price, Subscription
 
 from . import selectors
+from . import status as subscription_status
 from .access import access_invalidate
 from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
+from .status import SubscriptionStatus
 from .stripe_budget import background_http_client
+from .tax import checkout_tax_params
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -41,6 +44,9 @@ CHECKOUT_IDEMPOTENCY_WINDOW_SECONDS = 600
 PENDING_PRICE_SESSION_KEY = "billing_pending_price"
 # Returning from the Customer Portal re-reads Stripe at most once per user in this window.
 PORTAL_RETURN_SYNC_SECONDS = 10
+# A failed invoice paid this soon after the team opened the portal was paid through it
+# (subscriptions.dunning: how revenue was recovered).
+PORTAL_OPENED_SECONDS = 3600
 
 
 class BillingError(Exception):
@@ -185,6 +191,29 @@ def price_for_checkout(*, lookup_key: str) -> Price:
     return price
 
 
+def metered_line_items(*, lookup_key: str) -> list[dict[str, Any]]:
+    """The metered prices that go beside the plan price ``lookup_key`` in Checkout.
+
+    A metered line item has no quantity: Stripe bills the meter's total for the
+    period (docs.stripe.com/payments/checkout: omit ``quantity`` for metered).
+    """
+    spec = get_catalog().price(lookup_key)
+    items = []
+    for metered_key in spec.metered if spec else ():
+        price = (
+            Price.objects.filter(
+                stripe_data__lookup_key=metered_key, livemode=settings.STRIPE_LIVE_MODE
+            )
+            .order_by("-created")
+            .first()
+        )
+        if price is None or not price.stripe_data.get("active"):
+            # The catalog sells this plan with its usage: no checkout without it.
+            raise UnknownPrice(metered_key)
+        items.append({"price": price.id})
+    return items
+
+
 def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) -> str:
     """Create a subscription Checkout Session for ``team``, opened by ``user``; returns its URL."""
     price = price_for_checkout(lookup_key=price_lookup_key)
@@ -203,13 +232,17 @@ def checkout_session_create(*, team: Team, user: User, price_lookup_key: str) ->
         "customer": customer.id,
         # The team: the success page checks the session is this team's.
         "client_reference_id": str(team.pk),
-        "line_items": [{"price": price.id, "quantity": 1}],
+        "line_items": [
+            {"price": price.id, "quantity": 1},
+            *metered_line_items(lookup_key=price_lookup_key),
+        ],
         "success_url": success_url,
         "cancel_url": f"{settings.SITE_URL}/pricing/",
         "metadata": metadata,
         "allow_promotion_codes": True,
         "subscription_data": subscription_data,
     }
+    params.update(checkout_tax_params())
     if plan.trial_days and not selectors.customer_had_subscription(customer=customer):
         subscription_data["trial_period_days"] = plan.trial_days
         if not plan.trial_requires_payment_method:
@@ -337,6 +370,8 @@ def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
         subscription_sync_data(data=sub)
         _mirror_related(client, sub)
         entitlements_sync(customer_id=customer.id)
+        if settings.BILLING_TAX_ID_COLLECTION:  # Checkout may have added a tax ID
+            customer_tax_ids_sync(client, customer=customer)
     except Exception:
         # The webhooks will bring the same state; the page asks again in a moment.
         logger.exception("syncing subscription %s after checkout failed", sub.id)
@@ -344,9 +379,9 @@ def checkout_success_sync(*, team: Team, session_id: str) -> CheckoutOutcome:
     finally:
         access_invalidate(team=team)  # this request's page shows the new plan too
     status = sub.status
-    if status in ("active", "trialing"):
+    if status in subscription_status.ACCESS:
         return CheckoutOutcome(state="ready", subscription_status=status)
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         invoice = sub.latest_invoice
         url = getattr(invoice, "hosted_invoice_url", None) if invoice else None
         return CheckoutOutcome(state="action_required", subscription_status=status, action_url=url)
@@ -431,9 +466,21 @@ def customer_sync_all(*, team: Team) -> None:
 
         for invoice in invoices.data:
             Invoice.sync_from_stripe_data(invoice)
+        customer_tax_ids_sync(client, customer=customer)
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
     entitlements_sync(customer_id=customer.id)
+
+
+def customer_tax_ids_sync(client: stripe.StripeClient, *, customer: Customer) -> None:
+    """Mirror the customer's tax IDs as Stripe has them (Checkout and the portal add them)."""
+    from djstripe.models import TaxId
+
+    kept = []
+    for tax_id in client.v1.customers.tax_ids.list(customer.id, {"limit": 100}).auto_paging_iter():
+        TaxId.sync_from_stripe_data(tax_id)
+        kept.append(tax_id.id)
+    TaxId.objects.filter(customer=customer).exclude(id__in=kept).delete()
 
 
 # --- Portal and plan management ---------------------------------------------------
@@ -454,9 +501,8 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
         params["flow_data"] = {"type": "payment_method_update"}
     elif flow == "subscription_cancel":
         current = selectors.subscription_current(team=team)
-        if current is not None and current.stripe_data.get("status") not in (
-            "canceled",
-            "incomplete_expired",
+        if current is not None and (
+            current.stripe_data.get("status") not in subscription_status.ENDED
         ):
             params["flow_data"] = {
                 "type": "subscription_cancel",
@@ -469,7 +515,12 @@ def portal_session_create(*, team: Team, flow: PortalFlow | None = None) -> str:
         # Logged once, by the view that answers the user (with this cause chained).
         raise _translate(exc) from exc
     logger.info("portal session for customer %s (team %s, flow %s)", customer.id, team.pk, flow)
+    cache.set(portal_opened_key(customer.id), 1, timeout=PORTAL_OPENED_SECONDS)
     return session.url
+
+
+def portal_opened_key(customer_id: str) -> str:
+    return f"billing:portal-opened:customer:{customer_id}"
 
 
 def portal_return_sync(*, team: Team) -> bool:
@@ -588,7 +639,7 @@ def team_subscriptions_cancel_now(*, team: Team) -> int:
             {"customer": customer.id, "status": "all", "limit": 100}
         )
         for sub in subs.auto_paging_iter():
-            if sub.status in ("canceled", "incomplete_expired"):
+            if sub.status in subscription_status.ENDED:
                 continue
             data = client.v1.subscriptions.cancel(sub.id)
             subscription_sync_data(data=data)

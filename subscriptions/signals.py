@@ -24,3 +24,8 @@ billing_event_processed = Signal()
 # refunds, ...), inside the event's transaction.
 # Arguments: ``stripe_event_id``, ``event_type``, ``obj``, ``livemode``.
 staff_billing_event_processed = Signal()
+
+# Sent once per refund staff made from the admin, when it is done (not for a
+# repeated submit), outside any transaction. Arguments: ``refund`` (the
+# StaffRefund row: amount, currency, reason, team, Stripe ids).
+staff_refund_issued = Signal()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_plan_change, views_staff
+from . import views, views_dunning, views_plan_change, views_staff, views_tax
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -22,6 +22,14 @@ team_urlpatterns = [
     path("billing/change/keep/", views_plan_change.keep_plan, name="billing_change_keep"),
     path("billing/pause/", views_plan_change.pause_collection, name="billing_pause"),
     path("billing/pause/resume/", views_plan_change.resume_collection, name="billing_pause_resume"),
+    path("billing/tax-ids/", views_tax.tax_id_create, name="billing_tax_id_create"),
+    path(
+        "billing/tax-ids/<str:tax_id>/delete/",
+        views_tax.tax_id_delete,
+        name="billing_tax_id_delete",
+    ),
+    path("billing/pay/", views_dunning.pay_now, name="billing_pay"),
+    path("billing/cancel/", views_dunning.cancel, name="billing_cancel"),
     path("dev/billing/", views.dev_billing, name="billing_dev"),
 ]
 
@@ -34,5 +42,7 @@ legacy_routes = [
     ("billing/portal/", "billing_portal"),
     ("billing/portal/return/", "billing_portal_return"),
     ("billing/resume/", "billing_resume"),
+    ("billing/pay/", "billing_pay"),
+    ("billing/cancel/", "billing_cancel"),
     ("dev/billing/", "billing_dev"),
 ]

@@ -33,8 +33,11 @@ from . import selectors, services
 from .access import Access
 from .billing_status import billing_status
 from .catalog import get_catalog
+from .dunning.selectors import open_invoice_for_team
 from .gating import request_team
-from .policy import LIVE_STATUSES
+from .status import LIVE as LIVE_STATUSES
+from .status import SubscriptionStatus
+from .views_tax import tax_id_context
 
 if TYPE_CHECKING:
     from teams.models import Membership, Team
@@ -107,6 +110,17 @@ def choose(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('account_signup')}?{urlencode({'next': checkout_url})}")
 
 
+def pending_checkout_url(request: HttpRequest) -> str | None:
+    """After login: on to checkout for the plan picked before signing up (LOGIN_CONTINUATIONS).
+
+    The team-less checkout URL continues on the user's current (personal) team.
+    """
+    lookup_key = request.session.get(PENDING_PRICE_SESSION_KEY)
+    if not lookup_key:
+        return None
+    return f"{reverse('billing_checkout')}?{urlencode({'price': lookup_key})}"
+
+
 def _error(
     request: HttpRequest,
     error: services.BillingError,
@@ -137,7 +151,7 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
         return _error(request, exc, status=400)
     current = selectors.subscription_current(team=team)
     status = str(current.stripe_data.get("status")) if current else None
-    if status == "incomplete":
+    if status == SubscriptionStatus.INCOMPLETE:
         messages.warning(request, _("Finish the payment of your pending subscription first."))
         return _billing_redirect(request)
     if status in ("active", "trialing"):
@@ -259,6 +273,11 @@ def billing(request: HttpRequest, team_slug: str) -> HttpResponse:
         "sub": overview.subscription,
         "access": access,
         "status": billing_status(overview=overview, access=access),
+        **tax_id_context(team=_team(request), overview=overview),
+        # An invoice Stripe could not collect: the page offers to pay it now.
+        "open_invoice": open_invoice_for_team(team=_team(request))
+        if access.status in ("past_due", "unpaid", "incomplete")
+        else None,
     }
     return render(request, "subscriptions/billing.html", context)
 

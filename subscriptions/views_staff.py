@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import health_report
+from . import disputes, health_report
+from .dunning.selectors import recovered_revenue
 
 # Height of the events-per-hour chart's drawing area, in SVG user units.
 CHART_HEIGHT = 100
@@ -77,6 +78,14 @@ def format_seconds(value: float | None) -> str:
     return _("%(h)d h %(m)02d min") % {"h": whole // 3600, "m": whole % 3600 // 60}
 
 
+def _disputes_context() -> dict[str, object]:
+    """The open-disputes section (templates/subscriptions/staff/_open_disputes.html)."""
+    return {
+        "open_disputes": disputes.disputes_open(),
+        "dispute_reminder_days": disputes.DEADLINE_REMINDER_DAYS,
+    }
+
+
 @never_cache
 @require_GET
 @staff_required
@@ -99,5 +108,7 @@ def billing_health(request: HttpRequest) -> HttpResponse:
         "lag_p50": format_seconds(report.lag.p50),
         "lag_p95": format_seconds(report.lag.p95),
         "churn_pct": None if report.churn.rate is None else report.churn.rate * 100,
+        **_disputes_context(),
+        "recovered": recovered_revenue(),
     }
     return render(request, "subscriptions/staff/billing_health.html", context)

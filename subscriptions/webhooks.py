@@ -272,7 +272,7 @@ def enqueue_many(event_pks: list[int]) -> int:
 def stripe_webhook(request: HttpRequest, uuid: uuid.UUID) -> HttpResponse:
     started = time.perf_counter()
     try:
-        request.get_host()  # ALLOWED_HOSTS, also on the lean WSGI path (webhook_wsgi.py)
+        request.get_host()  # ALLOWED_HOSTS, also on the lean WSGI path (saas/wsgi.py)
     except DisallowedHost:
         return _reject(400, "host not allowed", endpoint=uuid)
     if request.method != "POST":

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
 from . import services
+
+if TYPE_CHECKING:
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -18,13 +23,13 @@ PENDING_INVITATION_SESSION_KEY = "teams_pending_invitation"
 
 
 def on_user_signed_up(
-    sender: Any, *, request: HttpRequest | None, user: Any, **kwargs: Any
+    sender: Any, *, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     services.team_personal_ensure(user=user)
 
 
 def on_email_confirmed(
-    sender: Any, *, request: HttpRequest | None, email_address: Any, **kwargs: Any
+    sender: Any, *, request: HttpRequest | None, email_address: EmailAddress, **kwargs: Any
 ) -> None:
     """Accept the invitation the visitor came with, once that address is verified."""
     session = getattr(request, "session", None)

@@ -25,6 +25,7 @@ from django.utils.text import slugify
 from saas.email import email_message_build
 
 from .models import Invitation, Membership, Team
+from .signals import team_deleting
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -54,6 +55,10 @@ class InvitationInvalid(TeamError):
 
 class InvitationWrongEmail(TeamError):
     pass
+
+
+class TeamDeleteRefused(TeamError):
+    """Raised by a ``signals.team_deleting`` receiver: the team stays as it was."""
 
 
 # --- Teams -------------------------------------------------------------------------
@@ -114,17 +119,17 @@ def team_update(*, actor: Membership, name: str, billing_email: str) -> Team:
 def team_delete(*, actor: Membership) -> None:
     """Delete the team after canceling its Stripe subscriptions (owners only).
 
-    The cancellation comes first and outside the transaction (a Stripe call); if it
-    fails the team stays, with its subscription, and the owner can try again.
+    The cancellation comes first and outside the transaction (a Stripe call, made by
+    billing's ``signals.team_deleting`` receiver); if it fails the receiver raises
+    ``TeamDeleteRefused`` and the team stays, with its subscription, so the owner can
+    try again.
     """
-    from subscriptions.services import team_subscriptions_cancel_now
-
     team = actor.team
     if actor.role != Role.OWNER:
         raise NotAllowed("Only an owner can delete the team.")
     if team.is_personal:
         raise NotAllowed("Your personal team cannot be deleted.")
-    team_subscriptions_cancel_now(team=team)
+    team_deleting.send(sender=Team, team=team)
     team_id = team.pk
     team.delete()
     logger.info("team deleted team=%s by user=%s", team_id, actor.user_id)

@@ -172,17 +172,11 @@ def team_delete(request: HttpRequest, team_slug: str) -> HttpResponse:
     if request.POST.get("confirm_slug") != team.slug:
         messages.error(request, _("Type the team's address to confirm."))
         return _to_settings(team)
-    from subscriptions.services import BillingError
-
-    try:
-        ok = _attempt(
-            request,
-            lambda: services.team_delete(actor=membership),
-            _("Team “%(name)s” deleted; its subscription was canceled.") % {"name": team.name},
-        )
-    except BillingError as exc:
-        messages.error(request, exc.user_message)
-        ok = False
+    ok = _attempt(
+        request,
+        lambda: services.team_delete(actor=membership),
+        _("Team “%(name)s” deleted; its subscription was canceled.") % {"name": team.name},
+    )
     return redirect("team_list") if ok else _to_settings(team)
 
 
@@ -248,6 +242,16 @@ def _joined_with(request: HttpRequest, token: str) -> Team | None:
         .first()
     )
     return accepted.team if accepted is not None else None
+
+
+def pending_invitation_url(request: HttpRequest) -> str | None:
+    """After login: back to the invitation followed before signing up (LOGIN_CONTINUATIONS).
+
+    It was accepted on verification, or is accepted there once logged in with the invited
+    address.
+    """
+    token = request.session.get(PENDING_INVITATION_SESSION_KEY)
+    return reverse("team_invitation", kwargs={"token": token}) if token else None
 
 
 @require_http_methods(["GET", "POST"])

@@ -29,10 +29,12 @@ def _clear_cache() -> None:
 
     from subscriptions.access import access_local_clear
     from subscriptions.webhooks import endpoint_cache_clear
+    from usage.selectors import local_cache as usage_local_cache
 
     cache.clear()
     access_local_clear()
     endpoint_cache_clear()
+    usage_local_cache.clear()
 
 
 @dataclass
@@ -107,6 +109,8 @@ WORKER_ENV = {
     # Tests that are not about the Stripe budget should not wait for it
     # (tests/subscriptions/test_stripe_budget.py sets its own).
     "STRIPE_BACKGROUND_REQUESTS_PER_SECOND": "200",
+    # Usage buckets are reported at once rather than a minute after they close.
+    "USAGE_REPORT_SETTLE_SECONDS": "0",
 }
 
 

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "projects",
     "notifications",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "saas.context_processors.site",
                 "teams.context_processors.teams",
+                "saas.context_processors.billing_banner",
             ],
         },
     },
@@ -197,6 +199,12 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "app_home"
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Where a login goes when the visitor started something before signing in: each callable
+# takes the request and returns a URL or None; the first URL wins (accounts.adapter).
+LOGIN_CONTINUATIONS = [
+    "teams.views.pending_invitation_url",  # an invitation followed before signing up
+    "subscriptions.views.pending_checkout_url",  # a plan picked before signing up
+]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -347,6 +355,7 @@ CELERY_TASK_ROUTES = {
     # Task names the seat-sync and usage-reporting work will use.
     "subscriptions.seats.*": {"queue": CELERY_QUEUES_BY_CONCERN["seats"]},
     "subscriptions.usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
+    "usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
 }
 
 # --- Logging --------------------------------------------------------------------
@@ -416,6 +425,16 @@ BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
 # (void or keep_as_draft) and what the team keeps meanwhile ("free" tier, or its "plan").
 BILLING_PAUSE_BEHAVIOR = env("BILLING_PAUSE_BEHAVIOR", default="void")
 BILLING_PAUSED_ACCESS = env("BILLING_PAUSED_ACCESS", default="free")
+# What a team keeps while one of its payments is disputed: "unchanged" (staff decide)
+# or "free_tier" (paid features wait until the dispute is won or closed).
+BILLING_DISPUTE_ACCESS = env.str("BILLING_DISPUTE_ACCESS", default="unchanged")
+# Stripe Tax (subscriptions/tax.py): Checkout calculates tax from the billing address it
+# collects, and the subscription keeps calculating it. Turn it on once Stripe Tax is set
+# up on the account (origin address, registrations).
+BILLING_TAX_AUTOMATIC = env.bool("BILLING_TAX_AUTOMATIC", default=False)
+# Checkout lets the customer buy as a business with a tax ID (VAT number...): it prints on
+# invoices and, with Stripe Tax, makes cross-border EU sales reverse charge.
+BILLING_TAX_ID_COLLECTION = env.bool("BILLING_TAX_ID_COLLECTION", default=BILLING_TAX_AUTOMATIC)
 # Who is emailed about disputes and refunds; empty means every active staff user.
 BILLING_STAFF_EMAILS: list[str] = env.list("BILLING_STAFF_EMAILS", default=[])
 # Webhook pipeline: processing attempts per event before it is marked failed.
@@ -454,6 +473,30 @@ BILLING_MIRROR_FROM_PAYLOAD = env.bool("BILLING_MIRROR_FROM_PAYLOAD", default=Tr
 # Processed events (and their raw requests) are deleted after this many days.
 BILLING_EVENT_RETENTION_DAYS = env.int("BILLING_EVENT_RETENTION_DAYS", default=30)
 
+# Dunning (README "Dunning"): each occasion's in-app notification and email can be
+# turned off with BILLING_EMAIL_<OCCASION>=false (e.g. BILLING_EMAIL_CARD_EXPIRING).
+BILLING_DUNNING_OCCASIONS = (
+    "payment_failed",
+    "payment_action_required",
+    "final_notice",
+    "subscription_ended_unpaid",
+    "card_expiring",
+    "upcoming_renewal",
+)
+BILLING_EMAILS: dict[str, bool] = {
+    occasion: env.bool(f"BILLING_EMAIL_{occasion.upper()}", default=True)
+    for occasion in BILLING_DUNNING_OCCASIONS
+}
+# Payment attempts per failed invoice, the first one included, as set in Stripe's
+# Dashboard (Billing > Revenue recovery > Retries). The emulator's default schedule
+# (retries 3, 5 and 7 days apart) makes 4; Stripe recommends 8 tries in 2 weeks. The
+# final notice goes out after the attempt before the last one.
+BILLING_PAYMENT_ATTEMPTS = env.int("BILLING_PAYMENT_ATTEMPTS", default=4)
+# Billing intervals whose renewals are announced from invoice.upcoming.
+BILLING_UPCOMING_RENEWAL_INTERVALS: list[str] = env.list(
+    "BILLING_UPCOMING_RENEWAL_INTERVALS", default=["year"]
+)
+
 CELERY_BEAT_SCHEDULE = {
     "webhook-events-sweep": {
         "task": "subscriptions.webhook_events_sweep",
@@ -471,4 +514,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.billing_reconcile",
         "schedule": crontab(hour=4, minute=7),
     },
+    # Once a day is enough for a three-day warning; each dispute is reminded once.
+    "dispute-deadline-reminders": {
+        "task": "notifications.dispute_deadline_reminders",
+        "schedule": crontab(hour=8, minute=13),
+    },
+    "cards-expiring-notify": {
+        "task": "notifications.cards_expiring_notify",
+        "schedule": crontab(hour=9, minute=13),
+    },
+    "usage-report": {
+        "task": "usage.report",
+        "schedule": 60.0,
+    },
 }
+
+# Usage-based billing (usage app). Meter events carry "<prefix>-<bucket>-<from>-<to>"
+# identifiers: give each database that reports to one Stripe account its own prefix.
+USAGE_IDENTIFIER_PREFIX = env("USAGE_IDENTIFIER_PREFIX", default="usage")
+# Buckets are reported once their minute is this many seconds past (fewer, larger events).
+USAGE_REPORT_SETTLE_SECONDS = env.int("USAGE_REPORT_SETTLE_SECONDS", default=60)
+# Buckets per report task run (one meter event each).
+USAGE_REPORT_BATCH_SIZE = env.int("USAGE_REPORT_BATCH_SIZE", default=200)

@@ -24,6 +24,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
+TIMES = "\u00d7"  # the multiplication sign in Stripe's "4 x Seat" line descriptions
+
+
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
     """A stand-in for the Django app: answers every GET with a small page."""
@@ -178,3 +181,61 @@ def test_checkout_with_address_and_tax_id_in_a_browser(
     done = stripe.checkout.Session.retrieve(session.id).to_dict()
     assert done["customer_details"]["tax_ids"] == [{"type": "eu_vat", "value": "NL123456789B01"}]
     assert done["total_details"]["amount_tax"] == 0
+
+
+def test_portal_seat_change_in_a_browser(emulator: EmulatorServer, app_url: str, page: Any) -> None:
+    """docs.stripe.com/changelog/basil/2025-07-30/customer-portal-subscription-update-quantity-limits
+
+    The customer picks a quantity within `adjustable_quantity`.
+    """
+    clock = stripe.test_helpers.TestClock.create(frozen_time=1767225600)  # 2026-01-01
+    customer = stripe.Customer.create(email="seats@example.com", test_clock=clock.id)
+    card = stripe.PaymentMethod.attach("pm_card_visa", customer=customer.id)
+    stripe.Customer.modify(customer.id, invoice_settings={"default_payment_method": card.id})
+    product = stripe.Product.create(name="Seat")
+    seat = stripe.Price.create(
+        product=product.id, unit_amount=500, currency="usd", recurring={"interval": "month"}
+    )
+    sub = stripe.Subscription.create(
+        customer=customer.id, items=[{"price": seat.id, "quantity": 4}]
+    )
+    config = stripe.billing_portal.Configuration.create(
+        features={
+            "subscription_update": {
+                "enabled": True,
+                "default_allowed_updates": ["quantity"],
+                "proration_behavior": "always_invoice",
+                "products": [
+                    {
+                        "product": product.id,
+                        "prices": [seat.id],
+                        "adjustable_quantity": {"enabled": True, "minimum": 2, "maximum": 8},
+                    }
+                ],
+            }
+        }
+    )
+    # Jan 16 12:00: half of January left.
+    stripe.test_helpers.TestClock.advance(clock.id, frozen_time=1767225600 + 31 * 86400 // 2)
+    portal = stripe.billing_portal.Session.create(
+        customer=customer.id, configuration=config.id, return_url=app_url + "/billing"
+    )
+    page.goto(portal.url)
+    page.get_by_role("link", name="Update plan").click()
+    quantity = page.get_by_label("Quantity")
+    assert (quantity.get_attribute("min"), quantity.get_attribute("max")) == ("2", "8")
+    quantity.fill("6")
+    page.get_by_role("button", name="Continue").click()
+    # Two more seats for half of January: 2 x $5.00 / 2.
+    assert "Amount due today: $5.00" in page.locator("p.proration").inner_text()
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("link", name="Return to Stripe Emulator").click()
+    page.wait_for_url(app_url + "/billing")
+    sub = stripe.Subscription.retrieve(sub.id)
+    assert sub["items"].data[0].quantity == 6
+    inv = stripe.Invoice.retrieve(str(sub.latest_invoice))
+    assert (inv.billing_reason, inv.status, inv.amount_paid) == ("subscription_update", "paid", 500)
+    assert sorted(str(line.description) for line in inv.lines.data) == [
+        f"Remaining time on 6 {TIMES} Seat after 16 Jan 2026",
+        f"Unused time on 4 {TIMES} Seat after 16 Jan 2026",
+    ]

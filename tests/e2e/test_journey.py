@@ -89,14 +89,29 @@ def test_subscribe_use_cancel_resume(
     assert "Active" in billing
     assert "4242" in billing
 
-    # Cancel in the Customer Portal; the change comes back as webhooks.
-    page.get_by_role("button", name="Cancel subscription").click()
+    # Cancel on the app's page: a reason, the retention offer declined. The
+    # subscription is mirrored at once (the webhooks then change nothing).
+    page.get_by_role("link", name="Cancel subscription").click()
+    page.wait_for_url(re.compile(r"/billing/cancel/$"))
+    assert "Before you go: an offer" in page.content()
+    axe.check("cancel-page")
+    page.get_by_label("I don't use it enough").check()
+    page.get_by_role("button", name="No thanks, cancel at period end").click()
+    page.wait_for_url(re.compile(r"/billing/$"))
+    assert "Resume subscription" in page.content()
+    axe.check("billing-canceled")
+
+    # The Customer Portal's own cancel still works (resume first, then cancel there).
+    page.get_by_role("button", name="Resume subscription").click()
+    page.wait_for_url(re.compile(r"/billing/$"))
+    page.goto(f"{base}/billing/")
+    page.get_by_role("button", name="Open billing portal").click()
     page.wait_for_url(re.compile(r"/portal/"))
+    page.get_by_role("link", name="Cancel plan").first.click()
     axe.check("emulator-portal-cancel")
     page.get_by_role("button", name="Cancel plan").click()
     access_invalidate(team=personal_team(user))
     _until(page, f"{base}/billing/", "Resume subscription")
-    axe.check("billing-canceled")
 
     page.get_by_role("button", name="Resume subscription").click()
     page.wait_for_url(re.compile(r"/billing/$"))

@@ -74,6 +74,7 @@ SUBSCRIBER_PAGES = [
 # Pages of the subscriber's own (personal) team, reversed with its slug.
 TEAM_PAGES = [
     ("team-settings", "team_settings"),
+    ("usage", "usage"),
 ]
 STAFF_PAGES = [
     ("admin", "admin:index"),

@@ -11,6 +11,7 @@ from django.core import mail
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from notifications import services
+from subscriptions.disputes import dispute_evidence_url
 from tests.billing_helpers import personal_team
 from tests.email_helpers import assert_branded_email
 from tests.factories import make_user
@@ -66,9 +67,8 @@ def test_staff_alert_email_is_branded(
             event_id="evt_brand", event_type="charge.dispute.created", obj=payloads.dispute()
         )
     [message] = mail.outbox
-    text, html = assert_branded_email(
-        message, link="https://dashboard.stripe.com/test/payments/ch_test"
-    )
+    # A dispute alert links to where its evidence is submitted.
+    text, html = assert_branded_email(message, link=dispute_evidence_url("dp_test"))
     assert message.subject.startswith("[Brightbill] Dispute opened on ch_test")
     assert "Sent to billing staff" in text
     assert "Sent to billing staff" in html

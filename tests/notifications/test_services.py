@@ -359,10 +359,11 @@ def test_notify_duplicate_event_creates_and_sends_once(deliver: Deliver) -> None
 
 
 def test_notify_same_kind_from_another_event_is_new(deliver: Deliver) -> None:
+    """A retry that fails again is a new occasion (the invoice's attempt_count grew)."""
     user = make_user()
-    failed = payloads.invoice(status="open")
-    deliver(user, "invoice.payment_failed", failed, event_id="evt_1")
-    deliver(user, "invoice.payment_failed", failed, event_id="evt_2")
+    deliver(user, "invoice.payment_failed", payloads.invoice(status="open"), event_id="evt_1")
+    retry = payloads.invoice(status="open", attempt_count=2)
+    deliver(user, "invoice.payment_failed", retry, event_id="evt_2")
     assert Notification.objects.filter(user=user, kind=Kind.PAYMENT_FAILED).count() == 2
     assert len(mail.outbox) == 2
 

@@ -21,6 +21,7 @@ from notifications.tasks import (
     notification_emails_requeue_task,
     staff_alert_email_send_task,
 )
+from subscriptions.disputes import dispute_evidence_url
 from tests.billing_helpers import personal_team
 from tests.factories import make_user
 from tests.notifications import payloads
@@ -154,7 +155,7 @@ def test_staff_dispute_created_emails_configured_staff_once(
         assert "$29" in body
         assert "fraudulent" in body
         assert "warning_needs_response" in body
-        assert "https://dashboard.stripe.com/test/payments/ch_test" in body
+        assert dispute_evidence_url("dp_test") in body  # where evidence is submitted
 
 
 def test_staff_dispute_closed_reports_the_outcome(

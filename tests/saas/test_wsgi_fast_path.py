@@ -66,7 +66,7 @@ def wsgi(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    monkeypatch.setattr("subscriptions.webhook_wsgi.release_connections", lambda: None)
+    monkeypatch.setattr("saas.wsgi.release_connections", lambda: None)
     try:
         yield call_application
     finally:

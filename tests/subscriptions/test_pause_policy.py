@@ -75,6 +75,6 @@ def test_checks_refuse_unknown_pause_settings() -> None:
         assert billing_pause_settings() == []
     with override_settings(BILLING_PAUSE_BEHAVIOR="sometimes", BILLING_PAUSED_ACCESS="all"):
         assert [e.id for e in billing_pause_settings()] == [
-            "subscriptions.E004",
             "subscriptions.E005",
+            "subscriptions.E006",
         ]

@@ -7,7 +7,7 @@ validly signed body that is not a storable event is a 400, and a stored one is
 stored exactly once.
 
 Both the test client (the full middleware stack) and the lean WSGI path that
-gunicorn uses (subscriptions/webhook_wsgi.py) are driven.
+gunicorn uses (saas/wsgi.py) are driven.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from saas.wsgi import intake
 from subscriptions.models import StripeEvent
-from subscriptions.webhook_wsgi import intake
 from tests.webhook_helpers import signature, webhook_endpoint
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +139,7 @@ def deliver(
 ) -> Deliver:
     """POST one delivery; returns (status, body)."""
     # The fast path's end of request would close the test's transaction-bound connection.
-    monkeypatch.setattr("subscriptions.webhook_wsgi.release_connections", lambda: None)
+    monkeypatch.setattr("saas.wsgi.release_connections", lambda: None)
     path = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
 
     def full_stack(body: bytes, headers: dict[str, Any]) -> tuple[int, bytes]:

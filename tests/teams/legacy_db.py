@@ -25,7 +25,9 @@ from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 BEFORE_TEAMS = [
-    ("accounts", "0002_user_billing_version"),
+    # accounts' later migrations only add user columns unrelated to teams; they are
+    # applied because dj-stripe attaches the subscriber through the model in the tree.
+    ("accounts", "0003_user_onboarding_dismissed_at"),
     ("djstripe", "0003_2_11"),
     ("projects", "0001_initial"),
     ("notifications", "0002_notification_kind_duplicate_canceled"),

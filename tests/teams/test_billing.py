@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -59,6 +60,28 @@ def test_deleting_a_team_cancels_its_subscription_first(billing: Billing) -> Non
     assert not Team.objects.filter(pk=team.pk).exists()
     subs = stripe_client().v1.subscriptions.list({"customer": customer_id, "status": "all"})
     assert [s.status for s in subs.data] == ["canceled"]
+
+
+def test_deleting_a_team_is_refused_while_stripe_fails(billing: Billing) -> None:
+    owner = make_user()
+    team = services.team_create(owner=owner, name="Kept By Outage")
+    client = Client()
+    client.force_login(owner)
+    _subscribe_team(client, billing, team, "starter_monthly")
+    customer_id = Customer.objects.get(subscriber=team).id
+    status, _ = billing.helper(
+        "/_emulator/faults/api", {"mode": "503", "count": 10, "route": "^/v1/subscriptions"}
+    )
+    assert status == 200
+
+    response = client.post(turl(team, "team_delete"), {"confirm_slug": team.slug}, follow=True)
+    urllib.request.urlopen(
+        urllib.request.Request(f"{billing.url}/_emulator/faults", method="DELETE"), timeout=10
+    ).close()
+    assert Team.objects.filter(pk=team.pk).exists()
+    assert "Billing is unavailable right now" in response.content.decode()
+    subs = stripe_client().v1.subscriptions.list({"customer": customer_id, "status": "all"})
+    assert [s.status for s in subs.data] == ["trialing"]  # the starter plan's trial goes on
 
 
 def test_deleting_needs_the_slug_typed_and_an_owner(billing: Billing) -> None:

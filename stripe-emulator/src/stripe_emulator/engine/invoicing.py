@@ -304,6 +304,31 @@ def add_usage_line(
     return line
 
 
+def _line_credited_items(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict | None:
+    """A credit proration line's `credited_items` ({invoice, invoice_line_items}):
+    the invoice item's, with a debit that was still pending resolved to the
+    line that invoiced it (on this invoice or an earlier one)."""
+    credited = (ii.get("proration_details") or {}).get("credited_items")
+    if not credited:
+        return None
+    if credited.get("type") == "invoice_line_items":
+        details = credited["invoice_line_item_details"]
+        return {"invoice": details["invoice"], "invoice_line_items": details["invoice_line_items"]}
+    debit = ctx.find("invoiceitem", credited.get("invoice_item") or "")
+    holder = inv if debit is not None and debit.get("invoice") == inv["id"] else None
+    if holder is None and debit is not None and debit.get("invoice"):
+        holder = ctx.find("invoice", debit["invoice"])
+    if holder is None or debit is None:
+        return None
+    lines = [
+        line["id"]
+        for line in holder["lines"]["data"]
+        if ((line.get("parent") or {}).get("invoice_item_details") or {}).get("invoice_item")
+        == debit["id"]
+    ]
+    return {"invoice": holder["id"], "invoice_line_items": lines}
+
+
 def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
     line = _line_base(inv, int(ii["amount"]), ii["currency"])
     sub_id = ((ii.get("parent") or {}).get("subscription_details") or {}).get("subscription")
@@ -315,7 +340,7 @@ def add_invoice_item_line(ctx: Ctx, inv: JSONDict, ii: JSONDict) -> JSONDict:
             "invoice_item_details": {
                 "invoice_item": ii["id"],
                 "proration": bool(ii.get("proration")),
-                "proration_details": {"credited_items": None},
+                "proration_details": {"credited_items": _line_credited_items(ctx, inv, ii)},
                 "subscription": sub_id,
             },
             "subscription_item_details": None,
@@ -448,6 +473,42 @@ def _next_number(ctx: Ctx, customer: JSONDict) -> str:
     return f"{cus.get('invoice_prefix') or 'EMU'}-{seq:04d}"
 
 
+def _apply_customer_balance(
+    ctx: Ctx, env: Env, customer: JSONDict, inv: JSONDict, new_balance: int
+) -> None:
+    """Move the customer's balance to `new_balance` for `inv`, with its ledger entry.
+
+    docs.stripe.com/billing/customer/balance: the balance is computed from a
+    ledger of Customer Balance Transactions; a credit used by an invoice, or
+    the credit a negative invoice total leaves, is an `applied_to_invoice`
+    transaction naming the invoice (negative amount: a credit).
+    """
+    before = deep_copy(customer)
+    amount = new_balance - int(customer.get("balance") or 0)
+    customer["balance"] = new_balance
+    ctx.save(
+        {
+            "id": new_id("cbtxn"),
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "checkout_session": None,
+            "created": env.now,
+            "credit_note": None,
+            "currency": inv["currency"],
+            "customer": customer["id"],
+            "customer_account": None,
+            "description": None,
+            "ending_balance": new_balance,
+            "invoice": inv["id"],
+            "livemode": False,
+            "metadata": {},
+            "type": "applied_to_invoice",
+        }
+    )
+    ctx.save(customer)
+    emit_event(ctx, env, "customer.updated", customer, previous=before)
+
+
 def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     """draft -> open: number, URLs, customer balance, PaymentIntent; emits invoice.finalized.
 
@@ -476,10 +537,7 @@ def finalize_invoice(ctx: Ctx, env: Env, inv: JSONDict) -> JSONDict:
     new_balance = min(0, after)
     inv["ending_balance"] = new_balance
     if new_balance != balance and same_currency:
-        before = deep_copy(customer)
-        customer["balance"] = new_balance
-        ctx.save(customer)
-        emit_event(ctx, env, "customer.updated", customer, previous=before)
+        _apply_customer_balance(ctx, env, customer, inv, new_balance)
     inv["number"] = _next_number(ctx, customer)
     inv["status"] = "open"
     inv["status_transitions"]["finalized_at"] = env.now

@@ -522,7 +522,7 @@ def portal_subscriptions(ctx: Ctx, customer_id: str) -> list[JSONDict]:
 
 def _plan_change(item_id: str, price_id: str, quantity: int | None) -> JSONDict:
     change: JSONDict = {"id": item_id, "price": price_id}
-    if quantity:
+    if quantity is not None:  # 0 seats is a quantity too
         change["quantity"] = quantity
     return change
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..context import Ctx
-from ..errors import invalid_request
+from ..errors import StripeAPIError, invalid_request
 from .common import Env, JSONDict, customer_or_404, deep_copy, id_of, next_boundary
 from .invoicing import attach_pending_items, new_invoice, pending_invoice_items, refresh_totals
-from .proration import apply_item_changes, proration_lines
+from .proration import apply_item_changes, proration_lines, proration_moment
 from .schedules import run_phases_until
 from .subscription_state import (
     billing_interval,
@@ -84,6 +84,39 @@ def _apply_customer_details(ctx: Ctx, customer_id: str | None, raw: JSONDict | N
         )
 
 
+def _rename_preview(inv: JSONDict) -> None:
+    """Give the preview and its lines their temporary ids; a credit proration's
+    `credited_items` that points at a debit on this same preview follows."""
+    stored_id = inv["id"]
+    inv["id"] = "upcoming_" + stored_id
+    renamed: dict[str, str] = {}
+    for line in inv["lines"]["data"]:
+        renamed[line["id"]] = "il_tmp_" + line["id"].removeprefix("il_")
+        line["id"] = renamed[line["id"]]
+        line["invoice"] = inv["id"]
+    for line in inv["lines"]["data"]:
+        details = (line.get("parent") or {}).get("invoice_item_details") or {}
+        credited = (details.get("proration_details") or {}).get("credited_items")
+        if credited and credited.get("invoice") == stored_id:
+            credited["invoice"] = inv["id"]
+            credited["invoice_line_items"] = [
+                renamed.get(i, i) for i in credited["invoice_line_items"]
+            ]
+
+
+def _preview_item_changes(
+    ctx: Ctx, env: Env, sub: JSONDict, raw_items: list[JSONDict]
+) -> list[JSONDict]:
+    """`subscription_details[items]` applied as an update applies `items`; an
+    error names the preview's own parameter (`subscription_details[items][0][quantity]`)."""
+    try:
+        return apply_item_changes(ctx, env, sub, raw_items)[0]
+    except StripeAPIError as exc:
+        if exc.param and exc.param.startswith("items"):
+            exc.param = "subscription_details[items]" + exc.param.removeprefix("items")
+        raise
+
+
 def _apply_automatic_tax(ctx: Ctx, inv: JSONDict, params: JSONDict) -> None:
     if "automatic_tax" in params:
         inv["automatic_tax"] = invoice_automatic_tax(automatic_tax_enabled(params["automatic_tax"]))
@@ -99,11 +132,13 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         sub = ctx.get("subscription", sub_id, param="subscription")
         customer = ctx.get("customer", sub["customer"])
         env = Env(ctx.now_for_customer(customer))
-        at = int(details.get("proration_date") or env.now)
+        at = proration_moment(
+            sub, details.get("proration_date"), env.now, "subscription_details[proration_date]"
+        )
         behavior = details.get("proration_behavior") or "create_prorations"
         if details.get("items"):
             old_items = deep_copy(subscription_items(sub))
-            new_items, _changed = apply_item_changes(ctx, env, sub, details["items"])
+            new_items = _preview_item_changes(ctx, env, sub, details["items"])
             if behavior != "none":
                 proration_lines(ctx, env, sub, old_items, new_items, at, store=True)
             sub["items"]["data"] = new_items
@@ -170,10 +205,7 @@ def _preview(ctx: Ctx, params: JSONDict, sub_id: str | None, customer_id: str | 
         )
         refresh_totals(ctx, inv)
         _apply_automatic_tax(ctx, inv, params)
-    inv["id"] = "upcoming_" + inv["id"]
-    for line in inv["lines"]["data"]:
-        line["id"] = "il_tmp_" + line["id"].removeprefix("il_")
-        line["invoice"] = inv["id"]
+    _rename_preview(inv)
     inv["lines"]["url"] = f"/v1/invoices/{inv['id']}/lines"
     inv["amount_due"] = max(0, inv["total"] + int(customer.get("balance") or 0))
     inv["amount_remaining"] = inv["amount_due"]

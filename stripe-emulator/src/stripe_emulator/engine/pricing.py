@@ -35,6 +35,24 @@ def item_quantity(item: JSONDict) -> int:
     return 1 if qty is None else int(qty)
 
 
+def checked_quantity(value: Any, param: str) -> int:
+    """A subscription item's quantity: 0 or more.
+
+    Zero is a valid quantity (github.com/stripe/openapi/issues/93: the
+    subscription item endpoints accept it); below the minimum Stripe answers
+    `parameter_invalid_integer` "This value must be greater than or equal to
+    N." with the parameter's name (the same issue quotes it for Checkout).
+    """
+    qty = int(value)
+    if qty < 0:
+        raise invalid_request(
+            "This value must be greater than or equal to 0.",
+            param=param,
+            code="parameter_invalid_integer",
+        )
+    return qty
+
+
 def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 

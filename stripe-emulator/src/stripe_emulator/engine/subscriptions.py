@@ -38,8 +38,8 @@ from .invoicing import (
     void_invoice,
 )
 from .payments import ChargeOutcome, new_setup_intent
-from .pricing import item_quantity, price_amount, recurring_price
-from .proration import apply_item_changes, proration_lines
+from .pricing import checked_quantity, item_quantity, price_amount, recurring_price
+from .proration import apply_item_changes, proration_lines, proration_moment
 from .subscription_state import (
     billing_interval,
     check_payment_method,
@@ -179,9 +179,7 @@ def _build_items(ctx: Ctx, env: Env, sub_id: str, raw_items: list[JSONDict]) -> 
     items: list[JSONDict] = []
     for i, entry in enumerate(raw_items):
         price = recurring_price(ctx, entry, f"items[{i}]")
-        qty = int(entry.get("quantity", 1))
-        if qty < 0:
-            raise invalid_request("Quantity must be non-negative.", param=f"items[{i}][quantity]")
+        qty = checked_quantity(entry.get("quantity", 1), f"items[{i}][quantity]")
         if any(it["price"]["id"] == price["id"] for it in items):
             raise invalid_request(
                 "Cannot add multiple subscription items with the same price.",
@@ -655,7 +653,7 @@ class _UpdateBilling:
 def _prorate_item_changes(ctx: Ctx, env: Env, sub: JSONDict, params: JSONDict) -> _UpdateBilling:
     """Apply `items` and `billing_cycle_anchor=now`, with their proration lines."""
     behavior = params.get("proration_behavior") or "create_prorations"
-    at = int(params.get("proration_date") or env.now)
+    at = proration_moment(sub, params.get("proration_date"), env.now, "proration_date")
     billing = _UpdateBilling()
     new_invoice_items: list[JSONDict] = []
     # A new interval or billing_cycle_anchor=now restarts the cycle now: the
@@ -732,6 +730,8 @@ def _invoice_update_now(
     if inv["status"] != "open" or sub["collection_method"] != "charge_automatically":
         return sub
     payment_behavior = params.get("payment_behavior") or "allow_incomplete"
+    if payment_behavior == "default_incomplete":
+        return _await_confirmation(ctx, env, sub, inv)
     inv, outcome = collect_invoice(
         ctx, env, inv, off_session=bool(params.get("off_session", True)), automatic=True
     )
@@ -748,6 +748,23 @@ def _invoice_update_now(
         sub = ctx.get("subscription", sub["id"])
         if sub["status"] == "active":
             set_status(ctx, env, sub, "past_due")
+    return sub
+
+
+def _await_confirmation(ctx: Ctx, env: Env, sub: JSONDict, inv: JSONDict) -> JSONDict:
+    """`payment_behavior=default_incomplete` on an update that bills now: no
+    payment attempt; the subscription turns `past_due` and the invoice's
+    PaymentIntent waits for an explicit confirmation (SubscriptionUpdateParams'
+    `payment_behavior` in the API reference)."""
+    pi = ctx.find("payment_intent", inv.get("_payment_intent") or "")
+    pm_id = subscription_payment_method(ctx, sub)
+    if pi is not None and pm_id:
+        pi["payment_method"] = pm_id
+        pi["status"] = "requires_confirmation"
+        ctx.save(pi)
+    sub = ctx.get("subscription", sub["id"])
+    if sub["status"] == "active":
+        set_status(ctx, env, sub, "past_due")
     return sub
 
 

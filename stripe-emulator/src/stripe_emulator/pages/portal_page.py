@@ -178,8 +178,8 @@ def _sub_card(p: _Portal, sub: JSONDict) -> str:
     lines = []
     for item in _items(sub):
         name, text = _price_line(ctx, item.get("price"))
-        qty = int(item.get("quantity") or 1)
-        qty_text = f" x {qty}" if qty > 1 else ""
+        qty = 1 if item.get("quantity") is None else int(item["quantity"])
+        qty_text = f" x {qty}" if qty != 1 else ""
         lines.append(
             f'<div class="plan"><div><h3>{esc(name)}{esc(qty_text)}</h3>'
             f'<div class="amount" style="font-size:1.4rem">{esc(text)}</div></div>'
@@ -376,13 +376,19 @@ def _quantity_range(p: _Portal, price: JSONDict) -> tuple[int, int] | None:
         if adjustable.get("enabled") or "quantity" in (
             feature.get("default_allowed_updates") or []
         ):
-            return int(adjustable.get("minimum") or 1), int(adjustable.get("maximum") or 99)
+            # "any non-negative integer" within the configured bounds (a
+            # minimum of 0 is a bound too); no maximum configured: 99.
+            low = adjustable.get("minimum")
+            high = adjustable.get("maximum")
+            return int(1 if low is None else low), int(99 if high is None else high)
     return None
 
 
 def _current_quantity(sub: JSONDict) -> int:
+    """The first item's quantity (0 is a quantity; absent means 1)."""
     items = _items(sub)
-    return int(items[0].get("quantity") or 1) if items else 1
+    qty = items[0].get("quantity") if items else None
+    return 1 if qty is None else int(qty)
 
 
 def _chosen_quantity(
@@ -437,13 +443,7 @@ def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
             f"<span><strong>{esc(name)}</strong>{tag}<br>"
             f'<span class="muted">{esc(text)}</span></span></label>'
         )
-    quantity_field = (
-        '<label for="quantity">Quantity</label>'
-        f'<input type="number" id="quantity" name="quantity" min="1" '
-        f'value="{_current_quantity(sub)}" style="max-width:8rem">'
-        if adjustable
-        else ""
-    )
+    quantity_field = _quantity_field(p, sub) if adjustable else ""
     body = (
         f"<h1>Update plan</h1>{p.take_flash()}"
         f'<form method="get" action="{esc(p.base)}/subscriptions/{esc(quote(sub["id"]))}/update/confirm">'
@@ -453,6 +453,19 @@ def update_plan(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Respons
         f'<a class="button secondary" href="{esc(p.base)}">Go back</a></div></form>'
     )
     return p.render("Update plan", body)
+
+
+def _quantity_field(p: _Portal, sub: JSONDict) -> str:
+    """The quantity input, bounded by the current price's adjustable range (the
+    server checks the chosen price's own range again on submit)."""
+    current = p.ctx.find("price", _current_price(sub) or "") or {}
+    bounds = _quantity_range(p, current)
+    limits = f'min="{bounds[0]}" max="{bounds[1]}" ' if bounds else 'min="0" '
+    return (
+        '<label for="quantity">Quantity</label>'
+        f'<input type="number" id="quantity" name="quantity" {limits}step="1" '
+        f'value="{_current_quantity(sub)}" style="max-width:8rem">'
+    )
 
 
 def _preview(p: _Portal, sub: JSONDict, price_id: str, quantity: int | None, when: int) -> JSONDict:
@@ -537,10 +550,11 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
     when = ctx.now_for_customer(p.customer)
     old_name, old_text = _price_line(ctx, _current_price(sub))
     new_name, new_text = _price_line(ctx, price_id)
-    if _current_quantity(sub) > 1:
+    new_quantity = _current_quantity(sub) if quantity is None else quantity
+    if _current_quantity(sub) != 1:
         old_name += f" x {_current_quantity(sub)}"
-    if (quantity or _current_quantity(sub)) > 1:
-        new_name += f" x {quantity or _current_quantity(sub)}"
+    if new_quantity != 1:
+        new_name += f" x {new_quantity}"
     preview = _preview(p, sub, price_id, quantity, when)
     prorated = _proration_total(preview)
     due = _proration_notice(
@@ -549,7 +563,9 @@ def confirm_update(ctx: Ctx, req: PageRequest, secret: str, sub_id: str) -> Resp
     next_date = date(
         preview.get("period_end") or preview.get("next_payment_attempt") or _period_end(sub)
     )
-    qty_field = f'<input type="hidden" name="quantity" value="{quantity}">' if quantity else ""
+    qty_field = (
+        f'<input type="hidden" name="quantity" value="{quantity}">' if quantity is not None else ""
+    )
     body = (
         "<h1>Confirm your new plan</h1>"
         '<div class="card"><div class="table-wrap"><table aria-label="Plan change"><tbody>'
