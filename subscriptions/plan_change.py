@@ -53,6 +53,7 @@ from .services import (
     _key,
     _mirror_related,
     _translate,
+    metered_line_items,
     price_for_checkout,
     stripe_client,
     subscription_sync_data,
@@ -106,6 +107,8 @@ class CurrentPlan:
     currency: str
     period_end: datetime | None
     schedule_id: str | None
+    # The plan's metered items (usage billing) beside its licensed item, with their prices.
+    metered_items: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,9 +177,11 @@ def current_plan(*, team: Team) -> CurrentPlan:
             "Your subscription is not in good standing; settle its payment before changing plan."
         )
     items = (data.get("items") or {}).get("data") or []
-    if len(items) != 1:
+    metered = [i for i in items if _usage_type(i) == "metered"]
+    licensed = [i for i in items if _usage_type(i) != "metered"]
+    if len(licensed) != 1:
         raise PlanChangeRefused("This subscription has several items; change it in the portal.")
-    item = items[0]
+    item = licensed[0]
     price = item.get("price") or {}
     recurring = price.get("recurring") or {}
     state = selectors.subscription_state(subscription)
@@ -192,7 +197,36 @@ def current_plan(*, team: Team) -> CurrentPlan:
         currency=str(price.get("currency") or "usd"),
         period_end=state.current_period_end,
         schedule_id=state.schedule_id,
+        metered_items=tuple((str(i["id"]), str((i.get("price") or {}).get("id"))) for i in metered),
     )
+
+
+def _usage_type(item: dict[str, Any]) -> str:
+    return str(((item.get("price") or {}).get("recurring") or {}).get("usage_type") or "licensed")
+
+
+def _update_items(*, current: CurrentPlan, price: Price, lookup_key: str) -> list[dict[str, Any]]:
+    """The items of the change: the licensed item to the new price with its quantity (seats),
+    and each metered item of the old plan to the new plan's metered price in turn.
+
+    Changing an item's price (not deleting and adding) is what
+    ``payment_behavior=pending_if_incomplete`` accepts (``id``, ``price``,
+    ``quantity`` per item); a metered item has no quantity.
+    """
+    new_metered = [m["price"] for m in metered_line_items(lookup_key=lookup_key)]
+    if len(new_metered) < len(current.metered_items):
+        raise PlanChangeRefused("This plan change is made in the billing portal.")
+    items: list[dict[str, Any]] = [
+        {"id": current.item_id, "price": price.id, "quantity": current.quantity}
+    ]
+    for (item_id, _old), new_price in zip(current.metered_items, new_metered, strict=False):
+        items.append({"id": item_id, "price": new_price})
+    items.extend({"price": p} for p in new_metered[len(current.metered_items) :])
+    return items
+
+
+def _phase_items(*, price_id: str, quantity: int, metered: list[str]) -> list[dict[str, Any]]:
+    return [{"price": price_id, "quantity": quantity}, *({"price": m} for m in metered)]
 
 
 def _target_price(*, lookup_key: str, current: CurrentPlan) -> Price:
@@ -261,13 +295,13 @@ def _unsign(*, token: str, team: Team, current: CurrentPlan, lookup_key: str) ->
 
 
 def _preview_invoice(
-    *, current: CurrentPlan, price_id: str, proration_date: int, behavior: str
+    *, current: CurrentPlan, items: list[dict[str, Any]], proration_date: int, behavior: str
 ) -> Any:
     return stripe_client().v1.invoices.create_preview(
-        {
+        {  # type: ignore[arg-type]
             "subscription": current.subscription_id,
             "subscription_details": {
-                "items": [{"id": current.item_id, "price": price_id, "quantity": current.quantity}],
+                "items": items,
                 "proration_date": proration_date,
                 "proration_behavior": behavior,
             },
@@ -306,15 +340,14 @@ def plan_change_preview(
     price = _target_price(lookup_key=lookup_key, current=current)
     direction = _direction(price=price, current=current)
     at = proration_date or int(time.time())
+    items = _update_items(current=current, price=price, lookup_key=lookup_key)
     try:
         # The renewal on the new plan: what the next invoice will be.
-        renewal = _preview_invoice(
-            current=current, price_id=price.id, proration_date=at, behavior="none"
-        )
+        renewal = _preview_invoice(current=current, items=items, proration_date=at, behavior="none")
         credit = charge = total_today = 0
         if direction == "upgrade":
             now = _preview_invoice(
-                current=current, price_id=price.id, proration_date=at, behavior="always_invoice"
+                current=current, items=items, proration_date=at, behavior="always_invoice"
             )
             credit, charge = _proration_amounts(now)
             total_today = int(now.total)
@@ -352,15 +385,21 @@ def plan_change_apply(*, team: Team, user: User, lookup_key: str, token: str) ->
     price = _target_price(lookup_key=lookup_key, current=current)
     idempotency = ("plan-change", current.subscription_id, price.id, proration_date)
     if _direction(price=price, current=current) == "downgrade":
-        return _schedule_downgrade(current=current, price=price, idempotency=idempotency, user=user)
+        return _schedule_downgrade(
+            current=current,
+            price=price,
+            metered=[m["price"] for m in metered_line_items(lookup_key=lookup_key)],
+            idempotency=idempotency,
+            user=user,
+        )
     if current.schedule_id:
         # An upgrade replaces a downgrade that was waiting for the period end.
         _schedule_release(current.schedule_id, idempotency=(*idempotency, "release"))
     try:
         data = stripe_client().v1.subscriptions.update(
             current.subscription_id,
-            {
-                "items": [{"id": current.item_id, "price": price.id, "quantity": current.quantity}],
+            {  # type: ignore[arg-type]
+                "items": _update_items(current=current, price=price, lookup_key=lookup_key),
                 "proration_behavior": "always_invoice",
                 "proration_date": proration_date,
                 "payment_behavior": "pending_if_incomplete",
@@ -418,7 +457,12 @@ def _mirror(data: Any, *, team: Team) -> Subscription:
 
 
 def _schedule_downgrade(
-    *, current: CurrentPlan, price: Price, idempotency: tuple[Any, ...], user: User
+    *,
+    current: CurrentPlan,
+    price: Price,
+    metered: list[str],
+    idempotency: tuple[Any, ...],
+    user: User,
 ) -> PlanChangeOutcome:
     client = stripe_client()
     try:
@@ -433,16 +477,22 @@ def _schedule_downgrade(
         first = schedule.phases[0]
         schedule = client.v1.subscription_schedules.update(
             schedule_id,
-            {
+            {  # type: ignore[arg-type]
                 "end_behavior": "release",
                 "phases": [
                     {
-                        "items": [{"price": current.price_id, "quantity": current.quantity}],
+                        "items": _phase_items(
+                            price_id=current.price_id,
+                            quantity=current.quantity,
+                            metered=[p for _i, p in current.metered_items],
+                        ),
                         "start_date": first.start_date,
                         "end_date": first.end_date,
                     },
                     {
-                        "items": [{"price": price.id, "quantity": current.quantity}],
+                        "items": _phase_items(
+                            price_id=price.id, quantity=current.quantity, metered=metered
+                        ),
                         "duration": {"interval": current.interval},
                     },
                 ],
