@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 4  # bump when Access changes shape (it is pickled) or the key does
+CACHE_VERSION = 5  # bump when Access changes shape (it is pickled) or the key does
 # Upper bound on how long a cached answer lives even if no webhook invalidates it.
 MAX_CACHE_SECONDS = 3600
 # Per-process entries kept in memory (an Access is well under 1 KiB).
@@ -68,6 +68,9 @@ class Access:
     current_period_end: datetime | None = None
     trial_end: datetime | None = None
     grace_ends_at: datetime | None = None
+    # Payment collection paused (pause_collection) until this moment (None: not paused).
+    collection_resumes_at: datetime | None = None
+    collection_paused: bool = False
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -124,6 +127,9 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         past_due_since=past_due_since,
         now=now,
         grace_days=settings.BILLING_PAST_DUE_GRACE_DAYS,
+        collection_paused=state.collection_paused,
+        collection_resumes_at=state.collection_resumes_at,
+        paused_access=settings.BILLING_PAUSED_ACCESS,
     )
     if _disputed(team=team, has_access=decision.has_access):
         decision = Decision(False, Reason.DISPUTED)
@@ -140,6 +146,8 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
         "trial_end": state.trial_end,
         "grace_ends_at": decision.grace_ends_at,
         "reason": decision.reason,
+        "collection_paused": state.collection_paused,
+        "collection_resumes_at": state.collection_resumes_at,
     }
     if not decision.has_access or plan is None:
         if decision.has_access and plan is None:
@@ -259,7 +267,12 @@ def _ttl(access: Access, now: datetime) -> int:
     """Cache no longer than the next moment the decision could change by itself."""
     boundaries = [
         moment
-        for moment in (access.grace_ends_at, access.current_period_end, access.trial_end)
+        for moment in (
+            access.grace_ends_at,
+            access.current_period_end,
+            access.trial_end,
+            access.collection_resumes_at,
+        )
         if moment is not None and moment > now
     ]
     seconds = float(MAX_CACHE_SECONDS)

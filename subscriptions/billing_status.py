@@ -101,6 +101,21 @@ def billing_status(*, overview: BillingOverview, access: Access) -> BillingStatu
             manageable=True,
             can_cancel=True,
         )
+    if reason == Reason.COLLECTION_PAUSED:
+        until = access.collection_resumes_at
+        return BillingStatus(
+            free,
+            (
+                _(
+                    "Payments for %(plan)s are paused until %(date)s; "
+                    "the free plan applies meanwhile."
+                )
+                % {"date": _day(until), **named}
+                if until
+                else _("Payments for %(plan)s are paused; the free plan applies meanwhile.") % named
+            ),
+            "warning",
+        )
     if reason == Reason.CANCELING:
         return BillingStatus(
             paid,

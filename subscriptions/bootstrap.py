@@ -46,6 +46,16 @@ WEBHOOK_EVENTS = [
     "customer.subscription.paused",
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
+    # An upgrade held for its payment (payment_behavior=pending_if_incomplete) applied or dropped.
+    "customer.subscription.pending_update_applied",
+    "customer.subscription.pending_update_expired",
+    # A downgrade scheduled for the period end (subscriptions/plan_change.py).
+    "subscription_schedule.created",
+    "subscription_schedule.updated",
+    "subscription_schedule.released",
+    "subscription_schedule.canceled",
+    "subscription_schedule.completed",
+    "subscription_schedule.aborted",
     "invoice.created",
     "invoice.finalized",
     "invoice.paid",

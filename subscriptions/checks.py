@@ -59,3 +59,33 @@ def dispute_access_is_known(app_configs: Any = None, **kwargs: Any) -> list[chec
             id="subscriptions.E004",
         )
     ]
+
+
+PAUSE_BEHAVIORS = ("void", "keep_as_draft")
+
+
+@checks.register()
+def billing_pause_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """BILLING_PAUSE_BEHAVIOR and BILLING_PAUSED_ACCESS take one of their documented values."""
+    from .policy import PAUSED_ACCESS_CHOICES
+
+    errors: list[checks.CheckMessage] = []
+    behavior = getattr(settings, "BILLING_PAUSE_BEHAVIOR", "void")
+    if behavior not in PAUSE_BEHAVIORS:
+        errors.append(
+            checks.Error(
+                f"BILLING_PAUSE_BEHAVIOR is {behavior!r}.",
+                hint="Use void or keep_as_draft (Stripe's pause_collection[behavior]).",
+                id="subscriptions.E005",
+            )
+        )
+    access = getattr(settings, "BILLING_PAUSED_ACCESS", "free")
+    if access not in PAUSED_ACCESS_CHOICES:
+        errors.append(
+            checks.Error(
+                f"BILLING_PAUSED_ACCESS is {access!r}.",
+                hint="Use free (the free tier while paused) or plan (keep the plan).",
+                id="subscriptions.E006",
+            )
+        )
+    return errors

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     PERIOD_OVER = "period_over"  # cancel_at_period_end and the period has ended
     NO_ACCESS_STATUS = "no_access_status"
     NO_SUBSCRIPTION = "no_subscription"
+    # pause_collection is set and BILLING_PAUSED_ACCESS is "free": free tier until it resumes.
+    COLLECTION_PAUSED = "collection_paused"
     # A payment is disputed and BILLING_DISPUTE_ACCESS restricts the team to the free tier.
     DISPUTED = "disputed"
 
@@ -39,6 +41,8 @@ DISPUTE_OPEN_STATUSES = (
 DISPUTE_ACCESS_UNCHANGED = "unchanged"  # staff decide case by case
 DISPUTE_ACCESS_FREE_TIER = "free_tier"
 DISPUTE_ACCESS_CHOICES = (DISPUTE_ACCESS_UNCHANGED, DISPUTE_ACCESS_FREE_TIER)
+# What a team whose payment collection is paused keeps (setting BILLING_PAUSED_ACCESS).
+PAUSED_ACCESS_CHOICES = ("free", "plan")
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,25 @@ def decide(
     past_due_since: datetime | None,
     now: datetime,
     grace_days: int,
+    collection_resumes_at: datetime | None = None,
+    collection_paused: bool = False,
+    paused_access: str = "free",
 ) -> Decision:
-    """Decide access for one subscription state at ``now``."""
+    """Decide access for one subscription state at ``now``.
+
+    ``collection_paused`` is Stripe's ``pause_collection`` (the subscription stays
+    ``active`` and Stripe collects nothing): with ``paused_access="free"`` the team
+    is on the free tier until ``collection_resumes_at`` (None: until resumed).
+    """
     if status is None:
         return Decision(False, Reason.NO_SUBSCRIPTION)
+    if (
+        collection_paused
+        and paused_access == "free"
+        and status in subscription_status.ACCESS
+        and (collection_resumes_at is None or now < collection_resumes_at)
+    ):
+        return Decision(False, Reason.COLLECTION_PAUSED)
     if status in subscription_status.ACCESS:
         if cancel_at_period_end and current_period_end is not None:
             # The mirror may lag the end of the period by a webhook: never grant past it.

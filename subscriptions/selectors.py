@@ -49,6 +49,12 @@ class SubscriptionState:
     default_payment_method_id: str | None
     # trial_settings.end_behavior.missing_payment_method: cancel, pause or create_invoice.
     trial_missing_payment_method: str | None = None
+    # pause_collection: payment collection paused (the status stays active) until resumes_at.
+    collection_paused: bool = False
+    collection_pause_behavior: str | None = None
+    collection_resumes_at: datetime | None = None
+    # The subscription schedule that manages it (a scheduled plan change), if any.
+    schedule_id: str | None = None
 
 
 def customer_for_team(*, team: Team | None) -> Customer | None:
@@ -105,6 +111,8 @@ def subscription_state(subscription: Subscription) -> SubscriptionState:
     latest_invoice = data.get("latest_invoice")
     default_pm = data.get("default_payment_method")
     customer = data.get("customer")
+    pause = data.get("pause_collection") or {}
+    schedule = data.get("schedule")
     return SubscriptionState(
         id=subscription.id,
         customer_id=customer if isinstance(customer, str) else (customer or {}).get("id", ""),
@@ -129,6 +137,10 @@ def subscription_state(subscription: Subscription) -> SubscriptionState:
                 "missing_payment_method"
             )
         ),
+        collection_paused=bool(pause),
+        collection_pause_behavior=pause.get("behavior"),
+        collection_resumes_at=_ts(pause.get("resumes_at")),
+        schedule_id=schedule if isinstance(schedule, str) or schedule is None else schedule["id"],
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_dunning, views_staff, views_tax
+from . import views, views_dunning, views_plan_change, views_staff, views_tax
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
@@ -18,6 +18,10 @@ team_urlpatterns = [
     path("billing/portal/", views.portal, name="billing_portal"),
     path("billing/portal/return/", views.portal_return, name="billing_portal_return"),
     path("billing/resume/", views.resume, name="billing_resume"),
+    path("billing/change/", views_plan_change.change, name="billing_change"),
+    path("billing/change/keep/", views_plan_change.keep_plan, name="billing_change_keep"),
+    path("billing/pause/", views_plan_change.pause_collection, name="billing_pause"),
+    path("billing/pause/resume/", views_plan_change.resume_collection, name="billing_pause_resume"),
     path("billing/tax-ids/", views_tax.tax_id_create, name="billing_tax_id_create"),
     path(
         "billing/tax-ids/<str:tax_id>/delete/",

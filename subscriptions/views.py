@@ -156,8 +156,12 @@ def checkout(request: HttpRequest, team_slug: str) -> HttpResponse:
     if status == SubscriptionStatus.INCOMPLETE:
         messages.warning(request, _("Finish the payment of your pending subscription first."))
         return _billing_redirect(request)
+    if status in ("active", "trialing"):
+        # Never two subscriptions: a subscriber sees the price of the change first.
+        query = urlencode({"price": lookup_key})
+        return SeeOther(f"{reverse('billing_change', kwargs={'team_slug': team.slug})}?{query}")
     if status in LIVE_STATUSES:
-        # Never two subscriptions: plan changes happen in the portal.
+        # Never two subscriptions: other live states are settled in the portal.
         if request.method == "GET":
             messages.info(request, _("You already have a subscription. Change plans here."))
             return _billing_redirect(request)

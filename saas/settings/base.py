@@ -429,6 +429,10 @@ if SENTRY_DSN:
 # --- Billing ----------------------------------------------------------------------
 
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=7)
+# Pausing payment collection: what Stripe does with the invoices of the paused months
+# (void or keep_as_draft) and what the team keeps meanwhile ("free" tier, or its "plan").
+BILLING_PAUSE_BEHAVIOR = env("BILLING_PAUSE_BEHAVIOR", default="void")
+BILLING_PAUSED_ACCESS = env("BILLING_PAUSED_ACCESS", default="free")
 # What a team keeps while one of its payments is disputed: "unchanged" (staff decide)
 # or "free_tier" (paid features wait until the dispute is won or closed).
 BILLING_DISPUTE_ACCESS = env.str("BILLING_DISPUTE_ACCESS", default="unchanged")

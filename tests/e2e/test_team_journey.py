@@ -115,9 +115,10 @@ def test_owner_invites_a_colleague_who_signs_up_and_joins(
     assert "Its owners and admins manage billing" in billing
     assert colleague.get_by_role("button", name="Open billing portal").count() == 0
     _shot(colleague, "4-member-billing")
-    # The owner does get the portal.
+    # The owner does get the portal and the plan change.
     page.goto(f"{base}/t/rocket-labs/billing/")
-    assert page.get_by_role("button", name="Change plan").count() == 1
+    assert page.get_by_role("button", name="Open billing portal").count() == 1
+    assert page.get_by_role("link", name="Change plan").count() == 1
 
     # Switching teams switches features: the team has API access, the personal team not.
     colleague.goto(f"{base}/t/rocket-labs/app/api/")

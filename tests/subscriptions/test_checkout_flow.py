@@ -105,12 +105,14 @@ def test_unknown_price_is_a_400_page(client: Client, billing: Billing, price: st
     assert b"no longer sold" in response.content or b"does not exist" in response.content
 
 
-def test_existing_subscriber_is_sent_to_the_portal(client: Client, billing: Billing) -> None:
+def test_existing_subscriber_is_sent_to_the_plan_change_preview(
+    client: Client, billing: Billing
+) -> None:
     client.force_login(make_user())
     client.get(billing.subscribe(client, "starter_monthly", card=None))
     response = client.post(tpath(client, "/billing/checkout/"), {"price": "pro_monthly"})
     assert response.status_code == 303
-    assert "/portal/" in response["Location"]
+    assert response["Location"].endswith("/billing/change/?price=pro_monthly")
     assert Subscription.objects.count() == 1
 
 
