@@ -173,6 +173,9 @@ def test_per_seat_team_pays_for_members_as_they_join_and_leave(
     assert _proration_lines(subscription.id) == []
     page.goto(f"{base}/t/seat-crew/billing/")
     assert page.locator("#seats-used").inner_text().startswith("3 of 3 seats used")
+    # The bar is drawn by a width class: the strict CSP drops an inline style.
+    bar = page.locator("[aria-labelledby=seats-heading] .progress-bar")
+    assert "w-100" in (bar.get_attribute("class") or "").split()
 
     # The owner invites a colleague from the team settings.
     page.goto(f"{base}/t/seat-crew/settings/")
