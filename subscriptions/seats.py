@@ -137,6 +137,13 @@ class SeatUsage:
     def percent_used(self) -> int:
         return min(100, round(100 * self.members / self.paid)) if self.paid else 100
 
+    @property
+    def bar_width_class(self) -> str:
+        """A Bootstrap width utility near ``percent_used``: the strict CSP drops inline styles."""
+        if self.percent_used == 0:
+            return ""
+        return f"w-{min(100, max(25, 25 * round(self.percent_used / 25)))}"
+
 
 def seat_usage(*, team: Team) -> SeatUsage | None:
     """The team's seats, or None when it is not on a live per-seat plan."""
