@@ -22,7 +22,7 @@ from django.test import Client
 from subscriptions import selectors as billing_selectors
 from subscriptions import services as billing_services
 from subscriptions.services import stripe_client
-from tests.billing_helpers import personal_team, tpath
+from tests.billing_helpers import access_now, personal_team, tpath
 from tests.conftest import WorkerProcess
 from tests.e2e.conftest import CHROMIUM
 from tests.factories import make_user
@@ -72,7 +72,14 @@ def test_pro_team_api_calls_are_billed_as_overage_at_renewal(
     client.force_login(user)
     assert client.get(live_billing.subscribe(client, "pro_monthly")).status_code == 200
     team = personal_team(user)
+    # The success page syncs the subscription; if that races the webhooks under load it
+    # says "processing" and the webhooks bring Pro a moment later: wait for the feature.
+    deadline = time.monotonic() + 60
+    while not access_now(team).has("api_access"):
+        assert time.monotonic() < deadline, "Pro's API access never arrived"
+        time.sleep(0.5)
     token = client.post(tpath(client, "/app/api/"), {"action": "generate"})
+    assert token.status_code == 200, token.get("Location")
     secret = str(token.context["new_secret"])
 
     usage_services.usage_record(team, "api_calls", EARLIER_CALLS)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
+from stripe_emulator import EmulatorServer
 
 from accounts.models import User
 from teams import services
@@ -24,6 +25,32 @@ from tests.subscriptions.conftest import Billing
 from tests.teams.test_seats import buy_seats, proration_invoices, remote_quantity, team_of_three
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+
+@pytest.fixture(autouse=True)
+def worker_quiet_at_the_end(
+    live_billing: Billing, stripe_emulator: EmulatorServer
+) -> Iterator[None]:
+    """After each test, let the worker finish what the test set off before the flush.
+
+    The emulator goes on delivering the test's webhooks and the worker processing
+    them; PostgreSQL's flush (TRUNCATE) at teardown would deadlock with a task still
+    writing. Torn down before ``live_billing`` (it depends on it), so before the flush.
+    """
+    yield
+    from saas.celery import app
+
+    stripe_emulator.emulator.dispatcher.wait_idle(10)  # the test's webhooks delivered
+    from subscriptions.models import StripeEvent
+
+    done = (StripeEvent.Status.PROCESSED, StripeEvent.Status.FAILED)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        active = app.control.inspect(timeout=1).active() or {}
+        busy = any(tasks for tasks in active.values())
+        if not busy and not StripeEvent.objects.exclude(status__in=done).exists():
+            return
+        time.sleep(0.3)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
