@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import reload_until
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 from tests.subscriptions.test_webhook_pipeline import settled, wait_for
@@ -68,16 +68,6 @@ def _staff_logs_in(browser: Any, base: str) -> Any:
     return page
 
 
-def _until(page: Any, url: str, text: str, timeout: float = 45) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        page.goto(url)
-        if text in page.content():
-            return
-        assert time.monotonic() < deadline, f"{text!r} never appeared on {url}"
-        time.sleep(1)
-
-
 def test_staff_see_a_disputed_payment_and_win_it_with_evidence(
     browser: Any, live_billing: Billing, celery_worker_process: WorkerProcess, live_server: Any
 ) -> None:
@@ -115,7 +105,7 @@ def test_staff_see_a_disputed_payment_and_win_it_with_evidence(
     assert "Evidence submitted: the dispute is won." in page.content()
     _shot(page, "3-admin-dispute-won")
 
-    _until(page, f"{base}/staff/billing-health/", "No open disputes.")
+    reload_until(page, f"{base}/staff/billing-health/", "No open disputes.")
     _shot(page, "4-health-no-open-dispute")
     assert errors == []
     assert axe.violations == [], axe.report()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import reload_until
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -31,17 +31,6 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium"),
 ]
 PASSWORD = "correct horse battery staple"
-
-
-def _until(page: Any, url: str, text: str, timeout: float = 45) -> None:
-    """Reload ``url`` until ``text`` shows up (webhooks are processed in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page.goto(url)
-        if text in page.content():
-            return
-        assert time.monotonic() < deadline, f"{text!r} never appeared on {url}"
-        time.sleep(1)
 
 
 def test_subscribe_use_cancel_resume(
@@ -111,7 +100,7 @@ def test_subscribe_use_cancel_resume(
     axe.check("emulator-portal-cancel")
     page.get_by_role("button", name="Cancel plan").click()
     access_invalidate(team=personal_team(user))
-    _until(page, f"{base}/billing/", "Resume subscription")
+    reload_until(page, f"{base}/billing/", "Resume subscription")
 
     page.get_by_role("button", name="Resume subscription").click()
     page.wait_for_url(re.compile(r"/billing/$"))

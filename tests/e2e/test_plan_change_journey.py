@@ -27,6 +27,7 @@ from tests.billing_helpers import access_now, personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch
 from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import reload_until
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 
@@ -76,16 +77,6 @@ def _login(browser: Any, base: str, user: Any) -> Any:
     return page
 
 
-def _until(page: Any, url: str, text: str, timeout: float = 45) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        page.goto(url)
-        if text in page.content():
-            return
-        assert time.monotonic() < deadline, f"{text!r} never appeared on {url}"
-        time.sleep(1)
-
-
 def test_upgrade_with_preview_and_3ds(
     browser: Any, live_billing: Billing, celery_worker_process: WorkerProcess, live_server: Any
 ) -> None:
@@ -117,7 +108,7 @@ def test_upgrade_with_preview_and_3ds(
     _shot(page, "upgrade-3ds")
     page.get_by_role("button", name="Complete authentication").click()
     page.wait_for_load_state()
-    _until(page, f"{base}/billing/", "Pro plan")
+    reload_until(page, f"{base}/billing/", "Pro plan")
     _shot(page, "upgrade-done")
     assert access_now(user).plan_key == "pro"
     assert axe.violations == [], axe.report()
