@@ -11,9 +11,9 @@ class SubscriptionsConfig(AppConfig):
 
         from . import checks, receivers  # noqa: F401  (checks registers the system checks)
         from .dunning.receivers import on_billing_event_processed
-        from .mirror import payload_first_install
         from .signals import billing_event_processed
         from .stripe_account import account_lookup_install
+        from .webhooks.mirror import payload_first_install
 
         billing_event_processed.connect(
             on_billing_event_processed, dispatch_uid="subscriptions.dunning.recovered_revenue"

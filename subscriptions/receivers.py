@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from teams.services import TeamDeleteRefused, TeamError
 
-from . import seats, services
+from . import services
+from .changes import seats
 
 if TYPE_CHECKING:
     from teams.models import Team

@@ -484,7 +484,7 @@ def team_has_open_dispute(*, team: Team) -> bool:
     """Whether a payment of ``team`` is disputed and the dispute is not decided yet."""
     from djstripe.models import Dispute
 
-    from .policy import DISPUTE_OPEN_STATUSES
+    from .access.policy import DISPUTE_OPEN_STATUSES
 
     return Dispute.objects.filter(
         charge__customer__subscriber=team,

@@ -30,15 +30,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.requests import request_user
 from saas.logging import response_logged
 
-from . import seats, selectors, services
-from .access import Access
-from .billing_status import billing_status
+from . import selectors, services
+from .access.access import Access
+from .access.billing_status import billing_status
+from .access.gating import request_team
 from .catalog import PlanSpec, get_catalog
+from .changes import seats
 from .dunning.selectors import open_invoice_for_team
-from .gating import request_team
 from .status import LIVE as LIVE_STATUSES
 from .status import SubscriptionStatus
-from .views_tax import tax_id_context
+from .tax.views import tax_id_context
 
 if TYPE_CHECKING:
     from teams.models import Membership, Team

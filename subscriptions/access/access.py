@@ -28,9 +28,10 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from . import selectors
-from . import status as subscription_status
-from .catalog import get_catalog
+from .. import selectors
+from .. import status as subscription_status
+from ..catalog import get_catalog
+from ..status import SubscriptionStatus
 from .policy import (
     DISPUTE_ACCESS_FREE_TIER,
     Decision,
@@ -38,7 +39,6 @@ from .policy import (
     decide,
     restrict_for_dispute,
 )
-from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
     from teams.models import Team

@@ -39,9 +39,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
-from . import selectors, services
-from .catalog import PlanSpec, SeatSpec, get_catalog
-from .status import LIVE as LIVE_STATUSES
+from .. import selectors, services
+from ..catalog import PlanSpec, SeatSpec, get_catalog
+from ..status import LIVE as LIVE_STATUSES
 
 if TYPE_CHECKING:
     from djstripe.models import Subscription
@@ -240,7 +240,7 @@ def seats_changed(*, team_id: int, reason: str) -> int:
 
 
 def _enqueue(team_id: int, version: int) -> None:
-    from .tasks import seats_quantity_sync_task
+    from ..tasks import seats_quantity_sync_task
 
     seats_quantity_sync_task.delay(team_id, version)
 
