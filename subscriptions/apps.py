@@ -7,6 +7,9 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+        from djstripe.models import Price
+
         from teams.signals import invitation_creating, membership_changed, team_deleting
 
         from . import checks, receivers  # noqa: F401  (checks registers the system checks)
@@ -27,3 +30,7 @@ class SubscriptionsConfig(AppConfig):
         invitation_creating.connect(
             receivers.on_invitation_creating, dispatch_uid="subscriptions_seat_limit"
         )
+        for mirrored in (post_save, post_delete):
+            mirrored.connect(
+                receivers.on_price_mirrored, sender=Price, dispatch_uid="subscriptions_prices"
+            )

@@ -83,11 +83,15 @@ def pricing(request: HttpRequest) -> HttpResponse:
     if interval not in INTERVALS:
         interval = "month"
     team = request_team(request)
-    current_plan = _access(request).plan_key if team is not None else None
-    members = seats.team_member_count(team_id=team.pk) if team is not None else 1
+    # The request's access (cached, no query when warm) knows the current plan and
+    # whether the team ever subscribed, which is all trial eligibility asks.
+    access = _access(request) if team is not None else None
+    current_plan = access.plan_key if access is not None else None
+    trial_eligible = access is None or not access.had_subscription
+    members = seats.team_members(team=team) if team is not None else 1
     context = {
         "cards": selectors.pricing_cards(
-            interval=interval, trial_eligible=selectors.trial_eligible(team=team), members=members
+            interval=interval, trial_eligible=trial_eligible, members=members
         ),
         "team": team,
         "interval": interval,

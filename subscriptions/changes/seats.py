@@ -70,6 +70,14 @@ def team_member_count(*, team_id: int) -> int:
     return Membership.objects.filter(team_id=team_id).count()
 
 
+def team_members(*, team: Team) -> int:
+    """The team's members for display: the ``member_count`` that
+    ``teams.selectors.teams_for_user`` loaded with the team when it did (the team of a
+    page without one in its URL comes from that list), else one COUNT."""
+    loaded = getattr(team, "member_count", None)
+    return int(loaded) if loaded is not None else team_member_count(team_id=team.pk)
+
+
 def team_pending_invitation_count(*, team_id: int) -> int:
     """Open, unexpired invitations: each may become a seat."""
     from django.utils import timezone
