@@ -10,7 +10,12 @@ class SubscriptionsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
         from djstripe.models import Price
 
-        from teams.signals import invitation_creating, membership_changed, team_deleting
+        from teams.signals import (
+            invitation_creating,
+            membership_changed,
+            membership_joining,
+            team_deleting,
+        )
 
         from . import checks, receivers  # noqa: F401  (checks registers the system checks)
         from .dunning.receivers import on_billing_event_processed
@@ -29,6 +34,9 @@ class SubscriptionsConfig(AppConfig):
         )
         invitation_creating.connect(
             receivers.on_invitation_creating, dispatch_uid="subscriptions_seat_limit"
+        )
+        membership_joining.connect(
+            receivers.on_membership_joining, dispatch_uid="subscriptions_seat_limit_join"
         )
         for mirrored in (post_save, post_delete):
             mirrored.connect(

@@ -37,6 +37,14 @@ def on_invitation_creating(sender: Any, *, team: Team, **kwargs: Any) -> None:
         raise TeamError(exc.user_message) from exc
 
 
+def on_membership_joining(sender: Any, *, team: Team, **kwargs: Any) -> None:
+    """Refuse a member beyond the per-seat plan's maximum, with the reason."""
+    try:
+        seats.seats_join_check(team=team)
+    except seats.SeatError as exc:
+        raise TeamError(exc.user_message) from exc
+
+
 def on_price_mirrored(sender: Any, **kwargs: Any) -> None:
     """A Price was saved or deleted in the mirror: the pricing page's cached prices are old.
 

@@ -229,6 +229,23 @@ def seats_invitation_check(*, team: Team) -> None:
         )
 
 
+def seats_join_check(*, team: Team) -> None:
+    """Refuse a new member when the members already fill the plan's maximum.
+
+    Invitations count against the maximum when they are made, so this refuses only
+    what they could not foresee: invitations made before a plan with fewer seats.
+    """
+    usage = seat_usage(team=team)
+    if usage is None or usage.seats.maximum is None:
+        return
+    if usage.members >= usage.seats.maximum:
+        raise SeatError(
+            f"{team.name}'s {usage.plan.name} plan has at most {usage.seats.maximum} seats "
+            f"and its {usage.members} members take them all. Ask an owner to remove a "
+            "member or choose a plan with more seats, then open this link again."
+        )
+
+
 # --- Writes ----------------------------------------------------------------------------
 
 
