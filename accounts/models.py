@@ -38,9 +38,6 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     # Shown in the navigation and emails; optional.
     name = models.CharField(_("name"), max_length=150, blank=True)
-    # Unused since the team is the customer (teams.Team.billing_version keys the access
-    # cache now); kept so rolling back to before teams finds it, dropped in a later release.
-    billing_version = models.PositiveBigIntegerField(default=0, editable=False)
     # Set when the user hides the dashboard's first-run checklist (projects.onboarding).
     onboarding_dismissed_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -145,7 +145,7 @@ def main() -> None:
         access_cost = statistics.median(gated_ms) - statistics.median(plain_ms)
 
         # access_for itself, per layer: process memory, Redis, computed from the mirror.
-        from subscriptions.access import access_for, access_local_clear
+        from subscriptions.access.access import access_for, access_local_clear
 
         def from_redis() -> None:
             access_local_clear()

@@ -23,7 +23,7 @@ state, gunicorn with production settings, 2 Celery worker processes with
      saas/devtools/stripe_counter.py, sits between the app and the emulator)
      per processed event, and the 429 answers it saw.
 
-Modes: `payload` is BILLING_MIRROR_FROM_PAYLOAD=true (subscriptions.mirror),
+Modes: `payload` is BILLING_MIRROR_FROM_PAYLOAD=true (subscriptions.webhooks.mirror),
 `stock` is false (dj-stripe's stock processing: every object re-read); the
 ratio is payload against stock in the same run.
 

@@ -194,7 +194,7 @@ class StaffAlert(models.Model):
         """
         prefix = "" if self.livemode else "test/"
         if self.is_dispute:
-            from subscriptions.disputes import dispute_evidence_url
+            from subscriptions.disputes.disputes import dispute_evidence_url
 
             return dispute_evidence_url(self.object_id)
         if self.event_type == self.DUPLICATE_EVENT_TYPE:

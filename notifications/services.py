@@ -1244,7 +1244,7 @@ def dispute_deadline_reminders_send(*, now: datetime | None = None) -> int:
     reruns, a second beat and overlapping runs alert nobody twice. Returns how
     many reminders this run stored.
     """
-    from subscriptions.disputes import disputes_due_soon
+    from subscriptions.disputes.disputes import disputes_due_soon
 
     from .tasks import staff_alert_email_send_task
 

@@ -15,7 +15,7 @@ from allauth.mfa.models import Authenticator
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from subscriptions.access import Access
+from subscriptions.access.access import Access
 
 from .selectors import ProjectUsage
 

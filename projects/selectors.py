@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F, QuerySet
 
-from subscriptions.access import Access
+from subscriptions.access.access import Access
 from subscriptions.catalog import PlanSpec, get_catalog
 
 from .models import ApiToken, Project

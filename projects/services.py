@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from subscriptions.access import Access
+from subscriptions.access.access import Access
 
 from . import selectors
 from .models import ApiToken, Project

@@ -24,8 +24,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.requests import request_user
 from accounts.services import onboarding_checklist_hide
-from subscriptions.access import Access, access_for
-from subscriptions.gating import FeatureRequiredMixin, feature_required
+from subscriptions.access.access import Access, access_for
+from subscriptions.access.gating import FeatureRequiredMixin, feature_required
 from usage.services import UsageLimitReached, usage_consume
 
 from . import selectors, services

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from subscriptions.gating import request_team
+from subscriptions.access.gating import request_team
 from teams.selectors import membership_for
 
 

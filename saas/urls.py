@@ -40,7 +40,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # django-hijack's start/stop (POST + CSRF); who may is support.permissions.
     path("hijack/", include("hijack.urls")),
     path("admin/", admin.site.urls),
-    path("stripe/", include("subscriptions.webhook_urls", namespace="djstripe")),
+    path("stripe/", include("subscriptions.webhooks.urls", namespace="djstripe")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from subscriptions.gating import request_team
-from subscriptions.seats import seat_usage
+from subscriptions.access.gating import request_team
+from subscriptions.changes.seats import seat_usage
 from subscriptions.selectors import billing_overview, pricing_cards
 from teams.middleware import team_default
 

@@ -5,7 +5,7 @@ Stripe's deliveries need none of the site's middleware: no session, user, CSRF
 token, locale, messages or billing access, and no URL resolving. Under a burst of
 deliveries that machinery costs more CPU than storing the event. So ``application``
 hands ``/stripe/webhook/<uuid>/`` straight to the intake view
-(``subscriptions.webhooks.stripe_webhook``), with a Django request and the request
+(``subscriptions.webhooks.intake.stripe_webhook``), with a Django request and the request
 id (for the log lines), and sends everything else, other webhook paths included,
 through the full stack.
 
@@ -37,11 +37,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saas.settings.production")
 
 django_application = get_wsgi_application()
 
-from subscriptions.webhooks import stripe_webhook  # noqa: E402 (needs settings)
+from subscriptions.webhooks.intake import stripe_webhook  # noqa: E402 (needs settings)
 
 logger = logging.getLogger(__name__)
 
-# The webhook URL as saas/urls.py mounts it (stripe/ + subscriptions.webhook_urls'
+# The webhook URL as saas/urls.py mounts it (stripe/ + subscriptions.webhooks.urls'
 # webhook/<uuid:uuid>/), the uuid as Django's converter matches it.
 WEBHOOK_PATH = re.compile(
     r"^/stripe/webhook/"
@@ -68,7 +68,7 @@ def release_connections() -> None:
     keeps its health check. Django would check it again (a ``SELECT 1``) at
     the start of the next request. The intake does not need that: its one
     statement is idempotent, and is retried once on a new connection when the
-    database dropped the old one (subscriptions/webhook_store.py).
+    database dropped the old one (subscriptions/webhooks/store.py).
     """
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):

@@ -12,13 +12,11 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 from djstripe.models import APIKey
 
-from . import (
-    admin_disputes,  # noqa: F401 - registers the dispute and staff refund admins
-    team_admin,  # noqa: F401  (registers the Team admin with its billing columns)
-)
+from . import team_admin  # noqa: F401  (registers the Team admin with its billing columns)
+from .disputes import admin as admin_disputes  # noqa: F401 - registers the dispute and refund admins
 from .models import CustomerEntitlements, DuplicateSubscription, StripeEvent, TestClockTime
-from .pipeline import stripe_events_replay
 from .selectors import stripe_dashboard_url
+from .webhooks.pipeline import stripe_events_replay
 
 
 @admin.register(StripeEvent)

@@ -7,13 +7,21 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from teams.signals import invitation_creating, membership_changed, team_deleting
+        from django.db.models.signals import post_delete, post_save
+        from djstripe.models import Price
+
+        from teams.signals import (
+            invitation_creating,
+            membership_changed,
+            membership_joining,
+            team_deleting,
+        )
 
         from . import checks, receivers  # noqa: F401  (checks registers the system checks)
         from .dunning.receivers import on_billing_event_processed
-        from .mirror import payload_first_install
         from .signals import billing_event_processed
         from .stripe_account import account_lookup_install
+        from .webhooks.mirror import payload_first_install
 
         billing_event_processed.connect(
             on_billing_event_processed, dispatch_uid="subscriptions.dunning.recovered_revenue"
@@ -27,3 +35,10 @@ class SubscriptionsConfig(AppConfig):
         invitation_creating.connect(
             receivers.on_invitation_creating, dispatch_uid="subscriptions_seat_limit"
         )
+        membership_joining.connect(
+            receivers.on_membership_joining, dispatch_uid="subscriptions_seat_limit_join"
+        )
+        for mirrored in (post_save, post_delete):
+            mirrored.connect(
+                receivers.on_price_mirrored, sender=Price, dispatch_uid="subscriptions_prices"
+            )

@@ -49,7 +49,7 @@ WEBHOOK_EVENTS = [
     # An upgrade held for its payment (payment_behavior=pending_if_incomplete) applied or dropped.
     "customer.subscription.pending_update_applied",
     "customer.subscription.pending_update_expired",
-    # A downgrade scheduled for the period end (subscriptions/plan_change.py).
+    # A downgrade scheduled for the period end (subscriptions/changes/plan_change.py).
     "subscription_schedule.created",
     "subscription_schedule.updated",
     "subscription_schedule.released",
@@ -525,7 +525,7 @@ def _portal_product(plan: PlanSpec, product: Any, prices: list[Any]) -> dict[str
     ``adjustable_quantity`` (portal configuration API, since 2025-07-30.basil) lets
     the customer buy seats in advance in the portal, within the plan's limits. The
     portal cannot know the team's member count: a quantity below it is raised back
-    by the seat sync (subscriptions/seats.py).
+    by the seat sync (subscriptions/changes/seats.py).
     """
     entry: dict[str, Any] = {"product": product.id, "prices": [p.id for p in prices]}
     if plan.seats is not None:

@@ -47,7 +47,7 @@ def stripe_key_matches_mode(app_configs: Any = None, **kwargs: Any) -> list[chec
 @checks.register()
 def dispute_access_is_known(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """BILLING_DISPUTE_ACCESS is one of the policies the access check knows."""
-    from .policy import DISPUTE_ACCESS_CHOICES
+    from .access.policy import DISPUTE_ACCESS_CHOICES
 
     value = getattr(settings, "BILLING_DISPUTE_ACCESS", "unchanged")
     if value in DISPUTE_ACCESS_CHOICES:
@@ -67,7 +67,7 @@ PAUSE_BEHAVIORS = ("void", "keep_as_draft")
 @checks.register()
 def billing_pause_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """BILLING_PAUSE_BEHAVIOR and BILLING_PAUSED_ACCESS take one of their documented values."""
-    from .policy import PAUSED_ACCESS_CHOICES
+    from .access.policy import PAUSED_ACCESS_CHOICES
 
     errors: list[checks.CheckMessage] = []
     behavior = getattr(settings, "BILLING_PAUSE_BEHAVIOR", "void")

@@ -148,7 +148,7 @@ class MirrorWatermark(models.Model):
 
     Stripe does not deliver events in order and its objects carry no version
     number, so the newest event `created` (whole seconds) that wrote an object
-    is what orders the next one (subscriptions.mirror). ``content_hash`` is the
+    is what orders the next one (subscriptions.webhooks.mirror). ``content_hash`` is the
     hash of the payload mirrored at that second, so a second event in the same
     second with the same content is known to be a repeat; with different
     content the order is undecidable and the object is read from Stripe.

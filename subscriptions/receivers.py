@@ -1,12 +1,16 @@
-"""Billing's receivers of the signals of the apps below it (teams); connected in apps.py."""
+"""Billing's receivers of the signals of the apps below it (teams) and of dj-stripe's models;
+connected in apps.py."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
+
 from teams.services import TeamDeleteRefused, TeamError
 
-from . import seats, services
+from . import selectors, services
+from .changes import seats
 
 if TYPE_CHECKING:
     from teams.models import Team
@@ -31,3 +35,21 @@ def on_invitation_creating(sender: Any, *, team: Team, **kwargs: Any) -> None:
         seats.seats_invitation_check(team=team)
     except seats.SeatError as exc:
         raise TeamError(exc.user_message) from exc
+
+
+def on_membership_joining(sender: Any, *, team: Team, **kwargs: Any) -> None:
+    """Refuse a member beyond the per-seat plan's maximum, with the reason."""
+    try:
+        seats.seats_join_check(team=team)
+    except seats.SeatError as exc:
+        raise TeamError(exc.user_message) from exc
+
+
+def on_price_mirrored(sender: Any, **kwargs: Any) -> None:
+    """A Price was saved or deleted in the mirror: the pricing page's cached prices are old.
+
+    At once (a read in this transaction, or a test's, sees the change) and again on
+    commit (an entry another process filled from the rows before the commit is old too).
+    """
+    selectors.catalog_prices_invalidate()
+    transaction.on_commit(selectors.catalog_prices_invalidate)

@@ -6,11 +6,14 @@ code: callers get typed values, not raw Stripe dicts.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from djstripe.models import Customer, Feature, Invoice, Price, Subscription
 
 from .catalog import CATALOG_TAG, get_catalog
@@ -270,21 +273,66 @@ class PlanCard:
         return 0 if self.trial_days else self.period_total
 
 
+# The catalog's prices as mirrored, for the plan cards: read on every pricing visit, changed
+# only when a Price is mirrored (billing_bootstrap, price.* webhooks). Cached under a
+# version token that every save or delete of a Price replaces (receivers.py: at once and
+# again on commit, so an entry filled from a read before the commit is never current
+# after it). The timeout bounds what a lost replacement (Redis down at that moment, or
+# the token evicted) can leave stale.
+PRICES_CACHE_SECONDS = 300
+PRICES_VERSION_KEY = "pricing:prices:version"
+
+
+@dataclass(frozen=True)
+class MirrorPrice:
+    lookup_key: str
+    currency: str
+    unit_amount: int | None
+    interval: str | None
+
+
+def catalog_prices(*, lookup_keys: list[str]) -> dict[str, MirrorPrice]:
+    """The active mirrored prices with these lookup keys, by lookup key: from the cache,
+    else one query."""
+    version = cache.get(PRICES_VERSION_KEY) or "0"
+    wanted = "\n".join(sorted(lookup_keys)).encode()
+    digest = hashlib.sha256(wanted).hexdigest()[:16]
+    key = f"pricing:prices:{int(settings.STRIPE_LIVE_MODE)}:{digest}:{version}"
+    cached: dict[str, MirrorPrice] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    prices = {
+        price.lookup_key: MirrorPrice(
+            lookup_key=price.lookup_key,
+            currency=price.currency,
+            unit_amount=price.stripe_data.get("unit_amount"),
+            interval=(price.stripe_data.get("recurring") or {}).get("interval"),
+        )
+        for price in Price.objects.filter(
+            lookup_key__in=lookup_keys, active=True, livemode=settings.STRIPE_LIVE_MODE
+        ).only("id", "lookup_key", "currency", "stripe_data")
+        if price.lookup_key
+    }
+    cache.set(key, prices, timeout=PRICES_CACHE_SECONDS)
+    return prices
+
+
+def catalog_prices_invalidate() -> None:
+    """Make every cached ``catalog_prices`` answer old (a new version token)."""
+    cache.set(PRICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
 def pricing_cards(*, interval: str, trial_eligible: bool, members: int = 1) -> list[PlanCard]:
     """Plan cards for ``interval`` ("month" or "year"): catalog text, mirror prices.
 
     ``trial_eligible`` (see ``trial_eligible()``) says whether trials are
     offered; ``members`` (the team's) is the default seat count of per-seat
-    plans, within their limits. One query whatever the number of plans.
+    plans, within their limits. One query whatever the number of plans, none when the
+    prices are cached (``catalog_prices``).
     """
     catalog = get_catalog()
     wanted = {p.lookup_key: p for plan in catalog.paid_plans for p in plan.prices}
-    prices = {
-        price.lookup_key: price
-        for price in Price.objects.filter(
-            lookup_key__in=list(wanted), active=True, livemode=settings.STRIPE_LIVE_MODE
-        ).only("id", "lookup_key", "currency", "stripe_data")
-    }
+    prices = catalog_prices(lookup_keys=list(wanted))
     cards: list[PlanCard] = []
     for plan in catalog.plans:
         base: dict[str, Any] = {
@@ -304,14 +352,13 @@ def pricing_cards(*, interval: str, trial_eligible: bool, members: int = 1) -> l
         price = prices.get(spec.lookup_key) if spec else None
         if spec is None or price is None:
             continue  # not sold at this interval, or not bootstrapped yet
-        recurring = price.stripe_data.get("recurring") or {}
         cards.append(
             PlanCard(
                 **base,
                 lookup_key=spec.lookup_key,
-                amount=price.stripe_data.get("unit_amount"),
+                amount=price.unit_amount,
                 currency=price.currency,
-                interval=recurring.get("interval", interval),
+                interval=price.interval or interval,
                 **_seat_fields(plan, members),
             )
         )
@@ -484,7 +531,7 @@ def team_has_open_dispute(*, team: Team) -> bool:
     """Whether a payment of ``team`` is disputed and the dispute is not decided yet."""
     from djstripe.models import Dispute
 
-    from .policy import DISPUTE_OPEN_STATUSES
+    from .access.policy import DISPUTE_OPEN_STATUSES
 
     return Dispute.objects.filter(
         charge__customer__subscriber=team,

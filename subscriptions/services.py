@@ -25,12 +25,12 @@ from djstripe.models import Customer, Price, Subscription
 
 from . import selectors
 from . import status as subscription_status
-from .access import access_invalidate
+from .access.access import access_invalidate
 from .catalog import get_catalog
 from .models import CustomerEntitlements, TestClockTime
 from .status import SubscriptionStatus
 from .stripe_budget import background_http_client
-from .tax import checkout_tax_params
+from .tax.tax import checkout_tax_params
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -9,8 +9,8 @@ import stripe
 from celery import shared_task
 from django.conf import settings
 
-from . import pipeline
 from .services import StripeUnavailable
+from .webhooks import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def webhook_events_prune_task() -> int:
 @shared_task(name="subscriptions.billing_reconcile", acks_late=True, soft_time_limit=1800)
 def billing_reconcile_task() -> int:
     """Beat, daily: compare the mirror with Stripe and fix drift."""
-    from .reconcile import billing_reconcile
+    from .reports.reconcile import billing_reconcile
 
     return len(billing_reconcile().fixed)
 
@@ -101,10 +101,10 @@ def billing_reconcile_task() -> int:
     ignore_result=True,
 )
 def seats_quantity_sync_task(team_id: int, seat_version: int | None = None) -> str:
-    """Make the team's paid seats follow its members (subscriptions/seats.py)."""
+    """Make the team's paid seats follow its members (subscriptions/changes/seats.py)."""
     from django.core.exceptions import ObjectDoesNotExist
 
-    from .seats import seats_quantity_sync
+    from .changes.seats import seats_quantity_sync
 
     try:
         return seats_quantity_sync(team_id=team_id, seat_version=seat_version).status
@@ -116,6 +116,6 @@ def seats_quantity_sync_task(team_id: int, seat_version: int | None = None) -> s
 @shared_task(name="subscriptions.seats.reconcile", acks_late=True, soft_time_limit=1800)
 def seats_reconcile_task() -> int:
     """Beat, daily: fix per-seat teams whose paid quantity drifted from their members."""
-    from .reconcile import seats_reconcile
+    from .reports.reconcile import seats_reconcile
 
     return len(seats_reconcile().fixed)

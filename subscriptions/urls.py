@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_dunning, views_plan_change, views_staff, views_tax
+from . import views
+from .changes import views as views_plan_change
+from .dunning import views as views_dunning
+from .reports import views as views_staff
+from .tax import views as views_tax
 
 urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),

@@ -30,15 +30,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.requests import request_user
 from saas.logging import response_logged
 
-from . import seats, selectors, services
-from .access import Access
-from .billing_status import billing_status
+from . import selectors, services
+from .access.access import Access
+from .access.billing_status import billing_status
+from .access.gating import request_team
 from .catalog import PlanSpec, get_catalog
+from .changes import seats
 from .dunning.selectors import open_invoice_for_team
-from .gating import request_team
 from .status import LIVE as LIVE_STATUSES
 from .status import SubscriptionStatus
-from .views_tax import tax_id_context
+from .tax.views import tax_id_context
 
 if TYPE_CHECKING:
     from teams.models import Membership, Team
@@ -82,11 +83,15 @@ def pricing(request: HttpRequest) -> HttpResponse:
     if interval not in INTERVALS:
         interval = "month"
     team = request_team(request)
-    current_plan = _access(request).plan_key if team is not None else None
-    members = seats.team_member_count(team_id=team.pk) if team is not None else 1
+    # The request's access (cached, no query when warm) knows the current plan and
+    # whether the team ever subscribed, which is all trial eligibility asks.
+    access = _access(request) if team is not None else None
+    current_plan = access.plan_key if access is not None else None
+    trial_eligible = access is None or not access.had_subscription
+    members = seats.team_members(team=team) if team is not None else 1
     context = {
         "cards": selectors.pricing_cards(
-            interval=interval, trial_eligible=selectors.trial_eligible(team=team), members=members
+            interval=interval, trial_eligible=trial_eligible, members=members
         ),
         "team": team,
         "interval": interval,

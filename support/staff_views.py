@@ -1,7 +1,7 @@
 """Staff pages: find a customer, and everything about one team or user on one page.
 
 Anonymous visitors go to the login page, signed-in non-staff get a 404
-(``subscriptions.views_staff.staff_required``, as the billing health page).
+(``subscriptions.reports.views.staff_required``, as the billing health page).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from subscriptions.views_staff import staff_required
+from subscriptions.reports.views import staff_required
 from teams.models import Team
 
 from . import selectors

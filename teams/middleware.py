@@ -4,7 +4,7 @@
 membership check: a user who is not a member gets 404 (the page does not say
 whether the team exists). ``request.team_current()`` answers on every page (the
 URL's team, else the last team the user opened, else the personal team) and costs
-a query only when called; ``subscriptions.gating.AccessMiddleware`` builds
+a query only when called; ``subscriptions.access.gating.AccessMiddleware`` builds
 ``request.access`` from it. The session only remembers which team to propose; it
 never decides which team a page acts for.
 """
@@ -65,7 +65,7 @@ def _memo(compute: Callable[[], Team | None]) -> Callable[[], Team | None]:
 
 
 class TeamMiddleware:
-    """After AuthenticationMiddleware and before ``subscriptions.gating.AccessMiddleware``."""
+    """After AuthenticationMiddleware, before ``subscriptions.access.gating.AccessMiddleware``."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

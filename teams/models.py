@@ -25,10 +25,10 @@ class Team(models.Model):
         blank=True,
         related_name="personal_team",
     )
-    # Bumped whenever the team's billing may have changed (subscriptions.access); the
+    # Bumped whenever the team's billing may have changed (subscriptions.access.access); the
     # access cache is keyed by it, so loading the team says which cached answer is current.
     billing_version = models.PositiveBigIntegerField(default=0, editable=False)
-    # Per-seat plans (subscriptions/seats.py): the quantity the owner chose (at
+    # Per-seat plans (subscriptions/changes/seats.py): the quantity the owner chose (at
     # checkout, "buy seats" or in the portal). The paid quantity never goes below it:
     # quantity = max(members, seats_purchased, plan minimum).
     seats_purchased = models.PositiveIntegerField(_("seats bought"), default=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
 from .models import Invitation, Membership, Team
 
@@ -15,9 +15,23 @@ BILLING_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN)
 
 
 def teams_for_user(*, user: User) -> QuerySet[Team]:
-    """The user's teams, personal team first, then by name."""
+    """The user's teams, personal team first, then by name, each with ``member_count``.
+
+    The count rides along (a subquery per team, not a join that the user filter would
+    narrow to one row) because the team a page without a team in its URL acts for is
+    picked from this list, and pages such as pricing need its members without another
+    query.
+    """
+    members = (
+        Membership.objects.filter(team=OuterRef("pk"))
+        .order_by()
+        .values("team")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Team.objects.filter(memberships__user=user)
+        .annotate(member_count=Subquery(members))
         .order_by(F("personal_for").asc(nulls_last=True), "name", "id")
         .distinct()
     )

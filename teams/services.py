@@ -25,7 +25,7 @@ from django.utils.text import slugify
 from saas.email import email_message_build
 
 from .models import Invitation, Membership, Team
-from .signals import invitation_creating, membership_changed, team_deleting
+from .signals import invitation_creating, membership_changed, membership_joining, team_deleting
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -265,6 +265,18 @@ def _issue(invitation: Invitation) -> str:
     return token
 
 
+def _team_lock(team_id: int) -> None:
+    """Lock the team row until the transaction ends.
+
+    Seat limits are "count, then add one": without the lock two invitations (or two
+    acceptances) at the same moment would each count the room for one and both be
+    added. The second now waits here and counts after the first commits. PostgreSQL
+    locks the row; SQLite ignores ``select_for_update``, but its transactions here are
+    IMMEDIATE (settings), so the whole transaction already runs one writer at a time.
+    """
+    Team.objects.select_for_update().filter(pk=team_id).values_list("pk", flat=True).get()
+
+
 def invitation_create(
     *, actor: Membership, email: str, role: str = Role.MEMBER
 ) -> IssuedInvitation:
@@ -279,11 +291,12 @@ def invitation_create(
         raise NotAllowed("Create a team to invite people; your personal team is just for you.")
     if Membership.objects.filter(team=actor.team, user__email__iexact=email).exists():
         raise TeamError("That person is already a member.")
-    invitation_creating.send(sender=Invitation, team=actor.team)  # may raise TeamError
     invitation = Invitation(team=actor.team, email=email, role=role, invited_by=actor.user)
     token = _issue(invitation)
     try:
         with transaction.atomic():
+            _team_lock(actor.team_id)
+            invitation_creating.send(sender=Invitation, team=actor.team)  # may raise TeamError
             invitation.save()
     except IntegrityError as exc:
         raise TeamError("That address has an open invitation already: resend it.") from exc
@@ -347,6 +360,8 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     """Join the team: the token must be open, unexpired and sent to a verified email of ``user``."""
     with transaction.atomic():
         invitation = invitation_by_token(token=token)
+        # The team first, then the invitation: the one lock order of every seat change.
+        _team_lock(invitation.team_id)
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if not invitation.is_open:
             raise InvitationInvalid("This invitation link is no longer valid. Ask for a new one.")
@@ -355,6 +370,9 @@ def invitation_accept(*, user: User, token: str) -> Membership:
                 "This invitation was sent to another email address. "
                 "Sign in with that address (verified) to accept it."
             )
+        if not Membership.objects.filter(team_id=invitation.team_id, user=user).exists():
+            # May raise TeamError (a per-seat plan's seats all taken), counted under the lock.
+            membership_joining.send(sender=Membership, team=invitation.team)
         membership, created = Membership.objects.get_or_create(
             team_id=invitation.team_id, user=user, defaults={"role": invitation.role}
         )

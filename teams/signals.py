@@ -19,7 +19,16 @@ team_deleting = Signal()
 # counts the seats of a per-seat plan. Arguments: ``team_id``, ``reason``.
 membership_changed = Signal()
 
-# Sent by ``services.invitation_create`` before an invitation is stored, with ``send``
-# so a receiver may refuse it by raising ``services.TeamError`` with a message for the
-# user (billing refuses one beyond a per-seat plan's maximum). Arguments: ``team``.
+# Sent by ``services.invitation_create`` inside the transaction that stores the
+# invitation, after the team row is locked (``select_for_update``), with ``send`` so a
+# receiver may refuse it by raising ``services.TeamError`` with a message for the user
+# (billing refuses one beyond a per-seat plan's maximum). What a receiver counts there
+# cannot change before the invitation is stored: a second invitation to the same team
+# waits for the lock. Arguments: ``team``.
 invitation_creating = Signal()
+
+# Sent by ``services.invitation_accept`` inside its transaction, after the team row is
+# locked, before a new member is added; a receiver may refuse by raising
+# ``services.TeamError`` (billing refuses a member beyond a per-seat plan's maximum,
+# which invitations made before a smaller plan could otherwise reach). Arguments: ``team``.
+membership_joining = Signal()

@@ -17,7 +17,7 @@ from django.test import Client
 from djstripe.models import Customer, Subscription
 
 from accounts.models import User
-from subscriptions.access import Access, access_for, access_invalidate
+from subscriptions.access.access import Access, access_for, access_invalidate
 from teams.models import Team
 from teams.services import team_personal_ensure
 

@@ -27,8 +27,8 @@ def _clear_cache() -> None:
     """Database rows roll back between tests but caches do not: start each test clean."""
     from django.core.cache import cache
 
-    from subscriptions.access import access_local_clear
-    from subscriptions.webhooks import endpoint_cache_clear
+    from subscriptions.access.access import access_local_clear
+    from subscriptions.webhooks.intake import endpoint_cache_clear
     from usage.selectors import local_cache as usage_local_cache
 
     cache.clear()

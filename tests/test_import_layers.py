@@ -74,6 +74,9 @@ def test_the_repository_keeps_the_contract() -> None:
     result = _lint_imports(BASE_DIR)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "Apps depend in one direction KEPT" in result.stdout
+    # The contracts between billing's own sub-packages.
+    assert "Billing logic imports no view KEPT" in result.stdout
+    assert "Access depends on no other billing concern KEPT" in result.stdout
 
 
 def test_the_contract_catches_an_import_from_a_lower_app_to_a_higher_one(
@@ -91,8 +94,14 @@ def test_the_contract_catches_an_import_from_a_lower_app_to_a_higher_one(
     (tmp_path / "teams" / "upward.py").write_text(
         "def cancel(team):\n    from subscriptions.services import team_subscriptions_cancel_now\n"
     )
+    # And, in the same copy, webhook processing that reaches for a page inside billing.
+    (tmp_path / "subscriptions" / "webhooks" / "leak.py").write_text(
+        "def page():\n    from subscriptions.views import pricing\n"
+    )
 
     result = _lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "teams is not allowed to import subscriptions" in result.stdout
     assert "teams.upward -> subscriptions.services" in result.stdout
+    assert "Billing logic imports no view BROKEN" in result.stdout
+    assert "subscriptions.webhooks.leak -> subscriptions.views" in result.stdout

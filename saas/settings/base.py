@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "teams.middleware.TeamMiddleware",
-    "subscriptions.gating.AccessMiddleware",
+    "subscriptions.access.gating.AccessMiddleware",
 ]
 
 ROOT_URLCONF = "saas.urls"
@@ -349,7 +349,8 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"  # maintenance: ping, prune, reconcile
 CELERY_QUEUES_BY_CONCERN = {
     "webhooks": env("BILLING_WEBHOOK_QUEUE", default="webhooks"),
     "emails": "emails",
-    # Seat quantities of per-seat plans synced to Stripe (subscriptions.seats), usage reported.
+    # Seat quantities of per-seat plans synced to Stripe (subscriptions.changes.seats),
+    # usage reported.
     "seats": "seats",
     "usage": "usage",
     "default": CELERY_TASK_DEFAULT_QUEUE,
@@ -360,7 +361,7 @@ CELERY_TASK_ROUTES = {
     "subscriptions.webhook_events_dispatch": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
     "subscriptions.webhook_events_sweep": {"queue": CELERY_QUEUES_BY_CONCERN["webhooks"]},
     "notifications.*": {"queue": CELERY_QUEUES_BY_CONCERN["emails"]},
-    # Seat sync (subscriptions/seats.py) and usage reporting.
+    # Seat sync (subscriptions/changes/seats.py) and usage reporting.
     "subscriptions.seats.*": {"queue": CELERY_QUEUES_BY_CONCERN["seats"]},
     "subscriptions.usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
     "usage.*": {"queue": CELERY_QUEUES_BY_CONCERN["usage"]},
@@ -436,7 +437,7 @@ BILLING_PAUSED_ACCESS = env("BILLING_PAUSED_ACCESS", default="free")
 # What a team keeps while one of its payments is disputed: "unchanged" (staff decide)
 # or "free_tier" (paid features wait until the dispute is won or closed).
 BILLING_DISPUTE_ACCESS = env.str("BILLING_DISPUTE_ACCESS", default="unchanged")
-# Stripe Tax (subscriptions/tax.py): Checkout calculates tax from the billing address it
+# Stripe Tax (subscriptions/tax/tax.py): Checkout calculates tax from the billing address it
 # collects, and the subscription keeps calculating it. Turn it on once Stripe Tax is set
 # up on the account (origin address, registrations).
 BILLING_TAX_AUTOMATIC = env.bool("BILLING_TAX_AUTOMATIC", default=False)
@@ -475,7 +476,7 @@ STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS = env.float(
     "STRIPE_BACKGROUND_RATE_LIMIT_PATIENCE_SECONDS", default=20.0
 )
 # Mirror an event's object from its payload when it is newer than the mirror
-# (subscriptions.mirror); false falls back to dj-stripe's stock processing,
+# (subscriptions.webhooks.mirror); false falls back to dj-stripe's stock processing,
 # which re-reads every object from Stripe.
 BILLING_MIRROR_FROM_PAYLOAD = env.bool("BILLING_MIRROR_FROM_PAYLOAD", default=True)
 # Processed events (and their raw requests) are deleted after this many days.

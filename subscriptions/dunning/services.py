@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from djstripe.models import Invoice, Subscription
 
-from ..access import access_invalidate
+from ..access.access import access_invalidate
 from ..models import RecoveredInvoice, RetentionOffer, StripeEvent
 from ..selectors import subscription_current
 from ..services import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from ..plan_change import CHANGEABLE_STATUSES, pending_upgrade, scheduled_change
+from ..changes.plan_change import CHANGEABLE_STATUSES, pending_upgrade, scheduled_change
 
 register = template.Library()
 

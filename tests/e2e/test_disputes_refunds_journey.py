@@ -19,7 +19,7 @@ from djstripe.models import Customer
 
 from notifications.models import Notification
 from notifications.services import notification_email_message
-from subscriptions.disputes import disputes_open
+from subscriptions.disputes.disputes import disputes_open
 from subscriptions.models import StaffRefund
 from subscriptions.services import stripe_client
 from tests.billing_helpers import personal_team

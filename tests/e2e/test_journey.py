@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from subscriptions.access import access_invalidate
+from subscriptions.access.access import access_invalidate
 from tests.billing_helpers import personal_team
 from tests.conftest import WorkerProcess
 from tests.e2e.axe import AxeWatch

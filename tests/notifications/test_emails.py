@@ -11,7 +11,7 @@ from django.core import mail
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from notifications import services
-from subscriptions.disputes import dispute_evidence_url
+from subscriptions.disputes.disputes import dispute_evidence_url
 from tests.billing_helpers import personal_team
 from tests.email_helpers import assert_branded_email
 from tests.factories import make_user

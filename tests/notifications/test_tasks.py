@@ -21,7 +21,7 @@ from notifications.tasks import (
     notification_emails_requeue_task,
     staff_alert_email_send_task,
 )
-from subscriptions.disputes import dispute_evidence_url
+from subscriptions.disputes.disputes import dispute_evidence_url
 from tests.billing_helpers import personal_team
 from tests.factories import make_user
 from tests.notifications import payloads

@@ -7,7 +7,7 @@ from typing import Any
 from djstripe.models import Subscription
 
 from projects.models import Project
-from subscriptions.access import Access, access_for, access_invalidate
+from subscriptions.access.access import Access, access_for, access_invalidate
 from tests.billing_helpers import give_plan, personal_team
 from tests.factories import make_user
 

@@ -6,7 +6,7 @@ import pytest
 
 from projects import selectors, services
 from projects.models import ApiToken, Project
-from subscriptions.access import access_for
+from subscriptions.access.access import access_for
 from tests.billing_helpers import personal_team
 from tests.projects.helpers import change_plan, make_projects, new_user
 

@@ -73,3 +73,44 @@ def test_every_task_routes_to_a_declared_queue_and_workers_consume_them_all() ->
         assert app.amqp.router.route({}, name)["queue"].name in declared, name
     # A worker started without -Q (make run, the tests' session worker) consumes every queue.
     assert set(app.amqp.queues.consume_from) == declared
+
+
+# The names every task had before subscriptions/ was split into sub-packages. A task's
+# name is what a queued message carries: a name that changed with a module move would
+# leave the messages already in Redis at deploy time with no task to run them.
+TASK_NAMES_BEFORE_THE_SUBPACKAGES = {
+    "notifications.cards_expiring_notify",
+    "notifications.dispute_deadline_reminders",
+    "notifications.notification_email_send",
+    "notifications.notification_emails_requeue",
+    "notifications.staff_alert_email_send",
+    "saas.ping",
+    "subscriptions.billing_reconcile",
+    "subscriptions.seats.quantity_sync",
+    "subscriptions.seats.reconcile",
+    "subscriptions.webhook_event_process",
+    "subscriptions.webhook_events_dispatch",
+    "subscriptions.webhook_events_prune",
+    "subscriptions.webhook_events_sweep",
+    "usage.report",
+}
+
+
+def test_registered_task_names_did_not_change_with_the_module_moves() -> None:
+    import importlib
+    import importlib.util
+
+    from django.conf import settings
+
+    from saas.celery import app
+
+    # What a worker's autodiscovery imports: the tasks module of every app, and saas's.
+    apps = [*settings.INSTALLED_APPS, "saas"]
+    for module in (f"{name}.tasks" for name in apps if "." not in name):
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    ours = {name for name in app.tasks if not name.startswith("celery.")}
+    assert ours == TASK_NAMES_BEFORE_THE_SUBPACKAGES
+    # The beat schedule names tasks by string: each must still resolve to a task.
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled <= ours

@@ -20,9 +20,9 @@ from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from saas import cache as saas_cache
-from subscriptions import webhooks
-from subscriptions.access import access_local_clear
+from subscriptions.access.access import access_local_clear
 from subscriptions.models import StripeEvent
+from subscriptions.webhooks import intake as webhooks
 from tests.billing_helpers import give_plan, tpath
 from tests.conftest import RedisServer
 from tests.factories import make_user

@@ -133,7 +133,7 @@ def test_an_unexpected_error_is_a_logged_500(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("subscriptions.webhooks.webhook_store.store", broken)
+    monkeypatch.setattr("subscriptions.webhooks.intake.webhook_store.store", broken)
     body, signature = _signed("evt_wsgi_bug")
     status, _, content = wsgi("POST", endpoint_path, body, stripe_signature=signature)
     assert status == 500  # Stripe delivers again
@@ -166,7 +166,7 @@ def test_the_connection_is_kept_and_replaced_when_the_database_drops_it(
 def test_a_connection_left_in_a_transaction_is_closed_after_the_delivery(
     endpoint_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from subscriptions import webhooks
+    from subscriptions.webhooks import intake as webhooks
 
     original = webhooks.webhook_store.store
 

@@ -17,9 +17,9 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from subscriptions import health_report
 from subscriptions.models import StripeEvent
-from subscriptions.views_staff import format_seconds
+from subscriptions.reports import health as health_report
+from subscriptions.reports.views import format_seconds
 from tests.billing_helpers import give_plan
 from tests.factories import make_user
 from tests.test_templates import assert_page_is_self_contained

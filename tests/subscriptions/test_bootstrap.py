@@ -129,7 +129,8 @@ def _catalog_with_features(**plan_features: list[str]) -> Catalog:
 
 def _use_catalog(monkeypatch: pytest.MonkeyPatch, catalog: Catalog) -> None:
     """What a deploy with the edited catalog.toml does: every module reads the new file."""
-    from subscriptions import access, selectors
+    from subscriptions import selectors
+    from subscriptions.access import access
 
     for module in (bootstrap_module, access, selectors):
         monkeypatch.setattr(module, "get_catalog", lambda: catalog)
@@ -200,7 +201,7 @@ def test_feature_removed_from_a_plan_is_lost_after_bootstrap(
 
 
 def test_plan_features_follow_the_catalog_for_managed_features_only() -> None:
-    from subscriptions.access import plan_features
+    from subscriptions.access.access import plan_features
 
     managed = frozenset({"exports", "api_access", "old_feature"})
     plan = frozenset({"exports", "api_access"})

@@ -12,8 +12,8 @@ from django.test import Client
 from djstripe.models import Dispute
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from subscriptions.access import access_for, access_invalidate
-from subscriptions.policy import Reason
+from subscriptions.access.access import access_for, access_invalidate
+from subscriptions.access.policy import Reason
 from subscriptions.services import _as_dict, stripe_client
 from teams.models import Team
 from tests.billing_helpers import access_now, personal_team

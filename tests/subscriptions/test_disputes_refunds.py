@@ -15,7 +15,7 @@ from djstripe.models import Customer, Dispute
 from accounts.models import User
 from notifications.models import Notification, StaffAlert
 from notifications.services import dispute_deadline_reminders_send
-from subscriptions import disputes
+from subscriptions.disputes import disputes
 from subscriptions.models import StaffRefund, StripeEvent
 from subscriptions.services import stripe_client
 from subscriptions.services import test_clock_advance as advance_clock

@@ -16,7 +16,7 @@ from notifications.models import Notification
 from notifications.services import cards_expiring_notify
 from saas.context_processors import _billing_banner
 from subscriptions import services
-from subscriptions.access import access_for
+from subscriptions.access.access import access_for
 from subscriptions.dunning import selectors as dunning_selectors
 from subscriptions.models import RecoveredInvoice, RetentionOffer
 from teams.models import Membership

@@ -18,8 +18,9 @@ from django.test import Client
 from djstripe.models import Customer
 
 from notifications.models import Notification, StaffAlert
-from subscriptions import duplicates, services
+from subscriptions import services
 from subscriptions.models import DuplicateSubscription, StripeEvent
+from subscriptions.webhooks import duplicates
 from tests.billing_helpers import access_now, tpath
 from tests.conftest import WorkerProcess
 from tests.factories import make_user

@@ -18,8 +18,8 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from subscriptions import access as access_module
-from subscriptions.access import (
+from subscriptions.access import access as access_module
+from subscriptions.access.access import (
     _cache_key,
     _LocalCache,
     access_for,
@@ -27,13 +27,13 @@ from subscriptions.access import (
     access_local_clear,
     free_access,
 )
-from subscriptions.catalog import get_catalog
-from subscriptions.gating import (
+from subscriptions.access.gating import (
     AccessMiddleware,
     FeatureRequiredMixin,
     feature_required,
     subscription_required,
 )
+from subscriptions.catalog import get_catalog
 from teams.models import Team
 from tests.billing_helpers import give_plan, personal_team
 from tests.factories import make_user

@@ -25,11 +25,11 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from saas.devtools.stripe_counter import StripeCounter, stripe_counter
 from saas.stripe_bases import stripe_bases_restore, stripe_bases_route
-from subscriptions import mirror
 from subscriptions.models import MirrorWatermark, StripeEvent
-from subscriptions.pipeline import stripe_event_process
-from subscriptions.reconcile import billing_reconcile
+from subscriptions.reports.reconcile import billing_reconcile
 from subscriptions.services import customer_sync_all, stripe_client
+from subscriptions.webhooks import mirror
+from subscriptions.webhooks.pipeline import stripe_event_process
 from teams.selectors import team_personal
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing

@@ -15,6 +15,7 @@ from pytest_django.fixtures import DjangoAssertNumQueries
 
 from subscriptions import selectors
 from subscriptions.catalog import Catalog, PlanSpec, PriceSpec, parse_catalog
+from teams.models import Membership
 from tests.billing_helpers import DAY, give_plan, mirror_customer, personal_team, tpath
 from tests.factories import make_user
 
@@ -83,6 +84,50 @@ def test_pricing_queries_do_not_grow_with_plans(
     assert response.status_code == 200
     assert response.content.count(b"Choose Plan") == n_paid
     assert f"${10 * n_paid:,}".encode() in response.content
+    with django_assert_num_queries(0):  # the prices are cached until a Price changes
+        assert client.get("/pricing/?interval=year").content == response.content
+
+
+def test_pricing_for_a_signed_in_member_costs_four_queries(
+    client: Client, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    """Session, user, the user's teams (with the current team's member count), the
+    unread notifications of the navbar bell: the access (current plan, trial used) and
+    the prices come from their caches once warm."""
+    from subscriptions.catalog import get_catalog
+
+    _mirror_prices(get_catalog())
+    user = make_user()
+    give_plan(user, lookup_key="pro_monthly")
+    team = personal_team(user)
+    for _ in range(2):
+        Membership.objects.create(team=team, user=make_user(), role=Membership.Role.MEMBER)
+    client.force_login(user)
+    client.get("/pricing/")  # warms the access and price caches
+    with django_assert_num_queries(4) as captured:
+        response = client.get("/pricing/")
+    tables = " ".join(query["sql"] for query in captured.captured_queries)
+    assert "djstripe_customer" not in tables  # trial and plan from the cached access
+    assert "djstripe_price" not in tables
+    page = response.content.decode()
+    assert "Your team&#x27;s plan" in page or "Your team's plan" in page  # Pro is marked
+    assert "free trial" not in page  # the team's customer had a subscription
+    # The Team plan's seat input starts at the 3 members, counted with the team list.
+    assert 'name="seats" id="seats-team_monthly"' in page
+    assert 'value="3" min="3"' in page
+
+
+def test_pricing_shows_a_price_change_at_once(client: Client) -> None:
+    from subscriptions.catalog import get_catalog
+
+    _mirror_prices(get_catalog())
+    assert "$29" in client.get("/pricing/").content.decode()
+    price = Price.objects.get(lookup_key="pro_monthly")
+    price.stripe_data = {**price.stripe_data, "unit_amount": 3900}
+    price.save()  # what dj-stripe does when it mirrors a price.updated event
+    page = client.get("/pricing/").content.decode()
+    assert "$39" in page
+    assert "$29" not in page
 
 
 def test_pricing_shows_prices_trial_and_current_plan(client: Client) -> None:

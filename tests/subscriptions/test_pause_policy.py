@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
+from subscriptions.access.policy import Decision, Reason, decide
+from subscriptions.changes.pause import pause_resumes_at
+from subscriptions.changes.plan_change import PlanChangeRefused, monthly_equivalent
 from subscriptions.checks import billing_pause_settings
-from subscriptions.pause import pause_resumes_at
-from subscriptions.plan_change import PlanChangeRefused, monthly_equivalent
-from subscriptions.policy import Decision, Reason, decide
 
 NOW = datetime(2026, 6, 2, 12, tzinfo=UTC)
 

@@ -12,9 +12,10 @@ from django.test import Client
 from django.utils import timezone
 from djstripe.models import Subscription
 
-from subscriptions import pipeline, services
+from subscriptions import services
 from subscriptions.models import StripeEvent
-from subscriptions.reconcile import billing_reconcile
+from subscriptions.reports.reconcile import billing_reconcile
+from subscriptions.webhooks import pipeline
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 

@@ -16,7 +16,7 @@ from django.test import Client
 from djstripe.models import Subscription
 
 from subscriptions import services
-from subscriptions.policy import Reason
+from subscriptions.access.policy import Reason
 from teams.models import Membership
 from tests.billing_helpers import access_now, personal_team, tpath
 from tests.factories import make_user

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from subscriptions.policy import Reason, decide
+from subscriptions.access.policy import Reason, decide
 from subscriptions.status import ALL as ALL_STATUSES
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

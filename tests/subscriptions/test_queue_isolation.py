@@ -25,7 +25,7 @@ from notifications.models import Notification
 from notifications.tasks import notification_email_send_task
 from saas.tasks import ping
 from subscriptions.models import StripeEvent
-from subscriptions.webhooks import enqueue_many
+from subscriptions.webhooks.intake import enqueue_many
 from tests.conftest import WorkerProcess, start_worker, stop_worker
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing

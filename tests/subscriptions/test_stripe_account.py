@@ -13,9 +13,9 @@ from django.db import connection
 from django.test import Client
 from djstripe.models import Account, APIKey, Subscription, WebhookEndpoint
 
-from subscriptions import pipeline
 from subscriptions.models import StripeEvent
 from subscriptions.services import stripe_client
+from subscriptions.webhooks import pipeline
 from tests.billing_helpers import access_now
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing

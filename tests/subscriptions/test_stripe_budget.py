@@ -22,7 +22,6 @@ import stripe
 from django.conf import settings as django_settings
 from stripe_emulator import EmulatorServer
 
-from subscriptions import pipeline
 from subscriptions.models import StripeEvent
 from subscriptions.stripe_budget import (
     BUDGET_KEY,
@@ -30,6 +29,7 @@ from subscriptions.stripe_budget import (
     StripeBudget,
     rate_limit_backoff,
 )
+from subscriptions.webhooks import pipeline
 from tests.conftest import RedisServer, stop_worker
 from tests.subscriptions.conftest import Billing
 from tests.subscriptions.test_webhook_chaos import QUEUE

@@ -17,7 +17,7 @@ from subscriptions import bootstrap as bootstrap_module
 from subscriptions.bootstrap import billing_bootstrap
 from subscriptions.catalog import CatalogError, get_catalog, parse_catalog
 from subscriptions.services import stripe_client
-from subscriptions.tax import checkout_tax_params
+from subscriptions.tax.tax import checkout_tax_params
 from teams import services as team_services
 from teams.models import Membership
 from tests.billing_helpers import personal_team, tpath, turl

@@ -32,7 +32,7 @@ from djstripe.models import WebhookEventTrigger
 from notifications.models import Notification
 from saas.tasks import ping
 from subscriptions.models import StripeEvent
-from subscriptions.pipeline import stripe_events_sweep
+from subscriptions.webhooks.pipeline import stripe_events_sweep
 from tests.billing_helpers import access_now, tpath
 from tests.conftest import RedisServer, WorkerProcess, celery_broker, start_worker, stop_worker
 from tests.factories import make_user

@@ -22,9 +22,9 @@ from django.utils import timezone
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from subscriptions import pipeline
 from subscriptions.models import StripeEvent
-from subscriptions.webhooks import DISPATCH_FLAG
+from subscriptions.webhooks import pipeline
+from subscriptions.webhooks.intake import DISPATCH_FLAG
 from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from subscriptions.models import StripeEvent
-from subscriptions.webhooks import ENDPOINT_REFRESH_SECONDS
+from subscriptions.webhooks.intake import ENDPOINT_REFRESH_SECONDS
 from tests.conftest import celery_broker
 from tests.webhook_helpers import signature, signature_hex, webhook_endpoint
 
@@ -212,7 +212,7 @@ def test_database_down_is_503(post: Post, monkeypatch: pytest.MonkeyPatch) -> No
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("subscriptions.webhook_store.store", broken)
+    monkeypatch.setattr("subscriptions.webhooks.store.store", broken)
     response = post(json.dumps(make_event("evt_db_down")))
     assert response.status_code == 503
 
@@ -227,12 +227,12 @@ def test_database_down_is_logged_once_at_error(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("subscriptions.webhook_store.store", broken)
+    monkeypatch.setattr("subscriptions.webhooks.store.store", broken)
     caplog.set_level(logging.INFO)
     assert post(json.dumps(make_event("evt_db_down_log"))).status_code == 503
     [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert record.levelno == logging.ERROR
-    assert record.name == "subscriptions.webhooks"
+    assert record.name == "subscriptions.webhooks.intake"
     assert "evt_db_down_log" in record.getMessage()
     assert record.exc_info is not None  # the cause, with its traceback
 
@@ -241,7 +241,7 @@ def test_a_rejected_delivery_is_logged_once(post: Post, caplog: pytest.LogCaptur
     caplog.set_level(logging.INFO)
     assert post(json.dumps(make_event()), signature="t=1,v1=00").status_code == 400
     [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert record.name == "subscriptions.webhooks"
+    assert record.name == "subscriptions.webhooks.intake"
     assert "invalid signature" in record.getMessage()
 
 
@@ -282,7 +282,7 @@ def test_a_deleted_endpoint_is_404_once_its_cache_entry_expires(
     WebhookEventTrigger.objects.all().delete()
     StripeEvent.objects.all().delete()
     endpoint.delete()
-    monkeypatch.setattr("subscriptions.webhooks.ENDPOINT_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("subscriptions.webhooks.intake.ENDPOINT_CACHE_SECONDS", 0.0)
     response = post(json.dumps(make_event("evt_gone_2")))
     assert response.status_code == 404
     assert not StripeEvent.objects.exists()

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from subscriptions.models import StripeEvent
-from subscriptions.pipeline import stripe_events_replay
+from subscriptions.webhooks.pipeline import stripe_events_replay
 from tests.billing_helpers import access_now, tpath
 from tests.conftest import WorkerProcess
 from tests.factories import make_user

@@ -11,8 +11,8 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
-from subscriptions import webhook_store
 from subscriptions.models import StripeEvent
+from subscriptions.webhooks import store as webhook_store
 from tests.webhook_helpers import end_database_connection, webhook_endpoint
 
 postgresql_only = pytest.mark.skipif(

@@ -45,7 +45,7 @@ def main(customer_id: str) -> None:
             result["notifications"] = dict(cursor.fetchall())
         if result["fk"] == "teams_team":
             # The app's own reads on the migrated mirror: the team has the plan.
-            from subscriptions.access import access_compute
+            from subscriptions.access.access import access_compute
             from teams.models import Team
 
             team = Team.objects.get(pk=subscriber_id)

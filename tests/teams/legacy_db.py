@@ -25,9 +25,10 @@ from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 BEFORE_TEAMS = [
-    # accounts' later migrations only add user columns unrelated to teams; they are
-    # applied because dj-stripe attaches the subscriber through the model in the tree.
-    ("accounts", "0003_user_onboarding_dismissed_at"),
+    # accounts' later migrations only add or drop user columns unrelated to teams (0004
+    # drops the user's billing_version, unused since access is keyed on the team's);
+    # they are applied because users are created through the model in the tree.
+    ("accounts", "0004_remove_user_billing_version"),
     ("djstripe", "0003_2_11"),
     ("projects", "0001_initial"),
     ("notifications", "0002_notification_kind_duplicate_canceled"),

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from djstripe.models import Customer, Subscription
 
-from subscriptions import seats
 from subscriptions.catalog import CATALOG_PATH, CatalogError, parse_catalog
+from subscriptions.changes import seats
 from subscriptions.services import stripe_client
 from teams import services
 from teams.models import Membership, Team
@@ -322,7 +322,7 @@ def test_invitations_beyond_the_maximum_seats_are_refused(
 @pytest.mark.integration
 def test_reconciliation_fixes_a_drift_once_and_alerts_staff_once(billing: Billing) -> None:
     from notifications.models import StaffAlert
-    from subscriptions.reconcile import seats_reconcile
+    from subscriptions.reports.reconcile import seats_reconcile
 
     team, owner = team_of_three()
     client = Client()

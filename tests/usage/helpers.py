@@ -8,7 +8,7 @@ from typing import Any
 
 from djstripe.models import Subscription
 
-from subscriptions.access import access_invalidate
+from subscriptions.access.access import access_invalidate
 from subscriptions.catalog import get_catalog
 from teams.models import Team
 from tests.billing_helpers import DAY, give_plan, team_of

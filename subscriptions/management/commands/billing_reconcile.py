@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from subscriptions.reconcile import billing_reconcile
+from subscriptions.reports.reconcile import billing_reconcile
 
 
 class Command(BaseCommand):

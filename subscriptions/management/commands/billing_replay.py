@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from subscriptions.pipeline import stripe_events_replay
+from subscriptions.webhooks.pipeline import stripe_events_replay
 
 
 class Command(BaseCommand):

@@ -22,12 +22,12 @@ import stripe
 from django.db import IntegrityError, transaction
 from djstripe.models import Customer
 
-from . import selectors
-from . import status as subscription_status
-from .models import DuplicateSubscription
-from .services import _as_dict, _key, stripe_client, subscription_sync_data
-from .signals import subscription_duplicates_canceled
-from .status import SubscriptionStatus
+from .. import selectors
+from .. import status as subscription_status
+from ..models import DuplicateSubscription
+from ..services import _as_dict, _key, stripe_client, subscription_sync_data
+from ..signals import subscription_duplicates_canceled
+from ..status import SubscriptionStatus
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from django.utils.html import format_html
 from djstripe.admin.admin import DisputeAdmin as DjstripeDisputeAdmin
 from djstripe.models import Charge, Dispute
 
+from ..catalog import get_catalog
+from ..formatting import ZERO_DECIMAL, format_money
+from ..models import StaffRefund
+from ..services import BillingError
 from . import disputes, refunds
-from .catalog import get_catalog
-from .formatting import ZERO_DECIMAL, format_money
-from .models import StaffRefund
-from .services import BillingError
 
 
 class EvidenceForm(forms.Form):

@@ -5,7 +5,7 @@ enqueues ``webhook_event_process_task``. Here one worker at a time claims an
 event (a conditional UPDATE, so two workers never process it together),
 hands it to dj-stripe, which mirrors the event's object from the payload when
 it is newer than the mirror and re-reads it from Stripe when the order cannot
-be decided (subscriptions.mirror; so the order in which events arrive does not
+be decided (subscriptions.webhooks.mirror; so the order in which events arrive does not
 matter), then drops the user's
 cached access and creates notifications. Stripe and network errors are
 retried with exponential backoff and jitter; after the last retry the event
@@ -28,10 +28,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
-from .access import access_invalidate
-from .models import StripeEvent
-from .services import StripeUnavailable
-from .signals import billing_event_processed, staff_billing_event_processed
+from ..access.access import access_invalidate
+from ..models import StripeEvent
+from ..services import StripeUnavailable
+from ..signals import billing_event_processed, staff_billing_event_processed
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +125,13 @@ def _team_id_for(customer_id: str) -> int | None:
 
 def _apply(event: StripeEvent) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
-    from . import duplicates, services
+    from .. import services
+    from . import duplicates
     from .mirror import payload_first
 
     existed = Event.objects.filter(id=event.stripe_id).exists()
     # dj-stripe's handlers read the event's object from the payload when it is
-    # newer than the mirror, from Stripe otherwise (subscriptions.mirror).
+    # newer than the mirror, from Stripe otherwise (subscriptions.webhooks.mirror).
     with payload_first(event):
         djstripe_event = Event.process(data=event.payload)
         if existed:
@@ -155,7 +156,7 @@ def _apply(event: StripeEvent) -> int | None:
     if event.type in STAFF_EVENT_TYPES:
         _notify_staff(event, obj=obj)
     if event.type in REFUND_OUTCOME_EVENT_TYPES:
-        from .refunds import staff_refund_status_sync
+        from ..disputes.refunds import staff_refund_status_sync
 
         staff_refund_status_sync(refund=obj)
     if event.trigger_id:
@@ -169,7 +170,7 @@ def _dispute_customer_id(event: StripeEvent, obj: dict[str, Any]) -> str:
     """A dispute names its charge, not its customer: the charge's mirror does."""
     if not event.type.startswith("charge.dispute."):
         return ""
-    from .disputes import dispute_customer_id
+    from ..disputes.disputes import dispute_customer_id
 
     return dispute_customer_id(obj)
 
@@ -327,7 +328,7 @@ def stripe_events_dispatch(*, batch: int = DISPATCH_BATCH) -> int:
     event twice; processing claims each event under a row lock, so the second
     task finds it done.
     """
-    from .webhooks import dispatch_flag_clear, enqueue_many, request_dispatch
+    from .intake import dispatch_flag_clear, enqueue_many, request_dispatch
 
     dispatch_flag_clear()
     pending = list(
@@ -385,7 +386,7 @@ def stripe_events_due(*, now: datetime | None = None) -> list[int]:
 
 def stripe_events_sweep() -> int:
     """Enqueue what is due (beat, every minute). Returns how many were enqueued."""
-    from .webhooks import enqueue_many
+    from .intake import enqueue_many
 
     due = stripe_events_due()
     sent = enqueue_many(due)
@@ -416,7 +417,7 @@ def stripe_events_replay(
     StripeEvent.objects.filter(pk__in=[pk for pk, _ in picked]).update(
         status=StripeEvent.Status.RECEIVED, claimed_by="", next_attempt_at=None
     )
-    from .webhooks import enqueue
+    from .intake import enqueue
 
     for pk, stripe_id in picked:
         logger.info("replaying stripe event %s", stripe_id)

@@ -17,8 +17,8 @@ from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
+from ..catalog import get_catalog
 from .access import Access, access_for
-from .catalog import get_catalog
 
 if TYPE_CHECKING:
     from teams.models import Team

@@ -28,10 +28,10 @@ from django.db.models.functions import Cast, Coalesce, TruncHour
 from django.utils import timezone
 from djstripe.models import Subscription
 
-from . import status as subscription_status
-from .catalog import get_catalog
-from .models import StripeEvent
-from .status import SubscriptionStatus
+from .. import status as subscription_status
+from ..catalog import get_catalog
+from ..models import StripeEvent
+from ..status import SubscriptionStatus
 
 # At most this many processed events (the most recent) feed the lag percentiles.
 LAG_SAMPLE_LIMIT = 10_000

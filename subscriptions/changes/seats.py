@@ -39,9 +39,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
-from . import selectors, services
-from .catalog import PlanSpec, SeatSpec, get_catalog
-from .status import LIVE as LIVE_STATUSES
+from .. import selectors, services
+from ..catalog import PlanSpec, SeatSpec, get_catalog
+from ..status import LIVE as LIVE_STATUSES
 
 if TYPE_CHECKING:
     from djstripe.models import Subscription
@@ -68,6 +68,14 @@ def team_member_count(*, team_id: int) -> int:
     from teams.models import Membership
 
     return Membership.objects.filter(team_id=team_id).count()
+
+
+def team_members(*, team: Team) -> int:
+    """The team's members for display: the ``member_count`` that
+    ``teams.selectors.teams_for_user`` loaded with the team when it did (the team of a
+    page without one in its URL comes from that list), else one COUNT."""
+    loaded = getattr(team, "member_count", None)
+    return int(loaded) if loaded is not None else team_member_count(team_id=team.pk)
 
 
 def team_pending_invitation_count(*, team_id: int) -> int:
@@ -221,6 +229,23 @@ def seats_invitation_check(*, team: Team) -> None:
         )
 
 
+def seats_join_check(*, team: Team) -> None:
+    """Refuse a new member when the members already fill the plan's maximum.
+
+    Invitations count against the maximum when they are made, so this refuses only
+    what they could not foresee: invitations made before a plan with fewer seats.
+    """
+    usage = seat_usage(team=team)
+    if usage is None or usage.seats.maximum is None:
+        return
+    if usage.members >= usage.seats.maximum:
+        raise SeatError(
+            f"{team.name}'s {usage.plan.name} plan has at most {usage.seats.maximum} seats "
+            f"and its {usage.members} members take them all. Ask an owner to remove a "
+            "member or choose a plan with more seats, then open this link again."
+        )
+
+
 # --- Writes ----------------------------------------------------------------------------
 
 
@@ -240,7 +265,7 @@ def seats_changed(*, team_id: int, reason: str) -> int:
 
 
 def _enqueue(team_id: int, version: int) -> None:
-    from .tasks import seats_quantity_sync_task
+    from ..tasks import seats_quantity_sync_task
 
     seats_quantity_sync_task.delay(team_id, version)
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import stripe
 from djstripe.models import TaxId
 
-from . import selectors
-from .services import BillingError, NoCustomer, _key, _translate, stripe_client
+from .. import selectors
+from ..services import BillingError, NoCustomer, _key, _translate, stripe_client
 from .tax import TAX_ID_TYPE_LABELS
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from django.db.models import F
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
-from .models import StripeEvent
+from ..models import StripeEvent
 
 
 def store(*, event: dict[str, Any], trigger: dict[str, Any]) -> int | None:

@@ -52,7 +52,7 @@ from django.core.exceptions import FieldDoesNotExist
 from djstripe.models.base import StripeModel
 from djstripe.settings import djstripe_settings
 
-from .models import MirrorWatermark, StripeEvent
+from ..models import MirrorWatermark, StripeEvent
 
 logger = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from djstripe.models import TaxId
 
-from .services import BillingError
+from ..services import BillingError
 from .tax import TAX_ID_TYPE_LABELS, TAX_ID_TYPES
 from .tax_ids import tax_id_add, tax_id_remove, tax_ids_for_team
 
 if TYPE_CHECKING:
     from teams.models import Team
 
-    from .selectors import BillingOverview
+    from ..selectors import BillingOverview
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def tax_id_context(*, team: Team, overview: BillingOverview) -> dict[str, Any]:
 
 
 def _team_manager(request: HttpRequest) -> Team:
-    from .views import _require_billing_manager, _team
+    from ..views import _require_billing_manager, _team
 
     _require_billing_manager(request)
     return _team(request)

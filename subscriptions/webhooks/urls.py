@@ -1,6 +1,6 @@
 """The webhook URL, under dj-stripe's namespace and path so its admin links keep working.
 
-Wired as ``path("stripe/", include("subscriptions.webhook_urls", namespace="djstripe"))``:
+Wired as ``path("stripe/", include("subscriptions.webhooks.urls", namespace="djstripe"))``:
 ``/stripe/webhook/<uuid>/`` is the path dj-stripe users and ``stripe listen
 --forward-to`` already know, but the view is ours (fast intake + Celery).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .webhooks import stripe_webhook
+from .intake import stripe_webhook
 
 app_name = "djstripe"
 

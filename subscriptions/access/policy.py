@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import status as subscription_status
-from .status import SubscriptionStatus as S
+from .. import status as subscription_status
+from ..status import SubscriptionStatus as S
 
 
 class Reason(StrEnum):

@@ -23,8 +23,8 @@ import stripe
 from django.conf import settings
 from djstripe.models import Charge, Dispute
 
-from .policy import DISPUTE_OPEN_STATUSES
-from .services import BillingError, _as_dict, _translate, stripe_client
+from ..access.policy import DISPUTE_OPEN_STATUSES
+from ..services import BillingError, _as_dict, _translate, stripe_client
 
 logger = logging.getLogger(__name__)
 

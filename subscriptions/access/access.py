@@ -28,9 +28,10 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from . import selectors
-from . import status as subscription_status
-from .catalog import get_catalog
+from .. import selectors
+from .. import status as subscription_status
+from ..catalog import get_catalog
+from ..status import SubscriptionStatus
 from .policy import (
     DISPUTE_ACCESS_FREE_TIER,
     Decision,
@@ -38,14 +39,13 @@ from .policy import (
     decide,
     restrict_for_dispute,
 )
-from .status import SubscriptionStatus
 
 if TYPE_CHECKING:
     from teams.models import Team
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 5  # bump when Access changes shape (it is pickled) or the key does
+CACHE_VERSION = 6  # bump when Access changes shape (it is pickled) or the key does
 # Upper bound on how long a cached answer lives even if no webhook invalidates it.
 MAX_CACHE_SECONDS = 3600
 # Per-process entries kept in memory (an Access is well under 1 KiB).
@@ -71,6 +71,9 @@ class Access:
     # Payment collection paused (pause_collection) until this moment (None: not paused).
     collection_resumes_at: datetime | None = None
     collection_paused: bool = False
+    # The team's customer has had a subscription, of any status: no second free trial
+    # (the rule checkout applies; the pricing page reads it here instead of querying).
+    had_subscription: bool = False
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -138,6 +141,7 @@ def access_compute(*, team: Team, now: datetime | None = None) -> Access:
     plan = catalog.plan(plan_key) if plan_key else None
     base = free_access()
     common: dict[str, Any] = {
+        "had_subscription": True,
         "status": state.status,
         "subscription_id": state.id,
         "has_live_subscription": state.status in subscription_status.LIVE,

@@ -27,10 +27,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djstripe.models import Customer
 
-from .formatting import format_money
-from .models import StaffRefund
-from .services import BillingError, _as_dict, _key, _translate, stripe_client
-from .signals import staff_refund_issued
+from ..formatting import format_money
+from ..models import StaffRefund
+from ..services import BillingError, _as_dict, _key, _translate, stripe_client
+from ..signals import staff_refund_issued
 
 if TYPE_CHECKING:
     from stripe.params import CreditNoteCreateParams

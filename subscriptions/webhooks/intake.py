@@ -32,8 +32,8 @@ from djstripe.models import WebhookEndpoint
 
 from saas.logging import response_logged
 
-from . import webhook_store
-from .models import StripeEvent
+from ..models import StripeEvent
+from . import store as webhook_store
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def request_dispatch(event_pk: int) -> bool:
     processing tasks of hundreds of events. A broker or Redis outage only logs:
     the sweeper queues what was stored.
     """
-    from .tasks import webhook_events_dispatch_task
+    from ..tasks import webhook_events_dispatch_task
 
     flagged = False
     try:
@@ -245,7 +245,7 @@ def enqueue_many(event_pks: list[int]) -> int:
     from celery import current_app
     from django.utils import timezone
 
-    from .tasks import webhook_event_process_task
+    from ..tasks import webhook_event_process_task
 
     if not event_pks:
         return 0

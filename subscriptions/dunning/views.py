@@ -18,11 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.requests import request_user
 from saas.logging import response_logged
 
-from . import selectors
-from .dunning import selectors as dunning_selectors
-from .dunning import services as dunning
-from .services import BillingError, StripeUnavailable
-from .views import SeeOther, _billing_redirect, _error, _require_billing_manager, _team
+from .. import selectors
+from ..services import BillingError, StripeUnavailable
+from ..views import SeeOther, _billing_redirect, _error, _require_billing_manager, _team
+from . import selectors as dunning_selectors
+from . import services as dunning
 
 logger = logging.getLogger(__name__)
 

@@ -42,10 +42,10 @@ import stripe
 from django.core import signing
 from djstripe.models import Price, SubscriptionSchedule
 
-from . import selectors
-from .access import access_invalidate
-from .catalog import get_catalog
-from .services import (
+from .. import selectors
+from ..access.access import access_invalidate
+from ..catalog import get_catalog
+from ..services import (
     BillingError,
     NoCustomer,
     UnknownPrice,
@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 # A preview's price holds this long; then the page asks to look at it again.
 PREVIEW_MAX_AGE_SECONDS = 30 * 60
-_SIGNING_SALT = "subscriptions.plan_change"
+_SIGNING_SALT = "subscriptions.changes.plan_change"
 # Statuses in which the plan can be changed in the app (in good standing).
 CHANGEABLE_STATUSES = frozenset({"active", "trialing"})
 

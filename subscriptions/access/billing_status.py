@@ -16,11 +16,11 @@ from typing import Literal
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from . import selectors
+from .. import selectors
+from ..selectors import BillingOverview
+from ..status import SubscriptionStatus
 from .access import Access
 from .policy import Reason
-from .selectors import BillingOverview
-from .status import SubscriptionStatus
 
 Action = Literal[
     "choose_plan", "resume", "update_payment_method", "add_payment_method", "pay_invoice"

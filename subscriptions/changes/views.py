@@ -22,8 +22,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.requests import request_user
 from saas.logging import response_logged
 
-from . import pause, plan_change, services
-from .views import SeeOther, _billing_redirect, _error, _require_billing_manager, _team
+from .. import services
+from ..views import SeeOther, _billing_redirect, _error, _require_billing_manager, _team
+from . import pause, plan_change
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import disputes, health_report
-from .dunning.selectors import recovered_revenue
+from ..disputes import disputes
+from ..dunning.selectors import recovered_revenue
+from . import health as health_report
 
 # Height of the events-per-hour chart's drawing area, in SVG user units.
 CHART_HEIGHT = 100

@@ -23,8 +23,8 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 
+from ..services import _key, _translate, stripe_client
 from .plan_change import PlanChangeRefused, _mirror, current_plan
-from .services import _key, _translate, stripe_client
 
 if TYPE_CHECKING:
     from accounts.models import User

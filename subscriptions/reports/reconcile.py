@@ -16,8 +16,8 @@ import stripe
 from django.conf import settings
 from djstripe.models import Subscription
 
-from . import services
-from . import status as subscription_status
+from .. import services
+from .. import status as subscription_status
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ def seats_reconcile(*, dry_run: bool = False) -> SeatReconcileReport:
     in the portal is adopted as seats bought, not reverted (seats.py). Each fix
     is logged and sent to staff once (``seats_drift_fixed``).
     """
-    from . import seats
-    from .signals import seats_drift_fixed
+    from ..changes import seats
+    from ..signals import seats_drift_fixed
 
     report = SeatReconcileReport()
     drifts = seats.seat_drifts()
