@@ -228,8 +228,17 @@ class OpenLoop:
         headers = {
             k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
         }
-        await reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            await OpenLoop._read_chunks(reader)
+        else:
+            await reader.readexactly(int(headers.get("content-length", "0")))
         return status, headers.get("connection", "").lower() != "close"
+
+    @staticmethod
+    async def _read_chunks(reader: asyncio.StreamReader) -> None:
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            await reader.readexactly(size + 2)  # the chunk and its CRLF
+        await reader.readuntil(b"\r\n")  # the empty line after the last chunk (no trailers)
 
 
 # --- CPU of the server processes ---------------------------------------------------
