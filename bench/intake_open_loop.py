@@ -46,6 +46,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -333,6 +334,26 @@ def start_gunicorn(
     return proc.pid
 
 
+def start_py_spy(
+    services: Services, gunicorn: int, args: argparse.Namespace
+) -> subprocess.Popen[bytes] | None:
+    """With --py-spy FILE: sample the first worker during the run (collapsed stacks).
+
+    py-spy is not a project dependency: `uv pip install py-spy` to profile.
+    """
+    if not args.py_spy:
+        return None
+    worker = _descendants(gunicorn)[1]
+    return services.start(
+        "py-spy",
+        [
+            "py-spy", "record", "--pid", str(worker), "--format", "raw", "--rate", "1000",
+            "--duration", str(int(args.seconds)), "--output", args.py_spy, "--nonblocking",
+        ],
+        dict(os.environ),
+    )  # fmt: skip
+
+
 def redis_pid(services: Services) -> int:
     return next(proc.pid for name, proc in services.procs if name == "redis")
 
@@ -387,8 +408,11 @@ def measure(
     redis = redis_pid(services)
     load_before = os.getloadavg()[0]
     cpu_before, gen_before = server_cpu(pid, redis), own_cpu()
+    profiler = start_py_spy(services, pid, args)
     loader, seconds = open_loop(port, [d.request for d in batch], args.rate)
     gen_cpu = own_cpu() - gen_before
+    if profiler is not None:
+        profiler.wait(timeout=60)
     cpu_after = server_cpu(pid, redis)
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
     with psycopg.connect(DB_URL, autocommit=True) as conn:
@@ -453,6 +477,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--customers", type=int, default=3)
+    parser.add_argument("--py-spy", help="write the first worker's sampled stacks here")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="intake_open_loop_"))
     try:
