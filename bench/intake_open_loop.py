@@ -368,8 +368,10 @@ def setup(env: dict[str, str], port: int, customers: int) -> dict[str, Any]:
     return fixture
 
 
-def open_loop(port: int, requests: list[bytes], rate: float) -> tuple[OpenLoop, float]:
-    loader = OpenLoop(port, requests, rate)
+def open_loop(
+    port: int, requests: list[bytes], rate: float, timeout: float = 10.0
+) -> tuple[OpenLoop, float]:
+    loader = OpenLoop(port, requests, rate, timeout)
     gc.collect()
     gc.freeze()  # the generator's own pauses would count against the server
     seconds = asyncio.run(loader.run())
@@ -398,10 +400,13 @@ def measure(
     host, secret = f"127.0.0.1:{port}", fixture["ours"]["secret"]
     sources: list[dict[str, Any]] = fixture["events"]
     # Warm-up: every worker and thread imports the view and opens its connections.
-    warm = deliveries(sources, 600, rate=10**9, host=host, path=path, secret=secret, tag="w")
-    warm_loader, _ = open_loop(port, [d.request for d in warm], 200)
-    if warm_loader.statuses.get(200) != len(warm):
-        raise RuntimeError(f"warm-up: {warm_loader.statuses} {warm_loader.errors}")
+    # The workers may still be booting (minutes on 2 busy cores): a few deliveries
+    # that may wait long first, then a burst at the bench's rate.
+    warm = deliveries(sources, 608, rate=10**9, host=host, path=path, secret=secret, tag="w")
+    for batch, rate, timeout in ((warm[:8], 2, 300.0), (warm[8:], 200, 10.0)):
+        warm_loader, _ = open_loop(port, [d.request for d in batch], rate, timeout)
+        if warm_loader.statuses.get(200) != len(batch):
+            raise RuntimeError(f"warm-up: {warm_loader.statuses} {warm_loader.errors}")
 
     n = int(args.rate * args.seconds)
     batch = deliveries(sources, n, rate=int(args.rate), host=host, path=path, secret=secret)
