@@ -301,29 +301,29 @@ def own_cpu() -> float:
 # --- the bench ---------------------------------------------------------------------
 
 
-def stored_counts(conn: psycopg.Connection[Any]) -> tuple[int, int, int, int]:
+def stored_counts(conn: psycopg.Connection[Any], tag: str) -> tuple[int, int, int, int]:
     """(events, distinct ids, deliveries counted on them, trigger rows) of this run."""
     row = conn.execute(
         "SELECT count(*), count(DISTINCT e.stripe_id), coalesce(sum(e.deliveries), 0), "
         "count(t.id) FROM subscriptions_stripeevent e "
         "LEFT JOIN djstripe_webhookeventtrigger t ON t.id = e.trigger_id "
         "WHERE e.stripe_id LIKE %s",
-        (f"{EVENT_PREFIX}{TAG}%",),
+        (f"{EVENT_PREFIX}{tag}%",),
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 def start_gunicorn(
-    services: Services, env: dict[str, str], port: int, args: argparse.Namespace
-) -> int:
+    services: Services, env: dict[str, str], port: int, config: Config
+) -> subprocess.Popen[bytes]:
     proc = services.start(
         "gunicorn",
         [
             sys.executable, "-m", "gunicorn", "saas.wsgi:application",
             "--pythonpath", str(ROOT), "--chdir", str(ROOT),
             "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-            "--workers", str(args.workers), "--threads", str(args.threads),
+            "--workers", str(config.workers), "--threads", str(config.threads),
             "--keep-alive", "5", "--log-level", "warning", "--timeout", "60",
         ],
         env,
@@ -331,7 +331,7 @@ def start_gunicorn(
     wait_until(lambda: port_open(port), timeout=60, what="gunicorn")
     if proc.poll() is not None:
         raise RuntimeError(services.log("gunicorn"))
-    return proc.pid
+    return proc
 
 
 def start_py_spy(
@@ -379,8 +379,25 @@ def open_loop(
     return loader, seconds
 
 
+@dataclass(frozen=True)
+class Config:
+    """A gunicorn setup: gthread workers (processes) x threads each."""
+
+    workers: int
+    threads: int
+
+    @classmethod
+    def parse(cls, text: str) -> Config:
+        workers, _, threads = text.partition("x")
+        return cls(int(workers), int(threads))
+
+    def __str__(self) -> str:
+        return f"{self.workers}x{self.threads}"
+
+
 @dataclass
 class Run:
+    config: Config
     loader: OpenLoop
     seconds: float
     cpu: dict[str, float]
@@ -391,110 +408,165 @@ class Run:
     load: tuple[float, float]
 
 
-def measure(
-    env: dict[str, str], services: Services, port: int, args: argparse.Namespace
-) -> tuple[Run, dict[str, Any]]:
-    fixture = setup(env, port, args.customers)
-    pid = start_gunicorn(services, env, port, args)
-    path = f"/stripe/webhook/{fixture['ours']['uuid']}/"
-    host, secret = f"127.0.0.1:{port}", fixture["ours"]["secret"]
-    sources: list[dict[str, Any]] = fixture["events"]
-    # Warm-up: every worker and thread imports the view and opens its connections.
-    # The workers may still be booting (minutes on 2 busy cores): a few deliveries
-    # that may wait long first, then a burst at the bench's rate.
-    warm = deliveries(sources, 608, rate=10**9, host=host, path=path, secret=secret, tag="w")
-    for batch, rate, timeout in ((warm[:8], 2, 300.0), (warm[8:], 200, 10.0)):
-        warm_loader, _ = open_loop(port, [d.request for d in batch], rate, timeout)
-        if warm_loader.statuses.get(200) != len(batch):
-            raise RuntimeError(f"warm-up: {warm_loader.statuses} {warm_loader.errors}")
+@dataclass(frozen=True)
+class Target:
+    port: int
+    path: str
+    secret: str
+    sources: list[dict[str, Any]]
 
+    def deliveries(self, n: int, rate: int, tag: str) -> list[Delivery]:
+        return deliveries(
+            self.sources, n, rate=rate, host=f"127.0.0.1:{self.port}", path=self.path,
+            secret=self.secret, tag=tag,
+        )  # fmt: skip
+
+
+def warm_up(target: Target, tag: str) -> None:
+    """Every worker and thread imports the view and opens its connections.
+
+    The workers may still be booting (minutes on 2 busy cores): a few
+    deliveries that may wait long first, then a burst at 200/s.
+    """
+    warm = target.deliveries(608, 10**9, tag)
+    for batch, rate, timeout in ((warm[:8], 2, 300.0), (warm[8:], 200, 10.0)):
+        loader, _ = open_loop(target.port, [d.request for d in batch], rate, timeout)
+        if loader.statuses.get(200) != len(batch):
+            raise RuntimeError(f"warm-up: {loader.statuses} {loader.errors}")
+
+
+def run_config(
+    services: Services, env: dict[str, str], target: Target, config: Config, index: int,
+    args: argparse.Namespace,
+) -> Run:  # fmt: skip
+    """One gunicorn setup, started fresh, warmed up, then the open loop at args.rate."""
+    gunicorn = start_gunicorn(services, env, target.port, config)
+    warm_up(target, f"w{index}")
+    tag = f"{TAG}{index}"
     n = int(args.rate * args.seconds)
-    batch = deliveries(sources, n, rate=int(args.rate), host=host, path=path, secret=secret)
+    batch = target.deliveries(n, int(args.rate), tag)
     redis = redis_pid(services)
     load_before = os.getloadavg()[0]
-    cpu_before, gen_before = server_cpu(pid, redis), own_cpu()
-    profiler = start_py_spy(services, pid, args)
-    loader, seconds = open_loop(port, [d.request for d in batch], args.rate)
+    cpu_before, gen_before = server_cpu(gunicorn.pid, redis), own_cpu()
+    profiler = start_py_spy(services, gunicorn.pid, args)
+    loader, seconds = open_loop(target.port, [d.request for d in batch], args.rate)
     gen_cpu = own_cpu() - gen_before
     if profiler is not None:
         profiler.wait(timeout=60)
-    cpu_after = server_cpu(pid, redis)
-    cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
+    cpu_after = server_cpu(gunicorn.pid, redis)
+    services.stop(gunicorn)
     with psycopg.connect(DB_URL, autocommit=True) as conn:
-        stored = stored_counts(conn)
-    result = Run(
-        loader, seconds, cpu, gen_cpu, n, stored, len({d.event_id for d in batch}),
+        stored = stored_counts(conn, tag)
+    return Run(
+        config, loader, seconds, {k: cpu_after[k] - cpu_before[k] for k in cpu_before},
+        gen_cpu, n, stored, len({d.event_id for d in batch}),
         (load_before, os.getloadavg()[0]),
     )  # fmt: skip
-    return result, fixture
 
 
-def report(result: Run, fixture: dict[str, Any], args: argparse.Namespace) -> None:
-    loader = result.loader
-    lat = loader.latencies_ms
+def measure(
+    env: dict[str, str], services: Services, port: int, args: argparse.Namespace
+) -> tuple[list[Run], dict[str, Any]]:
+    fixture = setup(env, port, args.customers)
+    target = Target(
+        port, f"/stripe/webhook/{fixture['ours']['uuid']}/", fixture["ours"]["secret"],
+        fixture["events"],
+    )  # fmt: skip
+    runs = []
+    for index, config in enumerate(args.configs):
+        print(f"gunicorn gthread {config}: {args.rate:.0f}/s for {args.seconds:.0f} s...",
+              flush=True)  # fmt: skip
+        runs.append(run_config(services, env, target, config, index, args))
+    return runs, fixture
+
+
+def _column(run: Run) -> list[str]:
+    """The values of one run, in the order of ROWS."""
+    loader, lat = run.loader, run.loader.latencies_ms
     answered = sum(loader.statuses.values())
     errors = sum(loader.errors.values()) + answered - loader.statuses.get(200, 0)
-    events, distinct, counted, triggers = result.stored
-    server = sum(v for k, v in result.cpu.items() if "shared" not in k)
+    events, distinct, counted, triggers = run.stored
+    server = sum(v for k, v in run.cpu.items() if "shared" not in k)
+    lag = loader.send_lag_ms
+    return [
+        f"{run.sent} in {run.seconds:.1f} s",
+        " / ".join(f"{percentile(lat, q):.1f}" for q in (0.5, 0.9, 0.99)),
+        f"{max(lat, default=0):.1f}",
+        f"{errors} {dict(loader.errors) or ''}".strip(),
+        f"{events} / {distinct} / {run.expected_events}",
+        f"{counted} / {triggers}",
+        f"{1000 * server / run.sent:.2f}",
+        *[f"{1000 * v / run.sent:.3f}" for v in run.cpu.values()],
+        f"{1000 * run.generator_cpu / run.sent:.3f}",
+        f"{percentile(lag, 0.99):.1f} / {max(lag, default=0):.1f}",
+        f"{loader.opened} / {loader.peak_connections} / {loader.reconnects}",
+        f"{run.load[0]:.1f} / {run.load[1]:.1f}",
+    ]
+
+
+def report(runs: list[Run], fixture: dict[str, Any], args: argparse.Namespace) -> None:
+    sent = runs[0].sent
+    rows = [
+        (f"deliveries sent at {args.rate:.0f}/s for {args.seconds:.0f} s", ""),
+        ("latency from the scheduled send p50 / p90 / p99 (ms)", f"p99 < {TARGET_P99_MS:.0f}"),
+        ("latency max (ms)", ""),
+        ("errors (anything but a 200 answer)", "0"),
+        ("events stored / distinct ids / expected", "all equal"),
+        ("deliveries counted on them / trigger rows",
+         f"{sent} / {runs[0].expected_events}"),
+        ("server CPU per delivery (ms): gunicorn + its PostgreSQL backends + Redis",
+         f"< {TARGET_CPU_MS}"),
+        *[(f"  {name} (ms)", "") for name in runs[0].cpu],
+        ("  load generator, this process (ms)", ""),
+        ("generator lateness p99 / max (ms; part of the latencies)", ""),
+        ("connections opened / peak open / reopened after an idle close", ""),
+        (f"load average (1 min) at the start / end, {os.cpu_count()} cores", ""),
+    ]  # fmt: skip
+    columns = [_column(run) for run in runs]
+    width = max(len(name) for name, _ in rows)
+    widths = [
+        max(len(str(r.config)) + 8, *(len(v) for v in col))
+        for r, col in zip(runs, columns, strict=True)
+    ]
+    header = "".join(
+        f"  {'gthread ' + str(r.config):<{w}}" for r, w in zip(runs, widths, strict=True)
+    )
+    print(f"\n{'measure':<{width}}{header}  target")
+    for i, (name, target) in enumerate(rows):
+        cells = "".join(f"  {col[i]:<{w}}" for col, w in zip(columns, widths, strict=True))
+        print(f"{name:<{width}}{cells}  {target}")
+    print()
     sizes = sorted(len(json.dumps(e, separators=(",", ":"))) for e in fixture["events"])
     types = Counter(e["type"] for e in fixture["events"])
-    rows = [
-        (f"deliveries sent at {args.rate:.0f}/s for {args.seconds:.0f} s",
-         f"{result.sent} in {result.seconds:.1f} s", ""),
-        ("latency from scheduled send: p50 / p90 / p99 / max",
-         " / ".join(f"{v:.1f}" for v in (percentile(lat, 0.5), percentile(lat, 0.9),
-                                        percentile(lat, 0.99), max(lat, default=0))) + " ms",
-         f"p99 < {TARGET_P99_MS:.0f} ms"),
-        ("errors (not answered 200)", f"{errors} {dict(loader.errors) or ''}".strip(), "0"),
-        ("events stored / distinct ids / expected",
-         f"{events} / {distinct} / {result.expected_events}", "equal"),
-        ("deliveries counted on them / trigger rows",
-         f"{counted} / {triggers}", f"{result.sent} / {result.expected_events}"),
-        ("server CPU per delivery (gunicorn + its PostgreSQL backends + Redis)",
-         f"{1000 * server / result.sent:.2f} ms", f"< {TARGET_CPU_MS} ms"),
-        *[(f"  {name}", f"{1000 * v / result.sent:.3f} ms", "") for name, v in result.cpu.items()],
-        ("  load generator (this process)", f"{1000 * result.generator_cpu / result.sent:.3f} ms",
-         ""),
-    ]  # fmt: skip
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  {'result':<36}  target")
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:<36}  {target}")
-    print()
-    lag = loader.send_lag_ms
-    print(f"note: gunicorn gthread, {args.workers} workers x {args.threads} threads; "
-          f"connections opened {loader.opened}, peak open {loader.peak_connections}, "
-          f"reconnects after an idle close {loader.reconnects}")  # fmt: skip
-    print(f"note: generator lateness (scheduled -> written): p99 {percentile(lag, 0.99):.1f} ms, "
-          f"max {max(lag, default=0):.1f} ms (included in the latencies)")  # fmt: skip
+    print("note: gthread WxT = W worker processes x T threads, each started fresh and warmed up")
     print(f"note: {len(fixture['events'])} source events, body bytes p50 "
           f"{sizes[len(sizes) // 2]} max {sizes[-1]}; "
           + ", ".join(f"{t} {c}" for t, c in types.most_common()))  # fmt: skip
-    print(f"note: every {REDELIVERY_EVERY}th delivery is a redelivery of an earlier event")
-    print(f"load average (1 min) at the start / end: {result.load[0]:.2f} / "
-          f"{result.load[1]:.2f} on {os.cpu_count()} cores")  # fmt: skip
+    print(f"note: every {REDELIVERY_EVERY}th delivery is a redelivery of the event sent "
+          "one second before")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--configs", type=lambda v: [Config.parse(c) for c in v.split(",")],
+        default=[Config(2, 4)], help="gunicorn gthread setups, workers x threads: 2x4,2x2",
+    )  # fmt: skip
     parser.add_argument("--customers", type=int, default=3)
     parser.add_argument("--py-spy", help="write the first worker's sampled stacks here")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="intake_open_loop_"))
     try:
         with bench_environment(logs, DB_NAME) as (services, env, port):
-            print(f"setting up, then {args.rate:.0f} deliveries/s for {args.seconds:.0f} s...",
-                  flush=True)  # fmt: skip
-            result, fixture = measure(env, services, port, args)
+            print("setting up...", flush=True)
+            runs, fixture = measure(env, services, port, args)
     except BaseException:
         print(f"bench failed; process logs kept in {logs}", file=sys.stderr)
         raise
     shutil.rmtree(logs, ignore_errors=True)
-    report(result, fixture, args)
+    report(runs, fixture, args)
 
 
 if __name__ == "__main__":

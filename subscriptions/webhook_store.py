@@ -145,6 +145,10 @@ def _as_is(text: str) -> str:
     return text
 
 
+# Django's own text and boolean fields (not subclasses, which may prepare values
+# their own way) send a str or a bool to the database unchanged.
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.BooleanField)
+
 # How the INSERT finds a field's value when the caller does not give it.
 _NOW, _CALL = object(), object()
 
@@ -177,7 +181,12 @@ def _prepared(model: type[models.Model], values: dict[str, Any], db: Any, now: A
             continue
         if f.attname in values:
             given = values[f.attname]
-            value = given.adapted() if isinstance(given, RawJSON) else f.get_db_prep_save(given, db)
+            if isinstance(given, RawJSON):
+                value = given.adapted()
+            elif type(given) in (str, bool) and type(f) in _PLAIN_FIELDS:
+                value = given  # what these fields' preparation returns for them
+            else:
+                value = f.get_db_prep_save(given, db)
         elif fallback is _NOW:
             value = f.get_db_prep_save(now, db)
         elif fallback is _CALL:

@@ -241,6 +241,15 @@ def dispatch_flag_clear() -> None:
     _flag_redis().delete(_flag_key())
 
 
+@functools.cache
+def _dispatch_task() -> Any:
+    # Imported on first use (tasks imports this module); an import statement in
+    # request_dispatch went through the import machinery on every delivery.
+    from .tasks import webhook_events_dispatch_task
+
+    return webhook_events_dispatch_task
+
+
 def request_dispatch(event_pk: int) -> bool:
     """After the intake's commit: make sure a dispatch task will queue this event.
 
@@ -253,15 +262,11 @@ def request_dispatch(event_pk: int) -> bool:
     processing tasks of hundreds of events. A broker or Redis outage only logs:
     the sweeper queues what was stored.
     """
-    from .tasks import webhook_events_dispatch_task
-
     flagged = False
     try:
         flagged = dispatch_flag_set()
         if flagged:
-            webhook_events_dispatch_task.apply_async(
-                queue=settings.BILLING_WEBHOOK_QUEUE, retry=False
-            )
+            _dispatch_task().apply_async(queue=settings.BILLING_WEBHOOK_QUEUE, retry=False)
     except Exception as exc:
         logger.warning(
             "could not enqueue stored event pk=%s (%s); the sweeper will pick it up",
