@@ -22,6 +22,7 @@ SCRIPTS = [
     "billing_bench.py",
     "app_bench.py",
     "webhook_bench.py",
+    "intake_open_loop.py --configs 2x4,2x2",
     "renewal_storm.py",
     "usage_bench.py",
     "seat_bench.py",
@@ -81,7 +82,8 @@ def main() -> None:
         }
         ran = {section.split("\n", 1)[0][3:].strip(): section for section in sections}
         sections = []
-        for script in SCRIPTS:
+        for entry in SCRIPTS:
+            script = shlex.split(entry)[0]  # sections are named by the script alone
             if script in ran:
                 sections.append(ran[script])
             elif script in kept:
