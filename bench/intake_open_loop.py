@@ -1,7 +1,7 @@
 """Intake, open loop (issue #15): signed deliveries arriving at a fixed rate.
 
     uv run python bench/intake_open_loop.py [--rate 300] [--seconds 60]
-                                            [--workers 2] [--threads 4]
+                                            [--configs 2x4,2x2] [--py-spy FILE]
 
 A closed loop (webhook_bench.py: 50 clients, each waiting for its answer) only
 measures throughput: its latency is the reciprocal. Stripe does not wait for
@@ -15,7 +15,8 @@ is printed too, so its own delays are not mistaken for the server's.
 
 The stack is webhook_bench.py's (same helpers): PostgreSQL at 127.0.0.1 with
 the database `saas_bench_intake` (its own, dropped at the end), a private
-redis-server, the emulator, gunicorn gthread with production settings. No
+redis-server, the emulator, gunicorn gthread with production settings (each
+--configs entry, workers x threads, started fresh and warmed up in turn). No
 Celery worker runs: the intake enqueues on a queue nobody consumes, so
 processing does not compete for the cores.
 
@@ -27,11 +28,12 @@ second earlier, as Stripe's retries and duplicates are.
 
 Measured: latency p50/p90/p99/max, errors (anything but a 200 answer), rows
 stored (every event exactly once, its `deliveries` count matching), and the
-CPU time (user + system, from /proc) of the server processes across the run:
-gunicorn's master and workers, the PostgreSQL backends of the bench database,
-Redis; divided by the deliveries. PostgreSQL's own background processes
-(WAL writer, checkpointer) serve every database of the server, other
-engineers' test databases too, so they are printed apart.
+CPU time (user + system, from /proc, process by process: see CpuSampler) of
+the server processes across the run: gunicorn's master and workers, the
+PostgreSQL backends of the bench database, Redis; divided by the deliveries.
+PostgreSQL's own background processes (WAL writer, checkpointer) serve every
+database of the server, other engineers' test databases too, so they are
+printed apart.
 
 Targets (issue #15): at 300/s for 60 s, p99 < 25 ms with zero errors; CPU per
 delivery < 1.5 ms.
@@ -49,6 +51,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -282,15 +285,55 @@ def _postgres_pids() -> tuple[list[int], list[int]]:
     return ours, background
 
 
-def server_cpu(gunicorn: int, redis: int) -> dict[str, float]:
-    """CPU seconds so far of each server part (live processes)."""
+def _server_pids(gunicorn: int, redis: int) -> dict[str, list[int]]:
     ours, background = _postgres_pids()
     return {
-        "gunicorn": sum(_cpu_seconds(p) for p in _descendants(gunicorn)),
-        "PostgreSQL (bench database)": sum(_cpu_seconds(p) for p in ours),
-        "Redis": _cpu_seconds(redis),
-        "PostgreSQL background (shared)": sum(_cpu_seconds(p) for p in background),
+        "gunicorn": _descendants(gunicorn),
+        "PostgreSQL (bench database)": ours,
+        "Redis": [redis],
+        "PostgreSQL background (shared)": background,
     }
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds of each server part over a run, process by process.
+
+    Django closes a database connection after CONN_MAX_AGE (60 s), so backends
+    end and start during a run: reading the live processes at the start and
+    the end would lose what the ended ones spent. Each process's CPU is read
+    every SAMPLE_SECONDS and its last reading kept; a process started during
+    the run counts from zero (its start is part of the cost), one that ended
+    loses at most its last interval.
+    """
+
+    SAMPLE_SECONDS = 0.5
+
+    def __init__(self, gunicorn: int, redis: int) -> None:
+        super().__init__(daemon=True)
+        self.pids = (gunicorn, redis)
+        self.start_cpu = self._read()
+        self.last: dict[tuple[str, int], float] = dict(self.start_cpu)
+        self.done = threading.Event()
+
+    def _read(self) -> dict[tuple[str, int], float]:
+        return {
+            (group, pid): _cpu_seconds(pid)
+            for group, pids in _server_pids(*self.pids).items()
+            for pid in pids
+        }
+
+    def run(self) -> None:
+        while not self.done.wait(self.SAMPLE_SECONDS):
+            self.last.update({k: v for k, v in self._read().items() if v})
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.join()
+        self.last.update({k: v for k, v in self._read().items() if v})
+        spent: dict[str, float] = {}
+        for (group, pid), seconds in self.last.items():
+            spent[group] = spent.get(group, 0.0) + seconds - self.start_cpu.get((group, pid), 0.0)
+        return spent
 
 
 def own_cpu() -> float:
@@ -447,19 +490,19 @@ def run_config(
     batch = target.deliveries(n, int(args.rate), tag)
     redis = redis_pid(services)
     load_before = os.getloadavg()[0]
-    cpu_before, gen_before = server_cpu(gunicorn.pid, redis), own_cpu()
+    sampler, gen_before = CpuSampler(gunicorn.pid, redis), own_cpu()
+    sampler.start()
     profiler = start_py_spy(services, gunicorn.pid, args)
     loader, seconds = open_loop(target.port, [d.request for d in batch], args.rate)
+    cpu = sampler.stop()
     gen_cpu = own_cpu() - gen_before
     if profiler is not None:
         profiler.wait(timeout=60)
-    cpu_after = server_cpu(gunicorn.pid, redis)
     services.stop(gunicorn)
     with psycopg.connect(DB_URL, autocommit=True) as conn:
         stored = stored_counts(conn, tag)
     return Run(
-        config, loader, seconds, {k: cpu_after[k] - cpu_before[k] for k in cpu_before},
-        gen_cpu, n, stored, len({d.event_id for d in batch}),
+        config, loader, seconds, cpu, gen_cpu, n, stored, len({d.event_id for d in batch}),
         (load_before, os.getloadavg()[0]),
     )  # fmt: skip
 
