@@ -18,9 +18,12 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
+
+if TYPE_CHECKING:
+    from stripe.params import EventListParams
 
 
 def main(stock_url_prefix: str, rounds: int, customers: int = 0) -> None:
@@ -63,7 +66,7 @@ def main(stock_url_prefix: str, rounds: int, customers: int = 0) -> None:
             client.v1.prices.update(price.id, {"metadata": {"bench_round": str(n)}})
     if customers:
         signups(client, customers)
-    listed: dict[str, Any] = {"limit": 100}
+    listed: EventListParams = {"limit": 100}
     if not customers:
         listed["types"] = ["product.updated", "price.updated"]
     events = [

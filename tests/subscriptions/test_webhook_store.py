@@ -124,6 +124,7 @@ def test_the_payload_is_stored_from_the_text_received() -> None:
     pk = webhook_store.store(
         event={**given["event"], "payload": payload}, trigger=given["trigger"], payload_text=text
     )
+    assert pk is not None
     assert StripeEvent.objects.get(pk=pk).payload == payload
 
 
