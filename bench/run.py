@@ -22,6 +22,7 @@ SCRIPTS = [
     "billing_bench.py",
     "app_bench.py",
     "webhook_bench.py",
+    "intake_open_loop.py --configs 2x4,2x2",
     "renewal_storm.py",
     "usage_bench.py",
     "seat_bench.py",
@@ -81,13 +82,26 @@ def main() -> None:
         }
         ran = {section.split("\n", 1)[0][3:].strip(): section for section in sections}
         sections = []
-        for script in SCRIPTS:
+        for entry in SCRIPTS:
+            script = shlex.split(entry)[0]  # sections are named by the script alone
             if script in ran:
                 sections.append(ran[script])
             elif script in kept:
-                sections.append(kept[script].rstrip("\n") + f"\n\n(Kept from: {recorded})\n")
+                sections.append(_kept_section(kept[script], recorded))
     results.write_text(header + "\n".join(sections))
     print(f"\nwritten to {BENCH / 'RESULTS.md'}")
+
+
+def _kept_section(section: str, recorded: str) -> str:
+    """A section carried over from an earlier run names the run that recorded it, once.
+
+    A section kept before already names it; adding the header of the run that kept it
+    would pile up one line per run, each naming a run that did not measure it.
+    """
+    section = section.rstrip("\n")
+    if "\n(Kept from: " in section:
+        return section + "\n"
+    return section + f"\n\n(Kept from: {recorded})\n"
 
 
 if __name__ == "__main__":

@@ -141,15 +141,15 @@ def run(cmd: list[str], env: dict[str, str], *, timeout: float) -> str:
     return result.stdout
 
 
-def drop_database() -> None:
+def drop_database(name: str = DB_NAME) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def create_database() -> None:
-    drop_database()
+def create_database(name: str = DB_NAME) -> None:
+    drop_database(name)
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- events -----------------------------------------------------------------------
@@ -509,10 +509,16 @@ def start_redis(services: Services, logs: Path) -> str:
 
 
 @contextlib.contextmanager
-def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], int]]:
-    """Database, Redis, emulator and the environment every process of the app gets."""
+def bench_environment(
+    logs: Path, db_name: str = DB_NAME
+) -> Iterator[tuple[Services, dict[str, str], int]]:
+    """Database, Redis, emulator and the environment every process of the app gets.
+
+    ``db_name``: a bench that may run beside this one takes a database of its own
+    (each drops its database when it starts).
+    """
     services = Services(logs)
-    create_database()
+    create_database(db_name)
     try:
         redis_url = start_redis(services, logs)
         stripe_base = start_emulator(services, [])
@@ -523,7 +529,7 @@ def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], in
             "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": DB_URL,
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db_name}",
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
             "CELERY_RESULT_BACKEND": redis_url,
@@ -540,7 +546,7 @@ def bench_environment(logs: Path) -> Iterator[tuple[Services, dict[str, str], in
         yield services, env, app_port
     finally:
         services.stop_all()
-        drop_database()
+        drop_database(db_name)
 
 
 # --- the bench ---------------------------------------------------------------------

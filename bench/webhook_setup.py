@@ -6,6 +6,11 @@ endpoints in the emulator (so it never delivers anything during the bench:
 the bench is the only sender), updates every product and price a few times to
 produce real ``product.updated`` / ``price.updated`` events, and prints one
 JSON document: both endpoints (uuid, secret) and those events.
+
+With a third argument N > 0 it also signs up N customers (a 4242 card, a
+monthly subscription), and prints every event of every type: the mix a
+signup produces (customer, payment method, subscription, invoice, payment
+intent, charge) with its real sizes, besides the catalogue updates.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
 
+if TYPE_CHECKING:
+    from stripe.params import EventListParams
 
-def main(stock_url_prefix: str, rounds: int) -> None:
+
+def main(stock_url_prefix: str, rounds: int, customers: int = 0) -> None:
     django.setup()
     import stripe
     from django.conf import settings
@@ -56,11 +64,13 @@ def main(stock_url_prefix: str, rounds: int) -> None:
             client.v1.products.update(product.id, {"metadata": {"bench_round": str(n)}})
         for price in prices:
             client.v1.prices.update(price.id, {"metadata": {"bench_round": str(n)}})
+    if customers:
+        signups(client, customers)
+    listed: EventListParams = {"limit": 100}
+    if not customers:
+        listed["types"] = ["product.updated", "price.updated"]
     events = [
-        event.to_dict(for_json=True)
-        for event in client.v1.events.list(
-            {"types": ["product.updated", "price.updated"], "limit": 100}
-        ).auto_paging_iter()
+        event.to_dict(for_json=True) for event in client.v1.events.list(listed).auto_paging_iter()
     ]
     json.dump(
         {
@@ -72,5 +82,19 @@ def main(stock_url_prefix: str, rounds: int) -> None:
     )
 
 
+def signups(client: Any, n: int) -> None:
+    """n customers with a card, each subscribed to the monthly Pro price."""
+    price = client.v1.prices.list({"lookup_keys": ["pro_monthly"], "limit": 1}).data[0]
+    for i in range(n):
+        customer = client.v1.customers.create(
+            {"payment_method": "pm_card_visa", "email": f"bench{i}@example.com"}
+        )
+        card = client.v1.customers.payment_methods.list(customer.id).data[0]
+        client.v1.customers.update(
+            customer.id, {"invoice_settings": {"default_payment_method": card.id}}
+        )
+        client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)

@@ -819,3 +819,27 @@ def test_coupon_scope_and_currency(emulator: EmulatorServer, plan: stripe.Price)
     half = stripe.Coupon.create(percent_off=50, duration="once")
     session = make_session(plan, line_items=items, discounts=[{"coupon": half.id}])
     assert session.amount_total == 1500
+
+
+def test_no_postal_code_is_asked_in_hong_kong(emulator: EmulatorServer, plan: stripe.Price) -> None:
+    """Hong Kong has no postal codes: Checkout takes its address without one (not the US's)."""
+    session = make_session(plan, billing_address_collection="required")
+    browser = Browser(emulator.url)
+    page = browser.get(session.url)
+    assert "Leave empty where there are no postal codes" in page.visible_text()
+    fields = {
+        "email": "hk@example.com",
+        "card_number": "4242424242424242",
+        "address_line1": "1 Queen's Road Central",
+        "address_city": "Central",
+        "address_state": "Hong Kong Island",
+        "address_country": "us",
+    }
+    missing = browser.submit(page, "Subscribe", fields)
+    assert "Your postal code is incomplete." in missing.visible_text()
+    done = browser.submit(page, "Subscribe", {**fields, "address_country": "hk"})
+    assert done.status == 303
+    final = stripe.checkout.Session.retrieve(session.id).to_dict()
+    address = final["customer_details"]["address"]
+    assert (address["country"], address["postal_code"]) == ("HK", None)
+    assert stripe.Customer.retrieve(final["customer"]).to_dict()["address"]["country"] == "HK"

@@ -23,7 +23,7 @@ from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from subscriptions.models import StripeEvent
-from subscriptions.webhooks import pipeline
+from subscriptions.webhooks import intake, pipeline
 from subscriptions.webhooks.intake import DISPATCH_FLAG
 from tests.webhook_helpers import product_event, signature, webhook_endpoint, webhook_path
 
@@ -233,3 +233,28 @@ def test_a_sweep_into_a_broker_outage_is_retried_at_the_next_sweep(
     assert queue.refresh() == []
     assert pipeline.stripe_events_sweep() == 1  # not waiting for the lease
     assert queue.refresh() == [(PROCESS, [event.pk])]
+
+
+def test_a_flag_connection_that_redis_dropped_is_replaced(
+    queue: Any,
+    deliver: Any,
+    settings: SettingsWrapper,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a Redis restart does to the thread's flag connection: the next SET NX reconnects."""
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver("evt_flag_before") == 200
+    conn, _packed = intake._flag_connection()
+    conn.send_command("CLIENT", "ID")
+    client_id = conn.read_response()
+    admin = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    assert admin.client_kill_filter(_id=client_id) == 1
+    pipeline.stripe_events_dispatch()  # the dispatch starts: the flag is cleared
+    assert cache.get(DISPATCH_FLAG) is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver("evt_flag_after") == 200
+    assert cache.get(DISPATCH_FLAG) is not None
+    assert [task for task, _ in queue.refresh()].count(DISPATCH) == 2
+    assert "could not enqueue" not in caplog.text

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import DataError, IntegrityError, connection
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
@@ -111,3 +112,29 @@ def test_a_connection_the_database_dropped_is_replaced_without_an_error() -> Non
         "evt_before",
         "evt_after",
     }
+
+
+@pytest.mark.django_db
+def test_the_payload_is_stored_from_the_text_received() -> None:
+    """The body's JSON text is the payload: what is stored equals what was parsed."""
+    webhook_endpoint(stripe_id="we_store", secret="whsec_store")
+    given = delivery("evt_text")
+    payload = {**given["event"]["payload"], "data": {"object": {"name": "Café ☕", "n": 10**20}}}
+    text = json.dumps(payload, indent=2, ensure_ascii=False)  # not how we would write it
+    pk = webhook_store.store(
+        event={**given["event"], "payload": payload}, trigger=given["trigger"], payload_text=text
+    )
+    assert pk is not None
+    assert StripeEvent.objects.get(pk=pk).payload == payload
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_text_the_database_cannot_keep_is_a_data_error() -> None:
+    # The intake answers 400 on DataError (Stripe would retry a 5xx for days).
+    webhook_endpoint(stripe_id="we_store", secret="whsec_store")
+    given = delivery("evt_nul")
+    text = json.dumps({**given["event"]["payload"], "data": {"object": {"name": "a\x00b"}}})
+    with pytest.raises(DataError):
+        webhook_store.store(**given, payload_text=text)
+    assert not StripeEvent.objects.exists()

@@ -149,6 +149,18 @@ def session_customer_details(
 
 
 ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
+# Countries without postal codes, where Stripe's address forms do not ask for
+# one: Hong Kong, Macao, the UAE, Qatar and others. The list is the one in
+# Stripe's Android SDK (CountryUtils.NO_POSTAL_CODE_COUNTRIES); Stripe's docs
+# only say that a postal code is optional "in a country where postal codes
+# aren't required" (changelog 2026-09-30, Elements with Checkout Sessions).
+NO_POSTAL_CODE_COUNTRIES = frozenset({
+    "AE", "AG", "AN", "AO", "AW", "BF", "BI", "BJ", "BO", "BS", "BW", "BZ", "CD", "CF",
+    "CG", "CI", "CK", "CM", "DJ", "DM", "ER", "FJ", "GD", "GH", "GM", "GN", "GQ", "GY",
+    "HK", "IE", "JM", "KE", "KI", "KM", "KN", "KP", "LC", "ML", "MO", "MR", "MS", "MU",
+    "MW", "NR", "NU", "PA", "QA", "RW", "SA", "SB", "SC", "SL", "SO", "SR", "ST", "SY",
+    "TF", "TK", "TL", "TO", "TT", "TV", "TZ", "UG", "VU", "YE", "ZA", "ZW",
+})  # fmt: skip
 
 
 def needs_address(session: JSONDict) -> bool:
@@ -415,13 +427,22 @@ def start_completion(
         raise
 
 
+def _address_problem(address: dict[str, str]) -> tuple[str, str] | None:
+    country = address.get("country", "").upper()
+    required = [("line1", "address"), ("city", "city")]
+    if country not in NO_POSTAL_CODE_COUNTRIES:
+        required.append(("postal_code", "postal code"))
+    for key, label in required:
+        if not address.get(key):
+            return f"address_{key}", f"Your {label} is incomplete."
+    if len(country) != 2:
+        return "address_country", "Choose your country."
+    return None
+
+
 def _details_problem(session: JSONDict, card: CardInput) -> tuple[str, str] | None:
-    if needs_address(session):
-        for key, label in (("line1", "address"), ("city", "city"), ("postal_code", "postal code")):
-            if not card.address.get(key):
-                return f"address_{key}", f"Your {label} is incomplete."
-        if len(card.address.get("country", "")) != 2:
-            return "address_country", "Choose your country."
+    if needs_address(session) and (problem := _address_problem(card.address)):
+        return problem
     if needs_phone(session) and len("".join(ch for ch in card.phone if ch.isdigit())) < 6:
         return "phone", "Your phone number is incomplete."
     if needs_terms(session) and not card.accepted_terms:

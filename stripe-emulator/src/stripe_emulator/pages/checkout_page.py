@@ -351,13 +351,23 @@ _ADDRESS_FIELDS = (
 )
 
 
+# Without script the page cannot drop the field when a country has no postal
+# codes, as Stripe's does: it says so, and the engine does not require one there.
+_ADDRESS_HINTS = {
+    "address_postal_code": ' aria-describedby="address_postal_code_hint">'
+    '<p class="small muted" id="address_postal_code_hint">Leave empty where there are '
+    "no postal codes (Hong Kong, Macao, the UAE, …).</p>",
+}
+
+
 def _extra_fields(session: JSONDict, values: dict[str, str]) -> str:
     """Billing address, phone and terms consent, when the session asks for them."""
     out = []
     if needs_address(session):
         rows = "".join(
             f'<label for="{key}">{label}</label><input type="text" id="{key}" name="{key}" '
-            f'autocomplete="{auto}" value="{esc(values.get(key, ""))}">'
+            f'autocomplete="{auto}" value="{esc(values.get(key, ""))}"'
+            f"{_ADDRESS_HINTS.get(key, '>')}"
             for key, label, auto in _ADDRESS_FIELDS
         )
         out.append(f"<fieldset><legend>Billing address</legend>{rows}</fieldset>")
