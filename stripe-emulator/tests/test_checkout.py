@@ -674,7 +674,8 @@ def test_payment_mode_invoice_creation_makes_a_paid_invoice(emulator: EmulatorSe
             "invoice_data": {"metadata": {"pack": "credits_1000"}, "footer": "Thanks"},
         },
     )
-    assert session.invoice_creation is not None and session.invoice_creation.enabled
+    assert session.invoice_creation is not None
+    assert session.invoice_creation.enabled
     assert session.invoice is None  # created once the payment succeeds
     status, body = helper(
         emulator,
@@ -688,7 +689,8 @@ def test_payment_mode_invoice_creation_makes_a_paid_invoice(emulator: EmulatorSe
     assert isinstance(invoice, stripe.Invoice)
     assert (invoice.status, invoice.total, invoice.amount_paid) == ("paid", 1000, 1000)
     assert invoice.customer == customer.id
-    assert invoice.metadata is not None and invoice.metadata.to_dict() == {"pack": "credits_1000"}
+    assert invoice.metadata is not None
+    assert invoice.metadata.to_dict() == {"pack": "credits_1000"}
     assert invoice.footer == "Thanks"
     assert [line.amount for line in invoice.lines.data] == [1000]
     assert invoice.lines.data[0].description == "1,000 credits"
@@ -699,7 +701,8 @@ def test_payment_mode_invoice_creation_makes_a_paid_invoice(emulator: EmulatorSe
     payments = stripe.InvoicePayment.list(invoice=invoice.id).data
     assert [p.payment.payment_intent for p in payments] == [final.payment_intent]
     types = event_types()
-    assert "invoice.paid" in types and "checkout.session.completed" in types
+    assert "invoice.paid" in types
+    assert "checkout.session.completed" in types
 
 
 def test_payment_mode_without_invoice_creation_has_no_invoice(emulator: EmulatorServer) -> None:
@@ -712,7 +715,8 @@ def test_payment_mode_without_invoice_creation_has_no_invoice(emulator: Emulator
         line_items=[{"price": price.id, "quantity": 1}],
         success_url=SUCCESS,
     )
-    assert session.invoice_creation is not None and not session.invoice_creation.enabled
+    assert session.invoice_creation is not None
+    assert not session.invoice_creation.enabled
     helper(
         emulator,
         f"/_emulator/checkout/sessions/{session.id}/complete",
