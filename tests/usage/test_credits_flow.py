@@ -230,3 +230,29 @@ def test_webhooks_grant_once_under_redelivery_and_reverse_refunds(
     assert re.fullmatch(
         r"ch_\w+:1000", CreditEntry.objects.filter(kind="refund").latest("id").source
     )
+
+
+@pytest.mark.django_db
+def test_a_refund_processed_before_its_purchase_is_applied_by_the_grant(
+    client: Client, billing: Billing
+) -> None:
+    """Events out of order: ``charge.refunded`` first (nothing to reverse yet, dj-stripe
+    mirrors the charge), then ``checkout.session.completed``: the grant reverses it."""
+    from djstripe.models import Charge
+
+    team = _team_with(client)
+    back = _buy(client, billing, team)  # the return page is not visited
+    session = stripe_client().v1.checkout.sessions.retrieve(back.split("session_id=")[1])
+    stripe_client().v1.refunds.create(
+        {"payment_intent": str(session.payment_intent), "amount": 250}
+    )
+    charge = (
+        stripe_client().v1.charges.list({"payment_intent": str(session.payment_intent)}).data[0]
+    )
+    Charge.sync_from_stripe_data(charge)  # what dj-stripe does with the charge.refunded event
+    assert credits.credits_refund_reverse(team_id=team.pk, charge=charge.to_dict()) is None
+    credits.credits_grant(team_id=team.pk, session=session.to_dict())
+    assert [e.credits for e in CreditEntry.objects.filter(team=team).order_by("id")] == [1000, -250]
+    # The refund's event, processed again later, finds it done.
+    assert credits.credits_refund_reverse(team_id=team.pk, charge=charge.to_dict()) is None
+    assert credit_balance(team_id=team.pk) == 750
