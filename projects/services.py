@@ -184,3 +184,49 @@ def api_token_authenticate(*, secret: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- Exports: the plan's limit, then prepaid credits -------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportPayment:
+    """How an export was paid: within the plan (``credits`` 0) or with prepaid credits."""
+
+    credits: int = 0
+    balance: int | None = None  # the team's credits left after a paid export
+
+
+class ExportRefused(ProjectError):
+    """Past the plan's limit and not enough credits; ``str()`` is safe to show."""
+
+
+def export_pay(*, team: Team, export_id: str) -> ExportPayment:
+    """Count one export against the plan's limit; past it, spend the team's credits.
+
+    An export paid with credits is not recorded on the exports meter: the credits
+    paid for it, so it is never billed a second time at the period's end.
+    """
+    from django.conf import settings
+
+    from usage.credits import InsufficientCredits, credits_spend
+    from usage.services import UsageLimitReached, usage_consume
+
+    try:
+        usage_consume(team, "exports")
+        return ExportPayment()
+    except UsageLimitReached as limit:
+        cost = settings.CREDITS_PER_EXPORT
+        try:
+            entry = credits_spend(
+                team, cost, _("Export past the plan's limit"), f"export:{export_id}"
+            )
+        except InsufficientCredits as exc:
+            raise ExportRefused(
+                _(
+                    "%(limit)s Exports past the limit spend %(cost)s prepaid credits each and "
+                    "your team has %(balance)s: buy credits to export now."
+                )
+                % {"limit": limit.user_message, "cost": cost, "balance": f"{exc.balance:,}"}
+            ) from exc
+        return ExportPayment(credits=cost, balance=entry.balance_after)

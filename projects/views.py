@@ -8,9 +8,11 @@ rules live in ``services`` and ``selectors``.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from allauth.account.decorators import verified_email_required
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -26,7 +28,8 @@ from accounts.requests import request_user
 from accounts.services import onboarding_checklist_hide
 from subscriptions.access.access import Access, access_for
 from subscriptions.access.gating import FeatureRequiredMixin, feature_required
-from usage.services import UsageLimitReached, usage_consume
+from usage.credit_selectors import credit_balance
+from usage.services import UsageLimitReached, usage_consume, usage_limit_reached
 
 from . import selectors, services
 from .exports import projects_csv_write
@@ -204,8 +207,17 @@ def project_delete(request: HttpRequest, team_slug: str, pk: int) -> HttpRespons
 @require_GET
 def exports(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
-    usage = selectors.project_usage(team=_team(request), access=access)
-    return render(request, "projects/exports.html", {"access": access, "usage": usage})
+    team = _team(request)
+    usage = selectors.project_usage(team=team, access=access)
+    context = {
+        "access": access,
+        "usage": usage,
+        # Past the plan's export limit, each export spends prepaid credits.
+        "limit_reached": usage_limit_reached(team, "exports"),
+        "credit_balance": credit_balance(team_id=team.pk),
+        "credits_per_export": settings.CREDITS_PER_EXPORT,
+    }
+    return render(request, "projects/exports.html", context)
 
 
 @verified_email_required
@@ -214,10 +226,17 @@ def exports(request: HttpRequest, team_slug: str) -> HttpResponse:
 def export_projects_csv(request: HttpRequest, team_slug: str) -> HttpResponse:
     access = _access(request)
     try:
-        usage_consume(_team(request), "exports")
-    except UsageLimitReached as exc:
-        messages.error(request, exc.user_message)
+        paid = services.export_pay(team=_team(request), export_id=uuid.uuid4().hex)
+    except services.ExportRefused as exc:
+        messages.error(request, str(exc))
         return redirect("exports", team_slug=_team(request).slug)
+    if paid.credits:
+        # Shown on the next page the user opens (the download itself is not a page).
+        messages.info(
+            request,
+            _("This export spent %(credits)s credits; %(balance)s left.")
+            % {"credits": paid.credits, "balance": f"{paid.balance or 0:,}"},
+        )
     projects = list(selectors.projects_for(team=_team(request)))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="projects.csv"'

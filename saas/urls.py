@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("t/<slug:team_slug>/", include(subscriptions.urls.team_urlpatterns)),
     path("t/<slug:team_slug>/app/", include(projects.urls.urlpatterns)),
     path("t/<slug:team_slug>/usage/", include("usage.urls")),
+    path("t/<slug:team_slug>/credits/", include("usage.credit_urls")),
     path("app/", include(projects.urls.api_urlpatterns)),
     path("teams/", include("teams.urls")),
     path("notifications/", include("notifications.urls")),

@@ -27,6 +27,7 @@ import stripe
 from django.conf import settings
 from djstripe.models import Feature, Price, Product, ProductFeature, WebhookEndpoint
 
+from .bootstrap_credits import credit_packs_ensure, credit_packs_mirror
 from .bootstrap_usage import usage_catalog_ensure, usage_catalog_mirror
 from .catalog import CATALOG_TAG, Catalog, PlanSpec, PriceSpec, get_catalog
 from .services import _as_dict, entitlements_sync, stripe_client
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 WEBHOOK_EVENTS = [
     "checkout.session.completed",
     "checkout.session.expired",
+    # Credit packs paid with a delayed method (docs.stripe.com/checkout/fulfillment).
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
     "customer.created",
     "customer.updated",
     "customer.deleted",
@@ -509,12 +513,14 @@ class Bootstrap:
             self.product_features(plan, product, features)
             prices[plan.key] = self.prices(plan, product)
         usage_catalog_ensure(self)
+        credit_packs_ensure(self)
         self.portal_configuration(products, prices)
         self.retention_coupon()
         self.webhook_endpoint()
         if not self.dry_run:
             self.mirror()
             usage_catalog_mirror(self)
+            credit_packs_mirror(self)
             self.entitlements_refresh(products)
         return self.result
 

@@ -95,6 +95,17 @@ class MeteredPriceSpec:
 
 
 @dataclass(frozen=True)
+class CreditPackSpec:
+    """Prepaid credits sold once (Checkout in payment mode, a one-time price)."""
+
+    lookup_key: str
+    name: str
+    credits: int  # credits granted when the payment succeeds
+    amount: int  # minor units, one-time
+    tax_behavior: str = "unspecified"  # as PriceSpec's; the catalog's default unless set
+
+
+@dataclass(frozen=True)
 class UsageLimitSpec:
     meter: str
     units: int  # per billing period
@@ -167,6 +178,10 @@ class Catalog:
     retention: RetentionSpec | None = None
     meters: dict[str, MeterSpec] = field(default_factory=dict)
     metered_prices: dict[str, MeteredPriceSpec] = field(default_factory=dict)
+    credit_packs: dict[str, CreditPackSpec] = field(default_factory=dict)
+
+    def credit_pack(self, lookup_key: str) -> CreditPackSpec | None:
+        return self.credit_packs.get(lookup_key)
 
     def metered_price(self, lookup_key: str) -> MeteredPriceSpec | None:
         return self.metered_prices.get(lookup_key)
@@ -297,6 +312,31 @@ def _check_usage_references(
                     )
 
 
+def _credit_packs(
+    data: dict[str, Any], default_tax_behavior: str, taken: set[str]
+) -> dict[str, CreditPackSpec]:
+    packs: dict[str, CreditPackSpec] = {}
+    for raw in data.get("credit_packs") or []:
+        key = str(raw.get("lookup_key") or "")
+        where = f"credit pack {key or '?'}"
+        if not key or key in packs or key in taken:
+            raise CatalogError(f"{where}: lookup_key missing or used twice")
+        if "recurring" in raw or "interval" in raw:
+            raise CatalogError(f"{where}: credit packs are sold once (no interval)")
+        credits = _int_at_least(raw, "credits", 1, where)
+        amount = _int_at_least(raw, "amount", 1, where)
+        if credits is None or amount is None:
+            raise CatalogError(f"{where}: needs credits >= 1 and amount >= 1")
+        packs[key] = CreditPackSpec(
+            lookup_key=key,
+            name=str(raw.get("name") or f"{credits:,} credits"),
+            credits=credits,
+            amount=amount,
+            tax_behavior=_tax_behavior(raw.get("tax_behavior", default_tax_behavior), key),
+        )
+    return packs
+
+
 def _int_at_least(raw: dict[str, Any], name: str, low: int, where: str) -> int | None:
     value = raw.get(name)
     if value is None:
@@ -391,12 +431,14 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
         raise CatalogError(f"the catalog needs a {FREE_PLAN_KEY!r} plan without prices")
     meters, metered_prices = _usage_catalog(data)
     _check_usage_references(plans, meters, metered_prices)
+    credit_packs = _credit_packs(data, default_tax_behavior, seen_lookup_keys | set(metered_prices))
     return Catalog(
         currency=str(data.get("currency", "usd")).lower(),
         features=features,
         plans=tuple(plans),
         meters=meters,
         metered_prices=metered_prices,
+        credit_packs=credit_packs,
         retention=_retention(data.get("retention")),
     )
 

@@ -82,3 +82,98 @@ class UsagePeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team_id} from {self.period_start:%Y-%m-%d}"
+
+
+class CreditBalance(models.Model):
+    """A team's prepaid credits now: the sum of its ledger, kept beside it for speed.
+
+    Every change of ``credits`` happens in the transaction that appends the ledger
+    entry saying why, so the two never disagree; spending is a conditional UPDATE
+    (``credits >= n``), which is what keeps the balance from going negative when
+    spends race (usage/credits.py).
+    """
+
+    team = models.OneToOneField(
+        "teams.Team", on_delete=models.CASCADE, related_name="+", verbose_name=_("team")
+    )
+    credits = models.BigIntegerField(_("credits"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("credit balance")
+        verbose_name_plural = _("credit balances")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credits__gte=0), name="usage_credit_balance_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.credits}"
+
+
+class CreditEntry(models.Model):
+    """One line of a team's append-only credit ledger (never updated or deleted)."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase")
+        SPEND = "spend", _("Spend")
+        REFUND = "refund", _("Refund reversal")
+        ADJUSTMENT = "adjustment", _("Staff adjustment")
+
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.CASCADE, related_name="+", verbose_name=_("team")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    credits = models.BigIntegerField(_("credits"))  # signed: + granted, - spent or reversed
+    balance_after = models.BigIntegerField(_("balance after"))
+    # What made the entry, unique per team and kind: the Checkout Session (purchase),
+    # "<charge>:<amount refunded so far>" (refund), the caller's idempotency key (spend).
+    source = models.CharField(_("source"), max_length=255)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    # Purchases: the pack, the PaymentIntent (refunds find the purchase by it) and
+    # what was paid, for the refunded share.
+    pack = models.CharField(_("credit pack"), max_length=100, blank=True)
+    payment_intent = models.CharField(_("payment intent"), max_length=255, blank=True)
+    amount_paid = models.PositiveBigIntegerField(_("amount paid"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    # Refund reversals: the charge's amount refunded so far when this entry was made.
+    amount_refunded = models.PositiveBigIntegerField(_("amount refunded"), null=True, blank=True)
+    stripe_event_id = models.CharField(_("Stripe event"), max_length=255, blank=True)
+    # Staff adjustments: who made them (the reason is the description).
+    created_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("date"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("credit ledger entry")
+        verbose_name_plural = _("credit ledger")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "kind", "source"], name="usage_credit_entry_once_per_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="usage_credit_entry_balance_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["team", "-created_at", "-id"], name="usage_credit_team_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id} {self.kind} {self.credits:+}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("credit ledger entries are never changed; append a new one")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("credit ledger entries are never deleted")

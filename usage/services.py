@@ -153,6 +153,15 @@ def usage_limit_check(team: Team, meter: str, units: int = 1) -> None:
         raise UsageLimitReached(meter=meter, limit=limit, used=used, period_end=window.period_end)
 
 
+def usage_limit_reached(team: Team, meter: str) -> bool:
+    """Whether one more unit of ``meter`` would pass the plan's hard limit (for pages)."""
+    try:
+        usage_limit_check(team, meter, 1)
+    except UsageLimitReached:
+        return True
+    return False
+
+
 def usage_consume(team: Team, meter: str, units: int = 1) -> None:
     """Check the hard limit, then record: what a metered action calls before it runs."""
     usage_limit_check(team, meter, units)

@@ -550,3 +550,7 @@ USAGE_IDENTIFIER_PREFIX = env("USAGE_IDENTIFIER_PREFIX", default="usage")
 USAGE_REPORT_SETTLE_SECONDS = env.int("USAGE_REPORT_SETTLE_SECONDS", default=60)
 # Buckets per report task run (one meter event each).
 USAGE_REPORT_BATCH_SIZE = env.int("USAGE_REPORT_BATCH_SIZE", default=200)
+# Prepaid credits (usage app): what one export past the plan's limit costs in credits,
+# and the ledger entries per page of the team's credits page.
+CREDITS_PER_EXPORT = env.int("CREDITS_PER_EXPORT", default=10)
+CREDITS_LEDGER_PAGE_SIZE = env.int("CREDITS_LEDGER_PAGE_SIZE", default=20)

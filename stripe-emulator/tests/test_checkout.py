@@ -660,6 +660,74 @@ def test_payment_mode_customer_creation_always_with_3ds(emulator: EmulatorServer
     assert stripe.PaymentIntent.retrieve(str(final.payment_intent)).status == "succeeded"
 
 
+def test_payment_mode_invoice_creation_makes_a_paid_invoice(emulator: EmulatorServer) -> None:
+    customer = stripe.Customer.create(email="buyer@example.com", name="Buyer")
+    product = stripe.Product.create(name="1,000 credits")
+    price = stripe.Price.create(product=product.id, unit_amount=1000, currency="usd")
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        customer=customer.id,
+        line_items=[{"price": price.id, "quantity": 1}],
+        success_url=SUCCESS,
+        invoice_creation={
+            "enabled": True,
+            "invoice_data": {"metadata": {"pack": "credits_1000"}, "footer": "Thanks"},
+        },
+    )
+    assert session.invoice_creation is not None
+    assert session.invoice_creation.enabled
+    assert session.invoice is None  # created once the payment succeeds
+    status, body = helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"card": "4242424242424242"},
+    )
+    assert status == 200, body
+    final = stripe.checkout.Session.retrieve(session.id, expand=["invoice"])
+    assert final.payment_status == "paid"
+    invoice = final.invoice
+    assert isinstance(invoice, stripe.Invoice)
+    assert (invoice.status, invoice.total, invoice.amount_paid) == ("paid", 1000, 1000)
+    assert invoice.customer == customer.id
+    assert invoice.metadata is not None
+    assert invoice.metadata.to_dict() == {"pack": "credits_1000"}
+    assert invoice.footer == "Thanks"
+    assert [line.amount for line in invoice.lines.data] == [1000]
+    assert invoice.lines.data[0].description == "1,000 credits"
+    # No second payment: the invoice records the session's PaymentIntent.
+    assert [pi.id for pi in stripe.PaymentIntent.list(customer=customer.id).data] == [
+        final.payment_intent
+    ]
+    payments = stripe.InvoicePayment.list(invoice=invoice.id).data
+    assert [p.payment.payment_intent for p in payments] == [final.payment_intent]
+    types = event_types()
+    assert "invoice.paid" in types
+    assert "checkout.session.completed" in types
+
+
+def test_payment_mode_without_invoice_creation_has_no_invoice(emulator: EmulatorServer) -> None:
+    customer = stripe.Customer.create(email="plain@example.com")
+    product = stripe.Product.create(name="Credits")
+    price = stripe.Price.create(product=product.id, unit_amount=500, currency="usd")
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        customer=customer.id,
+        line_items=[{"price": price.id, "quantity": 1}],
+        success_url=SUCCESS,
+    )
+    assert session.invoice_creation is not None
+    assert not session.invoice_creation.enabled
+    helper(
+        emulator,
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        {"card": "4242424242424242"},
+    )
+    final = stripe.checkout.Session.retrieve(session.id)
+    assert final.payment_status == "paid"
+    assert final.invoice is None
+    assert stripe.Invoice.list(customer=customer.id).data == []
+
+
 def test_setup_mode_creates_a_setup_intent(emulator: EmulatorServer) -> None:
     customer = stripe.Customer.create(email="saver@example.com")
     session = stripe.checkout.Session.create(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 from ..disputes import disputes
 from ..dunning.selectors import recovered_revenue
 from . import health as health_report
+from .sections import health_sections_render_context
 
 # Height of the events-per-hour chart's drawing area, in SVG user units.
 CHART_HEIGHT = 100
@@ -112,5 +113,7 @@ def billing_health(request: HttpRequest) -> HttpResponse:
         "churn_pct": None if report.churn.rate is None else report.churn.rate * 100,
         **_disputes_context(),
         "recovered": recovered_revenue(),
+        # Cards of the apps above this one (usage, credits), registered in their ready().
+        "sections": health_sections_render_context(),
     }
     return render(request, "subscriptions/staff/billing_health.html", context)

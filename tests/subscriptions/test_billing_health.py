@@ -484,8 +484,9 @@ def test_billing_health_query_budget(
     # The report's 8, session and user, and room for the site's navbar (notification bell,
     # the team switcher's current team and list), the recovered revenue (one grouped
     # query), the past-due banner's access check (cold here; none when warm) and the
-    # usage card's 2 (its units, and the metered prices of the teams that have usage).
-    with django_assert_max_num_queries(17):
+    # usage card's 2 (its units, and the metered prices of the teams that have usage) and
+    # the credits card's 2 (credits sold, balances held): sections registered by usage.
+    with django_assert_max_num_queries(19):
         response = staff_client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()

@@ -25,6 +25,7 @@ from .cards import (
     build_card_payment_method,
     resolve_payment_method,
 )
+from .checkout_invoice import post_payment_invoice
 from .common import Env
 from .confirmation import confirm_setup_intent
 from .customers import customer_create
@@ -734,6 +735,9 @@ def _pay_once(
         )
     session["payment_intent"] = pi["id"]
     session["payment_status"] = "paid"
+    invoice = post_payment_invoice(ctx, env, session, pi["id"])
+    if invoice is not None:
+        session["invoice"] = invoice["id"]
     if pi.get("receipt_email") is None and email:
         pi["receipt_email"] = email
         ctx.save(pi)

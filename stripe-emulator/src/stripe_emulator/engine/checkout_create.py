@@ -382,15 +382,18 @@ def _new_session(
         "_test_clock": customer.get("test_clock") if customer else None,
     }
     if mode == "payment":
+        creation = params.get("invoice_creation") or {}
+        data = creation.get("invoice_data") or {}
+        # What the post-payment invoice gets (engine/checkout_invoice.py).
         session["invoice_creation"] = {
-            "enabled": bool((params.get("invoice_creation") or {}).get("enabled")),
+            "enabled": bool(creation.get("enabled")),
             "invoice_data": {
                 "account_tax_ids": None,
-                "custom_fields": None,
-                "description": None,
-                "footer": None,
+                "custom_fields": data.get("custom_fields") or None,
+                "description": data.get("description"),
+                "footer": data.get("footer"),
                 "issuer": None,
-                "metadata": {},
+                "metadata": apply_metadata({}, data.get("metadata")),
                 "rendering_options": None,
             },
         }
