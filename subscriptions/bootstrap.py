@@ -428,11 +428,22 @@ class Bootstrap:
                 self.result.webhook_url = local.url
                 return
             if remote is not None:
-                # The secret is only shown at creation: replace rather than edit.
-                self._change("update", "webhook_endpoint", f"{local.id}: replaced (events or URL)")
+                # Edited in place, never replaced: the secret stays the one the
+                # intake verifies with, and events created while a replacement
+                # was being made would go to neither endpoint.
+                self._change("update", "webhook_endpoint", f"{local.id}: events, URL or status")
                 if not self.dry_run:
-                    self.client.v1.webhook_endpoints.delete(local.id)
-                    local.delete()
+                    self.client.v1.webhook_endpoints.update(
+                        local.id,
+                        {
+                            "url": local.url,
+                            "enabled_events": WEBHOOK_EVENTS,
+                            "disabled": False,
+                        },  # type: ignore[arg-type]  # event names are Literals in the stubs
+                    )
+                self.result.webhook_endpoint_id = local.id
+                self.result.webhook_url = local.url
+                return
         djstripe_uuid = uuid.uuid4()
         url = f"{prefix}{djstripe_uuid}/"
         self._change("create", "webhook_endpoint", url)

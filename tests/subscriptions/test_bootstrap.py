@@ -215,3 +215,27 @@ def test_plan_features_follow_the_catalog_for_managed_features_only() -> None:
     assert plan_features(plan_features=plan, entitled=extra, managed=managed) == plan | {
         "beta_dashboard"
     }
+
+
+def test_endpoint_with_other_events_is_edited_in_place_keeping_its_secret(
+    billing: Billing,
+) -> None:
+    """A release that listens to more events edits the endpoint; it is never replaced.
+
+    A replacement would change the signing secret and drop the events created
+    between the deletion and the creation.
+    """
+    endpoint = WebhookEndpoint.objects.exclude(secret="").get()
+    client = stripe_client()
+    client.v1.webhook_endpoints.update(
+        endpoint.id, {"enabled_events": ["customer.created"], "disabled": True}
+    )
+
+    billing_bootstrap()
+
+    after = WebhookEndpoint.objects.exclude(secret="").get()
+    assert (after.id, after.secret) == (endpoint.id, endpoint.secret)
+    remote = client.v1.webhook_endpoints.retrieve(endpoint.id)
+    assert remote.status == "enabled"
+    assert sorted(remote.enabled_events) == sorted(bootstrap_module.WEBHOOK_EVENTS)
+    assert len(client.v1.webhook_endpoints.list().data) == 1
