@@ -118,4 +118,4 @@ def account_lookup_install() -> None:
 
     Account.get_or_retrieve_for_api_key = classmethod(account_for_api_key)
     Account.get_default_api_key = account_default_api_key
-    StripeModel.default_api_key = property(_model_default_api_key)  # type: ignore[assignment,method-assign]
+    StripeModel.default_api_key = property(_model_default_api_key)
