@@ -15,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -24,6 +27,25 @@ _account_ids: dict[str, str] = {}
 _lock = threading.Lock()
 
 
+# While one event is processed, the account found for a key (dj-stripe looks it
+# up for every object it mirrors: three or four times per event).
+_event_accounts: ContextVar[dict[str, Any] | None] = ContextVar("event_accounts", default=None)
+
+
+@contextmanager
+def account_lookups_shared() -> Iterator[None]:
+    """Within this block (one event's transaction) an account is looked up once per key.
+
+    Not longer: a row cached across transactions could be one that a rollback
+    removed, and an object linked to it would then fail its foreign key.
+    """
+    token = _event_accounts.set({})
+    try:
+        yield
+    finally:
+        _event_accounts.reset(token)
+
+
 def _fingerprint(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
@@ -31,6 +53,16 @@ def _fingerprint(api_key: str) -> str:
 def account_for_api_key(cls: Any, api_key: str) -> Any:
     """``Account.get_or_retrieve_for_api_key`` that stores the account, never the key."""
     fingerprint = _fingerprint(api_key)
+    shared = _event_accounts.get()
+    if shared is not None and fingerprint in shared:
+        return shared[fingerprint]
+    account = _account_lookup(cls, api_key, fingerprint)
+    if shared is not None:
+        shared[fingerprint] = account
+    return account
+
+
+def _account_lookup(cls: Any, api_key: str, fingerprint: str) -> Any:
     with _lock:
         account_id = _account_ids.get(fingerprint)
     if account_id is not None:
@@ -53,8 +85,37 @@ def account_for_api_key(cls: Any, api_key: str) -> Any:
     return account
 
 
+def account_default_api_key(self: Any, livemode: bool | None = None) -> str:
+    """``Account.get_default_api_key`` without its query of the ``APIKey`` table.
+
+    dj-stripe looks for a stored secret key of the account first (two or three
+    queries per mirrored event) and falls back to the settings' key. No secret
+    or restricted key is ever stored here (``account_for_api_key``, migration
+    0007, the admin has no APIKey page), so the fallback is the answer.
+    """
+    from djstripe.settings import djstripe_settings
+
+    return str(
+        djstripe_settings.get_default_api_key(self.livemode if livemode is None else livemode)
+    )
+
+
+def _model_default_api_key(self: Any) -> str:
+    """``StripeModel.default_api_key``: the settings' key for the object's mode.
+
+    dj-stripe loads the owner account (a query) to ask it for its stored key;
+    with none stored the answer depends only on livemode.
+    """
+    from djstripe.settings import djstripe_settings
+
+    return str(djstripe_settings.get_default_api_key(self.livemode))
+
+
 def account_lookup_install() -> None:
     """Make dj-stripe find accounts with ``account_for_api_key`` (AppConfig.ready)."""
     from djstripe.models import Account
+    from djstripe.models.base import StripeModel
 
     Account.get_or_retrieve_for_api_key = classmethod(account_for_api_key)
+    Account.get_default_api_key = account_default_api_key
+    StripeModel.default_api_key = property(_model_default_api_key)

@@ -97,6 +97,7 @@ class MirrorPlan:
     reason: str
     data: dict[str, Any] | None = None
     served: bool = False
+    mark: MirrorWatermark | None = None  # the object's watermark row, locked by mirror_plan
 
 
 _current_plan: ContextVar[MirrorPlan | None] = ContextVar("mirror_plan", default=None)
@@ -197,20 +198,20 @@ def _stored_data(object_name: str, object_id: str) -> dict[str, Any] | None:
 _NO_WATERMARK = -1  # the row exists (it is the lock) but no event wrote the object yet
 
 
-def _watermark_lock(object_id: str) -> MirrorWatermark | None:
+def _watermark_lock(object_id: str) -> MirrorWatermark:
     """Lock the object's watermark row first, before dj-stripe touches any mirrored row.
 
     Every event of one object then waits for the previous one at this point,
     whatever its plan: workers never hold dj-stripe rows while waiting for a
     watermark (that order deadlocked on PostgreSQL). The row is created when
-    missing; None means no event has written the object yet.
+    missing; its ``event_created`` is ``_NO_WATERMARK`` while no event has written
+    the object yet.
     """
     MirrorWatermark.objects.bulk_create(
         [MirrorWatermark(object_id=object_id, event_created=_NO_WATERMARK, event_id="")],
         ignore_conflicts=True,
     )
-    mark = MirrorWatermark.objects.select_for_update().get(object_id=object_id)
-    return None if mark.event_created == _NO_WATERMARK else mark
+    return MirrorWatermark.objects.select_for_update().get(object_id=object_id)
 
 
 def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
@@ -220,17 +221,28 @@ def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
     if not object_id or name not in _MIRRORED_OBJECTS:
         return None  # nothing dj-stripe re-reads by this id: stock processing
     mark = _watermark_lock(object_id)
+    plan = _plan_for(event, obj, mark)
+    plan.mark = mark  # still locked: recording the event needs no second read
+    return plan
+
+
+def _plan_for(event: StripeEvent, obj: dict[str, Any], mark: MirrorWatermark) -> MirrorPlan:
+    object_id, name = str(obj["id"]), str(obj["object"])
     unusable = _unusable_payload(event, obj)
     if unusable:
         return MirrorPlan(object_id, name, "stripe", unusable)
     created = int(event.payload.get("created") or 0)
-    stored = _stored_data(name, object_id)
-    if mark is None and stored is not None:
-        # Written by a read from Stripe (checkout success, portal return, the
-        # reconciliation) at a moment no event orders: read again.
-        return MirrorPlan(object_id, name, "stripe", "mirrored without a watermark")
-    if mark is None or created > mark.event_created:
+    if mark.event_created == _NO_WATERMARK:
+        # The mirror's copy is read only when the watermark cannot decide: on
+        # renewal day nearly every event is newer than its watermark.
+        if _stored_data(name, object_id) is not None:
+            # Written by a read from Stripe (checkout success, portal return, the
+            # reconciliation) at a moment no event orders: read again.
+            return MirrorPlan(object_id, name, "stripe", "mirrored without a watermark")
         return MirrorPlan(object_id, name, "payload", "newer than the mirror", obj)
+    if created > mark.event_created:
+        return MirrorPlan(object_id, name, "payload", "newer than the mirror", obj)
+    stored = _stored_data(name, object_id)
     if created == mark.event_created:
         return _same_second_plan(mark, obj, stored)
     if stored is None:
@@ -295,7 +307,8 @@ def _watermark_record(event: StripeEvent, plan: MirrorPlan) -> None:
     """Move the object's watermark to this event if it is newer; never backwards."""
     created = int(event.payload.get("created") or 0)
     content = payload_hash(plan.data) if plan.source == "payload" and plan.data else ""
-    mark = MirrorWatermark.objects.select_for_update().get(object_id=plan.object_id)
+    # Locked by mirror_plan in this transaction, so nobody moved it since.
+    mark = plan.mark or MirrorWatermark.objects.select_for_update().get(object_id=plan.object_id)
     if created < mark.event_created:
         return
     if created > mark.event_created or plan.source == "stripe":

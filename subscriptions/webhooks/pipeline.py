@@ -27,6 +27,7 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
+from djstripe.settings import djstripe_settings
 
 from ..access.access import access_invalidate
 from ..models import StripeEvent
@@ -102,18 +103,18 @@ def _claim(event_pk: int, task_id: str) -> StripeEvent | None:
     claimable = Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]) | Q(
         status=StripeEvent.Status.PROCESSING
     ) & (Q(claimed_by=task_id) | Q(processing_started_at__lt=stale))
+    # The attempt is counted in the claiming UPDATE itself: one statement, no
+    # read-modify-write between two workers.
     updated = StripeEvent.objects.filter(Q(pk=event_pk) & claimable).update(
         status=StripeEvent.Status.PROCESSING,
         claimed_by=task_id,
         processing_started_at=now,
         next_attempt_at=None,
+        attempts=F("attempts") + 1,
     )
     if not updated:
         return None
-    event = StripeEvent.objects.get(pk=event_pk)
-    StripeEvent.objects.filter(pk=event_pk).update(attempts=event.attempts + 1)
-    event.attempts += 1
-    return event
+    return StripeEvent.objects.get(pk=event_pk)
 
 
 def _team_id_for(customer_id: str) -> int | None:
@@ -128,16 +129,21 @@ def _apply(event: StripeEvent) -> int | None:
     from .. import services
     from . import duplicates
     from .mirror import payload_first
+    from ..stripe_account import account_lookups_shared
 
-    existed = Event.objects.filter(id=event.stripe_id).exists()
+    # A replay finds dj-stripe's row of the event from before; its handlers run
+    # again all the same (they mirror the object again and our receivers run too).
+    djstripe_event = Event.objects.filter(id=event.stripe_id).first()
     # dj-stripe's handlers read the event's object from the payload when it is
     # newer than the mirror, from Stripe otherwise (subscriptions.webhooks.mirror).
-    with payload_first(event):
-        djstripe_event = Event.process(data=event.payload)
-        if existed:
-            # A replay: dj-stripe stored this event before, so run its handlers
-            # again (they mirror the object again and our receivers run too).
-            djstripe_event.invoke_webhook_handlers()
+    with payload_first(event), account_lookups_shared():
+        if djstripe_event is None:
+            # What Event.process does, without its second existence check and
+            # savepoint: this transaction and the claim already cover both.
+            djstripe_event = Event._create_from_stripe_object(
+                event.payload, api_key=djstripe_settings.STRIPE_SECRET_KEY
+            )
+        djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
     team_id = _team_id_for(event.customer_id or _dispute_customer_id(event, obj))
@@ -207,10 +213,17 @@ def _notify_staff(event: StripeEvent, *, obj: dict[str, Any]) -> None:
     )
 
 
+_TEAM_UNKNOWN = -1  # failure paths: look the team up for the log line
+
+
 def _log(
-    event: StripeEvent, outcome: str, started: float, team_id: int | None = None, **extra: Any
+    event: StripeEvent,
+    outcome: str,
+    started: float,
+    team_id: int | None = _TEAM_UNKNOWN,
+    **extra: Any,
 ) -> None:
-    if team_id is None:  # failure paths only: the success path already knows it
+    if team_id == _TEAM_UNKNOWN:  # the success path already knows it (None: no team)
         team_id = _team_id_for(event.customer_id)
     logger.info(
         "event %s type=%s object=%s customer=%s team=%s attempt=%s %s in %.0f ms %s",
@@ -331,19 +344,42 @@ def stripe_events_dispatch(*, batch: int = DISPATCH_BATCH) -> int:
     from .intake import dispatch_flag_clear, enqueue_many, request_dispatch
 
     dispatch_flag_clear()
-    pending = list(
+    rows = list(
         StripeEvent.objects.filter(
             status=StripeEvent.Status.RECEIVED, enqueued_at=None, next_attempt_at=None
         )
         .order_by("pk")
-        .values_list("pk", flat=True)[:batch]
+        .values_list("pk", "customer_id", "object_id")[:batch]
     )
-    if not pending:
+    if not rows:
         return 0
-    sent = enqueue_many(pending)
-    if len(pending) == batch:
-        request_dispatch(pending[-1])  # more are waiting: another round after these
+    sent = enqueue_many(interleaved_by_customer(rows))
+    if len(rows) == batch:
+        request_dispatch(rows[-1][0])  # more are waiting: another round after these
     return sent
+
+
+def interleaved_by_customer(rows: list[tuple[int, str, str]]) -> list[int]:
+    """Event pks in an order where neighbours belong to different customers.
+
+    Stripe sends a customer's renewal events together (invoice created,
+    finalized, paid, payment succeeded, charge, ...). Queued in that order, the
+    workers would take neighbouring events of one object at the same time and
+    one would wait for the other on the object's watermark row lock
+    (subscriptions.webhooks.mirror). Round-robin over customers (or objects, for events
+    without a customer) keeps each customer's events in arrival order and puts
+    other customers' events between them. Rows are (pk, customer id, object id)
+    in arrival order.
+    """
+    queues: dict[str, list[int]] = {}
+    for pk, customer_id, object_id in rows:
+        queues.setdefault(customer_id or object_id or f"pk{pk}", []).append(pk)
+    ordered: list[int] = []
+    depth = 0
+    while len(ordered) < len(rows):
+        ordered.extend(pks[depth] for pks in queues.values() if depth < len(pks))
+        depth += 1
+    return ordered
 
 
 def enqueue_lease() -> timedelta:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from djstripe.models import Customer, Invoice, Subscription
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -39,6 +42,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 DAY = 86400
 # The kinds of event a renewal produces (invoice, payment, charge, subscription).
 RENEWAL_EVENT_PREFIXES = ("invoice.", "payment_intent.", "charge.", "customer.subscription.")
+_PREFIXES = {"invoice": "in_", "payment_intent": "pi_"}  # Stripe's id prefixes
 
 
 @pytest.fixture
@@ -89,6 +93,22 @@ def _lifecycle(client: Client, billing: Billing) -> Customer:
 def _all_events() -> list[dict[str, Any]]:
     page = stripe_client().v1.events.list({"limit": 100})
     return [json.loads(str(e)) for e in page.auto_paging_iter()]
+
+
+def _lifecycle_events(customer_id: str) -> list[dict[str, Any]]:
+    """The customer's events, in an order that does not depend on their random ids.
+
+    The catalog's events (products, prices, meters written by the bootstrap)
+    are left out, so a catalog change does not reshuffle the lifecycle; events
+    of one second are ordered by type and object kind, not by id.
+    """
+
+    def owned(payload: dict[str, Any]) -> bool:
+        obj = payload["data"]["object"]
+        return customer_id in (obj.get("customer"), obj.get("id"))
+
+    events = [p for p in _all_events() if owned(p)]
+    return sorted(events, key=lambda p: (p["created"], p["type"], p["data"]["object"]["object"]))
 
 
 def _store(payload: dict[str, Any]) -> StripeEvent:
@@ -162,14 +182,7 @@ def test_shuffled_lifecycle_events_mirror_like_a_full_sync_without_reading_newer
     client: Client, billing: Billing, counted: StripeCounter
 ) -> None:
     customer = _lifecycle(client, billing)
-    # The credit packs' products and prices (usage app) are no part of this lifecycle;
-    # leaving them out keeps the seeded shuffle this test was written against (with them,
-    # seed 15 puts a payment_intent.created where it reads its PaymentIntent once).
-    payloads = [
-        p
-        for p in _all_events()
-        if "catalog_credit_pack" not in (p["data"]["object"].get("metadata") or {})
-    ]
+    payloads = _lifecycle_events(customer.id)
     assert {"invoice.paid", "customer.subscription.updated"} <= {p["type"] for p in payloads}
     random.Random(15).shuffle(payloads)
     stored = [_store(p) for p in payloads]
@@ -178,19 +191,23 @@ def test_shuffled_lifecycle_events_mirror_like_a_full_sync_without_reading_newer
     counter.reset()
     reads_of_own_object: dict[str, int] = {}
     calls_by_type: Counter[str] = Counter()
-    own_calls_by_type: Counter[str] = Counter()
+    own_reads_by_object: Counter[str] = Counter()
+    queries_per_event: list[int] = []
     events_by_type: Counter[str] = Counter()
     for event in stored:
         newer = _newer_than_mirror(event)
         before = dict(counter.requests)
-        outcome = stripe_event_process(event_pk=event.pk, task_id="t", retries_left=False)
+        with CaptureQueriesContext(connection) as queries:
+            outcome = stripe_event_process(event_pk=event.pk, task_id="t", retries_left=False)
+        queries_per_event.append(len(queries.captured_queries))
         assert outcome.status == "processed", (event.type, outcome.detail)
         made = {
             p: n - before.get(p, 0) for p, n in counter.requests.items() if n > before.get(p, 0)
         }
         calls_by_type[event.type] += sum(made.values())
         own_id = str(event.payload["data"]["object"].get("id") or "-")
-        own_calls_by_type[event.type] += sum(n for path, n in made.items() if own_id in path)
+        own_reads = sum(n for path, n in made.items() if own_id in path)
+        own_reads_by_object[own_id] += own_reads
         events_by_type[event.type] += 1
         if newer:
             own = event.payload["data"]["object"]["id"]
@@ -201,18 +218,25 @@ def test_shuffled_lifecycle_events_mirror_like_a_full_sync_without_reading_newer
         "events and Stripe calls by type:",
         {t: (n, calls_by_type[t]) for t, n in events_by_type.items()},
     )
-    # Not vacuous: a good share of the lifecycle's events are newer than the mirror
-    # when they arrive (how many depends on the shuffle and the events Stripe sends).
-    assert len(reads_of_own_object) >= 8
+    # Not vacuous: events of each renewal kind were newer than the mirror when they
+    # arrived (which ones depends on the shuffle; the order no longer depends on
+    # the catalog's events or on random ids, see _lifecycle_events).
+    newer_kinds = {key.split(".")[0] for key in reads_of_own_object}
+    assert {"invoice", "payment_intent", "charge"} <= newer_kinds, reads_of_own_object
     # An event newer than the mirror is mirrored from its payload: its object is never read.
     assert not {k: v for k, v in reads_of_own_object.items() if v}, reads_of_own_object
-    # The events of a renewal read Stripe only where order or data demands it:
-    # invoices, payments and charges never for their own object (a related object
-    # the mirror does not hold, such as a charge's balance transaction, is fetched).
+    # The events of a renewal read Stripe only where order or data demands it: an
+    # invoice or payment intent at most once, when an earlier event mirrored it as
+    # a related object (no watermark orders that copy); after that read its
+    # watermark orders every later event (a related object the mirror does not
+    # hold, such as a charge's balance transaction, is fetched too).
     # Subscriptions updated twice in one frozen test-clock second are read: by design.
-    for kind in ("invoice.", "payment_intent."):
-        own = sum(n for t, n in own_calls_by_type.items() if t.startswith(kind))
-        assert own == 0, own_calls_by_type
+    for kind in ("invoice", "payment_intent"):
+        reads = [n for o, n in own_reads_by_object.items() if o.startswith(_PREFIXES[kind])]
+        assert all(n <= 1 for n in reads), own_reads_by_object
+    # The per-event path stays lean (28 queries at the median before issue 15's
+    # profiling; dj-stripe's sync of the object is most of what is left).
+    assert statistics.median(queries_per_event) <= 24, sorted(queries_per_event)
     renewal = [t for t in events_by_type if t.startswith(RENEWAL_EVENT_PREFIXES)]
     renewal_calls = sum(calls_by_type[t] for t in renewal)
     renewal_events = sum(events_by_type[t] for t in renewal)

@@ -133,7 +133,7 @@ def test_a_handler_bug_fails_the_event_then_replay_after_the_fix(
     def buggy(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a handler bug")
 
-    monkeypatch.setattr(Event, "process", buggy)
+    monkeypatch.setattr(Event, "invoke_webhook_handlers", buggy)
     outcome = pipeline.stripe_event_process(event_pk=event.pk, task_id="t1", retries_left=True)
     assert outcome.status == "failed"  # not retried: a bug does not fix itself
     event.refresh_from_db()

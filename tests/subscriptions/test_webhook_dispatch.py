@@ -258,3 +258,21 @@ def test_a_flag_connection_that_redis_dropped_is_replaced(
     assert cache.get(DISPATCH_FLAG) is not None
     assert [task for task, _ in queue.refresh()].count(DISPATCH) == 2
     assert "could not enqueue" not in caplog.text
+def test_dispatch_puts_other_customers_events_between_one_customers(queue: Any) -> None:
+    """A customer's renewal events arrive together; two workers should not take two of them."""
+    arrivals = ["cus_a", "cus_a", "cus_a", "cus_b", "cus_b", ""]
+    events = [
+        StripeEvent.objects.create(
+            stripe_id=f"evt_mix_{i}",
+            type="invoice.updated",
+            stripe_created=timezone.now(),
+            customer_id=customer,
+            object_id=f"in_{customer or 'none'}",
+            payload={},
+        )
+        for i, customer in enumerate(arrivals)
+    ]
+    assert pipeline.stripe_events_dispatch() == 6
+    a1, a2, a3, b1, b2, other = (e.pk for e in events)
+    # Each customer's events keep their order; no two neighbours share a customer.
+    assert queue.refresh() == [(PROCESS, [pk]) for pk in (a1, b1, other, a2, b2, a3)]
