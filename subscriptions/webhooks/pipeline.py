@@ -127,9 +127,9 @@ def _team_id_for(customer_id: str) -> int | None:
 def _apply(event: StripeEvent) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
     from .. import services
+    from ..stripe_account import account_lookups_shared
     from . import duplicates
     from .mirror import payload_first
-    from ..stripe_account import account_lookups_shared
 
     # A replay finds dj-stripe's row of the event from before; its handlers run
     # again all the same (they mirror the object again and our receivers run too).
