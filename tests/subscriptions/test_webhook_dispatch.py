@@ -258,6 +258,8 @@ def test_a_flag_connection_that_redis_dropped_is_replaced(
     assert cache.get(DISPATCH_FLAG) is not None
     assert [task for task, _ in queue.refresh()].count(DISPATCH) == 2
     assert "could not enqueue" not in caplog.text
+
+
 def test_dispatch_puts_other_customers_events_between_one_customers(queue: Any) -> None:
     """A customer's renewal events arrive together; two workers should not take two of them."""
     arrivals = ["cus_a", "cus_a", "cus_a", "cus_b", "cus_b", ""]
