@@ -29,6 +29,7 @@ from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 
 from .access import access_invalidate
+from .mirror import MirrorPlan, payload_first, stripe_prefetch
 from .models import StripeEvent
 from .services import StripeUnavailable
 from .signals import billing_event_processed, staff_billing_event_processed
@@ -123,15 +124,14 @@ def _team_id_for(customer_id: str) -> int | None:
     return customer.subscriber_id if customer is not None else None
 
 
-def _apply(event: StripeEvent) -> int | None:
+def _apply(event: StripeEvent, prefetched: MirrorPlan | None = None) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
     from . import duplicates, services
-    from .mirror import payload_first
 
     existed = Event.objects.filter(id=event.stripe_id).exists()
     # dj-stripe's handlers read the event's object from the payload when it is
     # newer than the mirror, from Stripe otherwise (subscriptions.mirror).
-    with payload_first(event):
+    with payload_first(event, prefetched):
         djstripe_event = Event.process(data=event.payload)
         if existed:
             # A replay: dj-stripe stored this event before, so run its handlers
@@ -235,8 +235,10 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         return Outcome("skipped", f"status {current}")
     started = time.perf_counter()
     try:
+        # Stripe is read before the transaction: see mirror.stripe_prefetch.
+        prefetched = stripe_prefetch(event)
         with transaction.atomic():
-            team_id = _apply(event)
+            team_id = _apply(event, prefetched)
     except stripe.RateLimitError as exc:
         _defer_rate_limited(event, exc, started)
         raise
