@@ -230,6 +230,9 @@ def test_sdk_lifecycle_pinned_stripe_python_unpinned_version(emulator: EmulatorS
 
 
 @pytest.mark.pypi
+# Serial under pytest-xdist: the pypi tests build and prune the shared cached
+# venvs in var/sdk-venvs/, which two workers at once would delete under each other.
+@pytest.mark.xdist_group("sdk-venvs")
 def test_sdk_lifecycle_current_stripe_python_unpinned_version(emulator: EmulatorServer) -> None:
     python = current_sdk_python()
     result = _run_lifecycle(python, emulator, _clean_env())
