@@ -17,6 +17,7 @@ SDK's run of the same lifecycle with `assert_lifecycle`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -174,8 +175,18 @@ def _cached() -> list[tuple[tuple[int, ...], Path]]:
 
 
 def current_sdk_python() -> Path:
-    """A venv's python with the current stripe release from PyPI (cached per release)."""
+    """A venv's python with the current stripe release from PyPI (cached per release).
+
+    Under an exclusive lock on the cache: pytest-xdist workers (or two runs) that
+    need it at once would otherwise build and prune the same venvs under each other.
+    """
     VENV_ROOT.mkdir(parents=True, exist_ok=True)
+    with (VENV_ROOT / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _current_sdk_python()
+
+
+def _current_sdk_python() -> Path:
     release = _current_release()
     if release is None:
         cached = _cached()
@@ -230,9 +241,6 @@ def test_sdk_lifecycle_pinned_stripe_python_unpinned_version(emulator: EmulatorS
 
 
 @pytest.mark.pypi
-# Serial under pytest-xdist: the pypi tests build and prune the shared cached
-# venvs in var/sdk-venvs/, which two workers at once would delete under each other.
-@pytest.mark.xdist_group("sdk-venvs")
 def test_sdk_lifecycle_current_stripe_python_unpinned_version(emulator: EmulatorServer) -> None:
     python = current_sdk_python()
     result = _run_lifecycle(python, emulator, _clean_env())

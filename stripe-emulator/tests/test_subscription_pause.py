@@ -175,9 +175,6 @@ def test_resume_takes_each_versions_billing_cycle_anchor(
 
 
 @pytest.mark.pypi
-# Serial under pytest-xdist: the pypi tests build and prune the shared cached
-# venvs in var/sdk-venvs/, which two workers at once would delete under each other.
-@pytest.mark.xdist_group("sdk-venvs")
 def test_pause_and_schedule_with_current_stripe_python(emulator: EmulatorServer) -> None:
     """stripe-python 16+'s own `subscriptions.pause` and `subscription_schedules` calls."""
     from .test_sdk_lifecycle import VENV_ROOT, _clean_env, current_sdk_python
