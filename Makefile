@@ -70,11 +70,19 @@ node-axe:
 		echo "npm not found: the browser tests' accessibility checks will be skipped"; \
 	fi
 
-# Coverage of both runs is combined in .coverage (the second one appends and reports).
+# Both runs are spread over PYTEST_WORKERS pytest-xdist processes (PYTEST_WORKERS=0
+# runs serially, in this process). Much of the suite waits on other processes (Celery
+# workers, Chromium, the emulator), so the workers keep both cores busy; each has
+# its own test database, Redis databases and cache prefix (saas/settings/test.py).
+# --dist loadgroup hands out single tests, except those marked with one
+# xdist_group, which one worker runs in turn. Coverage of both runs is combined
+# in .coverage (pytest-cov collects the workers'; the second run appends and reports).
 # EMULATOR_PYTEST_ARGS and PYTEST_ARGS pass options to each run.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: install node-sdk node-axe
-	$(RUN) pytest -p no:django --cov=stripe_emulator --cov-report= $(EMULATOR)/tests $(EMULATOR_PYTEST_ARGS)
-	$(RUN) pytest --cov --cov-append --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(RUN) pytest -p no:django $(XDIST) --cov=stripe_emulator --cov-report= $(EMULATOR)/tests $(EMULATOR_PYTEST_ARGS)
+	$(RUN) pytest $(XDIST) --cov --cov-append --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

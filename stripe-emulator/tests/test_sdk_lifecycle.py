@@ -17,6 +17,7 @@ SDK's run of the same lifecycle with `assert_lifecycle`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -174,8 +175,18 @@ def _cached() -> list[tuple[tuple[int, ...], Path]]:
 
 
 def current_sdk_python() -> Path:
-    """A venv's python with the current stripe release from PyPI (cached per release)."""
+    """A venv's python with the current stripe release from PyPI (cached per release).
+
+    Under an exclusive lock on the cache: pytest-xdist workers (or two runs) that
+    need it at once would otherwise build and prune the same venvs under each other.
+    """
     VENV_ROOT.mkdir(parents=True, exist_ok=True)
+    with (VENV_ROOT / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _current_sdk_python()
+
+
+def _current_sdk_python() -> Path:
     release = _current_release()
     if release is None:
         cached = _cached()

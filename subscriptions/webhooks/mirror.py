@@ -47,6 +47,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import stripe
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from djstripe.models.base import StripeModel
@@ -93,7 +94,7 @@ class MirrorPlan:
 
     object_id: str
     object_name: str
-    source: str  # "payload" | "mirror" | "stripe"
+    source: str  # "payload" | "mirror" | "stripe" | "prefetched"
     reason: str
     data: dict[str, Any] | None = None
     served: bool = False
@@ -318,15 +319,52 @@ def _watermark_record(event: StripeEvent, plan: MirrorPlan) -> None:
         mark.save(update_fields=["event_created", "event_id", "content_hash", "updated_at"])
 
 
+def stripe_prefetch(event: StripeEvent) -> MirrorPlan | None:
+    """Stock processing: read the event's object from Stripe before the event's transaction.
+
+    With ``BILLING_MIRROR_FROM_PAYLOAD`` off, dj-stripe reads the object inside
+    the transaction. On SQLite a transaction takes the database's only write lock
+    when it begins (IMMEDIATE), so every other process's writes (an email's, a
+    web request's) waited out Stripe's latency event after event, and SQLite's
+    busy handler, which polls, could lose the lock to the next event again and
+    again. This is the same read a moment earlier, served to dj-stripe by
+    ``payload_first``; nothing orders it against the transaction in stock mode.
+    None when dj-stripe will not read the object (payload-first mode decides
+    inside the transaction, under the watermark lock).
+    """
+    if settings.BILLING_MIRROR_FROM_PAYLOAD:
+        return None
+    obj = _object_of(event)
+    object_id, name = str(obj.get("id") or ""), str(obj.get("object") or "")
+    model = _model_for(name) if name in _MIRRORED_OBJECTS else None
+    if not object_id or model is None or event.type.endswith(".deleted"):
+        return None
+    account = event.payload.get("account")
+    try:
+        data = _stock_api_retrieve(
+            model(id=object_id), stripe_account=account if isinstance(account, str) else None
+        )
+    except stripe.InvalidRequestError:
+        return None  # gone from Stripe: dj-stripe's own read decides what to do
+    return MirrorPlan(object_id, name, "prefetched", "read before the transaction", data)
+
+
 @contextmanager
-def payload_first(event: StripeEvent) -> Iterator[MirrorPlan | None]:
+def payload_first(
+    event: StripeEvent, prefetched: MirrorPlan | None = None
+) -> Iterator[MirrorPlan | None]:
     """Within this block, dj-stripe's read of the event's object follows ``mirror_plan``.
 
     Must run inside the event's transaction (the watermark row is locked so two
-    workers with events for the same object take turns).
+    workers with events for the same object take turns). In stock mode the
+    object ``stripe_prefetch`` read, if any, is served instead.
     """
     if not settings.BILLING_MIRROR_FROM_PAYLOAD:
-        yield None
+        token = _current_plan.set(prefetched)
+        try:
+            yield None
+        finally:
+            _current_plan.reset(token)
         return
     plan = mirror_plan(event)
     token = _current_plan.set(plan)
@@ -359,6 +397,8 @@ def _api_retrieve_payload_first(self: StripeModel, *args: Any, **kwargs: Any) ->
         and getattr(self.stripe_class, "OBJECT_NAME", None) == plan.object_name
     ):
         plan.served = True
+        if plan.source == "prefetched":
+            return plan.data  # already the SDK's object
         # As the SDK would return it: dj-stripe pages embedded lists (items,
         # lines) with auto_paging_iter, which a plain dict has not.
         return self.stripe_class.construct_from(

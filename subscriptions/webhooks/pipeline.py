@@ -33,6 +33,7 @@ from ..access.access import access_invalidate
 from ..models import StripeEvent
 from ..services import StripeUnavailable
 from ..signals import billing_event_processed, staff_billing_event_processed
+from .mirror import MirrorPlan, payload_first, stripe_prefetch
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +125,18 @@ def _team_id_for(customer_id: str) -> int | None:
     return customer.subscriber_id if customer is not None else None
 
 
-def _apply(event: StripeEvent) -> int | None:
+def _apply(event: StripeEvent, prefetched: MirrorPlan | None = None) -> int | None:
     """The work for one event: dj-stripe sync, then our own reactions."""
     from .. import services
     from ..stripe_account import account_lookups_shared
     from . import duplicates
-    from .mirror import payload_first
 
     # A replay finds dj-stripe's row of the event from before; its handlers run
     # again all the same (they mirror the object again and our receivers run too).
     djstripe_event = Event.objects.filter(id=event.stripe_id).first()
     # dj-stripe's handlers read the event's object from the payload when it is
     # newer than the mirror, from Stripe otherwise (subscriptions.webhooks.mirror).
-    with payload_first(event), account_lookups_shared():
+    with payload_first(event, prefetched), account_lookups_shared():
         if djstripe_event is None:
             # What Event.process does, without its second existence check and
             # savepoint: this transaction and the claim already cover both.
@@ -249,8 +249,10 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         return Outcome("skipped", f"status {current}")
     started = time.perf_counter()
     try:
+        # Stripe is read before the transaction: see mirror.stripe_prefetch.
+        prefetched = stripe_prefetch(event)
         with transaction.atomic():
-            team_id = _apply(event)
+            team_id = _apply(event, prefetched)
     except stripe.RateLimitError as exc:
         _defer_rate_limited(event, exc, started)
         raise

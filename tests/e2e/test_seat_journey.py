@@ -36,8 +36,11 @@ from tests.e2e.test_team_journey import _link, _local
 from tests.factories import make_user
 from tests.subscriptions.conftest import Billing
 from tests.teams.test_seats import _is_proration, remote_quantity
-from tests.teams.test_seats_worker import wait_for
+from tests.teams.test_seats_worker import wait_for, worker_quiet_at_the_end  # noqa: F401
 
+# worker_quiet_at_the_end (imported above, autouse): the session worker finishes the
+# journey's webhooks before the flush; on PostgreSQL the TRUNCATE deadlocked with a
+# task still writing (seen under xdist).
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),

@@ -288,3 +288,46 @@ def test_an_older_event_never_overwrites_a_newer_state(
     assert sub.stripe_data["cancel_at_period_end"] is True  # the newest state
     mark = MirrorWatermark.objects.get(object_id=sub.id)
     assert mark.event_id == newest.stripe_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stock_processing_reads_the_object_before_the_event_transaction(
+    client: Client, billing: Billing, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Stripe read of an event's object happens outside the event's transaction.
+
+    On SQLite that transaction holds the database's only write lock, so a read
+    inside it made every other process wait out Stripe's latency
+    (tests/subscriptions/test_queue_isolation.py).
+    """
+    from django.db import connection
+
+    settings.BILLING_MIRROR_FROM_PAYLOAD = False
+    customer = _lifecycle(client, billing)
+    stored = [_store(p) for p in _all_events()]
+    reads: list[tuple[str, str, bool]] = []
+    processing = [""]
+    stock = mirror._stock_api_retrieve
+
+    def recording(model: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append((processing[0], str(model.id), connection.in_atomic_block))
+        return stock(model, *args, **kwargs)
+
+    monkeypatch.setattr(mirror, "_stock_api_retrieve", recording)
+    own_reads = 0
+    for event in stored:
+        object_id = str(event.payload["data"]["object"].get("id") or "")
+        processing[0] = object_id
+        assert stripe_event_process(event_pk=event.pk, task_id="t", retries_left=False).status in (
+            "processed",
+            "skipped",
+        )
+        own = [in_tx for (current, read, in_tx) in reads if current == read == object_id]
+        if event.payload["data"]["object"].get("object") in mirror._MIRRORED_OBJECTS:
+            # The kinds the prefetch knows (others, a checkout session, are read as before).
+            assert True not in own, (event.type, object_id)
+        own_reads += len(own)
+        reads.clear()
+    assert own_reads > 0
+    subscription = Subscription.objects.get(customer=customer)
+    assert subscription.status == stripe_client().v1.subscriptions.retrieve(subscription.id).status
