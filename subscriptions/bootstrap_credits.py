@@ -12,45 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from djstripe.models import Price, Product
-
+from .bootstrap_products import tagged_product_ensure, tagged_products, tagged_products_mirror
 from .catalog import CATALOG_TAG, CreditPackSpec
 
 if TYPE_CHECKING:
     from .bootstrap import Bootstrap
 
-
-def _pack_products(boot: Bootstrap) -> dict[str, Any]:
-    existing: dict[str, Any] = {}
-    for product in boot.client.v1.products.list({"limit": 100}).auto_paging_iter():
-        meta = product.metadata.to_dict() if product.metadata else {}
-        key = meta.get("catalog_credit_pack")
-        if key and (key not in existing or product.active):
-            existing[key] = product
-    return existing
-
-
-def _pack_product_ensure(boot: Bootstrap, spec: CreditPackSpec, product: Any | None) -> Any:
-    if product is None:
-        boot._change("create", "product", f"credit pack {spec.lookup_key} ({spec.name})")
-        return boot._write(
-            {"id": "prod", "name": spec.name, "active": True},
-            boot.client.v1.products.create,
-            {
-                "name": spec.name,
-                "metadata": {"catalog_credit_pack": spec.lookup_key, "source": CATALOG_TAG},
-            },
-            boot._idem("credit-pack-product", spec.lookup_key),
-        )
-    if product.name != spec.name or not product.active:
-        boot._change("update", "product", f"credit pack {spec.lookup_key}: name/active")
-        return boot._write(
-            {"id": product.id, "name": spec.name, "active": True},
-            boot.client.v1.products.update,
-            product.id,
-            {"name": spec.name, "active": True},
-        )
-    return product
+META_KEY = "catalog_credit_pack"
 
 
 def _pack_price_matches(price: Any, spec: CreditPackSpec, currency: str) -> bool:
@@ -72,7 +40,7 @@ def _pack_price_create(
         "lookup_key": spec.lookup_key,
         "metadata": {
             "source": CATALOG_TAG,
-            "catalog_credit_pack": spec.lookup_key,
+            META_KEY: spec.lookup_key,
             "credits": str(spec.credits),
         },
     }
@@ -92,9 +60,16 @@ def credit_packs_ensure(boot: Bootstrap) -> None:
     """Each catalog credit pack as a product with its one-time price."""
     if not boot.catalog.credit_packs:
         return
-    products = _pack_products(boot)
+    products = tagged_products(boot, META_KEY)
     for spec in boot.catalog.credit_packs.values():
-        product = _pack_product_ensure(boot, spec, products.get(spec.lookup_key))
+        product = tagged_product_ensure(
+            boot,
+            products.get(spec.lookup_key),
+            meta_key=META_KEY,
+            key=spec.lookup_key,
+            name=spec.name,
+            label="credit pack",
+        )
         found = boot.client.v1.prices.list({"lookup_keys": [spec.lookup_key], "limit": 1}).data
         price = found[0] if found else None
         if price is not None and price.active and price.product == product.id:
@@ -113,11 +88,4 @@ def credit_packs_ensure(boot: Bootstrap) -> None:
 
 def credit_packs_mirror(boot: Bootstrap) -> None:
     """dj-stripe's copies of the packs' products and prices (Checkout reads prices there)."""
-    for key, product in _pack_products(boot).items():
-        if key not in boot.catalog.credit_packs:
-            continue
-        Product.sync_from_stripe_data(product)
-        for price in boot.client.v1.prices.list(
-            {"product": product.id, "limit": 100}
-        ).auto_paging_iter():
-            Price.sync_from_stripe_data(price)
+    tagged_products_mirror(boot, META_KEY, boot.catalog.credit_packs)

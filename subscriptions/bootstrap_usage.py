@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from djstripe.models import Price, Product
-
+from .bootstrap_products import tagged_product_ensure, tagged_products, tagged_products_mirror
 from .catalog import CATALOG_TAG, MeteredPriceSpec
 
 if TYPE_CHECKING:
     from .bootstrap import Bootstrap
+
+META_KEY = "catalog_meter"
 
 
 def meters_ensure(boot: Bootstrap) -> dict[str, Any]:
@@ -68,43 +69,20 @@ def meters_ensure(boot: Bootstrap) -> dict[str, Any]:
     return result
 
 
-def _meter_products(boot: Bootstrap) -> dict[str, Any]:
-    existing: dict[str, Any] = {}
-    for product in boot.client.v1.products.list({"limit": 100}).auto_paging_iter():
-        meta = product.metadata.to_dict() if product.metadata else {}
-        key = meta.get("catalog_meter")
-        if key and (key not in existing or product.active):
-            existing[key] = product
-    return existing
-
-
 def meter_products_ensure(boot: Bootstrap) -> dict[str, Any]:
     """One product per meter, holding its metered prices (the invoice line's name)."""
-    existing = _meter_products(boot)
-    result: dict[str, Any] = {}
-    for spec in boot.catalog.meters.values():
-        product = existing.get(spec.key)
-        if product is None:
-            boot._change("create", "product", f"meter {spec.key} ({spec.name})")
-            product = boot._write(
-                {"id": "prod", "name": spec.name, "active": True},
-                boot.client.v1.products.create,
-                {
-                    "name": spec.name,
-                    "metadata": {"catalog_meter": spec.key, "source": CATALOG_TAG},
-                },
-                boot._idem("meter-product", spec.key),
-            )
-        elif product.name != spec.name or not product.active:
-            boot._change("update", "product", f"meter {spec.key}: name/active")
-            product = boot._write(
-                {"id": product.id, "name": spec.name, "active": True},
-                boot.client.v1.products.update,
-                product.id,
-                {"name": spec.name, "active": True},
-            )
-        result[spec.key] = product
-    return result
+    existing = tagged_products(boot, META_KEY)
+    return {
+        spec.key: tagged_product_ensure(
+            boot,
+            existing.get(spec.key),
+            meta_key=META_KEY,
+            key=spec.key,
+            name=spec.name,
+            label="meter",
+        )
+        for spec in boot.catalog.meters.values()
+    }
 
 
 def _tiers_of(price: Any) -> list[dict[str, Any]]:
@@ -205,11 +183,4 @@ def usage_catalog_ensure(boot: Bootstrap) -> None:
 
 def usage_catalog_mirror(boot: Bootstrap) -> None:
     """dj-stripe's copies of the meters' products and prices (Checkout reads prices there)."""
-    for key, product in _meter_products(boot).items():
-        if key not in boot.catalog.meters:
-            continue
-        Product.sync_from_stripe_data(product)
-        for price in boot.client.v1.prices.list(
-            {"product": product.id, "limit": 100}
-        ).auto_paging_iter():
-            Price.sync_from_stripe_data(price)
+    tagged_products_mirror(boot, META_KEY, boot.catalog.meters)
