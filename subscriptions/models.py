@@ -143,6 +143,34 @@ class DuplicateSubscription(models.Model):
         return f"{self.canceled_subscription_id} (kept {self.kept_subscription_id})"
 
 
+class MirrorWatermarkManager(models.Manager["MirrorWatermark"]):
+    def locked(self, object_id: str) -> MirrorWatermark:
+        """The object's row, created when missing and locked until the transaction ends.
+
+        Every writer of the object's mirror takes this lock first, before any
+        dj-stripe row, so writers of one object take turns and never deadlock
+        on the order of the rows they touch.
+        """
+        self.bulk_create(
+            [self.model(object_id=object_id, event_created=self.model.NONE, event_id="")],
+            ignore_conflicts=True,
+        )
+        return self.select_for_update().get(object_id=object_id)
+
+    def forget(self, object_id: str) -> None:
+        """About to mirror the object from a read of Stripe made outside any event.
+
+        Nothing orders that read against the events still queued, so the
+        watermark is cleared: the object's next event reads Stripe again
+        instead of trusting its payload. Called inside the transaction that
+        writes the mirror, so an event being processed finishes first.
+        """
+        mark = self.locked(object_id)
+        if mark.event_created != self.model.NONE or mark.event_id or mark.content_hash:
+            mark.event_created, mark.event_id, mark.content_hash = self.model.NONE, "", ""
+            mark.save(update_fields=["event_created", "event_id", "content_hash", "updated_at"])
+
+
 class MirrorWatermark(models.Model):
     """How new the mirrored state of one Stripe object is, by the events that wrote it.
 
@@ -160,6 +188,10 @@ class MirrorWatermark(models.Model):
     # sha256 of the payload mirrored at event_created; empty after a read from Stripe.
     content_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    NONE = -1  # the row exists (it is the lock) but no event wrote the object since a read
+
+    objects = MirrorWatermarkManager()
 
     def __str__(self) -> str:
         return f"{self.object_id} @ {self.event_created} ({self.event_id})"

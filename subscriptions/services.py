@@ -27,12 +27,14 @@ from . import selectors
 from . import status as subscription_status
 from .access.access import access_invalidate
 from .catalog import get_catalog
-from .models import CustomerEntitlements, TestClockTime
+from .models import CustomerEntitlements, MirrorWatermark, TestClockTime
 from .status import SubscriptionStatus
 from .stripe_budget import background_http_client
 from .tax.tax import checkout_tax_params
 
 if TYPE_CHECKING:
+    from djstripe.models.base import StripeModel
+
     from accounts.models import User
     from teams.models import Team
 
@@ -409,22 +411,36 @@ def _mirror_related(client: stripe.StripeClient, sub: Any) -> None:
         if isinstance(invoice, str):
             invoice = client.v1.invoices.retrieve(invoice)
         if invoice is not None:
-            Invoice.sync_from_stripe_data(invoice)
+            mirror_read(Invoice, invoice)
         if isinstance(pm, str):
             pm = client.v1.payment_methods.retrieve(pm)
         if pm is not None:
-            PaymentMethod.sync_from_stripe_data(pm)
+            mirror_read(PaymentMethod, pm)
     except stripe.StripeError as exc:
         # The webhooks bring these too; the page shows what is there.
         logger.warning("mirroring invoice/payment method of %s failed: %s", sub.id, exc)
 
 
+def mirror_read(model: type[StripeModel], data: Any) -> Any:
+    """Mirror an object just read from (or returned by) Stripe, outside any event.
+
+    The read is not ordered against the object's queued events, so the
+    object's watermark is cleared in the same transaction: an event being
+    processed for it finishes first, and the next one reads Stripe instead of
+    applying a payload that may be older than this read.
+    """
+    with transaction.atomic():
+        MirrorWatermark.objects.forget(str(data["id"]))
+        return model.sync_from_stripe_data(data)
+
+
 def subscription_sync_data(*, data: Any) -> Subscription:
     """Mirror a subscription (an SDK object) and refresh its team's access."""
-    subscription = Subscription.sync_from_stripe_data(data)
-    team_id = subscription.customer.subscriber_id if subscription.customer_id else None
-    if team_id:
-        access_invalidate(team_id=team_id)
+    with transaction.atomic():
+        subscription: Subscription = mirror_read(Subscription, data)
+        team_id = subscription.customer.subscriber_id if subscription.customer_id else None
+        if team_id:
+            access_invalidate(team_id=team_id)
     return subscription
 
 
@@ -473,7 +489,7 @@ def customer_sync_all(*, team: Team) -> None:
         from djstripe.models import Invoice
 
         for invoice in invoices.data:
-            Invoice.sync_from_stripe_data(invoice)
+            mirror_read(Invoice, invoice)
         customer_tax_ids_sync(client, customer=customer)
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
@@ -555,13 +571,13 @@ def portal_return_sync(*, team: Team) -> bool:
         # the current subscription's payment method, which the page shows. The
         # subscription and its invoices were just synced above: no second read.
         client = stripe_client()
-        Customer.sync_from_stripe_data(client.v1.customers.retrieve(customer.id))
+        mirror_read(Customer, client.v1.customers.retrieve(customer.id))
         current = selectors.subscription_current(team=team)
         pm_id = (current.stripe_data or {}).get("default_payment_method") if current else None
         if isinstance(pm_id, str):
             from djstripe.models import PaymentMethod
 
-            PaymentMethod.sync_from_stripe_data(client.v1.payment_methods.retrieve(pm_id))
+            mirror_read(PaymentMethod, client.v1.payment_methods.retrieve(pm_id))
     except (BillingError, stripe.StripeError) as exc:
         logger.warning("portal return sync of customer %s failed: %s", customer.id, exc)
         return False

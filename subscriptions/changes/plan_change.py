@@ -54,6 +54,7 @@ from ..services import (
     _mirror_related,
     _translate,
     metered_line_items,
+    mirror_read,
     price_for_checkout,
     stripe_client,
     subscription_sync_data,
@@ -499,7 +500,7 @@ def _schedule_downgrade(
             },
             {"idempotency_key": _key(*idempotency, "phases")},
         )
-        SubscriptionSchedule.sync_from_stripe_data(schedule)
+        mirror_read(SubscriptionSchedule, schedule)
         data = client.v1.subscriptions.retrieve(current.subscription_id)
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
@@ -521,7 +522,7 @@ def _schedule_release(schedule_id: str, *, idempotency: tuple[Any, ...]) -> None
         )
     except stripe.StripeError as exc:
         raise _translate(exc) from exc
-    SubscriptionSchedule.sync_from_stripe_data(released)
+    mirror_read(SubscriptionSchedule, released)
 
 
 def scheduled_change_cancel(*, team: Team, user: User) -> None:

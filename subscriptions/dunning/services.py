@@ -31,6 +31,7 @@ from ..services import (
     _as_dict,
     _key,
     _translate,
+    mirror_read,
     portal_opened_key,
     stripe_client,
     subscription_sync_data,
@@ -131,7 +132,7 @@ def invoice_pay_now(*, team: Team, user: User) -> PayNowResult:
     if invoice.subscription_id:
         sub = client.v1.subscriptions.retrieve(invoice.subscription_id)
     with transaction.atomic():
-        Invoice.sync_from_stripe_data(paid)
+        mirror_read(Invoice, paid)
         if sub is not None:
             subscription_sync_data(data=sub)
         if invoice.attempt_count > 0:
@@ -145,7 +146,7 @@ def invoice_pay_now(*, team: Team, user: User) -> PayNowResult:
 
 def _invoice_mirror(client: stripe.StripeClient, invoice_id: str) -> None:
     try:
-        Invoice.sync_from_stripe_data(client.v1.invoices.retrieve(invoice_id))
+        mirror_read(Invoice, client.v1.invoices.retrieve(invoice_id))
     except stripe.StripeError as exc:
         logger.warning("mirroring invoice %s after a failed payment failed: %s", invoice_id, exc)
 

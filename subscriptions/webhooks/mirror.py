@@ -196,7 +196,7 @@ def _stored_data(object_name: str, object_id: str) -> dict[str, Any] | None:
     return dict(data) if data else None
 
 
-_NO_WATERMARK = -1  # the row exists (it is the lock) but no event wrote the object yet
+_NO_WATERMARK = MirrorWatermark.NONE
 
 
 def _watermark_lock(object_id: str) -> MirrorWatermark:
@@ -204,15 +204,10 @@ def _watermark_lock(object_id: str) -> MirrorWatermark:
 
     Every event of one object then waits for the previous one at this point,
     whatever its plan: workers never hold dj-stripe rows while waiting for a
-    watermark (that order deadlocked on PostgreSQL). The row is created when
-    missing; its ``event_created`` is ``_NO_WATERMARK`` while no event has written
-    the object yet.
+    watermark (that order deadlocked on PostgreSQL). Pages that mirror a read
+    of Stripe take the same lock (``MirrorWatermark.objects.forget``).
     """
-    MirrorWatermark.objects.bulk_create(
-        [MirrorWatermark(object_id=object_id, event_created=_NO_WATERMARK, event_id="")],
-        ignore_conflicts=True,
-    )
-    return MirrorWatermark.objects.select_for_update().get(object_id=object_id)
+    return MirrorWatermark.objects.locked(object_id)
 
 
 def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
