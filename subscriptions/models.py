@@ -55,19 +55,17 @@ class StripeEvent(models.Model):
         PROCESSED = "processed", "processed"
         FAILED = "failed", "failed"
 
-    stripe_id = models.CharField(max_length=255, unique=True)  # evt_...
-    type = models.CharField(max_length=100, db_index=True)
+    stripe_id = models.CharField(max_length=255)  # evt_..., unique (Meta)
+    type = models.CharField(max_length=100)
     livemode = models.BooleanField(default=False)
     api_version = models.CharField(max_length=64, blank=True)
     # When Stripe created the event (event.created).
     stripe_created = models.DateTimeField()
     # Ids of data.object and its customer, for filtering and logs.
-    object_id = models.CharField(max_length=255, blank=True, db_index=True)
-    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    object_id = models.CharField(max_length=255, blank=True)
+    customer_id = models.CharField(max_length=255, blank=True)
     payload = models.JSONField()
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     # Processing attempts made by our workers.
     attempts = models.PositiveIntegerField(default=0)
     # How many times Stripe delivered it (duplicates are acknowledged, not reprocessed).
@@ -88,7 +86,22 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        # Declared here rather than with unique=True / db_index=True on the fields:
+        # on PostgreSQL those add a second, varchar_pattern_ops index to every
+        # CharField for LIKE 'prefix%' lookups, which nothing here makes (the
+        # admin's search is icontains, which no btree serves). Every event is
+        # inserted once and updated two or three times with a new status, so
+        # each index costs on every delivery and every processing step.
+        constraints = [
+            models.UniqueConstraint(fields=["stripe_id"], name="stripeevent_stripe_id_unique")
+        ]
+        indexes = [
+            # Queue and sweeper (status = ...), health page counts; also serves status alone.
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["type"], name="stripeevent_type"),  # money events, replays
+            models.Index(fields=["object_id"], name="stripeevent_object"),  # dunning history
+            models.Index(fields=["customer_id"], name="stripeevent_customer"),  # support page
+        ]
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.type} ({self.status})"
