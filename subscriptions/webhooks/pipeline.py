@@ -253,6 +253,14 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         prefetched = stripe_prefetch(event)
         with transaction.atomic():
             team_id = _apply(event, prefetched)
+            # In the same transaction as the mirror: one commit per event, and the
+            # event is marked processed exactly when its effects are committed.
+            StripeEvent.objects.filter(pk=event.pk).update(
+                status=StripeEvent.Status.PROCESSED,
+                processed_at=timezone.now(),
+                claimed_by="",
+                last_error="",
+            )
     except stripe.RateLimitError as exc:
         _defer_rate_limited(event, exc, started)
         raise
@@ -277,12 +285,6 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
         _fail(event, error, exc)
         _log(event, "failed", started, error=exc.__class__.__name__)
         return Outcome("failed", error)
-    StripeEvent.objects.filter(pk=event.pk).update(
-        status=StripeEvent.Status.PROCESSED,
-        processed_at=timezone.now(),
-        claimed_by="",
-        last_error="",
-    )
     _log(event, "processed", started, team_id=team_id)
     return Outcome("processed")
 

@@ -114,3 +114,56 @@ def test_registered_task_names_did_not_change_with_the_module_moves() -> None:
     # The beat schedule names tasks by string: each must still resolve to a task.
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled <= ours
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_between_tasks() -> None:
+    """Celery's Django fix-up runs around every task; it must not reconnect each time.
+
+    A broken connection is still replaced before the next task (Django's
+    ``close_old_connections``, run after each task by saas/celery.py).
+    """
+    import time
+    from types import SimpleNamespace
+
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun
+    from django.db import connection
+
+    from saas.celery import app
+
+    class Task:  # what the fix-up and the signal look at: the request's is_eager
+        request = SimpleNamespace(is_eager=False)
+
+    fixup = DjangoWorkerFixup(app)
+    task = Task()
+
+    def run_one_task() -> None:
+        fixup.on_task_prerun(sender=task)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        fixup.on_task_postrun(sender=task)
+        task_postrun.send(sender=task, task_id="t", task=task)
+
+    connection.close()  # a fresh connection: the session's may be older than CONN_MAX_AGE
+    run_one_task()
+    first = connection.connection
+    assert first is not None
+    run_one_task()
+    assert connection.connection is first  # the same connection, not a new one
+
+    connection.close_at = time.monotonic() - 1  # older than CONN_MAX_AGE
+    task_postrun.send(sender=task, task_id="t", task=task)
+    assert connection.connection is None  # dropped: the next task connects anew
+    run_one_task()
+    second = connection.connection
+    assert second is not None
+    assert second is not first
+
+    if connection.vendor == "postgresql":  # SQLite's is_usable() cannot tell
+        connection.errors_occurred = True  # as after an error: the database went away
+        second.close()
+        task_postrun.send(sender=task, task_id="t", task=task)
+        assert connection.connection is None
+        run_one_task()
+        assert connection.connection is not None
