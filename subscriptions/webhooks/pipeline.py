@@ -23,8 +23,9 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import OperationalError, transaction
-from django.db.models import F, Q
+from django.db import OperationalError, connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from djstripe.models import Customer, Event, WebhookEventTrigger
 from djstripe.settings import djstripe_settings
@@ -106,16 +107,40 @@ def _claim(event_pk: int, task_id: str) -> StripeEvent | None:
     ) & (Q(claimed_by=task_id) | Q(processing_started_at__lt=stale))
     # The attempt is counted in the claiming UPDATE itself: one statement, no
     # read-modify-write between two workers.
-    updated = StripeEvent.objects.filter(Q(pk=event_pk) & claimable).update(
-        status=StripeEvent.Status.PROCESSING,
-        claimed_by=task_id,
-        processing_started_at=now,
-        next_attempt_at=None,
-        attempts=F("attempts") + 1,
-    )
-    if not updated:
+    claimed = StripeEvent.objects.filter(Q(pk=event_pk) & claimable)
+    values = {
+        "status": StripeEvent.Status.PROCESSING,
+        "claimed_by": task_id,
+        "processing_started_at": now,
+        "next_attempt_at": None,
+        "attempts": F("attempts") + 1,
+    }
+    if _update_returning_supported(claimed.db):
+        # The claimed row comes back from the UPDATE itself: one query less per event.
+        rows = list(StripeEvent.objects.raw(*_update_returning_sql(claimed, values)))
+        return rows[0] if rows else None
+    if not claimed.update(**values):
         return None
     return StripeEvent.objects.get(pk=event_pk)
+
+
+def _update_returning_supported(alias: str) -> bool:
+    """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35 (Django's insert flag says so)."""
+    conn = connections[alias]
+    if conn.vendor == "postgresql":
+        return True
+    return conn.vendor == "sqlite" and bool(conn.features.can_return_columns_from_insert)
+
+
+def _update_returning_sql(
+    queryset: QuerySet[StripeEvent], values: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE that ``queryset.update(**values)`` runs, returning the updated rows."""
+    query = queryset.query.chain(UpdateQuery)
+    assert isinstance(query, UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return f"{sql} RETURNING *", tuple(params)
 
 
 def _team_id_for(customer_id: str) -> int | None:
