@@ -322,13 +322,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
-# A task is acknowledged only after it ran, and is redelivered if its worker dies.
 # Celery's Django fix-up closes every database connection before and after each
 # task unless this is set: a new PostgreSQL connection per event was 7% of a
 # webhook worker's time on renewal day. With it set this high the fix-up leaves
-# connections alone and saas/celery.py closes them as Django does after a
-# request (close_old_connections: broken, or older than CONN_MAX_AGE).
+# connections alone, and saas/celery.py closes one after a task when it is
+# broken or older than CONN_MAX_AGE, as Django does after a request.
 CELERY_DB_REUSE_MAX = 1_000_000
+# A task is acknowledged only after it ran, and is redelivered if its worker dies.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

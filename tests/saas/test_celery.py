@@ -120,8 +120,8 @@ def test_registered_task_names_did_not_change_with_the_module_moves() -> None:
 def test_a_worker_keeps_its_database_connection_between_tasks() -> None:
     """Celery's Django fix-up runs around every task; it must not reconnect each time.
 
-    A broken connection is still replaced before the next task (Django's
-    ``close_old_connections``, run after each task by saas/celery.py).
+    One older than CONN_MAX_AGE, or broken, is still replaced before the next
+    task (saas/celery.py's handler of ``task_postrun``).
     """
     import time
     from types import SimpleNamespace
