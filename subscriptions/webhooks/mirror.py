@@ -196,27 +196,16 @@ def _stored_data(object_name: str, object_id: str) -> dict[str, Any] | None:
     return dict(data) if data else None
 
 
-_NO_WATERMARK = MirrorWatermark.NONE
-
-
-def _watermark_lock(object_id: str) -> MirrorWatermark:
-    """Lock the object's watermark row first, before dj-stripe touches any mirrored row.
-
-    Every event of one object then waits for the previous one at this point,
-    whatever its plan: workers never hold dj-stripe rows while waiting for a
-    watermark (that order deadlocked on PostgreSQL). Pages that mirror a read
-    of Stripe take the same lock (``MirrorWatermark.objects.forget``).
-    """
-    return MirrorWatermark.objects.locked(object_id)
-
-
 def mirror_plan(event: StripeEvent) -> MirrorPlan | None:
     """Decide where the event's object comes from (None: not an object dj-stripe re-reads)."""
     obj = _object_of(event)
     object_id, name = str(obj.get("id") or ""), str(obj.get("object") or "")
     if not object_id or name not in _MIRRORED_OBJECTS:
         return None  # nothing dj-stripe re-reads by this id: stock processing
-    mark = _watermark_lock(object_id)
+    # Locked before dj-stripe touches any mirrored row, so the object's events (and
+    # pages mirroring a read of it) take turns here; waiting for the watermark while
+    # holding dj-stripe rows deadlocked on PostgreSQL.
+    mark = MirrorWatermark.objects.locked(object_id)
     plan = _plan_for(event, obj, mark)
     plan.mark = mark  # still locked: recording the event needs no second read
     return plan
@@ -228,7 +217,7 @@ def _plan_for(event: StripeEvent, obj: dict[str, Any], mark: MirrorWatermark) ->
     if unusable:
         return MirrorPlan(object_id, name, "stripe", unusable)
     created = int(event.payload.get("created") or 0)
-    if mark.event_created == _NO_WATERMARK:
+    if mark.event_created == MirrorWatermark.NONE:
         # The mirror's copy is read only when the watermark cannot decide: on
         # renewal day nearly every event is newer than its watermark.
         if _stored_data(name, object_id) is not None:
