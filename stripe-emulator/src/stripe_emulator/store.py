@@ -29,6 +29,15 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_type ON objects(type, deleted);
 -- Lists read newest first, a page at a time (Store.iter_all).
 CREATE INDEX IF NOT EXISTS objects_type_created ON objects(type, deleted, created);
+-- A customer's objects (all_where(..., {"customer": ...})): a renewal looks up the
+-- customer's subscriptions for its entitlements; without this every renewal of a
+-- test clock's advance scanned all subscriptions.
+CREATE INDEX IF NOT EXISTS objects_customer
+    ON objects(type, json_extract(data, '$.customer'), created) WHERE deleted = 0;
+-- A subscription's invoices (a paid invoice looks for the subscription's open ones).
+CREATE INDEX IF NOT EXISTS objects_subscription
+    ON objects(type, json_extract(data, '$.parent.subscription_details.subscription'), created)
+    WHERE deleted = 0;
 CREATE TABLE IF NOT EXISTS idempotency (
     api_key TEXT NOT NULL,
     key TEXT NOT NULL,
