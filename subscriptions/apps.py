@@ -21,6 +21,7 @@ class SubscriptionsConfig(AppConfig):
         from .dunning.receivers import on_billing_event_processed
         from .signals import billing_event_processed
         from .stripe_account import account_lookup_install
+        from .webhooks.customers import customer_lookups_install
         from .webhooks.mirror import payload_first_install
 
         billing_event_processed.connect(
@@ -28,6 +29,7 @@ class SubscriptionsConfig(AppConfig):
         )
         account_lookup_install()  # keeps Stripe secret keys out of dj-stripe's APIKey table
         payload_first_install()  # dj-stripe's reads of an event's object follow its payload
+        customer_lookups_install()  # one read of the customer's row per event
         team_deleting.connect(receivers.on_team_deleting, dispatch_uid="subscriptions_cancel")
         membership_changed.connect(
             receivers.on_membership_changed, dispatch_uid="subscriptions_seats"

@@ -34,6 +34,7 @@ from ..access.access import access_invalidate
 from ..models import StripeEvent
 from ..services import StripeUnavailable
 from ..signals import billing_event_processed, staff_billing_event_processed
+from .customers import customer_lookups_shared, customer_shared
 from .mirror import MirrorPlan, payload_first, stripe_prefetch
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,9 @@ def _update_returning_sql(
 def _team_id_for(customer_id: str) -> int | None:
     if not customer_id:
         return None
-    customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
+    customer = customer_shared(customer_id)
+    if customer is None:
+        customer = Customer.objects.filter(id=customer_id).only("subscriber_id").first()
     return customer.subscriber_id if customer is not None else None
 
 
@@ -156,18 +159,16 @@ def _apply(event: StripeEvent, prefetched: MirrorPlan | None = None) -> int | No
     from ..stripe_account import account_lookups_shared
     from . import duplicates
 
-    # A replay finds dj-stripe's row of the event from before; its handlers run
-    # again all the same (they mirror the object again and our receivers run too).
-    djstripe_event = Event.objects.filter(id=event.stripe_id).first()
     # dj-stripe's handlers read the event's object from the payload when it is
     # newer than the mirror, from Stripe otherwise (subscriptions.webhooks.mirror).
     with payload_first(event, prefetched), account_lookups_shared():
-        if djstripe_event is None:
-            # What Event.process does, without its second existence check and
-            # savepoint: this transaction and the claim already cover both.
-            djstripe_event = Event._create_from_stripe_object(
-                event.payload, api_key=djstripe_settings.STRIPE_SECRET_KEY
-            )
+        # What Event.process does, without its second existence check and
+        # savepoint: this transaction and the claim already cover both. A replay
+        # gets dj-stripe's row of the event from before (this call returns an
+        # existing row as it is); its handlers run again all the same.
+        djstripe_event = Event._create_from_stripe_object(
+            event.payload, api_key=djstripe_settings.STRIPE_SECRET_KEY
+        )
         djstripe_event.invoke_webhook_handlers()
     obj: dict[str, Any] = (event.payload.get("data") or {}).get("object") or {}
     previous = (event.payload.get("data") or {}).get("previous_attributes")
@@ -276,7 +277,7 @@ def stripe_event_process(*, event_pk: int, task_id: str, retries_left: bool) -> 
     try:
         # Stripe is read before the transaction: see mirror.stripe_prefetch.
         prefetched = stripe_prefetch(event)
-        with transaction.atomic():
+        with transaction.atomic(), customer_lookups_shared():
             team_id = _apply(event, prefetched)
             # In the same transaction as the mirror: one commit per event, and the
             # event is marked processed exactly when its effects are committed.
