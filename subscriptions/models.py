@@ -157,6 +157,19 @@ class DuplicateSubscription(models.Model):
         return f"{self.canceled_subscription_id} (kept {self.kept_subscription_id})"
 
 
+def returning_supported(alias: str) -> bool:
+    """Whether the database answers ``UPDATE``/``INSERT ... ON CONFLICT ... RETURNING``.
+
+    PostgreSQL, and SQLite from 3.35 (Django's insert flag says which SQLite).
+    The statements that use it are PostgreSQL's and SQLite's syntax, so no
+    other database takes that path.
+    """
+    conn = connections[alias]
+    if conn.vendor == "postgresql":
+        return True
+    return conn.vendor == "sqlite" and bool(conn.features.can_return_columns_from_insert)
+
+
 class MirrorWatermarkManager(models.Manager["MirrorWatermark"]):
     def locked(self, object_id: str) -> MirrorWatermark:
         """The object's row, created when missing and locked until the transaction ends.
@@ -165,8 +178,7 @@ class MirrorWatermarkManager(models.Manager["MirrorWatermark"]):
         dj-stripe row, so writers of one object take turns and never deadlock
         on the order of the rows they touch.
         """
-        conn = connections[self.db]
-        if not conn.features.can_return_columns_from_insert:  # SQLite before 3.35
+        if not returning_supported(self.db):
             self.bulk_create(
                 [self.model(object_id=object_id, event_created=self.model.NONE, event_id="")],
                 ignore_conflicts=True,
@@ -175,7 +187,7 @@ class MirrorWatermarkManager(models.Manager["MirrorWatermark"]):
         # One statement (one query less per event): the upsert's DO UPDATE, a
         # write of nothing, locks an existing row as SELECT ... FOR UPDATE would,
         # and RETURNING reads it. On SQLite a write holds the whole database.
-        table = conn.ops.quote_name(self.model._meta.db_table)  # the model's, not input
+        table = connections[self.db].ops.quote_name(self.model._meta.db_table)  # not input
         rows = list(
             self.raw(
                 f"INSERT INTO {table} (object_id, event_created, event_id, content_hash,"  # noqa: S608

@@ -54,6 +54,12 @@ def _remember(instance: Any) -> None:
         shared[instance.id] = instance
 
 
+def _forget(instance: Customer) -> None:
+    shared = _shared.get()
+    if shared is not None:
+        shared.pop(instance.id, None)
+
+
 def _get_or_retrieve(
     cls: type[Customer], id: str, stripe_account: Any = None, **kwargs: Any
 ) -> Any:
@@ -85,15 +91,14 @@ def customer_saved(sender: Any, instance: Customer, created: bool, **kwargs: Any
     shares it once that savepoint is released.
     """
     if created:
-        customer_deleted(sender, instance)
+        _forget(instance)
     else:
         _remember(instance)
 
 
 def customer_deleted(sender: Any, instance: Customer, **kwargs: Any) -> None:
-    shared = _shared.get()
-    if shared is not None:
-        shared.pop(instance.id, None)
+    """post_delete of Customer: a deleted row is not handed out."""
+    _forget(instance)
 
 
 def customer_lookups_install() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import OperationalError, connections, transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -31,7 +31,7 @@ from djstripe.models import Customer, Event, WebhookEventTrigger
 from djstripe.settings import djstripe_settings
 
 from ..access.access import access_invalidate
-from ..models import StripeEvent
+from ..models import StripeEvent, returning_supported
 from ..services import StripeUnavailable
 from ..signals import billing_event_processed, staff_billing_event_processed
 from .customers import customer_lookups_shared, customer_shared
@@ -116,21 +116,13 @@ def _claim(event_pk: int, task_id: str) -> StripeEvent | None:
         "next_attempt_at": None,
         "attempts": F("attempts") + 1,
     }
-    if _update_returning_supported(claimed.db):
+    if returning_supported(claimed.db):
         # The claimed row comes back from the UPDATE itself: one query less per event.
         rows = list(StripeEvent.objects.raw(*_update_returning_sql(claimed, values)))
         return rows[0] if rows else None
     if not claimed.update(**values):
         return None
     return StripeEvent.objects.get(pk=event_pk)
-
-
-def _update_returning_supported(alias: str) -> bool:
-    """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35 (Django's insert flag says so)."""
-    conn = connections[alias]
-    if conn.vendor == "postgresql":
-        return True
-    return conn.vendor == "sqlite" and bool(conn.features.can_return_columns_from_insert)
 
 
 def _update_returning_sql(
